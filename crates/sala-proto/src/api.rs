@@ -1,0 +1,176 @@
+//! Bodies of the HTTP API (SPEC §2). Field names are the contract: do not rename.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// `POST /api/register`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RegisterRequest {
+    #[schema(example = "alice")]
+    pub username: String,
+    #[schema(example = "correct horse battery staple")]
+    pub password: String,
+    #[serde(default)]
+    #[schema(example = "alice@example.org")]
+    pub email: Option<String>,
+}
+
+/// `POST /api/login`: a username or an email, and the password.
+///
+/// A `username` that contains `@` is treated as an email, for clients that have one field.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct LoginRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    pub password: String,
+}
+
+/// `POST /api/validate_token`, for other servers that hold a token but no secret.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ValidateTokenRequest {
+    pub token: String,
+}
+
+/// `PUT /api/me/status`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct StatusRequest {
+    /// `busy` or `available`.
+    #[schema(example = "busy")]
+    pub status: String,
+    #[serde(default)]
+    #[schema(example = "in a meeting until 3")]
+    pub note: Option<String>,
+}
+
+/// `POST /api/rooms`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CreateRoomRequest {
+    #[schema(example = "rust")]
+    pub name: String,
+    #[serde(default)]
+    #[schema(example = "All things Rust")]
+    pub topic: Option<String>,
+}
+
+/// Whether a user is at the keyboard (SPEC §5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum UserStatus {
+    Available,
+    Busy,
+}
+
+/// A user as the user themselves sees it (register, `GET /api/me`): the email is shown only here.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Account {
+    pub id: i64,
+    pub username: String,
+    pub email: Option<String>,
+    #[serde(with = "crate::time")]
+    #[schema(value_type = String, example = "2026-11-22T10:04:05.123Z")]
+    pub created_at: DateTime<Utc>,
+    pub status: UserStatus,
+    pub status_note: Option<String>,
+}
+
+/// A user as others may see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct UserSummary {
+    pub id: i64,
+    pub username: String,
+}
+
+/// `POST /api/login` success.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct LoginResponse {
+    pub token: String,
+    /// Always `Bearer`.
+    pub token_type: String,
+    #[serde(with = "crate::time")]
+    #[schema(value_type = String)]
+    pub expires_at: DateTime<Utc>,
+    pub user: UserSummary,
+    /// The WebSocket URL to connect to, e.g. `ws://127.0.0.1:3000/ws`.
+    pub chat_url: String,
+}
+
+/// `validate_token` success.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TokenValidity {
+    pub valid: bool,
+    pub user: UserSummary,
+    #[serde(with = "crate::time")]
+    #[schema(value_type = String)]
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A room (SPEC §2).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Room {
+    pub name: String,
+    pub topic: Option<String>,
+    /// The creator's username; `null` for rooms the server made (`general`).
+    pub created_by: Option<String>,
+    #[serde(with = "crate::time")]
+    #[schema(value_type = String)]
+    pub created_at: DateTime<Utc>,
+    /// Users with a live connection in the room.
+    pub online: u64,
+}
+
+/// `GET /api/rooms`: one page, and the cursor of the next one (`null` on the last page).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RoomPage {
+    pub rooms: Vec<Room>,
+    pub next_cursor: Option<String>,
+}
+
+/// A room the user is a member of, with their read marker.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct MemberRoom {
+    #[serde(flatten)]
+    pub room: Room,
+    /// The id of the last message the user has read (0: none).
+    pub last_read: i64,
+    /// Messages after `last_read`.
+    pub unread: u64,
+}
+
+/// `GET /api/me/rooms`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct MemberRooms {
+    pub rooms: Vec<MemberRoom>,
+}
+
+/// A chat message (SPEC §2).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Message {
+    pub id: i64,
+    pub room: String,
+    pub user: String,
+    pub text: String,
+    #[serde(with = "crate::time")]
+    #[schema(value_type = String)]
+    pub ts: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    #[serde(default)]
+    pub assistant: bool,
+}
+
+/// `GET /api/rooms/{name}/messages`: oldest first; `more` says whether the page was cut short.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct MessagePage {
+    pub messages: Vec<Message>,
+    pub more: bool,
+}
+
+/// `GET /healthz`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Health {
+    /// `ok`.
+    pub status: String,
+}

@@ -1,0 +1,89 @@
+//! The node's configuration: one struct, parsed once in `main` and passed down.
+//!
+//! Every field is a flag and a `SALA_*` environment variable; its doc comment is the
+//! `--help` text. Tests build a `Config` in code with [`Config::for_tests`].
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+use secrecy::SecretString;
+
+/// How `sala serve` runs.
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "SALA_HOST", default_value = "127.0.0.1")]
+    pub host: IpAddr,
+
+    /// Port to listen on (0 picks a free one).
+    #[arg(long, short, env = "SALA_PORT", default_value_t = 3000)]
+    pub port: u16,
+
+    /// Folder for the embedded database and the generated JWT secret.
+    #[arg(long, env = "SALA_DATA_DIR", default_value = "./sala-data")]
+    pub data_dir: PathBuf,
+
+    /// Database to use instead of the embedded one: `sqlite://PATH`. Default: SQLite in
+    /// the data dir.
+    #[arg(long, env = "SALA_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<SecretString>,
+
+    /// Secret that signs tokens (at least 32 bytes). Default: generated once and kept in
+    /// `DATA_DIR/jwt-secret` (mode 0600). Nodes that share users must share it.
+    #[arg(long, env = "SALA_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<SecretString>,
+
+    /// How long a login token stays valid, in seconds.
+    #[arg(long, env = "SALA_TOKEN_TTL_SECS", default_value_t = 24 * 60 * 60)]
+    pub token_ttl_secs: u64,
+
+    /// Failed logins allowed for one username within the throttle window; then 429.
+    #[arg(long, env = "SALA_LOGIN_FAILURES_PER_USER", default_value_t = 5)]
+    pub login_failures_per_user: u32,
+
+    /// Failed logins allowed from one client address within the throttle window; then 429.
+    #[arg(long, env = "SALA_LOGIN_FAILURES_PER_ADDRESS", default_value_t = 50)]
+    pub login_failures_per_address: u32,
+
+    /// Length of the login throttle window, in seconds.
+    #[arg(long, env = "SALA_LOGIN_WINDOW_SECS", default_value_t = 300)]
+    pub login_window_secs: u64,
+
+    /// The URL clients reach this node at (e.g. `https://chat.example.org`), used for the
+    /// `chat_url` that login returns. Default: taken from the request's Host header.
+    #[arg(long, env = "SALA_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// Log format.
+    #[arg(long, env = "SALA_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
+    pub log_format: LogFormat,
+}
+
+/// How log lines look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Pretty,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+impl Config {
+    /// A configuration for tests: loopback, port 0, the given data dir, fast defaults.
+    pub fn for_tests(data_dir: PathBuf) -> Self {
+        Self {
+            host: IpAddr::from([127, 0, 0, 1]),
+            port: 0,
+            data_dir,
+            database_url: None,
+            jwt_secret: None,
+            token_ttl_secs: 3600,
+            login_failures_per_user: 5,
+            login_failures_per_address: 50,
+            login_window_secs: 300,
+            public_url: None,
+            log_format: LogFormat::Pretty,
+        }
+    }
+}

@@ -1,0 +1,28 @@
+//! Validated values. Each newtype has a private field and a `parse` that is the only way
+//! in, so a `Username` in hand is a valid username (SPEC §2 rules).
+
+mod email;
+mod password;
+mod room_name;
+mod text;
+mod username;
+
+pub use email::Email;
+pub use password::Password;
+pub use room_name::RoomName;
+pub use text::{RoomTopic, StatusNote};
+pub use username::Username;
+
+/// A value that breaks its rule; the message is safe to show to the user.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field} {problem}")]
+pub struct ValidationError {
+    pub field: &'static str,
+    pub problem: &'static str,
+}
+
+impl ValidationError {
+    pub fn new(field: &'static str, problem: &'static str) -> Self {
+        Self { field, problem }
+    }
+}

@@ -1,0 +1,134 @@
+//! The HTTP surface (SPEC §2): the router, its middleware, and one module per resource.
+//!
+//! - [`accounts`]: register, login, logout, validate_token, me, status, my rooms.
+//! - [`rooms`]: list/search, create, get, history.
+//! - [`health`]: `/healthz`.
+//! - [`openapi`]: the generated OpenAPI document at `/api/openapi.json`.
+//! - [`extract`]: JSON and query extractors that fail with `ApiError`.
+//! - [`wire`]: store records to wire types.
+//!
+//! Every failure, including unknown routes, wrong methods, oversized bodies and panics,
+//! answers in the one JSON error shape.
+
+pub mod accounts;
+pub mod extract;
+pub mod health;
+pub mod openapi;
+pub mod rooms;
+pub mod wire;
+
+use std::any::Any;
+use std::sync::Arc;
+
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::error::{ApiError, ErrorCause};
+use crate::state::AppState;
+
+/// Largest request body accepted (SPEC §2: 413 beyond it).
+pub const BODY_LIMIT: usize = 16 * 1024;
+
+/// The whole HTTP application of a node.
+pub fn router(state: AppState) -> Router {
+    let (api, openapi) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(accounts::register))
+        .routes(routes!(accounts::login))
+        .routes(routes!(accounts::logout))
+        .routes(routes!(
+            accounts::validate_token,
+            accounts::validate_token_in_body
+        ))
+        .routes(routes!(accounts::me))
+        .routes(routes!(accounts::set_status))
+        .routes(routes!(accounts::my_rooms))
+        .routes(routes!(rooms::list_rooms, rooms::create_room))
+        .routes(routes!(rooms::get_room))
+        .routes(routes!(rooms::room_messages))
+        .routes(routes!(health::healthz))
+        .split_for_parts();
+    let openapi = Arc::new(openapi);
+    let app = api
+        .route(
+            "/api/openapi.json",
+            get(move || async move { Json(openapi.as_ref().clone()) }),
+        )
+        .with_state(state);
+    with_common_layers(app)
+}
+
+/// Fallbacks and middleware every route shares. Public so tests can wrap their own routes.
+pub fn with_common_layers(router: Router) -> Router {
+    router
+        .fallback(unknown_route)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(middleware::from_fn(log_server_errors))
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(TraceLayer::new_for_http())
+}
+
+async fn unknown_route() -> ApiError {
+    ApiError::NotFound("no such route".into())
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}
+
+/// Logs the hidden cause of every 5xx once, with the request it belongs to.
+async fn log_server_errors(request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let response = next.run(request).await;
+    if let Some(ErrorCause(cause)) = response.extensions().get::<ErrorCause>() {
+        tracing::error!(%method, %path, status = %response.status(), error = ?cause, "request failed");
+    }
+    response
+}
+
+/// A panic in a handler becomes a plain 500; what panicked goes to the log only.
+fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
+    let detail = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("non-string panic payload");
+    tracing::error!(panic = detail, "handler panicked");
+    ApiError::internal(anyhow::anyhow!("handler panicked")).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use axum::routing::get;
+    use tower::ServiceExt as _;
+
+    #[tokio::test]
+    async fn a_panic_is_a_json_500_without_internals() {
+        async fn boom() -> &'static str {
+            panic!("secret internal detail")
+        }
+        let app = super::with_common_layers(axum::Router::new().route("/boom", get(boom)));
+        let response = app
+            .oneshot(Request::get("/boom").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = axum::body::to_bytes(response.into_body(), 4096)
+            .await
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["error"]["code"], "internal");
+        assert!(!body.to_string().contains("secret"), "{body}");
+    }
+}

@@ -1,0 +1,186 @@
+//! Rooms (SPEC §2): search with cursor pagination, create, look up, read history.
+//!
+//! Rooms are public: any logged-in user may find a room, read its history and join it.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::Utc;
+use sala_proto::api::{CreateRoomRequest, MessagePage, Room, RoomPage};
+use sala_proto::error::ErrorBody;
+use sala_store::{MessageQuery, NewRoom, RoomQuery, RoomRecord};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use super::extract::{ApiJson, ApiQuery};
+use super::wire;
+use crate::auth::AuthUser;
+use crate::domain::{RoomName, RoomTopic, ValidationError};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+const DEFAULT_PAGE: u32 = 50;
+const MAX_ROOM_PAGE: u32 = 100;
+const MAX_MESSAGE_PAGE: u32 = 200;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RoomListParams {
+    /// Case-insensitive substring of the name or topic, matched literally.
+    q: Option<String>,
+    /// Page size, 1–100 (default 50).
+    limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+}
+
+fn page_limit(limit: Option<u32>, max: u32) -> Result<u32, ApiError> {
+    match limit.unwrap_or(DEFAULT_PAGE) {
+        limit if (1..=max).contains(&limit) => Ok(limit),
+        _ => Err(ValidationError::new("limit", "is out of range").into()),
+    }
+}
+
+/// Cursors are opaque to clients: the last name of the page, base64url-encoded.
+fn encode_cursor(last_name: &str) -> String {
+    URL_SAFE_NO_PAD.encode(last_name)
+}
+
+fn decode_cursor(cursor: &str) -> Result<String, ApiError> {
+    URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .ok_or_else(|| ApiError::BadRequest("invalid cursor".into()))
+}
+
+/// Lists rooms by name, optionally filtered by `q`, one page at a time.
+#[utoipa::path(get, path = "/api/rooms", tag = "rooms", security(("bearer" = [])),
+    params(RoomListParams),
+    responses((status = 200, body = RoomPage), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn list_rooms(
+    State(state): State<AppState>,
+    _auth: AuthUser,
+    ApiQuery(params): ApiQuery<RoomListParams>,
+) -> Result<Json<RoomPage>, ApiError> {
+    let limit = page_limit(params.limit, MAX_ROOM_PAGE)?;
+    let after = params.cursor.as_deref().map(decode_cursor).transpose()?;
+    let search = params.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
+    // One more than asked tells whether another page exists.
+    let mut rooms = state
+        .store
+        .list_rooms(RoomQuery {
+            search,
+            after_name: after.as_deref(),
+            limit: limit + 1,
+        })
+        .await?;
+    let next_cursor = if rooms.len() > limit as usize {
+        rooms.truncate(limit as usize);
+        rooms.last().map(|room| encode_cursor(&room.name))
+    } else {
+        None
+    };
+    Ok(Json(RoomPage {
+        rooms: rooms.into_iter().map(wire::room).collect(),
+        next_cursor,
+    }))
+}
+
+/// Creates a room; its creator becomes its first member.
+#[utoipa::path(post, path = "/api/rooms", tag = "rooms", security(("bearer" = [])),
+    request_body = CreateRoomRequest,
+    responses((status = 201, body = Room), (status = 401, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn create_room(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ApiJson(request): ApiJson<CreateRoomRequest>,
+) -> Result<(StatusCode, Json<Room>), ApiError> {
+    let name = RoomName::parse(&request.name)?;
+    let topic = RoomTopic::parse(request.topic.as_deref())?;
+    let now = Utc::now();
+    let room = state
+        .store
+        .create_room(NewRoom {
+            name: name.as_ref(),
+            topic: topic.as_deref(),
+            created_by: Some(auth.user_id),
+            created_at: now,
+        })
+        .await?;
+    state.store.add_member(auth.user_id, room.id, now).await?;
+    tracing::info!(room = %room.name, user_id = auth.user_id, "room created");
+    Ok((StatusCode::CREATED, Json(wire::room(room))))
+}
+
+/// A name that cannot be valid names no room: 404 rather than 422.
+async fn find_room(state: &AppState, name: &str) -> Result<RoomRecord, ApiError> {
+    let not_found = || ApiError::NotFound(format!("no room named '{name}'"));
+    let name = RoomName::parse(name).map_err(|_| not_found())?;
+    state
+        .store
+        .get_room(name.as_ref())
+        .await?
+        .ok_or_else(not_found)
+}
+
+/// One room.
+#[utoipa::path(get, path = "/api/rooms/{name}", tag = "rooms", security(("bearer" = [])),
+    params(("name" = String, Path, description = "Room name")),
+    responses((status = 200, body = Room), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+pub async fn get_room(
+    State(state): State<AppState>,
+    _auth: AuthUser,
+    Path(name): Path<String>,
+) -> Result<Json<Room>, ApiError> {
+    Ok(Json(wire::room(find_room(&state, &name).await?)))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct MessageParams {
+    /// Only messages with a smaller id.
+    before: Option<i64>,
+    /// Only messages with a larger id; the page then runs forward from here.
+    after: Option<i64>,
+    /// Page size, 1–200 (default 50).
+    limit: Option<u32>,
+}
+
+/// A page of a room's history, oldest first. Without `after`: the newest messages (before
+/// `before`, if given), and `more` says older ones exist. With `after`: the messages just
+/// after it, and `more` says newer ones exist.
+#[utoipa::path(get, path = "/api/rooms/{name}/messages", tag = "rooms",
+    security(("bearer" = [])),
+    params(("name" = String, Path, description = "Room name"), MessageParams),
+    responses((status = 200, body = MessagePage), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn room_messages(
+    State(state): State<AppState>,
+    _auth: AuthUser,
+    Path(name): Path<String>,
+    ApiQuery(params): ApiQuery<MessageParams>,
+) -> Result<Json<MessagePage>, ApiError> {
+    let limit = page_limit(params.limit, MAX_MESSAGE_PAGE)?;
+    let room = find_room(&state, &name).await?;
+    let (messages, more) = state
+        .store
+        .list_messages(
+            room.id,
+            MessageQuery {
+                before: params.before,
+                after: params.after,
+                limit,
+            },
+        )
+        .await?;
+    Ok(Json(MessagePage {
+        messages: messages.into_iter().map(wire::message).collect(),
+        more,
+    }))
+}

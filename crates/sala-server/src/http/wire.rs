@@ -1,0 +1,59 @@
+//! Store records into wire types, at the edge (records are not wire types).
+
+use sala_proto::api::{Account, MemberRoom, Message, Room, UserStatus, UserSummary};
+use sala_store::{MemberRoomRecord, MessageRecord, RoomRecord, UserRecord};
+
+/// The account as its owner sees it (with email and status).
+pub fn account(user: UserRecord) -> Account {
+    Account {
+        id: user.id,
+        username: user.username,
+        email: user.email,
+        created_at: user.created_at,
+        status: if user.status.busy {
+            UserStatus::Busy
+        } else {
+            UserStatus::Available
+        },
+        status_note: user.status.note,
+    }
+}
+
+pub fn user_summary(user: &UserRecord) -> UserSummary {
+    UserSummary {
+        id: user.id,
+        username: user.username.clone(),
+    }
+}
+
+/// A room. `online` is the number of users with a live connection in it; until the real-time
+/// hub exists nobody can be connected, so it is 0.
+pub fn room(room: RoomRecord) -> Room {
+    Room {
+        name: room.name,
+        topic: room.topic,
+        created_by: room.created_by,
+        created_at: room.created_at,
+        online: 0,
+    }
+}
+
+pub fn member_room(record: MemberRoomRecord) -> MemberRoom {
+    MemberRoom {
+        room: room(record.room),
+        last_read: record.last_read,
+        unread: record.unread,
+    }
+}
+
+pub fn message(message: MessageRecord) -> Message {
+    Message {
+        id: message.id,
+        room: message.room,
+        user: message.username,
+        text: message.text,
+        ts: message.created_at,
+        client_id: message.client_id,
+        assistant: message.assistant,
+    }
+}

@@ -1,0 +1,152 @@
+//! Building and running a node: open the store, make sure `general` exists, bind, serve
+//! until told to stop, then close the store after in-flight requests finish.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use chrono::{Duration, Utc};
+use sala_store::{NewRoom, Store};
+use sala_store_sqlite::SqliteStore;
+use secrecy::ExposeSecret;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::auth::password::PasswordHasher;
+use crate::auth::secret;
+use crate::auth::throttle::{LoginThrottle, ThrottleLimits};
+use crate::auth::token::TokenKeys;
+use crate::config::Config;
+use crate::domain::RoomName;
+use crate::http;
+use crate::state::AppState;
+
+/// The embedded database's file name inside the data dir.
+const SQLITE_FILE: &str = "sala.db";
+
+/// A node, bound and ready to serve.
+pub struct App {
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    router: axum::Router,
+    store: Arc<dyn Store>,
+    /// Cancelled to stop the node; `run` then drains and returns.
+    shutdown: CancellationToken,
+}
+
+impl App {
+    /// Opens storage, binds the listener and assembles the HTTP application.
+    ///
+    /// # Errors
+    /// When the data dir, the database or the port cannot be used, or the configuration is
+    /// inconsistent (a short JWT secret, an unsupported database URL).
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(&config.data_dir)
+            .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
+        let store = open_store(&config).await?;
+        store
+            .ensure_room(NewRoom {
+                name: RoomName::GENERAL,
+                topic: Some("Everyone's room"),
+                created_by: None,
+                created_at: Utc::now(),
+            })
+            .await
+            .context("creating the room 'general'")?;
+
+        let secret = secret::load_or_create(config.jwt_secret.as_ref(), &config.data_dir)?;
+        let ttl =
+            Duration::seconds(i64::try_from(config.token_ttl_secs).unwrap_or(i64::MAX / 1000));
+        let tokens = Arc::new(TokenKeys::new(&secret, ttl));
+        let throttle = Arc::new(LoginThrottle::new(ThrottleLimits {
+            per_username: config.login_failures_per_user,
+            per_address: config.login_failures_per_address,
+            window: std::time::Duration::from_secs(config.login_window_secs),
+        }));
+
+        let address = SocketAddr::new(config.host, config.port);
+        let listener = TcpListener::bind(address)
+            .await
+            .with_context(|| format!("binding {address}"))?;
+        let local_addr = listener.local_addr().context("reading the bound address")?;
+
+        let state = AppState {
+            store: store.clone(),
+            tokens,
+            passwords: PasswordHasher::new()?,
+            throttle,
+            public_url: config.public_url.as_deref().map(Arc::from),
+            local_addr,
+        };
+        Ok(Self {
+            listener,
+            local_addr,
+            router: http::router(state),
+            store,
+            shutdown: CancellationToken::new(),
+        })
+    }
+
+    /// The address the node listens on (the real port when configured with 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Cancel this token to stop the node gracefully.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Serves until the shutdown token is cancelled, lets in-flight requests finish, then
+    /// closes the store (committing what is pending).
+    ///
+    /// # Errors
+    /// When accepting connections fails for good.
+    pub async fn run(self) -> anyhow::Result<()> {
+        tracing::info!(address = %self.local_addr, "sala is listening");
+        let service = self
+            .router
+            .into_make_service_with_connect_info::<SocketAddr>();
+        let shutdown = self.shutdown.clone();
+        axum::serve(self.listener, service)
+            .with_graceful_shutdown(async move { shutdown.cancelled().await })
+            .await
+            .context("serving HTTP")?;
+        self.store.close().await;
+        tracing::info!("sala stopped");
+        Ok(())
+    }
+}
+
+/// The store the configuration asks for; SQLite in the data dir by default.
+///
+/// # Errors
+/// An unsupported URL, or a database that cannot be opened.
+pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    let path = match &config.database_url {
+        None => config.data_dir.join(SQLITE_FILE),
+        Some(url) => sqlite_path(url.expose_secret())?,
+    };
+    let store = SqliteStore::open(&path)
+        .await
+        .with_context(|| format!("opening SQLite database {}", path.display()))?;
+    tracing::info!(path = %path.display(), "using SQLite");
+    Ok(Arc::new(store))
+}
+
+fn sqlite_path(url: &str) -> anyhow::Result<PathBuf> {
+    match url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    {
+        Some(path) if !path.is_empty() => Ok(PathBuf::from(path)),
+        _ => {
+            // Never echo the URL: it may hold a password.
+            let scheme = url.split(':').next().unwrap_or_default();
+            bail!(
+                "unsupported --database-url scheme '{scheme}': this build stores data in SQLite (sqlite://PATH)"
+            )
+        }
+    }
+}

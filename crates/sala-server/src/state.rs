@@ -1,0 +1,27 @@
+//! `AppState`: the shared handles a request may need. Cheap to clone (all `Arc`s); handlers
+//! take it whole or extract parts, and nothing in it is global.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use sala_store::Store;
+
+use crate::auth::password::PasswordHasher;
+use crate::auth::throttle::LoginThrottle;
+use crate::auth::token::TokenKeys;
+
+#[derive(Clone)]
+pub struct AppState {
+    /// The database, behind the store seam.
+    pub store: Arc<dyn Store>,
+    /// Signs and checks login tokens.
+    pub tokens: Arc<TokenKeys>,
+    /// argon2id, off the async threads.
+    pub passwords: PasswordHasher,
+    /// Failed-login counters.
+    pub throttle: Arc<LoginThrottle>,
+    /// The configured public URL, if any, for `chat_url`.
+    pub public_url: Option<Arc<str>>,
+    /// Where this node listens; the last resort for `chat_url`.
+    pub local_addr: SocketAddr,
+}

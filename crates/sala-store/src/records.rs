@@ -1,0 +1,133 @@
+//! Rows as the store hands them out, and the values it takes in.
+
+use chrono::{DateTime, Utc};
+
+/// An account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRecord {
+    pub id: i64,
+    pub username: String,
+    pub email: Option<String>,
+    /// The argon2id PHC string.
+    pub password_hash: String,
+    pub status: StatusRecord,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Availability and its note.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct StatusRecord {
+    pub busy: bool,
+    pub note: Option<String>,
+}
+
+/// A new account; `username` and `email` are validated by the caller.
+#[derive(Debug, Clone)]
+pub struct NewUser<'a> {
+    pub username: &'a str,
+    pub email: Option<&'a str>,
+    pub password_hash: &'a str,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A login session: the `jti` of the tokens issued for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    pub id: String,
+    pub user_id: i64,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl SessionRecord {
+    /// Whether a token of this session may be accepted at `now`.
+    pub fn is_active(&self, now: DateTime<Utc>) -> bool {
+        self.revoked_at.is_none() && now < self.expires_at
+    }
+}
+
+/// A session being opened at login.
+#[derive(Debug, Clone)]
+pub struct NewSession<'a> {
+    pub id: &'a str,
+    pub user_id: i64,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A room.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomRecord {
+    pub id: i64,
+    pub name: String,
+    pub topic: Option<String>,
+    /// The creator's username; `None` for rooms the server made.
+    pub created_by: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A room being created; `name` is validated (and lower-cased) by the caller.
+#[derive(Debug, Clone)]
+pub struct NewRoom<'a> {
+    pub name: &'a str,
+    pub topic: Option<&'a str>,
+    pub created_by: Option<i64>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A search over rooms, ordered by name.
+#[derive(Debug, Clone, Default)]
+pub struct RoomQuery<'a> {
+    /// Matches name or topic, case-insensitively, as a literal substring.
+    pub search: Option<&'a str>,
+    /// Only rooms whose name sorts after this one (the cursor).
+    pub after_name: Option<&'a str>,
+    pub limit: u32,
+}
+
+/// A room the user is a member of, with their read marker and what lies beyond it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberRoomRecord {
+    pub room: RoomRecord,
+    pub last_read: i64,
+    pub unread: u64,
+}
+
+/// A stored message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageRecord {
+    pub id: i64,
+    pub room: String,
+    pub user_id: i64,
+    pub username: String,
+    pub text: String,
+    pub client_id: Option<String>,
+    pub assistant: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A message to store.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub room_id: i64,
+    pub user_id: i64,
+    pub text: String,
+    /// The sender's idempotency key: the same `(user, client_id)` stores one message.
+    pub client_id: Option<String>,
+    pub assistant: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A page of a room's history.
+///
+/// With `after`, the page starts just after that id and runs forward (bounded by `before`
+/// if given). Without it, the page is the newest messages before `before` (or the newest
+/// of all). Either way the store returns at most `limit` messages, oldest first, and says
+/// whether more lay beyond the cut.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MessageQuery {
+    pub before: Option<i64>,
+    pub after: Option<i64>,
+    pub limit: u32,
+}

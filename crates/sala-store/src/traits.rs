@@ -1,0 +1,152 @@
+//! The store traits. Every method is one logical operation and one transaction.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::{
+    MemberRoomRecord, MessageQuery, MessageRecord, NewMessage, NewRoom, NewSession, NewUser,
+    RoomQuery, RoomRecord, SessionRecord, StatusRecord, StoreError, UserRecord,
+};
+
+/// Accounts.
+#[async_trait]
+pub trait AccountStore: Send + Sync {
+    /// # Errors
+    /// `Conflict(Username | Email)` when either is taken, case-insensitively.
+    async fn create_user(&self, user: NewUser<'_>) -> Result<UserRecord, StoreError>;
+
+    /// Looks a user up by username, case-insensitively.
+    ///
+    /// # Errors
+    /// Backend failures only; an unknown name is `Ok(None)`.
+    async fn find_user_by_username(&self, username: &str)
+    -> Result<Option<UserRecord>, StoreError>;
+
+    /// Looks a user up by email, case-insensitively.
+    ///
+    /// # Errors
+    /// Backend failures only.
+    async fn find_user_by_email(&self, email: &str) -> Result<Option<UserRecord>, StoreError>;
+
+    /// # Errors
+    /// Backend failures only.
+    async fn get_user(&self, id: i64) -> Result<Option<UserRecord>, StoreError>;
+
+    /// Sets the user's availability and returns the updated account.
+    ///
+    /// # Errors
+    /// `NotFound` for an unknown user.
+    async fn set_status(
+        &self,
+        user_id: i64,
+        status: &StatusRecord,
+    ) -> Result<UserRecord, StoreError>;
+}
+
+/// Login sessions, which tokens refer to by `jti`.
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    /// # Errors
+    /// Backend failures; a duplicate id is a `Backend` error (ids are random).
+    async fn create_session(&self, session: NewSession<'_>) -> Result<(), StoreError>;
+
+    /// # Errors
+    /// Backend failures only.
+    async fn get_session(&self, id: &str) -> Result<Option<SessionRecord>, StoreError>;
+
+    /// Marks the session revoked; returns whether it was active until now.
+    ///
+    /// # Errors
+    /// Backend failures only.
+    async fn revoke_session(&self, id: &str, at: DateTime<Utc>) -> Result<bool, StoreError>;
+}
+
+/// Rooms and membership.
+#[async_trait]
+pub trait RoomStore: Send + Sync {
+    /// # Errors
+    /// `Conflict(RoomName)` when the name is taken.
+    async fn create_room(&self, room: NewRoom<'_>) -> Result<RoomRecord, StoreError>;
+
+    /// Creates the room unless it exists; returns it either way.
+    ///
+    /// # Errors
+    /// Backend failures only.
+    async fn ensure_room(&self, room: NewRoom<'_>) -> Result<RoomRecord, StoreError>;
+
+    /// # Errors
+    /// Backend failures only.
+    async fn get_room(&self, name: &str) -> Result<Option<RoomRecord>, StoreError>;
+
+    /// Rooms ordered by name, at most `query.limit`.
+    ///
+    /// # Errors
+    /// Backend failures only.
+    async fn list_rooms(&self, query: RoomQuery<'_>) -> Result<Vec<RoomRecord>, StoreError>;
+
+    /// Makes the user a member (no-op when already one).
+    ///
+    /// # Errors
+    /// `NotFound` for an unknown user or room.
+    async fn add_member(
+        &self,
+        user_id: i64,
+        room_id: i64,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// Ends a membership; returns whether there was one.
+    ///
+    /// # Errors
+    /// Backend failures only.
+    async fn remove_member(&self, user_id: i64, room_id: i64) -> Result<bool, StoreError>;
+
+    /// The rooms the user is a member of, ordered by name.
+    ///
+    /// # Errors
+    /// Backend failures only.
+    async fn member_rooms(&self, user_id: i64) -> Result<Vec<MemberRoomRecord>, StoreError>;
+
+    /// Moves the read marker forward (never back); returns the marker now in force.
+    ///
+    /// # Errors
+    /// `NotFound` when the user is not a member.
+    async fn mark_read(&self, user_id: i64, room_id: i64, id: i64) -> Result<i64, StoreError>;
+}
+
+/// Room history.
+#[async_trait]
+pub trait MessageStore: Send + Sync {
+    /// Stores a batch in one transaction and returns one record per input, in order. A message
+    /// whose `(user, client_id)` is already stored is not stored again: its existing record is
+    /// returned instead. Either the whole batch is committed or nothing is.
+    ///
+    /// # Errors
+    /// `NotFound` when a room or user does not exist; `Unavailable` when the database cannot
+    /// be written.
+    async fn append_messages(&self, batch: &[NewMessage])
+    -> Result<Vec<MessageRecord>, StoreError>;
+
+    /// A page of a room's history, oldest first, and whether more lay beyond it.
+    ///
+    /// # Errors
+    /// Backend failures only.
+    async fn list_messages(
+        &self,
+        room_id: i64,
+        query: MessageQuery,
+    ) -> Result<(Vec<MessageRecord>, bool), StoreError>;
+}
+
+/// Everything a node stores.
+#[async_trait]
+pub trait Store: AccountStore + SessionStore + RoomStore + MessageStore {
+    /// Cheap round trip for `/healthz`.
+    ///
+    /// # Errors
+    /// `Unavailable` when the database does not answer.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Closes connections after pending writes finish.
+    async fn close(&self);
+}
