@@ -2,7 +2,7 @@
 //!
 //! - [`accounts`]: register, login, logout, validate_token, me, status, my rooms.
 //! - [`rooms`]: list/search, create, get, history.
-//! - [`health`]: `/healthz`.
+//! - [`health`]: the `/healthz` probe.
 //! - [`openapi`]: the generated OpenAPI document at `/api/openapi.json`.
 //! - [`extract`]: JSON and query extractors that fail with `ApiError`.
 //! - [`wire`]: store records to wire types.

@@ -1,0 +1,275 @@
+//! Register, login, validate, me, status, logout (SPEC §2).
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{PASSWORD, TestApp, error_of};
+
+#[tokio::test]
+async fn register_login_validate_and_me_round_trip() {
+    let app = TestApp::spawn().await;
+
+    let registered = app
+        .post_json(
+            "/api/register",
+            &json!({"username": "Alice", "password": PASSWORD, "email": "alice@example.org"}),
+        )
+        .await;
+    assert_eq!(registered.status(), StatusCode::CREATED);
+    let account: Value = registered.json().await.unwrap();
+    assert_eq!(account["username"], "Alice");
+    assert_eq!(account["email"], "alice@example.org");
+    assert!(account["id"].is_i64());
+    assert!(account["created_at"].as_str().unwrap().ends_with('Z'));
+    assert!(account.get("token").is_none(), "register must not log in");
+
+    let login = app.login("alice", PASSWORD).await;
+    assert_eq!(login.status(), StatusCode::OK);
+    let login: Value = login.json().await.unwrap();
+    assert_eq!(login["token_type"], "Bearer");
+    assert_eq!(login["user"]["username"], "Alice");
+    assert_eq!(login["user"]["id"], account["id"]);
+    let chat_url = login["chat_url"].as_str().unwrap();
+    assert!(
+        chat_url.starts_with("ws://127.0.0.1:") && chat_url.ends_with("/ws"),
+        "{chat_url}"
+    );
+    let token = login["token"].as_str().unwrap();
+
+    let validated = app.get("/api/validate_token", token).await;
+    assert_eq!(validated.status(), StatusCode::OK);
+    let validated: Value = validated.json().await.unwrap();
+    assert_eq!(validated["valid"], true);
+    assert_eq!(validated["user"]["username"], "Alice");
+    assert_eq!(validated["expires_at"], login["expires_at"]);
+
+    let by_body = app
+        .post_json("/api/validate_token", &json!({"token": token}))
+        .await;
+    assert_eq!(by_body.status(), StatusCode::OK);
+    assert_eq!(
+        by_body.json::<Value>().await.unwrap()["user"]["id"],
+        account["id"]
+    );
+
+    let me: Value = app.get("/api/me", token).await.json().await.unwrap();
+    assert_eq!(me["username"], "Alice");
+    assert_eq!(me["email"], "alice@example.org");
+    assert_eq!(me["status"], "available");
+    assert_eq!(me["status_note"], Value::Null);
+}
+
+#[tokio::test]
+async fn login_accepts_the_email_in_either_field() {
+    let app = TestApp::spawn().await;
+    let body = json!({"username": "bob", "password": PASSWORD, "email": "Bob@Example.org"});
+    assert_eq!(
+        app.post_json("/api/register", &body).await.status(),
+        StatusCode::CREATED
+    );
+
+    for body in [
+        json!({"email": "bob@example.org", "password": PASSWORD}),
+        json!({"username": "BOB@example.org", "password": PASSWORD}),
+    ] {
+        let login = app.post_json("/api/login", &body).await;
+        assert_eq!(login.status(), StatusCode::OK, "{body}");
+    }
+}
+
+#[tokio::test]
+async fn a_taken_username_or_email_in_any_case_is_a_conflict() {
+    let app = TestApp::spawn().await;
+    let first = json!({"username": "carol", "password": PASSWORD, "email": "carol@example.org"});
+    assert_eq!(
+        app.post_json("/api/register", &first).await.status(),
+        StatusCode::CREATED
+    );
+
+    for body in [
+        json!({"username": "CAROL", "password": PASSWORD}),
+        json!({"username": "Carol", "password": PASSWORD}),
+        json!({"username": "carol2", "password": PASSWORD, "email": "CAROL@example.ORG"}),
+    ] {
+        let (status, code) = error_of(app.post_json("/api/register", &body).await).await;
+        assert_eq!(
+            (status, code.as_str()),
+            (StatusCode::CONFLICT, "conflict"),
+            "{body}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn invalid_usernames_passwords_and_emails_are_rejected_with_422() {
+    let app = TestApp::spawn().await;
+    let cases = [
+        json!({"username": "ab", "password": PASSWORD}),
+        json!({"username": "x".repeat(33), "password": PASSWORD}),
+        json!({"username": "has space", "password": PASSWORD}),
+        json!({"username": "robert'); DROP TABLE users;--", "password": PASSWORD}),
+        json!({"username": "dave", "password": "short"}),
+        json!({"username": "dave", "password": "x".repeat(129)}),
+        json!({"username": "dave", "password": PASSWORD, "email": "not-an-email"}),
+    ];
+    for body in cases {
+        let (status, code) = error_of(app.post_json("/api/register", &body).await).await;
+        assert_eq!(
+            (status, code.as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, "invalid"),
+            "{body}"
+        );
+    }
+    // Nothing was stored by the failures: the name is still free.
+    assert_eq!(
+        app.register("dave", PASSWORD).await.status(),
+        StatusCode::CREATED
+    );
+}
+
+#[tokio::test]
+async fn wrong_password_and_unknown_user_get_the_same_401() {
+    let app = TestApp::spawn().await;
+    app.user_token("erin").await;
+
+    let wrong_password = app.login("erin", "not the password").await;
+    let unknown_user = app.login("nobody-here", "not the password").await;
+    assert_eq!(wrong_password.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(unknown_user.status(), StatusCode::UNAUTHORIZED);
+    let wrong_password = wrong_password.text().await.unwrap();
+    let unknown_user = unknown_user.text().await.unwrap();
+    assert_eq!(wrong_password, unknown_user);
+    assert!(
+        wrong_password.contains("invalid_credentials"),
+        "{wrong_password}"
+    );
+}
+
+#[tokio::test]
+async fn repeated_failures_for_a_username_are_throttled_then_recover() {
+    let app = TestApp::spawn_with(|config| {
+        config.login_failures_per_user = 3;
+        config.login_window_secs = 2;
+    })
+    .await;
+    app.user_token("frank").await;
+
+    for _ in 0..3 {
+        assert_eq!(
+            app.login("frank", "wrong password").await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    // Throttled now, even with the right password, and whatever the case of the name.
+    let throttled = app.login("FRANK", PASSWORD).await;
+    assert_eq!(throttled.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry_after: u64 = throttled.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=2).contains(&retry_after), "Retry-After: {retry_after}");
+    let (_, code) = error_of(throttled).await;
+    assert_eq!(code, "rate_limited");
+    // Another user is not affected.
+    app.user_token("grace").await;
+
+    // The window is the thing under test here: waiting it out is the event.
+    tokio::time::sleep(std::time::Duration::from_secs(retry_after)).await;
+    assert_eq!(app.login("frank", PASSWORD).await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn an_address_guessing_many_usernames_is_throttled() {
+    let app = TestApp::spawn_with(|config| config.login_failures_per_address = 4).await;
+    app.user_token("heidi").await;
+    for i in 0..4 {
+        let login = app.login(&format!("guess{i}"), "wrong password").await;
+        assert_eq!(login.status(), StatusCode::UNAUTHORIZED);
+    }
+    let (status, code) = error_of(app.login("heidi", PASSWORD).await).await;
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::TOO_MANY_REQUESTS, "rate_limited")
+    );
+}
+
+#[tokio::test]
+async fn status_can_be_set_and_is_validated() {
+    let app = TestApp::spawn().await;
+    let token = app.user_token("ivan").await;
+    let client = &app.client;
+
+    let busy = client
+        .put(app.url("/api/me/status"))
+        .bearer_auth(&token)
+        .json(&json!({"status": "busy", "note": "  in a meeting  "}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(busy.status(), StatusCode::OK);
+    let busy: Value = busy.json().await.unwrap();
+    assert_eq!(
+        (busy["status"].as_str(), busy["status_note"].as_str()),
+        (Some("busy"), Some("in a meeting"))
+    );
+    let me: Value = app.get("/api/me", &token).await.json().await.unwrap();
+    assert_eq!(me["status"], "busy");
+
+    for body in [
+        json!({"status": "asleep"}),
+        json!({"status": "busy", "note": "x".repeat(201)}),
+    ] {
+        let response = client
+            .put(app.url("/api/me/status"))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let (status, code) = error_of(response).await;
+        assert_eq!(
+            (status, code.as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, "invalid"),
+            "{body}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn logout_makes_the_token_fail_on_every_protected_route() {
+    let app = TestApp::spawn().await;
+    let token = app.user_token("judy").await;
+    let other = app.token_for("judy").await;
+    assert_eq!(app.get("/api/me", &token).await.status(), StatusCode::OK);
+
+    let logout = app.post_authed("/api/logout", &token, &json!({})).await;
+    assert_eq!(logout.status(), StatusCode::NO_CONTENT);
+
+    for path in [
+        "/api/me",
+        "/api/me/rooms",
+        "/api/validate_token",
+        "/api/rooms",
+        "/api/rooms/general",
+        "/api/rooms/general/messages",
+    ] {
+        let (status, code) = error_of(app.get(path, &token).await).await;
+        assert_eq!(
+            (status, code.as_str()),
+            (StatusCode::UNAUTHORIZED, "unauthorized"),
+            "{path}"
+        );
+    }
+    let by_body = app
+        .post_json("/api/validate_token", &json!({"token": token}))
+        .await;
+    assert_eq!(by_body.status(), StatusCode::UNAUTHORIZED);
+    let again = app.post_authed("/api/logout", &token, &json!({})).await;
+    assert_eq!(again.status(), StatusCode::UNAUTHORIZED);
+    let create = app.create_room(&token, "after-logout", None).await;
+    assert_eq!(create.status(), StatusCode::UNAUTHORIZED);
+
+    // Only that session ended: the user's other login still works.
+    assert_eq!(app.get("/api/me", &other).await.status(), StatusCode::OK);
+}
