@@ -12,6 +12,8 @@
 //! Records here are storage rows, not wire types: the server converts them at its edge.
 //! Callers pass already-validated values; case-folding of unique keys is done here, once.
 
+#[cfg(feature = "contract")]
+pub mod contract;
 mod error;
 mod records;
 mod traits;

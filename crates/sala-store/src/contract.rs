@@ -1,0 +1,424 @@
+//! The behaviour every backend must show, as test functions over `&dyn Store`.
+//!
+//! A backend's test suite runs each of these against a fresh database of its own (see
+//! `sala-store-sqlite/tests/contract.rs`), so SQLite and PostgreSQL are held to the same
+//! contract. Each function uses names of its own, so they also hold on a shared database.
+
+use chrono::{DateTime, Duration, Utc};
+
+use crate::{
+    ConflictOn, MessageQuery, NewMessage, NewRoom, NewSession, NewUser, RoomQuery, StatusRecord,
+    Store, StoreError,
+};
+
+fn now() -> DateTime<Utc> {
+    // Whole milliseconds: what every backend can store exactly.
+    DateTime::from_timestamp_millis(Utc::now().timestamp_millis()).expect("now is in range")
+}
+
+async fn user(store: &dyn Store, name: &str) -> i64 {
+    store
+        .create_user(NewUser {
+            username: name,
+            email: None,
+            password_hash: "$argon2id$stub",
+            created_at: now(),
+        })
+        .await
+        .expect("create user")
+        .id
+}
+
+async fn room(store: &dyn Store, name: &str) -> i64 {
+    store
+        .create_room(NewRoom {
+            name,
+            topic: None,
+            created_by: None,
+            created_at: now(),
+        })
+        .await
+        .expect("create room")
+        .id
+}
+
+fn message(room_id: i64, user_id: i64, text: &str, client_id: Option<&str>) -> NewMessage {
+    NewMessage {
+        room_id,
+        user_id,
+        text: text.to_owned(),
+        client_id: client_id.map(str::to_owned),
+        assistant: false,
+        created_at: now(),
+    }
+}
+
+/// Usernames and emails are unique case-insensitively, kept as typed, found in any case.
+pub async fn accounts_are_unique_case_insensitively(store: &dyn Store) {
+    let created_at = now();
+    let alice = store
+        .create_user(NewUser {
+            username: "Acc_Alice",
+            email: Some("Acc.Alice@Example.org"),
+            password_hash: "$argon2id$stub",
+            created_at,
+        })
+        .await
+        .unwrap();
+    assert_eq!(alice.username, "Acc_Alice");
+    assert_eq!(alice.created_at, created_at);
+    assert_eq!(alice.status, StatusRecord::default());
+
+    let same_name = store
+        .create_user(NewUser {
+            username: "acc_alice",
+            email: None,
+            password_hash: "x",
+            created_at,
+        })
+        .await;
+    assert!(
+        matches!(same_name, Err(StoreError::Conflict(ConflictOn::Username))),
+        "{same_name:?}"
+    );
+    let same_email = store
+        .create_user(NewUser {
+            username: "acc_other",
+            email: Some("acc.alice@example.ORG"),
+            password_hash: "x",
+            created_at,
+        })
+        .await;
+    assert!(
+        matches!(same_email, Err(StoreError::Conflict(ConflictOn::Email))),
+        "{same_email:?}"
+    );
+
+    let found = store
+        .find_user_by_username("ACC_ALICE")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found, alice);
+    let found = store
+        .find_user_by_email("acc.alice@example.org")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.id, alice.id);
+    assert_eq!(store.get_user(alice.id).await.unwrap().unwrap(), alice);
+    // `_` is a literal character, not a wildcard.
+    assert!(
+        store
+            .find_user_by_username("accXalice")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(store.get_user(i64::MAX).await.unwrap().is_none());
+}
+
+/// Status and note round-trip; an unknown user is `NotFound`.
+pub async fn status_is_stored(store: &dyn Store) {
+    let id = user(store, "st_bob").await;
+    let busy = StatusRecord {
+        busy: true,
+        note: Some("lunch".into()),
+    };
+    assert_eq!(store.set_status(id, &busy).await.unwrap().status, busy);
+    assert_eq!(store.get_user(id).await.unwrap().unwrap().status, busy);
+    let missing = store.set_status(i64::MAX, &busy).await;
+    assert!(matches!(missing, Err(StoreError::NotFound)), "{missing:?}");
+}
+
+/// Sessions are found by id, revoked once, and report their activity.
+pub async fn sessions_can_be_revoked(store: &dyn Store) {
+    let id = user(store, "se_carol").await;
+    let created_at = now();
+    let expires_at = created_at + Duration::hours(1);
+    store
+        .create_session(NewSession {
+            id: "se-session-1",
+            user_id: id,
+            created_at,
+            expires_at,
+        })
+        .await
+        .unwrap();
+    let session = store.get_session("se-session-1").await.unwrap().unwrap();
+    assert_eq!((session.user_id, session.expires_at), (id, expires_at));
+    assert!(session.is_active(created_at));
+    assert!(!session.is_active(expires_at));
+
+    assert!(store.revoke_session("se-session-1", now()).await.unwrap());
+    assert!(!store.revoke_session("se-session-1", now()).await.unwrap());
+    let session = store.get_session("se-session-1").await.unwrap().unwrap();
+    assert!(!session.is_active(created_at));
+    assert!(store.get_session("se-none").await.unwrap().is_none());
+}
+
+/// Rooms: unique names, `ensure_room` idempotent, literal case-insensitive search, cursor.
+pub async fn rooms_are_created_searched_and_paged(store: &dyn Store) {
+    let owner = user(store, "rm_dave").await;
+    let created = store
+        .create_room(NewRoom {
+            name: "rm-alpha",
+            topic: Some("The 100% FIRST_room"),
+            created_by: Some(owner),
+            created_at: now(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(created.created_by.as_deref(), Some("rm_dave"));
+    let again = store
+        .create_room(NewRoom {
+            name: "rm-alpha",
+            topic: None,
+            created_by: None,
+            created_at: now(),
+        })
+        .await;
+    assert!(
+        matches!(again, Err(StoreError::Conflict(ConflictOn::RoomName))),
+        "{again:?}"
+    );
+    let ensured = store
+        .ensure_room(NewRoom {
+            name: "rm-alpha",
+            topic: None,
+            created_by: None,
+            created_at: now(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(ensured, created);
+    for name in ["rm-beta", "rm-gamma", "rm-delta"] {
+        room(store, name).await;
+    }
+
+    let search = |search: &'static str| async move {
+        let rooms = store
+            .list_rooms(RoomQuery {
+                search: Some(search),
+                after_name: None,
+                limit: 100,
+            })
+            .await
+            .unwrap();
+        rooms.into_iter().map(|room| room.name).collect::<Vec<_>>()
+    };
+    assert_eq!(search("first_ROOM").await, ["rm-alpha"]);
+    assert_eq!(search("100%").await, ["rm-alpha"]);
+    assert!(search("first%room").await.is_empty());
+    assert_eq!(
+        search("rm-").await,
+        ["rm-alpha", "rm-beta", "rm-delta", "rm-gamma"]
+    );
+
+    let page = store
+        .list_rooms(RoomQuery {
+            search: Some("rm-"),
+            after_name: Some("rm-beta"),
+            limit: 1,
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        page.iter()
+            .map(|room| room.name.as_str())
+            .collect::<Vec<_>>(),
+        ["rm-delta"]
+    );
+    assert_eq!(
+        store.get_room("rm-gamma").await.unwrap().unwrap().name,
+        "rm-gamma"
+    );
+    assert!(store.get_room("rm-none").await.unwrap().is_none());
+}
+
+/// Membership, read markers (never moving back) and unread counts.
+pub async fn membership_tracks_reading(store: &dyn Store) {
+    let erin = user(store, "mb_erin").await;
+    let room_id = room(store, "mb-room").await;
+    store.add_member(erin, room_id, now()).await.unwrap();
+    store.add_member(erin, room_id, now()).await.unwrap();
+    let batch: Vec<_> = (0..3)
+        .map(|i| message(room_id, erin, &format!("m{i}"), None))
+        .collect();
+    let stored = store.append_messages(&batch).await.unwrap();
+
+    let rooms = store.member_rooms(erin).await.unwrap();
+    assert_eq!(rooms.len(), 1);
+    assert_eq!(
+        (
+            rooms[0].room.name.as_str(),
+            rooms[0].last_read,
+            rooms[0].unread
+        ),
+        ("mb-room", 0, 3)
+    );
+
+    assert_eq!(
+        store.mark_read(erin, room_id, stored[1].id).await.unwrap(),
+        stored[1].id
+    );
+    assert_eq!(
+        store.mark_read(erin, room_id, stored[0].id).await.unwrap(),
+        stored[1].id
+    );
+    assert_eq!(store.member_rooms(erin).await.unwrap()[0].unread, 1);
+
+    assert!(store.remove_member(erin, room_id).await.unwrap());
+    assert!(!store.remove_member(erin, room_id).await.unwrap());
+    assert!(store.member_rooms(erin).await.unwrap().is_empty());
+    let not_member = store.mark_read(erin, room_id, 1).await;
+    assert!(
+        matches!(not_member, Err(StoreError::NotFound)),
+        "{not_member:?}"
+    );
+    let unknown_room = store.add_member(erin, i64::MAX, now()).await;
+    assert!(
+        matches!(unknown_room, Err(StoreError::NotFound)),
+        "{unknown_room:?}"
+    );
+}
+
+/// A batch is stored in order with increasing ids; the same `(user, client_id)` is stored
+/// once, even inside one batch, while another user may reuse the `client_id`.
+pub async fn appends_are_ordered_and_idempotent(store: &dyn Store) {
+    let frank = user(store, "ap_frank").await;
+    let grace = user(store, "ap_grace").await;
+    let room_id = room(store, "ap-room").await;
+
+    let first = store
+        .append_messages(&[
+            message(room_id, frank, "one", Some("c1")),
+            message(room_id, frank, "two", None),
+            message(room_id, frank, "one again", Some("c1")),
+            message(room_id, grace, "grace's c1", Some("c1")),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(first.len(), 4);
+    assert!(first[0].id < first[1].id && first[1].id < first[3].id);
+    assert_eq!(
+        first[2], first[0],
+        "a repeated client_id returns the stored message"
+    );
+    assert_eq!(first[0].text, "one");
+    assert_eq!(
+        (first[0].room.as_str(), first[0].username.as_str()),
+        ("ap-room", "ap_frank")
+    );
+    assert_eq!(first[3].username, "ap_grace");
+
+    let retry = store
+        .append_messages(&[message(room_id, frank, "retry", Some("c1"))])
+        .await
+        .unwrap();
+    assert_eq!(retry[0], first[0]);
+    let (all, more) = store
+        .list_messages(
+            room_id,
+            MessageQuery {
+                before: None,
+                after: None,
+                limit: 50,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 3);
+    assert!(!more);
+
+    let unknown_room = store
+        .append_messages(&[message(i64::MAX, frank, "lost", None)])
+        .await;
+    assert!(
+        matches!(unknown_room, Err(StoreError::NotFound)),
+        "{unknown_room:?}"
+    );
+}
+
+/// A failing message fails its whole batch: nothing of it is stored.
+pub async fn a_batch_is_all_or_nothing(store: &dyn Store) {
+    let heidi = user(store, "ba_heidi").await;
+    let room_id = room(store, "ba-room").await;
+    let result = store
+        .append_messages(&[
+            message(room_id, heidi, "kept?", None),
+            message(i64::MAX, heidi, "bad", None),
+        ])
+        .await;
+    assert!(result.is_err());
+    let (stored, _) = store
+        .list_messages(
+            room_id,
+            MessageQuery {
+                before: None,
+                after: None,
+                limit: 50,
+            },
+        )
+        .await
+        .unwrap();
+    assert!(stored.is_empty(), "{stored:?}");
+}
+
+/// History pages: newest-first cut returned oldest first, `before`, `after`, `more`.
+pub async fn history_pages_both_ways(store: &dyn Store) {
+    let ivan = user(store, "hp_ivan").await;
+    let room_id = room(store, "hp-room").await;
+    let other_room = room(store, "hp-other").await;
+    let batch: Vec<_> = (0..10)
+        .map(|i| message(room_id, ivan, &format!("m{i}"), None))
+        .collect();
+    let ids: Vec<i64> = store
+        .append_messages(&batch)
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| m.id)
+        .collect();
+    store
+        .append_messages(&[message(other_room, ivan, "elsewhere", None)])
+        .await
+        .unwrap();
+
+    let page = |before, after, limit| async move {
+        let (messages, more) = store
+            .list_messages(
+                room_id,
+                MessageQuery {
+                    before,
+                    after,
+                    limit,
+                },
+            )
+            .await
+            .unwrap();
+        (messages.iter().map(|m| m.id).collect::<Vec<_>>(), more)
+    };
+    assert_eq!(page(None, None, 3).await, (ids[7..].to_vec(), true));
+    assert_eq!(
+        page(Some(ids[7]), None, 3).await,
+        (ids[4..7].to_vec(), true)
+    );
+    assert_eq!(
+        page(Some(ids[3]), None, 5).await,
+        (ids[..3].to_vec(), false)
+    );
+    assert_eq!(
+        page(None, Some(ids[2]), 4).await,
+        (ids[3..7].to_vec(), true)
+    );
+    assert_eq!(
+        page(None, Some(ids[6]), 4).await,
+        (ids[7..].to_vec(), false)
+    );
+    assert_eq!(
+        page(Some(ids[5]), Some(ids[1]), 10).await,
+        (ids[2..5].to_vec(), false)
+    );
+    assert_eq!(page(None, Some(ids[9]), 10).await, (vec![], false));
+}
