@@ -19,9 +19,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sala_store::{
-    AccountStore, MemberRoomRecord, MessageQuery, MessageRecord, MessageStore, NewMessage, NewRoom,
-    NewSession, NewUser, RoomQuery, RoomRecord, RoomStore, SessionRecord, SessionStore,
-    StatusRecord, Store, StoreError, UserRecord, fold_key,
+    AccountStore, Appended, MemberRoomRecord, MessageQuery, MessageRecord, MessageStore,
+    NewMessage, NewRoom, NewSession, NewUser, RoomQuery, RoomRecord, RoomStore, SessionRecord,
+    SessionStore, StatusRecord, Store, StoreError, UserRecord, fold_key,
 };
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, SqlitePool, Transaction};
@@ -364,7 +364,7 @@ impl SqliteStore {
     async fn append_one(
         tx: &mut Transaction<'_, Sqlite>,
         message: &NewMessage,
-    ) -> Result<MessageRecord, StoreError> {
+    ) -> Result<Appended, StoreError> {
         if let Some(client_id) = &message.client_id {
             const SQL: &str = concat!(message_select!(), "WHERE m.user_id = ? AND m.client_id = ?");
             let existing: Option<MessageRow> = sqlx::query_as(SQL)
@@ -374,7 +374,10 @@ impl SqliteStore {
                 .await
                 .map_err(map_err)?;
             if let Some(row) = existing {
-                return row.try_into();
+                return Ok(Appended {
+                    record: row.try_into()?,
+                    is_new: false,
+                });
             }
         }
         let (id,): (i64,) = sqlx::query_as(
@@ -396,16 +399,16 @@ impl SqliteStore {
             .fetch_one(&mut **tx)
             .await
             .map_err(map_err)?;
-        row.try_into()
+        Ok(Appended {
+            record: row.try_into()?,
+            is_new: true,
+        })
     }
 }
 
 #[async_trait]
 impl MessageStore for SqliteStore {
-    async fn append_messages(
-        &self,
-        batch: &[NewMessage],
-    ) -> Result<Vec<MessageRecord>, StoreError> {
+    async fn append_messages(&self, batch: &[NewMessage]) -> Result<Vec<Appended>, StoreError> {
         let mut tx = self.writer.begin().await.map_err(map_err)?;
         let mut stored = Vec::with_capacity(batch.len());
         for message in batch {

@@ -245,7 +245,13 @@ pub async fn membership_tracks_reading(store: &dyn Store) {
     let batch: Vec<_> = (0..3)
         .map(|i| message(room_id, erin, &format!("m{i}"), None))
         .collect();
-    let stored = store.append_messages(&batch).await.unwrap();
+    let stored: Vec<_> = store
+        .append_messages(&batch)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|appended| appended.record)
+        .collect();
 
     let rooms = store.member_rooms(erin).await.unwrap();
     assert_eq!(rooms.len(), 1);
@@ -300,6 +306,9 @@ pub async fn appends_are_ordered_and_idempotent(store: &dyn Store) {
         .await
         .unwrap();
     assert_eq!(first.len(), 4);
+    let news: Vec<bool> = first.iter().map(|appended| appended.is_new).collect();
+    assert_eq!(news, [true, true, false, true]);
+    let first: Vec<_> = first.into_iter().map(|appended| appended.record).collect();
     assert!(first[0].id < first[1].id && first[1].id < first[3].id);
     assert_eq!(
         first[2], first[0],
@@ -316,7 +325,7 @@ pub async fn appends_are_ordered_and_idempotent(store: &dyn Store) {
         .append_messages(&[message(room_id, frank, "retry", Some("c1"))])
         .await
         .unwrap();
-    assert_eq!(retry[0], first[0]);
+    assert_eq!((&retry[0].record, retry[0].is_new), (&first[0], false));
     let (all, more) = store
         .list_messages(
             room_id,
@@ -378,7 +387,7 @@ pub async fn history_pages_both_ways(store: &dyn Store) {
         .await
         .unwrap()
         .iter()
-        .map(|m| m.id)
+        .map(|appended| appended.record.id)
         .collect();
     store
         .append_messages(&[message(other_room, ivan, "elsewhere", None)])

@@ -107,6 +107,14 @@ pub struct MessageRecord {
     pub created_at: DateTime<Utc>,
 }
 
+/// The outcome of storing one message of a batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Appended {
+    pub record: MessageRecord,
+    /// `false` when the `(user, client_id)` was already stored and this is that message.
+    pub is_new: bool,
+}
+
 /// A message to store.
 #[derive(Debug, Clone)]
 pub struct NewMessage {

@@ -4,8 +4,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::{
-    MemberRoomRecord, MessageQuery, MessageRecord, NewMessage, NewRoom, NewSession, NewUser,
-    RoomQuery, RoomRecord, SessionRecord, StatusRecord, StoreError, UserRecord,
+    Appended, MemberRoomRecord, MessageQuery, MessageRecord, NewMessage, NewRoom, NewSession,
+    NewUser, RoomQuery, RoomRecord, SessionRecord, StatusRecord, StoreError, UserRecord,
 };
 
 /// Accounts.
@@ -119,13 +119,12 @@ pub trait RoomStore: Send + Sync {
 pub trait MessageStore: Send + Sync {
     /// Stores a batch in one transaction and returns one record per input, in order. A message
     /// whose `(user, client_id)` is already stored is not stored again: its existing record is
-    /// returned instead. Either the whole batch is committed or nothing is.
+    /// returned instead, marked not new. Either the whole batch is committed or nothing is.
     ///
     /// # Errors
     /// `NotFound` when a room or user does not exist; `Unavailable` when the database cannot
     /// be written.
-    async fn append_messages(&self, batch: &[NewMessage])
-    -> Result<Vec<MessageRecord>, StoreError>;
+    async fn append_messages(&self, batch: &[NewMessage]) -> Result<Vec<Appended>, StoreError>;
 
     /// A page of a room's history, oldest first, and whether more lay beyond it.
     ///

@@ -8,7 +8,7 @@ use sala_server::telemetry;
 
 /// Sala: a real-time chat server in one binary.
 #[derive(Debug, Parser)]
-#[command(version, about, args_conflicts_with_subcommands = true)]
+#[command(version, args_conflicts_with_subcommands = true)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,

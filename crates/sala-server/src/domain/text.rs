@@ -29,7 +29,7 @@ impl RoomTopic {
             value,
             "topic",
             200,
-            "must be at most 200 characters of text",
+            "must be at most 200 characters, without control characters",
         )
         .map(Self)
     }
@@ -47,7 +47,13 @@ impl StatusNote {
     /// # Errors
     /// When it is longer than 200 characters or holds control characters.
     pub fn parse(value: Option<&str>) -> Result<Self, ValidationError> {
-        optional_text(value, "note", 200, "must be at most 200 characters of text").map(Self)
+        optional_text(
+            value,
+            "note",
+            200,
+            "must be at most 200 characters, without control characters",
+        )
+        .map(Self)
     }
 
     pub fn into_inner(self) -> Option<String> {

@@ -105,7 +105,12 @@ pub async fn login(
     ApiJson(request): ApiJson<LoginRequest>,
 ) -> Result<Json<LoginResponse>, ApiError> {
     let name = LoginName::from_request(&request)?;
-    let key = name.throttle_key();
+    let user = name.find(&state).await?;
+    // One counter per account however it is named (username or email); unknown names count
+    // under what was typed.
+    let key = user
+        .as_ref()
+        .map_or_else(|| name.throttle_key(), |user| fold_key(&user.username));
     let address = peer.ip();
     if let Err(blocked) = state.throttle.check(&key, address, Instant::now()) {
         tracing::info!(%address, "login throttled");
@@ -113,7 +118,6 @@ pub async fn login(
             retry_after_secs: blocked.retry_after.as_secs_f64().ceil() as u64,
         });
     }
-    let user = name.find(&state).await?;
     let stored_hash = user.as_ref().map(|user| user.password_hash.clone());
     let matches = state
         .passwords

@@ -273,3 +273,27 @@ async fn logout_makes_the_token_fail_on_every_protected_route() {
     // Only that session ended: the user's other login still works.
     assert_eq!(app.get("/api/me", &other).await.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn failures_by_email_and_by_username_share_one_counter() {
+    let app = TestApp::spawn_with(|config| config.login_failures_per_user = 2).await;
+    let body = json!({"username": "olga", "password": PASSWORD, "email": "olga@example.org"});
+    assert_eq!(
+        app.post_json("/api/register", &body).await.status(),
+        StatusCode::CREATED
+    );
+
+    assert_eq!(
+        app.login("olga", "wrong password").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let by_email = json!({"email": "OLGA@example.org", "password": "wrong password"});
+    assert_eq!(
+        app.post_json("/api/login", &by_email).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.login("olga", PASSWORD).await.status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}

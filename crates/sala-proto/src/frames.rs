@@ -1,0 +1,170 @@
+//! WebSocket frames (SPEC §3): one JSON object per text frame, tagged by `"type"`.
+//!
+//! Both enums derive both directions so that servers, the terminal client, the load
+//! generator and tests share one definition.
+
+use serde::{Deserialize, Serialize};
+
+use crate::api::{Message, UserStatus};
+
+/// What a client may send.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientFrame {
+    /// The first frame of a client that could not send an `Authorization` header.
+    Auth {
+        token: String,
+    },
+    /// Start receiving the room's frames; `since` is the last id seen (resume without gaps).
+    Join {
+        room: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        since: Option<i64>,
+    },
+    Leave {
+        room: String,
+    },
+    Send {
+        room: String,
+        text: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        client_id: Option<String>,
+    },
+    /// Older messages (`before`), or newer ones (`after`, a Sala extension for catching up).
+    History {
+        room: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        before: Option<i64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        after: Option<i64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        limit: Option<u32>,
+    },
+    Typing {
+        room: String,
+    },
+    Status {
+        status: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
+    },
+    Read {
+        room: String,
+        id: i64,
+    },
+    Ping,
+}
+
+/// The user a connection is authenticated as.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadyUser {
+    pub id: i64,
+    pub username: String,
+    pub status: UserStatus,
+}
+
+/// What changed about a user's presence in a room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PresenceEvent {
+    /// The user's first connection joined the room.
+    Joined,
+    /// The user left the room (ended their membership).
+    Left,
+    /// The user's last connection in the room dropped.
+    Disconnected,
+}
+
+/// What the server sends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerFrame {
+    Ready {
+        user: ReadyUser,
+    },
+    Joined {
+        room: String,
+        /// Usernames with a live connection in the room.
+        members: Vec<String>,
+        history: Vec<Message>,
+        more: bool,
+    },
+    Left {
+        room: String,
+    },
+    Ack {
+        room: String,
+        id: i64,
+        client_id: Option<String>,
+    },
+    Message(Message),
+    History {
+        room: String,
+        messages: Vec<Message>,
+        more: bool,
+    },
+    Typing {
+        room: String,
+        user: String,
+    },
+    Status {
+        user: String,
+        status: UserStatus,
+        note: Option<String>,
+    },
+    Read {
+        room: String,
+        id: i64,
+    },
+    Presence {
+        room: String,
+        user: String,
+        event: PresenceEvent,
+    },
+    Error {
+        code: String,
+        message: String,
+    },
+    Pong,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_carry_their_type_tag() {
+        let frame: ClientFrame =
+            serde_json::from_str(r#"{"type":"send","room":"general","text":"hi"}"#).unwrap();
+        assert_eq!(
+            frame,
+            ClientFrame::Send {
+                room: "general".into(),
+                text: "hi".into(),
+                client_id: None
+            }
+        );
+        let pong = serde_json::to_string(&ServerFrame::Pong).unwrap();
+        assert_eq!(pong, r#"{"type":"pong"}"#);
+    }
+
+    #[test]
+    fn a_message_frame_is_the_message_with_a_type() {
+        let message = Message {
+            id: 7,
+            room: "general".into(),
+            user: "alice".into(),
+            text: "hi".into(),
+            ts: chrono::DateTime::from_timestamp_millis(0).unwrap(),
+            client_id: None,
+            assistant: false,
+        };
+        let json: serde_json::Value =
+            serde_json::to_value(ServerFrame::Message(message.clone())).unwrap();
+        assert_eq!(json["type"], "message");
+        assert_eq!(json["id"], 7);
+        assert_eq!(json["ts"], "1970-01-01T00:00:00.000Z");
+        let back: ServerFrame = serde_json::from_value(json).unwrap();
+        assert_eq!(back, ServerFrame::Message(message));
+    }
+}
