@@ -55,6 +55,26 @@ pub struct Config {
     #[arg(long, env = "SALA_PUBLIC_URL")]
     pub public_url: Option<String>,
 
+    /// Frames that may wait for one slow client before it is disconnected (close 1013).
+    #[arg(long, env = "SALA_OUTBOUND_QUEUE", default_value_t = 1024)]
+    pub outbound_queue: usize,
+
+    /// Messages per second one connection may send, sustained (then `rate_limited`).
+    #[arg(long, env = "SALA_SEND_RATE", default_value_t = 20.0)]
+    pub send_rate: f64,
+
+    /// Messages one connection may send in a burst.
+    #[arg(long, env = "SALA_SEND_BURST", default_value_t = 40)]
+    pub send_burst: u32,
+
+    /// Seconds a WebSocket client without an Authorization header has to send `auth`.
+    #[arg(long, env = "SALA_AUTH_TIMEOUT_SECS", default_value_t = 10)]
+    pub auth_timeout_secs: u64,
+
+    /// Seconds of silence (not even a pong) after which a connection is dropped.
+    #[arg(long, env = "SALA_IDLE_TIMEOUT_SECS", default_value_t = 60)]
+    pub idle_timeout_secs: u64,
+
     /// Log format.
     #[arg(long, env = "SALA_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
     pub log_format: LogFormat,
@@ -83,6 +103,11 @@ impl Config {
             login_failures_per_address: 50,
             login_window_secs: 300,
             public_url: None,
+            outbound_queue: 1024,
+            send_rate: 1000.0,
+            send_burst: 1000,
+            auth_timeout_secs: 10,
+            idle_timeout_secs: 60,
             log_format: LogFormat::Pretty,
         }
     }

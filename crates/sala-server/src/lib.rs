@@ -10,14 +10,23 @@
 //! - [`domain`]: validated newtypes (username, password, email, room name, ...).
 //! - [`auth`]: password hashing, JWT sessions, the auth extractor, login throttling.
 //! - [`http`]: the router and one module per resource (SPEC §2).
+//! - [`hub`]: live connections, room membership, presence and fan-out; no I/O.
+//! - [`chat`]: what a connected client can do (SPEC §3), over the store and the hub, for
+//!   every transport; group commit of messages.
+//! - [`ws`]: the `/ws` WebSocket transport.
+//! - [`wire`]: store records into wire types.
 //!
 //! Storage is behind the `sala_store::Store` traits; backends live in their own crates.
 
 pub mod auth;
+pub mod chat;
 pub mod config;
 pub mod domain;
 pub mod error;
 pub mod http;
+pub mod hub;
 pub mod startup;
 pub mod state;
 pub mod telemetry;
+pub mod wire;
+pub mod ws;

@@ -12,15 +12,21 @@ use sala_store_sqlite::SqliteStore;
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::auth::password::PasswordHasher;
 use crate::auth::secret;
 use crate::auth::throttle::{LoginThrottle, ThrottleLimits};
 use crate::auth::token::TokenKeys;
+use crate::chat::{Chat, ChatLimits};
 use crate::config::Config;
 use crate::domain::RoomName;
 use crate::http;
 use crate::state::AppState;
+use crate::ws::WsSettings;
+
+/// How long shutdown waits for connections to flush and close.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The embedded database's file name inside the data dir.
 const SQLITE_FILE: &str = "sala.db";
@@ -31,6 +37,8 @@ pub struct App {
     local_addr: SocketAddr,
     router: axum::Router,
     store: Arc<dyn Store>,
+    chat: Chat,
+    connections: TaskTracker,
     /// Cancelled to stop the node; `run` then drains and returns.
     shutdown: CancellationToken,
 }
@@ -71,6 +79,16 @@ impl App {
             .with_context(|| format!("binding {address}"))?;
         let local_addr = listener.local_addr().context("reading the bound address")?;
 
+        let chat = Chat::start(
+            store.clone(),
+            ChatLimits {
+                outbound_queue: config.outbound_queue.max(1),
+                sends_per_sec: config.send_rate,
+                send_burst: config.send_burst,
+                typing_interval: std::time::Duration::from_secs(1),
+            },
+        );
+        let connections = TaskTracker::new();
         let state = AppState {
             store: store.clone(),
             tokens,
@@ -78,12 +96,21 @@ impl App {
             throttle,
             public_url: config.public_url.as_deref().map(Arc::from),
             local_addr,
+            chat: chat.clone(),
+            ws: WsSettings {
+                auth_timeout: std::time::Duration::from_secs(config.auth_timeout_secs),
+                idle_timeout: std::time::Duration::from_secs(config.idle_timeout_secs),
+                ping_interval: std::time::Duration::from_secs((config.idle_timeout_secs / 3).max(1)),
+            },
+            connections: connections.clone(),
         };
         Ok(Self {
             listener,
             local_addr,
             router: http::router(state),
             store,
+            chat,
+            connections,
             shutdown: CancellationToken::new(),
         })
     }
@@ -98,8 +125,9 @@ impl App {
         self.shutdown.clone()
     }
 
-    /// Serves until the shutdown token is cancelled, lets in-flight requests finish, then
-    /// closes the store (committing what is pending).
+    /// Serves until the shutdown token is cancelled. Then: in-flight HTTP requests finish,
+    /// WebSocket readers stop, queued messages are committed and acked, every socket is
+    /// closed with 1001 after its queue drains, and the store is closed.
     ///
     /// # Errors
     /// When accepting connections fails for good.
@@ -113,6 +141,11 @@ impl App {
             .with_graceful_shutdown(async move { shutdown.cancelled().await })
             .await
             .context("serving HTTP")?;
+        self.chat.shutdown().await;
+        self.connections.close();
+        if tokio::time::timeout(SHUTDOWN_GRACE, self.connections.wait()).await.is_err() {
+            tracing::warn!("some connections did not close in time");
+        }
         self.store.close().await;
         tracing::info!("sala stopped");
         Ok(())

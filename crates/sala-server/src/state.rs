@@ -5,10 +5,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use sala_store::Store;
+use tokio_util::task::TaskTracker;
 
 use crate::auth::password::PasswordHasher;
 use crate::auth::throttle::LoginThrottle;
 use crate::auth::token::TokenKeys;
+use crate::chat::Chat;
+use crate::ws::WsSettings;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -24,4 +27,11 @@ pub struct AppState {
     pub public_url: Option<Arc<str>>,
     /// Where this node listens; the last resort for `chat_url`.
     pub local_addr: SocketAddr,
+    /// The real-time layer: hub, sessions, message writer.
+    pub chat: Chat,
+    /// WebSocket timings.
+    pub ws: WsSettings,
+    /// Upgraded connections run detached from the HTTP server; this lets shutdown wait
+    /// for them.
+    pub connections: TaskTracker,
 }

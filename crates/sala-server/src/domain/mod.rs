@@ -1,13 +1,17 @@
 //! Validated values. Each newtype has a private field and a `parse` that is the only way
 //! in, so a `Username` in hand is a valid username (SPEC §2 rules).
 
+mod availability;
 mod email;
+mod message_text;
 mod password;
 mod room_name;
 mod text;
 mod username;
 
+pub use availability::Availability;
 pub use email::Email;
+pub use message_text::MessageText;
 pub use password::Password;
 pub use room_name::RoomName;
 pub use text::{RoomTopic, StatusNote};

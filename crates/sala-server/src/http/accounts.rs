@@ -16,12 +16,13 @@ use sala_proto::error::ErrorBody;
 use sala_store::{NewSession, NewUser, StatusRecord, UserRecord, fold_key};
 
 use super::extract::ApiJson;
-use super::wire;
+use crate::wire;
 use crate::auth::AuthUser;
 use crate::auth::session::authenticate;
 use crate::auth::token::new_session_id;
-use crate::domain::{Email, Password, StatusNote, Username, ValidationError};
+use crate::domain::{Availability, Email, Password, Username};
 use crate::error::ApiError;
+use crate::hub::CloseReason;
 use crate::state::AppState;
 
 /// Creates an account. It does not log in: the client calls `/api/login` next.
@@ -192,6 +193,10 @@ pub async fn logout(State(state): State<AppState>, auth: AuthUser) -> Result<Sta
         .store
         .revoke_session(&auth.session_id, Utc::now())
         .await?;
+    state
+        .chat
+        .hub()
+        .close_session(&auth.session_id, CloseReason::LoggedOut);
     tracing::info!(user_id = auth.user_id, "logged out");
     Ok(StatusCode::NO_CONTENT)
 }
@@ -256,18 +261,18 @@ pub async fn set_status(
     auth: AuthUser,
     ApiJson(request): ApiJson<StatusRequest>,
 ) -> Result<Json<Account>, ApiError> {
-    let busy = match request.status.as_str() {
-        "busy" => true,
-        "available" => false,
-        _ => {
-            return Err(ValidationError::new("status", "must be \"busy\" or \"available\"").into());
-        }
-    };
-    let note = StatusNote::parse(request.note.as_deref())?.into_inner();
+    let availability = Availability::parse(&request.status, request.note.as_deref())?;
     let user = state
         .store
-        .set_status(auth.user_id, &StatusRecord { busy, note })
+        .set_status(
+            auth.user_id,
+            &StatusRecord {
+                busy: availability.busy,
+                note: availability.note,
+            },
+        )
         .await?;
+    state.chat.publish_status(&user).await?;
     Ok(Json(wire::account(user)))
 }
 
@@ -280,6 +285,12 @@ pub async fn my_rooms(
 ) -> Result<Json<MemberRooms>, ApiError> {
     let rooms = state.store.member_rooms(auth.user_id).await?;
     Ok(Json(MemberRooms {
-        rooms: rooms.into_iter().map(wire::member_room).collect(),
+        rooms: rooms
+            .into_iter()
+            .map(|record| {
+                let online = state.chat.hub().online_count(&record.room.name);
+                wire::member_room(record, online)
+            })
+            .collect(),
     }))
 }

@@ -5,7 +5,6 @@
 //! - [`health`]: the `/healthz` probe.
 //! - [`openapi`]: the generated OpenAPI document at `/api/openapi.json`.
 //! - [`extract`]: JSON and query extractors that fail with `ApiError`.
-//! - [`wire`]: store records to wire types.
 //!
 //! Every failure, including unknown routes, wrong methods, oversized bodies and panics,
 //! answers in the one JSON error shape.
@@ -15,7 +14,6 @@ pub mod extract;
 pub mod health;
 pub mod openapi;
 pub mod rooms;
-pub mod wire;
 
 use std::any::Any;
 use std::sync::Arc;

@@ -15,7 +15,7 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::extract::{ApiJson, ApiQuery};
-use super::wire;
+use crate::wire;
 use crate::auth::AuthUser;
 use crate::domain::{RoomName, RoomTopic, ValidationError};
 use crate::error::ApiError;
@@ -85,7 +85,13 @@ pub async fn list_rooms(
         None
     };
     Ok(Json(RoomPage {
-        rooms: rooms.into_iter().map(wire::room).collect(),
+        rooms: rooms
+            .into_iter()
+            .map(|room| {
+                let online = state.chat.hub().online_count(&room.name);
+                wire::room(room, online)
+            })
+            .collect(),
         next_cursor,
     }))
 }
@@ -114,7 +120,7 @@ pub async fn create_room(
         .await?;
     state.store.add_member(auth.user_id, room.id, now).await?;
     tracing::info!(room = %room.name, user_id = auth.user_id, "room created");
-    Ok((StatusCode::CREATED, Json(wire::room(room))))
+    Ok((StatusCode::CREATED, Json(wire::room(room, 0))))
 }
 
 /// A name that cannot be valid names no room: 404 rather than 422.
@@ -138,7 +144,9 @@ pub async fn get_room(
     _auth: AuthUser,
     Path(name): Path<String>,
 ) -> Result<Json<Room>, ApiError> {
-    Ok(Json(wire::room(find_room(&state, &name).await?)))
+    let room = find_room(&state, &name).await?;
+    let online = state.chat.hub().online_count(&room.name);
+    Ok(Json(wire::room(room, online)))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -26,21 +26,20 @@ pub fn user_summary(user: &UserRecord) -> UserSummary {
     }
 }
 
-/// A room. `online` is the number of users with a live connection in it; until the real-time
-/// hub exists nobody can be connected, so it is 0.
-pub fn room(room: RoomRecord) -> Room {
+/// A room, with `online`: how many users have a live connection in it (from the hub).
+pub fn room(room: RoomRecord, online: u64) -> Room {
     Room {
         name: room.name,
         topic: room.topic,
         created_by: room.created_by,
         created_at: room.created_at,
-        online: 0,
+        online,
     }
 }
 
-pub fn member_room(record: MemberRoomRecord) -> MemberRoom {
+pub fn member_room(record: MemberRoomRecord, online: u64) -> MemberRoom {
     MemberRoom {
-        room: room(record.room),
+        room: room(record.room, online),
         last_read: record.last_read,
         unread: record.unread,
     }

@@ -1,0 +1,118 @@
+//! Group commit: the one task that stores messages, then acks and broadcasts them.
+//!
+//! Sessions queue [`CommitRequest`]s; this task takes everything queued (up to
+//! [`MAX_BATCH`]) and stores it in one transaction, so messages arriving together share one
+//! fsync. Only after the commit does each sender get its `ack` and each room its `message`.
+//! Because this single task both commits and broadcasts, in commit order, every member sees
+//! a room's messages in id order, and a sender always sees its `ack` before its `message`
+//! (both travel through the sender's one FIFO queue).
+
+use std::sync::Arc;
+
+use sala_proto::frames::ServerFrame;
+use sala_store::{Appended, NewMessage, Store, StoreError};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::ChatError;
+use crate::hub::{ConnHandle, Event, Hub, Skip};
+use crate::wire;
+
+/// Most messages stored in one transaction.
+pub const MAX_BATCH: usize = 512;
+/// Messages that may wait for the writer before senders have to wait too.
+pub const QUEUE_CAPACITY: usize = 8192;
+
+/// One message to store, and where its ack goes.
+pub struct CommitRequest {
+    pub message: NewMessage,
+    pub room: String,
+    /// The sender's connection, for the ack (or the error).
+    pub sender: ConnHandle,
+}
+
+struct Route {
+    room: String,
+    sender: ConnHandle,
+}
+
+/// Runs until `stop` is cancelled and everything queued before it has been committed.
+pub async fn run(
+    store: Arc<dyn Store>,
+    hub: Hub,
+    mut requests: mpsc::Receiver<CommitRequest>,
+    stop: CancellationToken,
+) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    let mut stopping = false;
+    loop {
+        let received = if stopping {
+            requests.recv_many(&mut batch, MAX_BATCH).await
+        } else {
+            tokio::select! {
+                received = requests.recv_many(&mut batch, MAX_BATCH) => received,
+                () = stop.cancelled() => {
+                    // No new requests; what is queued is still committed below.
+                    requests.close();
+                    stopping = true;
+                    continue;
+                }
+            }
+        };
+        if received == 0 {
+            break;
+        }
+        let (messages, routes): (Vec<NewMessage>, Vec<Route>) = batch
+            .drain(..)
+            .map(|request| {
+                let route = Route {
+                    room: request.room,
+                    sender: request.sender,
+                };
+                (request.message, route)
+            })
+            .unzip();
+        commit(store.as_ref(), &hub, &messages, routes).await;
+    }
+    tracing::debug!("message writer stopped");
+}
+
+async fn commit(store: &dyn Store, hub: &Hub, messages: &[NewMessage], routes: Vec<Route>) {
+    match store.append_messages(messages).await {
+        Ok(appended) => deliver(hub, routes, appended),
+        // One bad message (say, its room vanished) must not sink the others: retry singly.
+        Err(StoreError::NotFound | StoreError::Backend(_)) if messages.len() > 1 => {
+            for (message, route) in messages.iter().zip(routes) {
+                match store.append_messages(std::slice::from_ref(message)).await {
+                    Ok(appended) => deliver(hub, vec![route], appended),
+                    Err(err) => refuse(vec![route], err),
+                }
+            }
+        }
+        Err(err) => refuse(routes, err),
+    }
+}
+
+/// After the commit: the ack to each sender, then the message to its room.
+fn deliver(hub: &Hub, routes: Vec<Route>, appended: Vec<Appended>) {
+    for (route, Appended { record, is_new }) in routes.into_iter().zip(appended) {
+        route.sender.send(Event::new(ServerFrame::Ack {
+            room: route.room.clone(),
+            id: record.id,
+            client_id: record.client_id.clone(),
+        }));
+        // A repeated client_id was broadcast when it was first stored.
+        if is_new {
+            let event = Event::new(ServerFrame::Message(wire::message(record)));
+            hub.broadcast(&route.room, &event, Skip::Nobody);
+        }
+    }
+}
+
+/// Nothing was stored: each sender gets an error and no ack, and may retry.
+fn refuse(routes: Vec<Route>, err: StoreError) {
+    let event = ChatError::from(err).to_event();
+    for route in routes {
+        route.sender.send(event.clone());
+    }
+}

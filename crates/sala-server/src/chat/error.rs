@@ -1,0 +1,70 @@
+//! `ChatError`: a command that failed. It is answered with an `error` frame carrying the
+//! same codes as the HTTP API, and the connection stays open (SPEC §3).
+
+use std::sync::Arc;
+
+use sala_proto::frames::ServerFrame;
+use sala_store::StoreError;
+
+use crate::domain::ValidationError;
+use crate::hub::Event;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ChatError {
+    /// Malformed JSON, an unknown type, a missing field.
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    NotFound(String),
+    /// The room exists but this connection has not joined it.
+    #[error("join the room '{0}' first")]
+    NotMember(String),
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+    #[error("too many messages; slow down")]
+    RateLimited,
+    /// Storage cannot be written; nothing was stored.
+    #[error("the service is temporarily unavailable; nothing was stored")]
+    Unavailable,
+    #[error("internal server error")]
+    Internal,
+}
+
+impl ChatError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::BadRequest(_) => "bad_request",
+            Self::NotFound(_) => "not_found",
+            Self::NotMember(_) => "not_member",
+            Self::Invalid(_) => "invalid",
+            Self::RateLimited => "rate_limited",
+            Self::Unavailable => "unavailable",
+            Self::Internal => "internal",
+        }
+    }
+
+    pub fn to_event(&self) -> Arc<Event> {
+        Event::new(ServerFrame::Error {
+            code: self.code().to_owned(),
+            message: self.to_string(),
+        })
+    }
+}
+
+impl From<StoreError> for ChatError {
+    /// Store failures are logged here, where their cause is dropped.
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::NotFound => Self::NotFound("not found".into()),
+            StoreError::Conflict(_) => Self::BadRequest("conflicting request".into()),
+            StoreError::Unavailable(_) => {
+                tracing::warn!(error = ?anyhow::Error::from(err), "storage unavailable");
+                Self::Unavailable
+            }
+            StoreError::Backend(_) => {
+                tracing::error!(error = ?anyhow::Error::from(err), "storage failed");
+                Self::Internal
+            }
+        }
+    }
+}

@@ -1,0 +1,149 @@
+//! What a connected client can do (SPEC §3), whatever its transport: join, leave, send,
+//! history, typing, status, read, ping. Each command combines the store (what lasts) and
+//! the hub (who is live).
+//!
+//! - [`session`]: one connection's command handling.
+//! - [`commit`]: the group-commit writer that stores messages, then acks and broadcasts them.
+//! - [`error`]: `ChatError`, answered as an `error` frame; the connection stays open.
+//! - [`rate`]: the token bucket that limits sends.
+
+pub mod commit;
+pub mod error;
+pub mod rate;
+pub mod session;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use sala_proto::api::UserStatus;
+use sala_proto::frames::ServerFrame;
+use sala_store::{Store, StoreError, UserRecord};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::hub::{CloseReason, Hub};
+use commit::CommitRequest;
+pub use error::ChatError;
+pub use session::Session;
+
+/// Tunables of the real-time layer, from the configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct ChatLimits {
+    /// Capacity of each connection's outbound queue, in frames.
+    pub outbound_queue: usize,
+    /// Sustained messages per second one connection may send.
+    pub sends_per_sec: f64,
+    /// Messages one connection may send in a burst.
+    pub send_burst: u32,
+    /// Shortest interval between two `typing` frames forwarded for one room and connection.
+    pub typing_interval: Duration,
+}
+
+/// The real-time service of a node. Cheap to clone.
+#[derive(Clone)]
+pub struct Chat {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    hub: Hub,
+    store: Arc<dyn Store>,
+    limits: ChatLimits,
+    /// Bounded: when the writer falls behind, senders wait (backpressure), nothing grows.
+    commits: mpsc::Sender<CommitRequest>,
+    /// Cancelled at shutdown: readers stop taking commands.
+    stop_reading: CancellationToken,
+    /// Cancelled at shutdown after the readers: the writer commits what is queued, then ends.
+    stop_committing: CancellationToken,
+    committer: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Chat {
+    /// Creates the hub and starts the message writer.
+    pub fn start(store: Arc<dyn Store>, limits: ChatLimits) -> Self {
+        let hub = Hub::new(limits.outbound_queue);
+        let (commits, requests) = mpsc::channel(commit::QUEUE_CAPACITY);
+        let stop_committing = CancellationToken::new();
+        let committer = tokio::spawn(commit::run(
+            store.clone(),
+            hub.clone(),
+            requests,
+            stop_committing.clone(),
+        ));
+        Self {
+            inner: Arc::new(Inner {
+                hub,
+                store,
+                limits,
+                commits,
+                stop_reading: CancellationToken::new(),
+                stop_committing,
+                committer: Mutex::new(Some(committer)),
+            }),
+        }
+    }
+
+    pub fn hub(&self) -> &Hub {
+        &self.inner.hub
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
+    pub fn limits(&self) -> &ChatLimits {
+        &self.inner.limits
+    }
+
+    /// Resolves when transports should stop reading commands (shutdown has begun).
+    pub fn stop_reading(&self) -> &CancellationToken {
+        &self.inner.stop_reading
+    }
+
+    pub(crate) fn commits(&self) -> &mpsc::Sender<CommitRequest> {
+        &self.inner.commits
+    }
+
+    /// Tells the user's rooms and devices about a status change (HTTP or `status` frame).
+    ///
+    /// # Errors
+    /// When the user's rooms cannot be read.
+    pub async fn publish_status(&self, user: &UserRecord) -> Result<(), StoreError> {
+        let rooms: Vec<String> = self
+            .inner
+            .store
+            .member_rooms(user.id)
+            .await?
+            .into_iter()
+            .map(|membership| membership.room.name)
+            .collect();
+        let event = crate::hub::Event::new(ServerFrame::Status {
+            user: user.username.clone(),
+            status: if user.status.busy { UserStatus::Busy } else { UserStatus::Available },
+            note: user.status.note.clone(),
+        });
+        self.inner.hub.send_to_rooms_and_user(&rooms, user.id, &event);
+        Ok(())
+    }
+
+    /// Shuts the real-time layer down without losing an acked message: readers stop taking
+    /// commands, the writer commits and acks everything queued, then every connection is
+    /// closed with "going away" after its queue drains.
+    pub async fn shutdown(&self) {
+        self.inner.stop_reading.cancel();
+        self.inner.stop_committing.cancel();
+        let committer = self
+            .inner
+            .committer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(committer) = committer
+            && let Err(err) = committer.await
+        {
+            tracing::error!(error = %err, "the message writer ended abnormally");
+        }
+        self.inner.hub.close_all(CloseReason::GoingAway);
+    }
+}

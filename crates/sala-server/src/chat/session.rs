@@ -1,0 +1,302 @@
+//! One connection's commands (SPEC §3). A transport feeds it frames; every reply, and every
+//! error, goes out through the connection's queue in the hub, in order.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use chrono::Utc;
+use sala_proto::frames::{ClientFrame, ServerFrame};
+use sala_store::{MessageQuery, NewMessage, RoomRecord, StatusRecord};
+
+use super::commit::CommitRequest;
+use super::rate::TokenBucket;
+use super::{Chat, ChatError};
+use crate::domain::{Availability, MessageText, RoomName, ValidationError};
+use crate::hub::{ConnHandle, ConnUser, Event, Skip};
+use crate::wire;
+
+/// Messages in `joined` when the client gives no `since`.
+const JOIN_HISTORY: u32 = 50;
+/// Most messages a `since` resume returns at once; `more: true` says the client should page
+/// on with `history` + `after`.
+const RESUME_LIMIT: u32 = 1000;
+const HISTORY_DEFAULT: u32 = 50;
+const HISTORY_MAX: u32 = 200;
+const CLIENT_ID_MAX_CHARS: usize = 128;
+
+/// The state of one authenticated connection. Dropping it unregisters the connection.
+pub struct Session {
+    chat: Chat,
+    conn: ConnHandle,
+    user: ConnUser,
+    /// Ids of rooms this connection joined, so sends need no lookup.
+    room_ids: HashMap<String, i64>,
+    sends: TokenBucket,
+    last_typing: HashMap<String, Instant>,
+}
+
+impl Session {
+    pub fn new(chat: Chat, conn: ConnHandle, user: ConnUser) -> Self {
+        let limits = *chat.limits();
+        Self {
+            chat,
+            conn,
+            user,
+            room_ids: HashMap::new(),
+            sends: TokenBucket::new(limits.sends_per_sec, limits.send_burst, Instant::now()),
+            last_typing: HashMap::new(),
+        }
+    }
+
+    pub fn conn(&self) -> &ConnHandle {
+        &self.conn
+    }
+
+    pub fn user(&self) -> &ConnUser {
+        &self.user
+    }
+
+    /// Handles one text frame. Malformed input is answered with `bad_request`.
+    pub async fn handle_text(&mut self, text: &str) {
+        match serde_json::from_str::<ClientFrame>(text) {
+            Ok(frame) => self.handle(frame).await,
+            Err(err) => self.reply_error(&ChatError::BadRequest(format!("malformed frame: {err}"))),
+        }
+    }
+
+    /// Handles one frame; a failure is answered with an `error` frame.
+    pub async fn handle(&mut self, frame: ClientFrame) {
+        if let Err(err) = self.dispatch(frame).await {
+            self.reply_error(&err);
+        }
+    }
+
+    fn reply(&self, frame: ServerFrame) {
+        self.conn.send(Event::new(frame));
+    }
+
+    fn reply_error(&self, err: &ChatError) {
+        self.conn.send(err.to_event());
+    }
+
+    async fn dispatch(&mut self, frame: ClientFrame) -> Result<(), ChatError> {
+        match frame {
+            ClientFrame::Auth { .. } => Err(ChatError::BadRequest("already authenticated".into())),
+            ClientFrame::Join { room, since } => self.join(&room, since).await,
+            ClientFrame::Leave { room } => self.leave(&room).await,
+            ClientFrame::Send {
+                room,
+                text,
+                client_id,
+            } => self.send(&room, &text, client_id).await,
+            ClientFrame::History {
+                room,
+                before,
+                after,
+                limit,
+            } => self.history(&room, before, after, limit).await,
+            ClientFrame::Typing { room } => self.typing(&room).await,
+            ClientFrame::Status { status, note } => self.status(&status, note.as_deref()).await,
+            ClientFrame::Read { room, id } => self.read(&room, id).await,
+            ClientFrame::Ping => {
+                self.reply(ServerFrame::Pong);
+                Ok(())
+            }
+        }
+    }
+
+    /// The room by name; a name that cannot be valid names no room.
+    async fn find_room(&self, name: &str) -> Result<RoomRecord, ChatError> {
+        let not_found = || ChatError::NotFound(format!("no room named '{name}'"));
+        let name = RoomName::parse(name).map_err(|_| not_found())?;
+        self.chat
+            .store()
+            .get_room(name.as_ref())
+            .await?
+            .ok_or_else(not_found)
+    }
+
+    /// The canonical name and id of a room this connection joined; otherwise `not_member`
+    /// or `not_found`.
+    async fn joined_room(&self, name: &str) -> Result<(String, i64), ChatError> {
+        let name = name.to_ascii_lowercase();
+        if self.chat.hub().is_member(self.conn.id(), &name)
+            && let Some(id) = self.room_ids.get(&name)
+        {
+            return Ok((name, *id));
+        }
+        let room = self.find_room(&name).await?;
+        Err(ChatError::NotMember(room.name))
+    }
+
+    async fn join(&mut self, name: &str, since: Option<i64>) -> Result<(), ChatError> {
+        let room = self.find_room(name).await?;
+        let store = self.chat.store();
+        store.add_member(self.user.id, room.id, Utc::now()).await?;
+        let hub = self.chat.hub();
+        if !hub.begin_join(self.conn.id(), &room.name) {
+            return Ok(()); // The connection is closing.
+        }
+        let query = match since {
+            Some(since) => MessageQuery {
+                before: None,
+                after: Some(since),
+                limit: RESUME_LIMIT,
+            },
+            None => MessageQuery {
+                before: None,
+                after: None,
+                limit: JOIN_HISTORY,
+            },
+        };
+        let (history, more) = match store.list_messages(room.id, query).await {
+            Ok(page) => page,
+            Err(err) => {
+                hub.abort_join(self.conn.id(), &room.name);
+                return Err(err.into());
+            }
+        };
+        // Live messages up to here are in the history, or (with `since`) the client has them.
+        let seen_through = history.last().map(|message| message.id).max(since);
+        let history: Vec<_> = history.into_iter().map(wire::message).collect();
+        let room_name = room.name.clone();
+        hub.complete_join(self.conn.id(), &room.name, seen_through, move |members| {
+            Event::new(ServerFrame::Joined {
+                room: room_name,
+                members,
+                history,
+                more,
+            })
+        });
+        self.room_ids.insert(room.name, room.id);
+        Ok(())
+    }
+
+    async fn leave(&mut self, name: &str) -> Result<(), ChatError> {
+        let room = self.find_room(name).await?;
+        self.chat.store().remove_member(self.user.id, room.id).await?;
+        let was_here = self.chat.hub().is_member(self.conn.id(), &room.name);
+        // Every connection of the user that was in the room gets `left`.
+        self.chat.hub().leave(self.user.id, &room.name);
+        if !was_here {
+            self.reply(ServerFrame::Left { room: room.name.clone() });
+        }
+        self.room_ids.remove(&room.name);
+        Ok(())
+    }
+
+    async fn send(
+        &mut self,
+        room: &str,
+        text: &str,
+        client_id: Option<String>,
+    ) -> Result<(), ChatError> {
+        let (room, room_id) = self.joined_room(room).await?;
+        let text = MessageText::parse(text)?;
+        if client_id.as_ref().is_some_and(|id| id.is_empty() || id.chars().count() > CLIENT_ID_MAX_CHARS) {
+            return Err(ValidationError::new("client_id", "must be 1 to 128 characters").into());
+        }
+        if !self.sends.try_take(Instant::now()) {
+            return Err(ChatError::RateLimited);
+        }
+        let request = CommitRequest {
+            message: NewMessage {
+                room_id,
+                user_id: self.user.id,
+                text: text.into_inner(),
+                client_id,
+                assistant: false,
+                created_at: Utc::now(),
+            },
+            room,
+            sender: self.conn.clone(),
+        };
+        // Waits when the writer is behind: backpressure on this one connection.
+        self.chat
+            .commits()
+            .send(request)
+            .await
+            .map_err(|_| ChatError::Unavailable)
+    }
+
+    async fn history(
+        &mut self,
+        name: &str,
+        before: Option<i64>,
+        after: Option<i64>,
+        limit: Option<u32>,
+    ) -> Result<(), ChatError> {
+        let limit = limit.unwrap_or(HISTORY_DEFAULT);
+        if !(1..=HISTORY_MAX).contains(&limit) {
+            return Err(ValidationError::new("limit", "must be 1 to 200").into());
+        }
+        let room = self.find_room(name).await?;
+        let (messages, more) = self
+            .chat
+            .store()
+            .list_messages(room.id, MessageQuery { before, after, limit })
+            .await?;
+        self.reply(ServerFrame::History {
+            room: room.name,
+            messages: messages.into_iter().map(wire::message).collect(),
+            more,
+        });
+        Ok(())
+    }
+
+    async fn typing(&mut self, room: &str) -> Result<(), ChatError> {
+        let (room, _) = self.joined_room(room).await?;
+        let now = Instant::now();
+        let interval = self.chat.limits().typing_interval;
+        if let Some(last) = self.last_typing.get(&room)
+            && now.duration_since(*last) < interval
+        {
+            return Ok(()); // Throttled: typing is a hint, dropping extras loses nothing.
+        }
+        self.last_typing.insert(room.clone(), now);
+        let event = Event::new(ServerFrame::Typing {
+            room: room.clone(),
+            user: self.user.username.clone(),
+        });
+        self.chat.hub().broadcast(&room, &event, Skip::User(self.user.id));
+        Ok(())
+    }
+
+    async fn status(&mut self, status: &str, note: Option<&str>) -> Result<(), ChatError> {
+        let availability = Availability::parse(status, note)?;
+        let user = self
+            .chat
+            .store()
+            .set_status(
+                self.user.id,
+                &StatusRecord {
+                    busy: availability.busy,
+                    note: availability.note,
+                },
+            )
+            .await?;
+        self.chat.publish_status(&user).await?;
+        Ok(())
+    }
+
+    async fn read(&mut self, name: &str, id: i64) -> Result<(), ChatError> {
+        let room = self.find_room(name).await?;
+        let marker = match self.chat.store().mark_read(self.user.id, room.id, id).await {
+            Ok(marker) => marker,
+            Err(sala_store::StoreError::NotFound) => return Err(ChatError::NotMember(room.name)),
+            Err(err) => return Err(err.into()),
+        };
+        let event = Event::new(ServerFrame::Read {
+            room: room.name,
+            id: marker,
+        });
+        self.chat.hub().send_to_user(self.user.id, &event, Some(self.conn.id()));
+        Ok(())
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.chat.hub().disconnect(self.conn.id());
+    }
+}

@@ -1,0 +1,423 @@
+//! The hub: who is connected, who is in which room, presence, and fan-out.
+//!
+//! It knows nothing of axum, sqlx or sockets. Transports register connections and drain
+//! each one's bounded queue ([`ConnHandle`], [`Outbound`]); the chat layer calls the hub
+//! after it has stored what needs storing. Socket.io and other nodes plug in the same way.
+//!
+//! All state sits behind one std `Mutex`. Every method is synchronous, holds the lock for a
+//! loop over one room's or one user's connections, and sends with `try_send` on bounded
+//! queues, so holding it never waits on a client, and no lock is ever held across `.await`.
+//!
+//! Joining is two-phase so that history and live messages meet without a gap or a
+//! duplicate: [`Hub::begin_join`] makes the connection a member whose events are held back,
+//! the caller reads history from the store, and [`Hub::complete_join`] sends `joined` and
+//! then the held-back events, minus messages the history already contained.
+
+mod connection;
+mod event;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use sala_proto::frames::{PresenceEvent, ServerFrame};
+
+pub use connection::{CloseReason, ConnHandle, ConnId, Outbound};
+pub use event::Event;
+
+/// Events held back for one joining connection before it is treated as too slow. The
+/// history read that the hold covers takes milliseconds; this is a safety bound.
+const MAX_HELD_BACK: usize = 4096;
+
+/// Who a connection belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnUser {
+    pub id: i64,
+    pub username: String,
+    /// The login session (token `jti`) it was opened with; logout closes it.
+    pub session_id: String,
+}
+
+/// Which receivers a broadcast leaves out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Skip {
+    Nobody,
+    Conn(ConnId),
+    /// Every connection of this user (typing goes to the *other* members).
+    User(i64),
+}
+
+/// The live state of one node. Cheap to clone.
+#[derive(Clone)]
+pub struct Hub {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    state: Mutex<State>,
+    next_id: AtomicU64,
+    /// Capacity of each connection's outbound queue.
+    queue_capacity: usize,
+}
+
+#[derive(Default)]
+struct State {
+    connections: HashMap<ConnId, Connection>,
+    rooms: HashMap<String, LiveRoom>,
+    by_session: HashMap<String, HashSet<ConnId>>,
+    by_user: HashMap<i64, HashSet<ConnId>>,
+}
+
+struct Connection {
+    handle: ConnHandle,
+    user: ConnUser,
+    rooms: HashSet<String>,
+}
+
+#[derive(Default)]
+struct LiveRoom {
+    members: HashMap<ConnId, Member>,
+    /// Users with at least one fully joined connection here: username and how many.
+    /// Presence and `online` counts come from this.
+    online: HashMap<i64, (String, u32)>,
+}
+
+struct Member {
+    handle: ConnHandle,
+    user_id: i64,
+    /// `Some` while joining: events held back until `complete_join`.
+    held_back: Option<Vec<Arc<Event>>>,
+    /// Whether this connection is counted in `online`.
+    counted: bool,
+}
+
+impl LiveRoom {
+    fn usernames(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.online.values().map(|(name, _)| name.clone()).collect();
+        names.sort_unstable();
+        names
+    }
+
+    fn broadcast(&mut self, event: &Arc<Event>, skip: Skip) {
+        for (id, member) in &mut self.members {
+            let skipped = match skip {
+                Skip::Nobody => false,
+                Skip::Conn(conn) => conn == *id,
+                Skip::User(user) => user == member.user_id,
+            };
+            if skipped {
+                continue;
+            }
+            match &mut member.held_back {
+                Some(held) if held.len() >= MAX_HELD_BACK => {
+                    member.handle.close(CloseReason::SlowConsumer);
+                }
+                Some(held) => held.push(event.clone()),
+                None => {
+                    member.handle.send(event.clone());
+                }
+            }
+        }
+    }
+
+    /// Stops counting `member`; returns the username if that was the user's last connection.
+    fn uncount(&mut self, member: &Member) -> Option<String> {
+        if !member.counted {
+            return None;
+        }
+        let (_, count) = self.online.get_mut(&member.user_id)?;
+        *count -= 1;
+        if *count == 0 {
+            self.online.remove(&member.user_id).map(|(name, _)| name)
+        } else {
+            None
+        }
+    }
+}
+
+fn presence(room: &str, user: String, event: PresenceEvent) -> Arc<Event> {
+    Event::new(ServerFrame::Presence {
+        room: room.to_owned(),
+        user,
+        event,
+    })
+}
+
+impl Hub {
+    pub fn new(queue_capacity: usize) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                state: Mutex::new(State::default()),
+                next_id: AtomicU64::new(1),
+                queue_capacity,
+            }),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Every update below completes before it can panic on another's behalf; recovering
+        // keeps the node serving rather than failing every later request.
+        self.inner.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Registers a connection; the transport drains the returned queue.
+    pub fn connect(&self, user: ConnUser) -> (ConnHandle, Outbound) {
+        let id = ConnId(self.inner.next_id.fetch_add(1, Ordering::Relaxed));
+        let (handle, outbound) = ConnHandle::new(id, self.inner.queue_capacity);
+        let mut state = self.lock();
+        state.by_session.entry(user.session_id.clone()).or_default().insert(id);
+        state.by_user.entry(user.id).or_default().insert(id);
+        state.connections.insert(
+            id,
+            Connection {
+                handle: handle.clone(),
+                user,
+                rooms: HashSet::new(),
+            },
+        );
+        (handle, outbound)
+    }
+
+    /// Forgets a connection. In each room where it was the user's last one, the others get
+    /// `presence: disconnected`.
+    pub fn disconnect(&self, id: ConnId) {
+        let mut guard = self.lock();
+        let state = &mut *guard;
+        let Some(connection) = state.connections.remove(&id) else {
+            return;
+        };
+        let user = &connection.user;
+        for set in [
+            state.by_session.get_mut(&user.session_id),
+            state.by_user.get_mut(&user.id),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            set.remove(&id);
+        }
+        if state.by_session.get(&user.session_id).is_some_and(HashSet::is_empty) {
+            state.by_session.remove(&user.session_id);
+        }
+        if state.by_user.get(&user.id).is_some_and(HashSet::is_empty) {
+            state.by_user.remove(&user.id);
+        }
+        for name in &connection.rooms {
+            let Some(room) = state.rooms.get_mut(name) else {
+                continue;
+            };
+            if let Some(member) = room.members.remove(&id)
+                && let Some(username) = room.uncount(&member)
+            {
+                room.broadcast(
+                    &presence(name, username, PresenceEvent::Disconnected),
+                    Skip::Nobody,
+                );
+            }
+            if room.members.is_empty() {
+                state.rooms.remove(name);
+            }
+        }
+    }
+
+    /// First half of a join: the connection becomes a member whose events are held back.
+    /// Returns `false` if the connection is gone.
+    pub fn begin_join(&self, id: ConnId, room: &str) -> bool {
+        let mut state = self.lock();
+        let Some(connection) = state.connections.get_mut(&id) else {
+            return false;
+        };
+        connection.rooms.insert(room.to_owned());
+        let (handle, user_id) = (connection.handle.clone(), connection.user.id);
+        let live = state.rooms.entry(room.to_owned()).or_default();
+        live.members
+            .entry(id)
+            .and_modify(|member| {
+                member.held_back.get_or_insert_with(Vec::new);
+            })
+            .or_insert(Member {
+                handle,
+                user_id,
+                held_back: Some(Vec::new()),
+                counted: false,
+            });
+        true
+    }
+
+    /// Second half: sends the `joined` event built from the online members, then the
+    /// held-back events, leaving out messages with an id up to `seen_through` (the history
+    /// or the client already has them). The user's first connection here announces
+    /// `presence: joined` to the others. Returns `false` if the join was undone meanwhile.
+    pub fn complete_join(
+        &self,
+        id: ConnId,
+        room: &str,
+        seen_through: Option<i64>,
+        joined: impl FnOnce(Vec<String>) -> Arc<Event>,
+    ) -> bool {
+        let mut state = self.lock();
+        let Some(username) = state.connections.get(&id).map(|c| c.user.username.clone()) else {
+            return false;
+        };
+        let Some(live) = state.rooms.get_mut(room) else {
+            return false;
+        };
+        let Some(member) = live.members.get_mut(&id) else {
+            return false;
+        };
+        let held_back = member.held_back.take().unwrap_or_default();
+        let first = !member.counted;
+        let (handle, user_id) = (member.handle.clone(), member.user_id);
+        if first {
+            member.counted = true;
+            live.online.entry(user_id).or_insert((username.clone(), 0)).1 += 1;
+        }
+        let announce = first && live.online.get(&user_id).is_some_and(|(_, n)| *n == 1);
+        handle.send(joined(live.usernames()));
+        for event in held_back {
+            let seen = matches!((event.message_id(), seen_through), (Some(id), Some(through)) if id <= through);
+            if !seen {
+                handle.send(event);
+            }
+        }
+        if announce {
+            live.broadcast(&presence(room, username, PresenceEvent::Joined), Skip::Conn(id));
+        }
+        true
+    }
+
+    /// Undoes a join that could not complete (the history read failed).
+    pub fn abort_join(&self, id: ConnId, room: &str) {
+        let mut state = self.lock();
+        let Some(live) = state.rooms.get_mut(room) else {
+            return;
+        };
+        let was_member = match live.members.get_mut(&id) {
+            Some(member) if member.counted => {
+                // A re-join of a live member: keep it, and deliver what was held back.
+                for event in member.held_back.take().unwrap_or_default() {
+                    member.handle.send(event);
+                }
+                true
+            }
+            Some(_) => {
+                live.members.remove(&id);
+                false
+            }
+            None => false,
+        };
+        if live.members.is_empty() {
+            state.rooms.remove(room);
+        }
+        if !was_member && let Some(connection) = state.connections.get_mut(&id) {
+            connection.rooms.remove(room);
+        }
+    }
+
+    /// The user leaves the room on every connection: each gets `left`, and the remaining
+    /// members get `presence: left` if the user was online there.
+    pub fn leave(&self, user_id: i64, room: &str) {
+        let mut state = self.lock();
+        let conn_ids: Vec<ConnId> = state.by_user.get(&user_id).into_iter().flatten().copied().collect();
+        let left = Event::new(ServerFrame::Left { room: room.to_owned() });
+        for id in &conn_ids {
+            if let Some(connection) = state.connections.get_mut(id)
+                && connection.rooms.remove(room)
+            {
+                connection.handle.send(left.clone());
+            }
+        }
+        let Some(live) = state.rooms.get_mut(room) else {
+            return;
+        };
+        let mut username = None;
+        for id in &conn_ids {
+            if let Some(member) = live.members.remove(id) {
+                username = live.uncount(&member).or(username);
+            }
+        }
+        if let Some(username) = username {
+            live.broadcast(&presence(room, username, PresenceEvent::Left), Skip::Nobody);
+        }
+        if live.members.is_empty() {
+            state.rooms.remove(room);
+        }
+    }
+
+    /// Whether the connection has joined the room.
+    pub fn is_member(&self, id: ConnId, room: &str) -> bool {
+        self.lock()
+            .rooms
+            .get(room)
+            .is_some_and(|live| live.members.contains_key(&id))
+    }
+
+    /// Sends `event` to the room's members, except `skip`.
+    pub fn broadcast(&self, room: &str, event: &Arc<Event>, skip: Skip) {
+        if let Some(live) = self.lock().rooms.get_mut(room) {
+            live.broadcast(event, skip);
+        }
+    }
+
+    /// Sends `event` to every connection of the user, except `skip`.
+    pub fn send_to_user(&self, user_id: i64, event: &Arc<Event>, skip: Option<ConnId>) {
+        let state = self.lock();
+        for id in state.by_user.get(&user_id).into_iter().flatten() {
+            if Some(*id) != skip
+                && let Some(connection) = state.connections.get(id)
+            {
+                connection.handle.send(event.clone());
+            }
+        }
+    }
+
+    /// Sends `event` once to every connection that is in any of `rooms` or belongs to
+    /// `user_id` (a status change reaches the user's own devices too).
+    pub fn send_to_rooms_and_user(&self, rooms: &[String], user_id: i64, event: &Arc<Event>) {
+        let state = self.lock();
+        let mut targets: BTreeMap<ConnId, &ConnHandle> = BTreeMap::new();
+        for live in rooms.iter().filter_map(|room| state.rooms.get(room)) {
+            for (id, member) in &live.members {
+                targets.insert(*id, &member.handle);
+            }
+        }
+        for id in state.by_user.get(&user_id).into_iter().flatten() {
+            if let Some(connection) = state.connections.get(id) {
+                targets.insert(*id, &connection.handle);
+            }
+        }
+        for handle in targets.values() {
+            handle.send(event.clone());
+        }
+    }
+
+    /// Closes every connection opened with the session (logout).
+    pub fn close_session(&self, session_id: &str, reason: CloseReason) {
+        let state = self.lock();
+        for id in state.by_session.get(session_id).into_iter().flatten() {
+            if let Some(connection) = state.connections.get(id) {
+                connection.handle.close(reason);
+            }
+        }
+    }
+
+    /// Closes every connection (shutdown).
+    pub fn close_all(&self, reason: CloseReason) {
+        for connection in self.lock().connections.values() {
+            connection.handle.close(reason);
+        }
+    }
+
+    /// How many users have a live connection in the room.
+    pub fn online_count(&self, room: &str) -> u64 {
+        self.lock()
+            .rooms
+            .get(room)
+            .map_or(0, |live| live.online.len() as u64)
+    }
+
+    /// Connections currently registered.
+    pub fn connection_count(&self) -> usize {
+        self.lock().connections.len()
+    }
+}

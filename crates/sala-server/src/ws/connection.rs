@@ -1,0 +1,226 @@
+//! One WebSocket connection: authentication, then a reader loop and a writer task.
+//!
+//! The reader feeds text frames to the session and watches for the things that end a
+//! connection (close, silence, token expiry, shutdown). The writer drains the connection's
+//! bounded queue, a batch per flush, pings on a timer, and sends the close frame whose code
+//! matches the reason the connection was closed for.
+
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use bytes::Bytes;
+use chrono::Utc;
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt as _, StreamExt as _};
+use sala_proto::api::UserStatus;
+use sala_proto::frames::{ClientFrame, ReadyUser, ServerFrame};
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite;
+
+use super::WsSettings;
+use crate::auth::session::{AuthUser, authenticate};
+use crate::chat::{ChatError, Session};
+use crate::hub::{CloseReason, ConnHandle, ConnUser, Event, Outbound};
+use crate::state::AppState;
+
+/// Frames written before one flush.
+const WRITE_BATCH: usize = 64;
+/// How long a closing connection may take to flush its queue and send its close frame.
+const CLOSE_GRACE: Duration = Duration::from_secs(2);
+
+type Sink = SplitSink<WebSocket, Message>;
+type Stream = SplitStream<WebSocket>;
+
+/// Serves one upgraded socket until it closes.
+pub async fn run(socket: WebSocket, state: AppState, auth: Option<AuthUser>) {
+    let (mut sink, mut stream) = socket.split();
+    let auth = match auth {
+        Some(auth) => auth,
+        None => match auth_frame(&state, &mut stream).await {
+            Ok(auth) => auth,
+            Err(err) => {
+                let _ = sink.send(text(&err.to_event())).await;
+                let _ = sink.send(close(1008, "authentication required")).await;
+                return;
+            }
+        },
+    };
+    let user = match state.store.get_user(auth.user_id).await {
+        Ok(Some(user)) => user,
+        Ok(None) => {
+            let _ = sink.send(close(1008, "no such user")).await;
+            return;
+        }
+        Err(err) => {
+            let _ = sink.send(text(&ChatError::from(err).to_event())).await;
+            let _ = sink.send(close(1011, "storage unavailable")).await;
+            return;
+        }
+    };
+    let conn_user = ConnUser {
+        id: user.id,
+        username: user.username.clone(),
+        session_id: auth.session_id.clone(),
+    };
+    let (conn, outbound) = state.chat.hub().connect(conn_user.clone());
+    // The queue is empty, so `ready` is the first frame out.
+    conn.send(Event::new(ServerFrame::Ready {
+        user: ReadyUser {
+            id: user.id,
+            username: user.username,
+            status: if user.status.busy { UserStatus::Busy } else { UserStatus::Available },
+        },
+    }));
+    // A logout between the token check and the registration above would have missed us.
+    if !matches!(state.store.get_session(&auth.session_id).await, Ok(Some(s)) if s.is_active(Utc::now())) {
+        conn.close(CloseReason::LoggedOut);
+    }
+    tracing::debug!(conn = conn.id().0, user_id = user.id, "websocket connected");
+    let writer = tokio::spawn(write(sink, outbound, conn.clone(), state.ws));
+    let session = Session::new(state.chat.clone(), conn.clone(), conn_user);
+    read(stream, session, &auth, &state).await;
+    if let Err(err) = writer.await {
+        tracing::error!(error = %err, "websocket writer task failed");
+    }
+    tracing::debug!(conn = conn.id().0, reason = ?conn.close_reason(), "websocket closed");
+}
+
+/// Waits for the first frame, which must be a valid `auth`.
+async fn auth_frame(state: &AppState, stream: &mut Stream) -> Result<AuthUser, ChatError> {
+    let refused = || ChatError::BadRequest("the first frame must be {\"type\":\"auth\",\"token\"} with a valid token".into());
+    let first = tokio::time::timeout(state.ws.auth_timeout, stream.next())
+        .await
+        .map_err(|_| ChatError::BadRequest("no auth frame in time".into()))?;
+    let Some(Ok(Message::Text(first))) = first else {
+        return Err(refused());
+    };
+    let Ok(ClientFrame::Auth { token }) = serde_json::from_str(first.as_str()) else {
+        return Err(refused());
+    };
+    authenticate(state, &token).await.map_err(|_| refused())
+}
+
+/// Reads frames until the connection ends, for whatever reason. Dropping the session at the
+/// end unregisters the connection from the hub.
+async fn read(mut stream: Stream, mut session: Session, auth: &AuthUser, state: &AppState) {
+    let conn = session.conn().clone();
+    let stop = state.chat.stop_reading().clone();
+    let remaining = (auth.expires_at - Utc::now()).to_std().unwrap_or_default();
+    let expiry = tokio::time::sleep_until(Instant::now() + remaining);
+    tokio::pin!(expiry);
+    loop {
+        let next = tokio::select! {
+            () = conn.closed() => break,
+            () = stop.cancelled() => {
+                // Shutdown: the hub closes us once the writer has committed what is queued;
+                // staying registered until then lets the acks and messages reach us.
+                conn.closed().await;
+                break;
+            }
+            () = &mut expiry => {
+                conn.close(CloseReason::TokenExpired);
+                break;
+            }
+            next = tokio::time::timeout(state.ws.idle_timeout, stream.next()) => next,
+        };
+        match next {
+            Err(_silent) => conn.close(CloseReason::Idle),
+            Ok(None | Some(Ok(Message::Close(_)))) => conn.close(CloseReason::Gone),
+            Ok(Some(Err(err))) => conn.close(read_error_reason(err)),
+            Ok(Some(Ok(Message::Binary(_)))) => conn.close(CloseReason::Unsupported),
+            Ok(Some(Ok(Message::Text(text)))) => {
+                session.handle_text(text.as_str()).await;
+                continue;
+            }
+            Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => continue,
+        }
+        break;
+    }
+}
+
+fn read_error_reason(err: axum::Error) -> CloseReason {
+    let too_big = err
+        .into_inner()
+        .downcast_ref::<tungstenite::Error>()
+        .is_some_and(|err| matches!(err, tungstenite::Error::Capacity(_)));
+    if too_big { CloseReason::TooBig } else { CloseReason::Gone }
+}
+
+/// Drains the connection's queue into the socket until the connection is closed.
+async fn write(mut sink: Sink, mut outbound: Outbound, conn: ConnHandle, settings: WsSettings) {
+    let mut heartbeat =
+        tokio::time::interval_at(Instant::now() + settings.ping_interval, settings.ping_interval);
+    loop {
+        let written = tokio::select! {
+            biased;
+            () = conn.closed() => break,
+            event = outbound.recv() => {
+                let Some(event) = event else { break };
+                tokio::select! {
+                    written = write_batch(&mut sink, &mut outbound, &event) => written,
+                    () = conn.closed() => break,
+                }
+            }
+            _ = heartbeat.tick() => {
+                tokio::select! {
+                    written = sink.send(Message::Ping(Bytes::new())) => written,
+                    () = conn.closed() => break,
+                }
+            }
+        };
+        if let Err(err) = written {
+            tracing::debug!(conn = conn.id().0, error = %err, "websocket write failed");
+            conn.close(CloseReason::Gone);
+            break;
+        }
+    }
+    finish(sink, outbound, conn.close_reason().unwrap_or(CloseReason::Gone)).await;
+}
+
+async fn write_batch(sink: &mut Sink, outbound: &mut Outbound, first: &Event) -> Result<(), axum::Error> {
+    sink.feed(text(first)).await?;
+    for _ in 1..WRITE_BATCH {
+        match outbound.try_recv() {
+            Ok(event) => sink.feed(text(&event)).await?,
+            Err(_) => break,
+        }
+    }
+    sink.flush().await
+}
+
+/// Sends what the reason calls for, then the close frame, within a grace period.
+async fn finish(mut sink: Sink, mut outbound: Outbound, reason: CloseReason) {
+    let (code, why) = match reason {
+        CloseReason::Gone => return,
+        CloseReason::GoingAway => (1001, "server shutting down"),
+        CloseReason::SlowConsumer => (1013, "too slow to keep up"),
+        CloseReason::LoggedOut => (1008, "logged out"),
+        CloseReason::TokenExpired => (1008, "token expired"),
+        CloseReason::Idle => (1000, "idle timeout"),
+        CloseReason::TooBig => (1009, "frame too big"),
+        CloseReason::Unsupported => (1003, "binary frames are not supported"),
+    };
+    let closing = async {
+        if reason == CloseReason::GoingAway {
+            // Acks and messages committed during shutdown still go out.
+            while let Ok(event) = outbound.try_recv() {
+                sink.feed(text(&event)).await?;
+            }
+        }
+        sink.send(close(code, why)).await
+    };
+    if let Ok(Err(err)) = tokio::time::timeout(CLOSE_GRACE, closing).await {
+        tracing::debug!(error = %err, "sending the close frame failed");
+    }
+}
+
+fn text(event: &Event) -> Message {
+    Message::Text(Utf8Bytes::try_from(event.json().clone()).expect("BUG: serde_json writes UTF-8"))
+}
+
+fn close(code: u16, reason: &'static str) -> Message {
+    Message::Close(Some(CloseFrame {
+        code,
+        reason: Utf8Bytes::from_static(reason),
+    }))
+}

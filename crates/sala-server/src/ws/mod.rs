@@ -1,0 +1,60 @@
+//! `GET /ws` (SPEC §3): the plain WebSocket transport.
+//!
+//! This module owns sockets only: authenticating the upgrade, reading frames into a
+//! [`Session`](crate::chat::Session), and writing the connection's queue out. What a frame
+//! means is the chat layer's business; who receives what is the hub's.
+
+pub mod connection;
+
+use std::time::Duration;
+
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+
+use crate::auth::extractor::bearer_token;
+use crate::auth::session::authenticate;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Largest frame or message a client may send (SPEC §3: close 1009 beyond it).
+pub const MAX_FRAME_BYTES: usize = 64 * 1024;
+
+/// Timings of the transport, from the configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct WsSettings {
+    /// How long a client without an `Authorization` header has to send its `auth` frame.
+    pub auth_timeout: Duration,
+    /// A connection silent this long (not even a pong) is dropped.
+    pub idle_timeout: Duration,
+    /// How often the server pings.
+    pub ping_interval: Duration,
+}
+
+/// Upgrades to a WebSocket. A bearer token in the header is checked first: a bad one gets
+/// 401 and no upgrade. Without one, the client must send an `auth` frame.
+pub async fn upgrade(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    let upgrade = match upgrade {
+        Ok(upgrade) => upgrade,
+        Err(rejection) => return ApiError::BadRequest(rejection.body_text()).into_response(),
+    };
+    let auth = match bearer_token(&headers) {
+        Some(token) => match authenticate(&state, token).await {
+            Ok(auth) => Some(auth),
+            Err(err) => return err.into_response(),
+        },
+        None => None,
+    };
+    let tracker = state.connections.clone();
+    upgrade
+        .max_message_size(MAX_FRAME_BYTES)
+        .max_frame_size(MAX_FRAME_BYTES)
+        .on_failed_upgrade(|err| tracing::debug!(error = %err, "websocket upgrade failed"))
+        .on_upgrade(move |socket| tracker.track_future(connection::run(socket, state, auth)))
+}
