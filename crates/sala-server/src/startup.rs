@@ -100,7 +100,9 @@ impl App {
             ws: WsSettings {
                 auth_timeout: std::time::Duration::from_secs(config.auth_timeout_secs),
                 idle_timeout: std::time::Duration::from_secs(config.idle_timeout_secs),
-                ping_interval: std::time::Duration::from_secs((config.idle_timeout_secs / 3).max(1)),
+                ping_interval: std::time::Duration::from_secs(
+                    (config.idle_timeout_secs / 3).max(1),
+                ),
             },
             connections: connections.clone(),
         };
@@ -143,7 +145,10 @@ impl App {
             .context("serving HTTP")?;
         self.chat.shutdown().await;
         self.connections.close();
-        if tokio::time::timeout(SHUTDOWN_GRACE, self.connections.wait()).await.is_err() {
+        if tokio::time::timeout(SHUTDOWN_GRACE, self.connections.wait())
+            .await
+            .is_err()
+        {
             tracing::warn!("some connections did not close in time");
         }
         self.store.close().await;

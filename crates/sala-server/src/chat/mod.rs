@@ -120,10 +120,16 @@ impl Chat {
             .collect();
         let event = crate::hub::Event::new(ServerFrame::Status {
             user: user.username.clone(),
-            status: if user.status.busy { UserStatus::Busy } else { UserStatus::Available },
+            status: if user.status.busy {
+                UserStatus::Busy
+            } else {
+                UserStatus::Available
+            },
             note: user.status.note.clone(),
         });
-        self.inner.hub.send_to_rooms_and_user(&rooms, user.id, &event);
+        self.inner
+            .hub
+            .send_to_rooms_and_user(&rooms, user.id, &event);
         Ok(())
     }
 

@@ -23,7 +23,9 @@ impl TokenBucket {
 
     /// Takes a token if one is left.
     pub fn try_take(&mut self, now: Instant) -> bool {
-        let elapsed = now.saturating_duration_since(self.refilled_at).as_secs_f64();
+        let elapsed = now
+            .saturating_duration_since(self.refilled_at)
+            .as_secs_f64();
         self.tokens = (self.tokens + elapsed * self.per_sec).min(self.capacity);
         self.refilled_at = now;
         if self.tokens >= 1.0 {

@@ -174,12 +174,17 @@ impl Session {
 
     async fn leave(&mut self, name: &str) -> Result<(), ChatError> {
         let room = self.find_room(name).await?;
-        self.chat.store().remove_member(self.user.id, room.id).await?;
+        self.chat
+            .store()
+            .remove_member(self.user.id, room.id)
+            .await?;
         let was_here = self.chat.hub().is_member(self.conn.id(), &room.name);
         // Every connection of the user that was in the room gets `left`.
         self.chat.hub().leave(self.user.id, &room.name);
         if !was_here {
-            self.reply(ServerFrame::Left { room: room.name.clone() });
+            self.reply(ServerFrame::Left {
+                room: room.name.clone(),
+            });
         }
         self.room_ids.remove(&room.name);
         Ok(())
@@ -193,7 +198,10 @@ impl Session {
     ) -> Result<(), ChatError> {
         let (room, room_id) = self.joined_room(room).await?;
         let text = MessageText::parse(text)?;
-        if client_id.as_ref().is_some_and(|id| id.is_empty() || id.chars().count() > CLIENT_ID_MAX_CHARS) {
+        if client_id
+            .as_ref()
+            .is_some_and(|id| id.is_empty() || id.chars().count() > CLIENT_ID_MAX_CHARS)
+        {
             return Err(ValidationError::new("client_id", "must be 1 to 128 characters").into());
         }
         if !self.sends.try_take(Instant::now()) {
@@ -234,7 +242,14 @@ impl Session {
         let (messages, more) = self
             .chat
             .store()
-            .list_messages(room.id, MessageQuery { before, after, limit })
+            .list_messages(
+                room.id,
+                MessageQuery {
+                    before,
+                    after,
+                    limit,
+                },
+            )
             .await?;
         self.reply(ServerFrame::History {
             room: room.name,
@@ -258,7 +273,9 @@ impl Session {
             room: room.clone(),
             user: self.user.username.clone(),
         });
-        self.chat.hub().broadcast(&room, &event, Skip::User(self.user.id));
+        self.chat
+            .hub()
+            .broadcast(&room, &event, Skip::User(self.user.id));
         Ok(())
     }
 
@@ -290,7 +307,9 @@ impl Session {
             room: room.name,
             id: marker,
         });
-        self.chat.hub().send_to_user(self.user.id, &event, Some(self.conn.id()));
+        self.chat
+            .hub()
+            .send_to_user(self.user.id, &event, Some(self.conn.id()));
         Ok(())
     }
 }

@@ -15,7 +15,12 @@ impl Availability {
         let busy = match status {
             "busy" => true,
             "available" => false,
-            _ => return Err(ValidationError::new("status", "must be \"busy\" or \"available\"")),
+            _ => {
+                return Err(ValidationError::new(
+                    "status",
+                    "must be \"busy\" or \"available\"",
+                ));
+            }
         };
         let note = StatusNote::parse(note)?.into_inner();
         Ok(Self { busy, note })

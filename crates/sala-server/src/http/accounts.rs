@@ -16,7 +16,6 @@ use sala_proto::error::ErrorBody;
 use sala_store::{NewSession, NewUser, StatusRecord, UserRecord, fold_key};
 
 use super::extract::ApiJson;
-use crate::wire;
 use crate::auth::AuthUser;
 use crate::auth::session::authenticate;
 use crate::auth::token::new_session_id;
@@ -24,6 +23,7 @@ use crate::domain::{Availability, Email, Password, Username};
 use crate::error::ApiError;
 use crate::hub::CloseReason;
 use crate::state::AppState;
+use crate::wire;
 
 /// Creates an account. It does not log in: the client calls `/api/login` next.
 #[utoipa::path(post, path = "/api/register", tag = "accounts", request_body = RegisterRequest,

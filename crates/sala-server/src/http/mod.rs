@@ -59,6 +59,7 @@ pub fn router(state: AppState) -> Router {
             "/api/openapi.json",
             get(move || async move { Json(openapi.as_ref().clone()) }),
         )
+        .route("/ws", get(crate::ws::upgrade))
         .with_state(state);
     with_common_layers(app)
 }

@@ -15,11 +15,11 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::extract::{ApiJson, ApiQuery};
-use crate::wire;
 use crate::auth::AuthUser;
 use crate::domain::{RoomName, RoomTopic, ValidationError};
 use crate::error::ApiError;
 use crate::state::AppState;
+use crate::wire;
 
 const DEFAULT_PAGE: u32 = 50;
 const MAX_ROOM_PAGE: u32 = 100;

@@ -157,7 +157,10 @@ impl Hub {
     fn lock(&self) -> MutexGuard<'_, State> {
         // Every update below completes before it can panic on another's behalf; recovering
         // keeps the node serving rather than failing every later request.
-        self.inner.state.lock().unwrap_or_else(PoisonError::into_inner)
+        self.inner
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Registers a connection; the transport drains the returned queue.
@@ -165,7 +168,11 @@ impl Hub {
         let id = ConnId(self.inner.next_id.fetch_add(1, Ordering::Relaxed));
         let (handle, outbound) = ConnHandle::new(id, self.inner.queue_capacity);
         let mut state = self.lock();
-        state.by_session.entry(user.session_id.clone()).or_default().insert(id);
+        state
+            .by_session
+            .entry(user.session_id.clone())
+            .or_default()
+            .insert(id);
         state.by_user.entry(user.id).or_default().insert(id);
         state.connections.insert(
             id,
@@ -196,7 +203,11 @@ impl Hub {
         {
             set.remove(&id);
         }
-        if state.by_session.get(&user.session_id).is_some_and(HashSet::is_empty) {
+        if state
+            .by_session
+            .get(&user.session_id)
+            .is_some_and(HashSet::is_empty)
+        {
             state.by_session.remove(&user.session_id);
         }
         if state.by_user.get(&user.id).is_some_and(HashSet::is_empty) {
@@ -270,7 +281,10 @@ impl Hub {
         let (handle, user_id) = (member.handle.clone(), member.user_id);
         if first {
             member.counted = true;
-            live.online.entry(user_id).or_insert((username.clone(), 0)).1 += 1;
+            live.online
+                .entry(user_id)
+                .or_insert((username.clone(), 0))
+                .1 += 1;
         }
         let announce = first && live.online.get(&user_id).is_some_and(|(_, n)| *n == 1);
         handle.send(joined(live.usernames()));
@@ -281,7 +295,10 @@ impl Hub {
             }
         }
         if announce {
-            live.broadcast(&presence(room, username, PresenceEvent::Joined), Skip::Conn(id));
+            live.broadcast(
+                &presence(room, username, PresenceEvent::Joined),
+                Skip::Conn(id),
+            );
         }
         true
     }
@@ -318,8 +335,16 @@ impl Hub {
     /// members get `presence: left` if the user was online there.
     pub fn leave(&self, user_id: i64, room: &str) {
         let mut state = self.lock();
-        let conn_ids: Vec<ConnId> = state.by_user.get(&user_id).into_iter().flatten().copied().collect();
-        let left = Event::new(ServerFrame::Left { room: room.to_owned() });
+        let conn_ids: Vec<ConnId> = state
+            .by_user
+            .get(&user_id)
+            .into_iter()
+            .flatten()
+            .copied()
+            .collect();
+        let left = Event::new(ServerFrame::Left {
+            room: room.to_owned(),
+        });
         for id in &conn_ids {
             if let Some(connection) = state.connections.get_mut(id)
                 && connection.rooms.remove(room)

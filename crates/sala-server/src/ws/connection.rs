@@ -68,11 +68,16 @@ pub async fn run(socket: WebSocket, state: AppState, auth: Option<AuthUser>) {
         user: ReadyUser {
             id: user.id,
             username: user.username,
-            status: if user.status.busy { UserStatus::Busy } else { UserStatus::Available },
+            status: if user.status.busy {
+                UserStatus::Busy
+            } else {
+                UserStatus::Available
+            },
         },
     }));
     // A logout between the token check and the registration above would have missed us.
-    if !matches!(state.store.get_session(&auth.session_id).await, Ok(Some(s)) if s.is_active(Utc::now())) {
+    if !matches!(state.store.get_session(&auth.session_id).await, Ok(Some(s)) if s.is_active(Utc::now()))
+    {
         conn.close(CloseReason::LoggedOut);
     }
     tracing::debug!(conn = conn.id().0, user_id = user.id, "websocket connected");
@@ -87,7 +92,11 @@ pub async fn run(socket: WebSocket, state: AppState, auth: Option<AuthUser>) {
 
 /// Waits for the first frame, which must be a valid `auth`.
 async fn auth_frame(state: &AppState, stream: &mut Stream) -> Result<AuthUser, ChatError> {
-    let refused = || ChatError::BadRequest("the first frame must be {\"type\":\"auth\",\"token\"} with a valid token".into());
+    let refused = || {
+        ChatError::BadRequest(
+            "the first frame must be {\"type\":\"auth\",\"token\"} with a valid token".into(),
+        )
+    };
     let first = tokio::time::timeout(state.ws.auth_timeout, stream.next())
         .await
         .map_err(|_| ChatError::BadRequest("no auth frame in time".into()))?;
@@ -143,13 +152,19 @@ fn read_error_reason(err: axum::Error) -> CloseReason {
         .into_inner()
         .downcast_ref::<tungstenite::Error>()
         .is_some_and(|err| matches!(err, tungstenite::Error::Capacity(_)));
-    if too_big { CloseReason::TooBig } else { CloseReason::Gone }
+    if too_big {
+        CloseReason::TooBig
+    } else {
+        CloseReason::Gone
+    }
 }
 
 /// Drains the connection's queue into the socket until the connection is closed.
 async fn write(mut sink: Sink, mut outbound: Outbound, conn: ConnHandle, settings: WsSettings) {
-    let mut heartbeat =
-        tokio::time::interval_at(Instant::now() + settings.ping_interval, settings.ping_interval);
+    let mut heartbeat = tokio::time::interval_at(
+        Instant::now() + settings.ping_interval,
+        settings.ping_interval,
+    );
     loop {
         let written = tokio::select! {
             biased;
@@ -174,10 +189,19 @@ async fn write(mut sink: Sink, mut outbound: Outbound, conn: ConnHandle, setting
             break;
         }
     }
-    finish(sink, outbound, conn.close_reason().unwrap_or(CloseReason::Gone)).await;
+    finish(
+        sink,
+        outbound,
+        conn.close_reason().unwrap_or(CloseReason::Gone),
+    )
+    .await;
 }
 
-async fn write_batch(sink: &mut Sink, outbound: &mut Outbound, first: &Event) -> Result<(), axum::Error> {
+async fn write_batch(
+    sink: &mut Sink,
+    outbound: &mut Outbound,
+    first: &Event,
+) -> Result<(), axum::Error> {
     sink.feed(text(first)).await?;
     for _ in 1..WRITE_BATCH {
         match outbound.try_recv() {

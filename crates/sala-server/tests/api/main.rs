@@ -1,5 +1,6 @@
-//! Integration tests of the HTTP API (SPEC §2): a real server on port 0 with a temporary
-//! data dir, driven over TCP with reqwest. Set `TEST_LOG=1` to see the server's logs.
+//! Integration tests of the HTTP API (SPEC §2) and the WebSocket protocol (SPEC §3): a real
+//! server on port 0 with a temporary data dir, driven over TCP with reqwest and
+//! tokio-tungstenite. Set `TEST_LOG=1` to see the server's logs.
 
 mod accounts;
 mod errors;
@@ -7,3 +8,7 @@ mod helpers;
 mod persistence;
 mod rooms;
 mod tokens;
+mod ws_chat;
+mod ws_client;
+mod ws_errors;
+mod ws_lifecycle;
