@@ -1,26 +1,27 @@
 //! Password hashing with argon2id at OWASP's recommended cost (19 MiB, 2 passes, 1 lane:
 //! the crate's defaults).
 //!
-//! Hashing is CPU- and memory-heavy, so it runs on the blocking pool, carrying the caller's
-//! span, and a semaphore caps how many run at once: a burst of logins queues instead of
-//! taking every core and `19 MiB × N` of memory.
+//! Hashing is CPU- and memory-heavy, so it runs on a few dedicated threads (one per core),
+//! not on the async runtime nor on tokio's blocking pool: a burst of logins queues instead of
+//! taking every core, and only those few threads ever hold argon2's 19 MiB blocks. (On the
+//! blocking pool, each of its many threads kept its own freed 19 MiB in its malloc arena: a
+//! few dozen logins left the server at 600 MiB.)
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
-use tokio::sync::Semaphore;
-use tracing::Instrument;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::domain::Password;
 
 /// Hashes and verifies passwords. Cheap to clone.
 #[derive(Clone)]
 pub struct PasswordHasher {
-    /// Bounds concurrent hashes to the number of cores.
-    permits: Arc<Semaphore>,
+    /// Work for the hashing threads; bounded, so callers wait when they are all busy.
+    jobs: mpsc::Sender<Job>,
     /// A real hash of a random password: verified against when the user does not exist, so
     /// both failures take the same time.
     dummy_hash: Arc<str>,
@@ -37,8 +38,17 @@ impl PasswordHasher {
             .hash_password(&random)
             .map_err(|err| anyhow::anyhow!("hashing the dummy password: {err}"))?
             .to_string();
+        let (jobs, queue) = mpsc::channel::<Job>(cores * 16);
+        let queue = Arc::new(Mutex::new(queue));
+        for n in 0..cores {
+            let queue = queue.clone();
+            std::thread::Builder::new()
+                .name(format!("sala-argon2-{n}"))
+                .spawn(move || work(&queue))
+                .context("starting a password hashing thread")?;
+        }
         Ok(Self {
-            permits: Arc::new(Semaphore::new(cores)),
+            jobs,
             dummy_hash: dummy_hash.into(),
         })
     }
@@ -83,16 +93,33 @@ impl PasswordHasher {
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> anyhow::Result<T> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .context("BUG: the hashing semaphore is never closed")?;
+        let (done, result) = oneshot::channel();
         let span = tracing::Span::current();
-        tokio::task::spawn_blocking(move || span.in_scope(work))
-            .instrument(tracing::Span::current())
+        let job: Job = Box::new(move || {
+            let _ = done.send(span.in_scope(work));
+        });
+        self.jobs
+            .send(job)
             .await
-            .context("password hashing task failed")
+            .map_err(|_| anyhow::anyhow!("the password hashing threads are gone"))?;
+        result.await.context("a password hashing job was dropped")
+    }
+}
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// A hashing thread: runs jobs until every `PasswordHasher` is dropped.
+fn work(queue: &Mutex<mpsc::Receiver<Job>>) {
+    loop {
+        // The lock is held only while waiting for the next job, never while hashing.
+        let job = queue
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .blocking_recv();
+        match job {
+            Some(job) => job(),
+            None => return,
+        }
     }
 }
 
