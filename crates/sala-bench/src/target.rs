@@ -44,14 +44,24 @@ impl Target {
     /// # Errors
     /// When `--server` is not a loopback URL.
     pub fn new(args: TargetArgs) -> anyhow::Result<Self> {
-        let host = args
+        let authority = args
             .server
             .split("://")
             .nth(1)
-            .and_then(|rest| rest.split(['/', ':']).next())
+            .and_then(|rest| rest.split('/').next())
             .unwrap_or_default();
-        if !(host == "localhost" || host.starts_with("127.") || host == "[") {
-            bail!("--server must be a loopback address (127.0.0.0/8 or localhost), not {host}");
+        let host = match authority.strip_prefix('[') {
+            Some(v6) => v6.split(']').next().unwrap_or_default(),
+            None => authority.split(':').next().unwrap_or_default(),
+        };
+        let loopback = host == "localhost"
+            || host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|address| address.is_loopback());
+        if !loopback {
+            bail!(
+                "--server must be a loopback address (127.0.0.0/8, ::1 or localhost), not '{host}'"
+            );
         }
         Ok(Self {
             args,

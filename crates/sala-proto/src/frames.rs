@@ -124,6 +124,12 @@ pub enum ServerFrame {
     Error {
         code: String,
         message: String,
+        /// For a failed `send`: its room (a Sala addition, absent otherwise).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        room: Option<String>,
+        /// For a failed `send`: its `client_id`, if it had one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        client_id: Option<String>,
     },
     Pong,
 }

@@ -35,7 +35,7 @@ pub struct Config {
     pub jwt_secret: Option<SecretString>,
 
     /// How long a login token stays valid, in seconds.
-    #[arg(long, env = "SALA_TOKEN_TTL_SECS", default_value_t = 24 * 60 * 60)]
+    #[arg(long, env = "SALA_TOKEN_TTL_SECS", default_value_t = 24 * 60 * 60, value_parser = clap::value_parser!(u64).range(1..))]
     pub token_ttl_secs: u64,
 
     /// Failed logins allowed for one username within the throttle window; then 429.
@@ -47,7 +47,7 @@ pub struct Config {
     pub login_failures_per_address: u32,
 
     /// Length of the login throttle window, in seconds.
-    #[arg(long, env = "SALA_LOGIN_WINDOW_SECS", default_value_t = 300)]
+    #[arg(long, env = "SALA_LOGIN_WINDOW_SECS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
     pub login_window_secs: u64,
 
     /// The URL clients reach this node at (e.g. `https://chat.example.org`), used for the
@@ -56,28 +56,36 @@ pub struct Config {
     pub public_url: Option<String>,
 
     /// Frames that may wait for one slow client before it is disconnected (close 1013).
-    #[arg(long, env = "SALA_OUTBOUND_QUEUE", default_value_t = 1024)]
+    #[arg(long, env = "SALA_OUTBOUND_QUEUE", default_value_t = 1024, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..1_000_000))]
     pub outbound_queue: usize,
 
     /// Messages per second one connection may send, sustained (then `rate_limited`).
-    #[arg(long, env = "SALA_SEND_RATE", default_value_t = 20.0)]
+    #[arg(long, env = "SALA_SEND_RATE", default_value_t = 20.0, value_parser = positive_rate)]
     pub send_rate: f64,
 
     /// Messages one connection may send in a burst.
-    #[arg(long, env = "SALA_SEND_BURST", default_value_t = 40)]
+    #[arg(long, env = "SALA_SEND_BURST", default_value_t = 40, value_parser = clap::value_parser!(u32).range(1..))]
     pub send_burst: u32,
 
     /// Seconds a WebSocket client without an Authorization header has to send `auth`.
-    #[arg(long, env = "SALA_AUTH_TIMEOUT_SECS", default_value_t = 10)]
+    #[arg(long, env = "SALA_AUTH_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
     pub auth_timeout_secs: u64,
 
     /// Seconds of silence (not even a pong) after which a connection is dropped.
-    #[arg(long, env = "SALA_IDLE_TIMEOUT_SECS", default_value_t = 60)]
+    #[arg(long, env = "SALA_IDLE_TIMEOUT_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(3..))]
     pub idle_timeout_secs: u64,
 
     /// Log format.
     #[arg(long, env = "SALA_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
     pub log_format: LogFormat,
+}
+
+/// A send rate: a positive, finite number of messages per second.
+fn positive_rate(value: &str) -> Result<f64, String> {
+    match value.parse::<f64>() {
+        Ok(rate) if rate.is_finite() && rate > 0.0 => Ok(rate),
+        _ => Err("must be a positive number of messages per second".into()),
+    }
 }
 
 /// How log lines look.

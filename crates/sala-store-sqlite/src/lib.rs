@@ -333,8 +333,9 @@ impl RoomStore for SqliteStore {
 
     async fn mark_read(&self, user_id: i64, room_id: i64, id: i64) -> Result<i64, StoreError> {
         let marker: Option<(i64,)> = sqlx::query_as(
-            "UPDATE memberships SET last_read = MAX(last_read, ?) \
-             WHERE user_id = ? AND room_id = ? RETURNING last_read",
+            "UPDATE memberships SET last_read = MAX(last_read, \
+               MIN(?1, (SELECT COALESCE(MAX(id), 0) FROM messages WHERE room_id = ?3))) \
+             WHERE user_id = ?2 AND room_id = ?3 RETURNING last_read",
         )
         .bind(id)
         .bind(user_id)

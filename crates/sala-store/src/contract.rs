@@ -273,6 +273,16 @@ pub async fn membership_tracks_reading(store: &dyn Store) {
         stored[1].id
     );
     assert_eq!(store.member_rooms(erin).await.unwrap()[0].unread, 1);
+    // A marker from the future stops at the newest message, so later ones count as unread.
+    assert_eq!(
+        store.mark_read(erin, room_id, i64::MAX).await.unwrap(),
+        stored[2].id
+    );
+    store
+        .append_messages(&[message(room_id, erin, "later", None)])
+        .await
+        .unwrap();
+    assert_eq!(store.member_rooms(erin).await.unwrap()[0].unread, 1);
 
     assert!(store.remove_member(erin, room_id).await.unwrap());
     assert!(!store.remove_member(erin, room_id).await.unwrap());

@@ -107,7 +107,8 @@ pub trait RoomStore: Send + Sync {
     /// Backend failures only.
     async fn member_rooms(&self, user_id: i64) -> Result<Vec<MemberRoomRecord>, StoreError>;
 
-    /// Moves the read marker forward (never back); returns the marker now in force.
+    /// Moves the read marker forward (never back, never past the room's newest message);
+    /// returns the marker now in force.
     ///
     /// # Errors
     /// `NotFound` when the user is not a member.

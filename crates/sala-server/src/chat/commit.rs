@@ -33,6 +33,7 @@ pub struct CommitRequest {
 
 struct Route {
     room: String,
+    client_id: Option<String>,
     sender: ConnHandle,
 }
 
@@ -67,6 +68,7 @@ pub async fn run(
             .map(|request| {
                 let route = Route {
                     room: request.room,
+                    client_id: request.message.client_id.clone(),
                     sender: request.sender,
                 };
                 (request.message, route)
@@ -96,8 +98,9 @@ async fn commit(store: &dyn Store, hub: &Hub, messages: &[NewMessage], routes: V
 /// After the commit: the ack to each sender, then the message to its room.
 fn deliver(hub: &Hub, routes: Vec<Route>, appended: Vec<Appended>) {
     for (route, Appended { record, is_new }) in routes.into_iter().zip(appended) {
+        // The stored message's room: a reused client_id names the original message.
         route.sender.send(Event::new(ServerFrame::Ack {
-            room: route.room.clone(),
+            room: record.room.clone(),
             id: record.id,
             client_id: record.client_id.clone(),
         }));
@@ -109,10 +112,13 @@ fn deliver(hub: &Hub, routes: Vec<Route>, appended: Vec<Appended>) {
     }
 }
 
-/// Nothing was stored: each sender gets an error and no ack, and may retry.
+/// Nothing was stored: each sender gets an error naming its message, and no ack; it may
+/// retry with the same `client_id`.
 fn refuse(routes: Vec<Route>, err: StoreError) {
-    let event = ChatError::from(err).to_event();
+    let err = ChatError::from(err);
     for route in routes {
-        route.sender.send(event.clone());
+        route
+            .sender
+            .send(err.to_event_for(Some(&route.room), route.client_id.as_deref()));
     }
 }

@@ -44,9 +44,17 @@ impl ChatError {
     }
 
     pub fn to_event(&self) -> Arc<Event> {
+        self.to_event_for(None, None)
+    }
+
+    /// The error of one `send`, naming its room and `client_id` so the client knows which
+    /// message failed (acks and errors of pipelined sends may arrive in any order).
+    pub fn to_event_for(&self, room: Option<&str>, client_id: Option<&str>) -> Arc<Event> {
         Event::new(ServerFrame::Error {
             code: self.code().to_owned(),
             message: self.to_string(),
+            room: room.map(str::to_owned),
+            client_id: client_id.map(str::to_owned),
         })
     }
 }

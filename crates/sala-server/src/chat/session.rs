@@ -64,10 +64,21 @@ impl Session {
         }
     }
 
-    /// Handles one frame; a failure is answered with an `error` frame.
+    /// Handles one frame; a failure is answered with an `error` frame (naming the room and
+    /// `client_id` of a failed `send`).
     pub async fn handle(&mut self, frame: ClientFrame) {
+        let send = match &frame {
+            ClientFrame::Send {
+                room, client_id, ..
+            } => Some((room.to_ascii_lowercase(), client_id.clone())),
+            _ => None,
+        };
         if let Err(err) = self.dispatch(frame).await {
-            self.reply_error(&err);
+            let event = match &send {
+                Some((room, client_id)) => err.to_event_for(Some(room), client_id.as_deref()),
+                None => err.to_event(),
+            };
+            self.conn.send(event);
         }
     }
 

@@ -29,6 +29,8 @@ pub enum CloseReason {
     TooBig,
     /// A frame of a kind the protocol does not use, e.g. binary (1003).
     Unsupported,
+    /// A text frame that is not valid UTF-8 (1007).
+    InvalidText,
     /// The client went away or the socket failed; nothing more can be sent.
     Gone,
 }

@@ -446,3 +446,126 @@ impl Hub {
         self.lock().connections.len()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sala_proto::api::Message;
+
+    fn user(id: i64, name: &str) -> ConnUser {
+        ConnUser {
+            id,
+            username: name.into(),
+            session_id: format!("s-{name}"),
+        }
+    }
+
+    fn message(id: i64) -> Arc<Event> {
+        Event::new(ServerFrame::Message(Message {
+            id,
+            room: "r".into(),
+            user: "u".into(),
+            text: "t".into(),
+            ts: chrono::DateTime::from_timestamp_millis(0).unwrap(),
+            client_id: None,
+            assistant: false,
+        }))
+    }
+
+    fn joined(members: Vec<String>) -> Arc<Event> {
+        Event::new(ServerFrame::Joined {
+            room: "r".into(),
+            members,
+            history: vec![],
+            more: false,
+        })
+    }
+
+    fn drain(outbound: &mut Outbound) -> Vec<ServerFrame> {
+        let mut frames = Vec::new();
+        while let Ok(event) = outbound.try_recv() {
+            frames.push(event.frame().clone());
+        }
+        frames
+    }
+
+    fn join(hub: &Hub, conn: &ConnHandle) {
+        assert!(hub.begin_join(conn.id(), "r"));
+        assert!(hub.complete_join(conn.id(), "r", None, joined));
+    }
+
+    #[test]
+    fn events_during_a_join_are_held_back_and_deduplicated_against_history() {
+        let hub = Hub::new(16);
+        let (conn, mut outbound) = hub.connect(user(1, "ann"));
+        assert!(hub.begin_join(conn.id(), "r"));
+        // Committed while the history was being read: 1 and 2 made it into the history.
+        for id in [1, 2, 3] {
+            hub.broadcast("r", &message(id), Skip::Nobody);
+        }
+        assert!(drain(&mut outbound).is_empty(), "nothing before `joined`");
+        assert!(hub.complete_join(conn.id(), "r", Some(2), joined));
+        let frames = drain(&mut outbound);
+        assert!(matches!(&frames[0], ServerFrame::Joined { members, .. } if members == &["ann"]));
+        assert!(matches!(&frames[1], ServerFrame::Message(m) if m.id == 3));
+        assert_eq!(frames.len(), 2);
+    }
+
+    #[test]
+    fn presence_counts_users_not_connections() {
+        let hub = Hub::new(16);
+        let (watcher, mut watched) = hub.connect(user(1, "watcher"));
+        join(&hub, &watcher);
+        let (phone, _phone_out) = hub.connect(user(2, "eve"));
+        let (laptop, _laptop_out) = hub.connect(user(2, "eve"));
+        join(&hub, &phone);
+        join(&hub, &laptop);
+        let presence: Vec<_> = drain(&mut watched)
+            .into_iter()
+            .filter(|frame| matches!(frame, ServerFrame::Presence { .. }))
+            .collect();
+        assert_eq!(
+            presence.len(),
+            1,
+            "one `joined` for two devices: {presence:?}"
+        );
+        assert_eq!(hub.online_count("r"), 2);
+
+        hub.disconnect(phone.id());
+        assert!(drain(&mut watched).is_empty());
+        hub.disconnect(laptop.id());
+        assert!(matches!(
+            drain(&mut watched).as_slice(),
+            [ServerFrame::Presence { event: PresenceEvent::Disconnected, user, .. }] if user == "eve"
+        ));
+        assert_eq!(hub.online_count("r"), 1);
+    }
+
+    #[test]
+    fn a_full_queue_closes_that_connection_only() {
+        let hub = Hub::new(2);
+        let (slow, _never_read) = hub.connect(user(1, "slow"));
+        let (fast, mut fast_out) = hub.connect(user(2, "fast"));
+        join(&hub, &slow);
+        join(&hub, &fast);
+        drain(&mut fast_out);
+        for id in 1..=5 {
+            hub.broadcast("r", &message(id), Skip::Nobody);
+            drain(&mut fast_out);
+        }
+        assert_eq!(slow.close_reason(), Some(CloseReason::SlowConsumer));
+        assert!(!fast.is_closed());
+    }
+
+    #[test]
+    fn logout_closes_only_that_sessions_connections() {
+        let hub = Hub::new(4);
+        let (a, _a) = hub.connect(user(1, "ann"));
+        let mut other = user(1, "ann");
+        other.session_id = "s-other".into();
+        let (b, _b) = hub.connect(other);
+        hub.close_session("s-ann", CloseReason::LoggedOut);
+        assert_eq!(a.close_reason(), Some(CloseReason::LoggedOut));
+        assert!(!b.is_closed());
+    }
+}

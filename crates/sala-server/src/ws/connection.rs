@@ -20,6 +20,7 @@ use tokio_tungstenite::tungstenite;
 use super::WsSettings;
 use crate::auth::session::{AuthUser, authenticate};
 use crate::chat::{ChatError, Session};
+use crate::error::ApiError;
 use crate::hub::{CloseReason, ConnHandle, ConnUser, Event, Outbound};
 use crate::state::AppState;
 
@@ -34,16 +35,31 @@ type Stream = SplitStream<WebSocket>;
 /// Serves one upgraded socket until it closes.
 pub async fn run(socket: WebSocket, state: AppState, auth: Option<AuthUser>) {
     let (mut sink, mut stream) = socket.split();
+    let stop = state.chat.stop_reading().clone();
     let auth = match auth {
         Some(auth) => auth,
-        None => match auth_frame(&state, &mut stream).await {
-            Ok(auth) => auth,
-            Err(err) => {
-                let _ = sink.send(text(&err.to_event())).await;
-                let _ = sink.send(close(1008, "authentication required")).await;
-                return;
+        None => {
+            let outcome = tokio::select! {
+                outcome = auth_frame(&state, &mut stream) => outcome,
+                () = stop.cancelled() => {
+                    let _ = sink.send(close(1001, "server shutting down")).await;
+                    return;
+                }
+            };
+            match outcome {
+                Ok(auth) => auth,
+                Err(err) => {
+                    let _ = sink.send(text(&err.to_event())).await;
+                    let code = if matches!(err, ChatError::Unavailable) {
+                        1011
+                    } else {
+                        1008
+                    };
+                    let _ = sink.send(close(code, "authentication required")).await;
+                    return;
+                }
             }
-        },
+        }
     };
     let user = match state.store.get_user(auth.user_id).await {
         Ok(Some(user)) => user,
@@ -90,23 +106,35 @@ pub async fn run(socket: WebSocket, state: AppState, auth: Option<AuthUser>) {
     tracing::debug!(conn = conn.id().0, reason = ?conn.close_reason(), "websocket closed");
 }
 
-/// Waits for the first frame, which must be a valid `auth`.
+/// Waits for the first data frame, which must be a valid `auth`. Pings and pongs before it
+/// are fine.
 async fn auth_frame(state: &AppState, stream: &mut Stream) -> Result<AuthUser, ChatError> {
     let refused = || {
         ChatError::BadRequest(
             "the first frame must be {\"type\":\"auth\",\"token\"} with a valid token".into(),
         )
     };
-    let first = tokio::time::timeout(state.ws.auth_timeout, stream.next())
-        .await
-        .map_err(|_| ChatError::BadRequest("no auth frame in time".into()))?;
-    let Some(Ok(Message::Text(first))) = first else {
-        return Err(refused());
+    let deadline = Instant::now() + state.ws.auth_timeout;
+    let first = loop {
+        let next = tokio::time::timeout_at(deadline, stream.next())
+            .await
+            .map_err(|_| ChatError::BadRequest("no auth frame in time".into()))?;
+        match next {
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+            Some(Ok(Message::Text(first))) => break first,
+            _ => return Err(refused()),
+        }
     };
     let Ok(ClientFrame::Auth { token }) = serde_json::from_str(first.as_str()) else {
         return Err(refused());
     };
-    authenticate(state, &token).await.map_err(|_| refused())
+    authenticate(state, &token).await.map_err(|err| match err {
+        ApiError::Unavailable(_) | ApiError::Internal(_) => {
+            tracing::warn!(error = %err, "could not check an auth frame's token");
+            ChatError::Unavailable
+        }
+        _ => refused(),
+    })
 }
 
 /// Reads frames until the connection ends, for whatever reason. Dropping the session at the
@@ -223,6 +251,7 @@ async fn finish(mut sink: Sink, mut outbound: Outbound, reason: CloseReason) {
         CloseReason::Idle => (1000, "idle timeout"),
         CloseReason::TooBig => (1009, "frame too big"),
         CloseReason::Unsupported => (1003, "binary frames are not supported"),
+        CloseReason::InvalidText => (1007, "text frames must be UTF-8"),
     };
     let closing = async {
         if reason == CloseReason::GoingAway {

@@ -89,12 +89,15 @@ async fn every_bad_frame_gets_its_error_and_the_connection_still_sends() {
     for i in 0..3 {
         client.say("general", &format!("ok {i}")).await;
     }
-    expect_error(
-        &mut client,
-        text(r#"{"type":"send","room":"general","text":"one too many"}"#),
-        "rate_limited",
-    )
-    .await;
+    let too_many = r#"{"type":"send","room":"General","text":"one too many","client_id":"late-1"}"#;
+    client.send_raw(text(too_many)).await;
+    let error = client.next_frame().await;
+    assert_eq!(error["code"], "rate_limited");
+    assert_eq!(
+        (error["room"].as_str(), error["client_id"].as_str()),
+        (Some("general"), Some("late-1")),
+        "{error}"
+    );
     let page: Value = app
         .get("/api/rooms/general/messages", &token)
         .await
@@ -160,6 +163,12 @@ async fn a_bad_or_missing_auth_frame_gets_an_error_then_1008() {
         );
         assert_eq!(client.ended().await, Ended::Closed(Some(1008)), "{first:?}");
     }
+    // Transport pings before the auth frame are fine.
+    let token = app.user_token("vic").await;
+    let mut client = WsClient::connect_raw(&app, None).await.unwrap();
+    client.send_raw(Message::Ping(vec![1].into())).await;
+    client.send(json!({"type": "auth", "token": token})).await;
+    assert_eq!(client.next_frame().await["type"], "ready");
 }
 
 #[tokio::test]

@@ -88,6 +88,14 @@ async fn shutdown_commits_what_was_sent_and_closes_with_1001() {
 }
 
 #[tokio::test]
+async fn shutdown_also_closes_sockets_that_have_not_authenticated_yet() {
+    let mut app = TestApp::spawn().await;
+    let mut waiting = WsClient::connect_raw(&app, None).await.unwrap();
+    app.stop().await;
+    assert_eq!(waiting.ended().await, Ended::Closed(Some(1001)));
+}
+
+#[tokio::test]
 async fn a_socket_is_closed_when_its_token_expires() {
     let app = TestApp::spawn_with(|config| config.token_ttl_secs = 2).await;
     let token = app.user_token("sam").await;
