@@ -15,6 +15,7 @@
 //!   every transport; group commit of messages.
 //! - [`ws`]: the `/ws` WebSocket transport.
 //! - [`wire`]: store records into wire types.
+//! - [`metrics`]: counters for `/metrics`.
 //!
 //! Storage is behind the `sala_store::Store` traits; backends live in their own crates.
 
@@ -25,6 +26,7 @@ pub mod domain;
 pub mod error;
 pub mod http;
 pub mod hub;
+pub mod metrics;
 pub mod startup;
 pub mod state;
 pub mod telemetry;

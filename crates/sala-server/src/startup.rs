@@ -22,6 +22,7 @@ use crate::chat::{Chat, ChatLimits};
 use crate::config::Config;
 use crate::domain::RoomName;
 use crate::http;
+use crate::metrics::Metrics;
 use crate::state::AppState;
 use crate::ws::WsSettings;
 
@@ -79,6 +80,7 @@ impl App {
             .with_context(|| format!("binding {address}"))?;
         let local_addr = listener.local_addr().context("reading the bound address")?;
 
+        let metrics = Arc::new(Metrics::default());
         let chat = Chat::start(
             store.clone(),
             ChatLimits {
@@ -87,6 +89,7 @@ impl App {
                 send_burst: config.send_burst,
                 typing_interval: std::time::Duration::from_secs(1),
             },
+            metrics.clone(),
         );
         let connections = TaskTracker::new();
         let state = AppState {
@@ -97,6 +100,7 @@ impl App {
             public_url: config.public_url.as_deref().map(Arc::from),
             local_addr,
             chat: chat.clone(),
+            metrics,
             ws: WsSettings {
                 auth_timeout: std::time::Duration::from_secs(config.auth_timeout_secs),
                 idle_timeout: std::time::Duration::from_secs(config.idle_timeout_secs),

@@ -11,6 +11,7 @@ use crate::auth::password::PasswordHasher;
 use crate::auth::throttle::LoginThrottle;
 use crate::auth::token::TokenKeys;
 use crate::chat::Chat;
+use crate::metrics::Metrics;
 use crate::ws::WsSettings;
 
 #[derive(Clone)]
@@ -29,6 +30,8 @@ pub struct AppState {
     pub local_addr: SocketAddr,
     /// The real-time layer: hub, sessions, message writer.
     pub chat: Chat,
+    /// Counters for `/metrics`.
+    pub metrics: Arc<Metrics>,
     /// WebSocket timings.
     pub ws: WsSettings,
     /// Upgraded connections run detached from the HTTP server; this lets shutdown wait

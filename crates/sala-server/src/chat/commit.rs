@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::ChatError;
 use crate::hub::{ConnHandle, Event, Hub, Skip};
+use crate::metrics::Metrics;
 use crate::wire;
 
 /// Most messages stored in one transaction.
@@ -43,6 +44,7 @@ pub async fn run(
     hub: Hub,
     mut requests: mpsc::Receiver<CommitRequest>,
     stop: CancellationToken,
+    metrics: Arc<Metrics>,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut stopping = false;
@@ -74,29 +76,39 @@ pub async fn run(
                 (request.message, route)
             })
             .unzip();
-        commit(store.as_ref(), &hub, &messages, routes).await;
+        commit(store.as_ref(), &hub, &metrics, &messages, routes).await;
     }
     tracing::debug!("message writer stopped");
 }
 
-async fn commit(store: &dyn Store, hub: &Hub, messages: &[NewMessage], routes: Vec<Route>) {
+async fn commit(
+    store: &dyn Store,
+    hub: &Hub,
+    metrics: &Metrics,
+    messages: &[NewMessage],
+    routes: Vec<Route>,
+) {
+    Metrics::bump(&metrics.commit_batches);
+    metrics
+        .commit_batch_messages
+        .fetch_add(messages.len() as u64, std::sync::atomic::Ordering::Relaxed);
     match store.append_messages(messages).await {
-        Ok(appended) => deliver(hub, routes, appended),
+        Ok(appended) => deliver(hub, metrics, routes, appended),
         // One bad message (say, its room vanished) must not sink the others: retry singly.
         Err(StoreError::NotFound | StoreError::Backend(_)) if messages.len() > 1 => {
             for (message, route) in messages.iter().zip(routes) {
                 match store.append_messages(std::slice::from_ref(message)).await {
-                    Ok(appended) => deliver(hub, vec![route], appended),
-                    Err(err) => refuse(vec![route], err),
+                    Ok(appended) => deliver(hub, metrics, vec![route], appended),
+                    Err(err) => refuse(metrics, vec![route], err),
                 }
             }
         }
-        Err(err) => refuse(routes, err),
+        Err(err) => refuse(metrics, routes, err),
     }
 }
 
 /// After the commit: the ack to each sender, then the message to its room.
-fn deliver(hub: &Hub, routes: Vec<Route>, appended: Vec<Appended>) {
+fn deliver(hub: &Hub, metrics: &Metrics, routes: Vec<Route>, appended: Vec<Appended>) {
     for (route, Appended { record, is_new }) in routes.into_iter().zip(appended) {
         // The stored message's room: a reused client_id names the original message.
         route.sender.send(Event::new(ServerFrame::Ack {
@@ -106,6 +118,7 @@ fn deliver(hub: &Hub, routes: Vec<Route>, appended: Vec<Appended>) {
         }));
         // A repeated client_id was broadcast when it was first stored.
         if is_new {
+            Metrics::bump(&metrics.messages_stored);
             let event = Event::new(ServerFrame::Message(wire::message(record)));
             hub.broadcast(&route.room, &event, Skip::Nobody);
         }
@@ -114,7 +127,8 @@ fn deliver(hub: &Hub, routes: Vec<Route>, appended: Vec<Appended>) {
 
 /// Nothing was stored: each sender gets an error naming its message, and no ack; it may
 /// retry with the same `client_id`.
-fn refuse(routes: Vec<Route>, err: StoreError) {
+fn refuse(metrics: &Metrics, routes: Vec<Route>, err: StoreError) {
+    Metrics::bump(&metrics.commit_failures);
     let err = ChatError::from(err);
     for route in routes {
         route

@@ -23,6 +23,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::hub::{CloseReason, Hub};
+use crate::metrics::Metrics;
 use commit::CommitRequest;
 pub use error::ChatError;
 pub use session::Session;
@@ -61,7 +62,7 @@ struct Inner {
 
 impl Chat {
     /// Creates the hub and starts the message writer.
-    pub fn start(store: Arc<dyn Store>, limits: ChatLimits) -> Self {
+    pub fn start(store: Arc<dyn Store>, limits: ChatLimits, metrics: Arc<Metrics>) -> Self {
         let hub = Hub::new(limits.outbound_queue);
         let (commits, requests) = mpsc::channel(commit::QUEUE_CAPACITY);
         let stop_committing = CancellationToken::new();
@@ -70,6 +71,7 @@ impl Chat {
             hub.clone(),
             requests,
             stop_committing.clone(),
+            metrics,
         ));
         Self {
             inner: Arc::new(Inner {

@@ -22,6 +22,7 @@ use crate::auth::token::new_session_id;
 use crate::domain::{Availability, Email, Password, Username};
 use crate::error::ApiError;
 use crate::hub::CloseReason;
+use crate::metrics::Metrics;
 use crate::state::AppState;
 use crate::wire;
 
@@ -115,6 +116,7 @@ pub async fn login(
     let address = peer.ip();
     if let Err(blocked) = state.throttle.check(&key, address, Instant::now()) {
         tracing::info!(%address, "login throttled");
+        Metrics::bump(&state.metrics.logins_throttled);
         return Err(ApiError::RateLimited {
             retry_after_secs: blocked.retry_after.as_secs_f64().ceil() as u64,
         });
@@ -128,6 +130,7 @@ pub async fn login(
     let Some(user) = user.filter(|_| matches) else {
         state.throttle.record_failure(&key, address, Instant::now());
         tracing::info!(%address, "login failed");
+        Metrics::bump(&state.metrics.logins_failed);
         return Err(ApiError::InvalidCredentials);
     };
     state.throttle.record_success(&key);
@@ -148,6 +151,7 @@ pub async fn login(
         })
         .await?;
     tracing::info!(user_id = user.id, "logged in");
+    Metrics::bump(&state.metrics.logins_succeeded);
     Ok(Json(LoginResponse {
         token,
         token_type: "Bearer".into(),

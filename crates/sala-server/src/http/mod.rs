@@ -18,7 +18,8 @@ pub mod rooms;
 use std::any::Any;
 use std::sync::Arc;
 
-use axum::extract::{DefaultBodyLimit, Request};
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::header;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -30,6 +31,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::error::{ApiError, ErrorCause};
+use crate::metrics::Gauges;
 use crate::state::AppState;
 
 /// Largest request body accepted (SPEC §2: 413 beyond it).
@@ -60,6 +62,11 @@ pub fn router(state: AppState) -> Router {
             get(move || async move { Json(openapi.as_ref().clone()) }),
         )
         .route("/ws", get(crate::ws::upgrade))
+        .route("/metrics", get(metrics))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            count_responses,
+        ))
         .with_state(state);
     with_common_layers(app)
 }
@@ -73,6 +80,23 @@ pub fn with_common_layers(router: Router) -> Router {
         .layer(middleware::from_fn(log_server_errors))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(TraceLayer::new_for_http())
+}
+
+/// `GET /metrics` (SPEC §1).
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    let gauges = Gauges {
+        ws_connections: state.chat.hub().connection_count() as u64,
+    };
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(gauges),
+    )
+}
+
+async fn count_responses(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    state.metrics.count_response(response.status().as_u16());
+    response
 }
 
 async fn unknown_route() -> ApiError {

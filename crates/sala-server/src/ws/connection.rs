@@ -22,6 +22,7 @@ use crate::auth::session::{AuthUser, authenticate};
 use crate::chat::{ChatError, Session};
 use crate::error::ApiError;
 use crate::hub::{CloseReason, ConnHandle, ConnUser, Event, Outbound};
+use crate::metrics::Metrics;
 use crate::state::AppState;
 
 /// Frames written before one flush.
@@ -97,11 +98,16 @@ pub async fn run(socket: WebSocket, state: AppState, auth: Option<AuthUser>) {
         conn.close(CloseReason::LoggedOut);
     }
     tracing::debug!(conn = conn.id().0, user_id = user.id, "websocket connected");
+    Metrics::bump(&state.metrics.ws_connections_opened);
     let writer = tokio::spawn(write(sink, outbound, conn.clone(), state.ws));
+    let metrics = state.metrics.clone();
     let session = Session::new(state.chat.clone(), conn.clone(), conn_user);
     read(stream, session, &auth, &state).await;
     if let Err(err) = writer.await {
         tracing::error!(error = %err, "websocket writer task failed");
+    }
+    if conn.close_reason() == Some(CloseReason::SlowConsumer) {
+        Metrics::bump(&metrics.ws_slow_consumers_closed);
     }
     tracing::debug!(conn = conn.id().0, reason = ?conn.close_reason(), "websocket closed");
 }

@@ -22,6 +22,9 @@ use crate::state::AppState;
 /// Largest frame or message a client may send (SPEC §3: close 1009 beyond it).
 pub const MAX_FRAME_BYTES: usize = 64 * 1024;
 
+/// Bytes read from a socket at a time.
+const READ_BUFFER_BYTES: usize = 4 * 1024;
+
 /// Timings of the transport, from the configuration.
 #[derive(Debug, Clone, Copy)]
 pub struct WsSettings {
@@ -53,6 +56,9 @@ pub async fn upgrade(
     };
     let tracker = state.connections.clone();
     upgrade
+        // Client frames are small; tungstenite's default 128 KiB read buffer per connection
+        // would be most of an idle connection's memory. Larger frames still assemble fine.
+        .read_buffer_size(READ_BUFFER_BYTES)
         .max_message_size(MAX_FRAME_BYTES)
         .max_frame_size(MAX_FRAME_BYTES)
         .on_failed_upgrade(|err| tracing::debug!(error = %err, "websocket upgrade failed"))

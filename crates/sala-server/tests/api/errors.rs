@@ -91,6 +91,35 @@ async fn unknown_routes_and_methods_answer_json() {
 }
 
 #[tokio::test]
+async fn metrics_are_prometheus_text_and_count_what_happened() {
+    let app = TestApp::spawn().await;
+    app.user_token("mia").await;
+    app.login("mia", "wrong password").await;
+    let response = app.client.get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    let text = response.text().await.unwrap();
+    assert!(
+        text.contains("sala_logins_total{outcome=\"ok\"} 1\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("sala_logins_total{outcome=\"failed\"} 1\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("sala_http_responses_total{class=\"4xx\"} 1\n"),
+        "{text}"
+    );
+    assert!(text.contains("sala_ws_connections 0\n"), "{text}");
+}
+
+#[tokio::test]
 async fn healthz_and_the_openapi_document_are_served() {
     let app = TestApp::spawn().await;
     let health = app.client.get(app.url("/healthz")).send().await.unwrap();

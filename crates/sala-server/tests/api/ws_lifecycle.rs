@@ -103,3 +103,20 @@ async fn a_socket_is_closed_when_its_token_expires() {
     // The token's expiry (2 s from login) is the event awaited.
     assert_eq!(client.ended().await, Ended::Closed(Some(1008)));
 }
+
+#[tokio::test]
+async fn a_silent_connection_is_dropped_after_the_idle_timeout() {
+    let app = TestApp::spawn_with(|config| config.idle_timeout_secs = 3).await;
+    let mut silent = WsClient::connect(&app, &app.user_token("tess").await).await;
+    silent.join("general").await;
+    // The watcher reads, so it answers the server's pings and stays.
+    let mut watcher = WsClient::connect(&app, &app.user_token("uma").await).await;
+    watcher.join("general").await;
+    // From here `silent` neither sends nor reads, so it answers no ping: after 3 s the
+    // server drops it, and the room hears that it disconnected.
+    let presence = watcher.next_of("presence").await;
+    assert_eq!((presence["user"].as_str(), presence["event"].as_str()), (Some("tess"), Some("disconnected")));
+    watcher.assert_nothing_pending().await;
+    // The close frame (1000) may be lost behind pings the silent client never answered.
+    assert!(matches!(silent.ended().await, Ended::Closed(Some(1000)) | Ended::Dropped));
+}
