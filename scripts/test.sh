@@ -8,9 +8,12 @@ cd "$(dirname "$0")/.."
 log() { printf '\n== %s\n' "$*"; }
 
 # --- What the tests need -----------------------------------------------------------------
-# Debian packages, by the command that proves each is present. Empty for now: SQLite is
-# compiled into the binary. Later suites add services here (postgresql, redis-server, ...).
-declare -A APT_PACKAGES=()
+# Debian packages, by the command that proves each is present. SQLite is compiled into the
+# binary; the browser tests drive Debian's Chromium through chromedriver.
+declare -A APT_PACKAGES=(
+  [chromium]=chromium
+  [chromedriver]=chromium-driver
+)
 
 apt_updated=0
 ensure_apt() {

@@ -85,9 +85,12 @@ impl Shared {
 #[derive(Debug, Clone, Copy)]
 enum Role {
     Subscriber,
+    /// Open loop: sends every `interval`, its first send `offset` into the sending phase so
+    /// that publishers take turns instead of sending in bursts together.
     Publisher {
         index: usize,
         interval: Option<Duration>,
+        offset: Duration,
         window: usize,
     },
 }
@@ -154,6 +157,9 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<()> {
                 Role::Publisher {
                     index: i,
                     interval: per_publisher,
+                    offset: per_publisher.map_or(Duration::ZERO, |every| {
+                        every.mul_f64(i as f64 / args.publishers as f64)
+                    }),
                     window: args.window.max(1),
                 }
             } else {
@@ -310,13 +316,14 @@ async fn member(
     let mut probed = false;
     let mut seq: u64 = 0;
     let mut in_flight: usize = 0;
-    let (my_index, interval, window) = match role {
+    let (my_index, interval, offset, window) = match role {
         Role::Publisher {
             index,
             interval,
+            offset,
             window,
-        } => (Some(index), interval, window),
-        Role::Subscriber => (None, None, 0),
+        } => (Some(index), interval, offset, window),
+        Role::Subscriber => (None, None, Duration::ZERO, 0),
     };
     let mut ticker = tokio::time::interval(interval.unwrap_or(Duration::from_millis(100)));
     // Burst: a tick delayed by a busy moment is made up for, so the offered rate holds.
@@ -336,6 +343,10 @@ async fn member(
                 if changed.is_err() { break; }
                 current = *phase.borrow();
                 if current == Phase::Done { break; }
+                if current == Phase::Send {
+                    // Ticks missed while warming up must not burst out now.
+                    ticker.reset_at(tokio::time::Instant::now() + offset);
+                }
             }
             _ = ticker.tick(), if ticking => {
                 let text = if warming_probe {

@@ -75,6 +75,12 @@ pub struct Config {
     #[arg(long, env = "SALA_IDLE_TIMEOUT_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(3..))]
     pub idle_timeout_secs: u64,
 
+    /// Other origins (scheme://host[:port]) whose pages may open WebSockets here,
+    /// comma-separated. Pages served by this node (Origin matching the Host header) always
+    /// may; clients that send no Origin (not browsers) are not affected.
+    #[arg(long, env = "SALA_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
+
     /// Log format.
     #[arg(long, env = "SALA_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
     pub log_format: LogFormat,
@@ -116,6 +122,7 @@ impl Config {
             send_burst: 1000,
             auth_timeout_secs: 10,
             idle_timeout_secs: 60,
+            allowed_origins: Vec::new(),
             log_format: LogFormat::Pretty,
         }
     }

@@ -100,6 +100,12 @@ impl App {
             public_url: config.public_url.as_deref().map(Arc::from),
             local_addr,
             chat: chat.clone(),
+            allowed_origins: config
+                .allowed_origins
+                .iter()
+                .map(|origin| origin.trim().trim_end_matches('/').to_ascii_lowercase())
+                .filter(|origin| !origin.is_empty())
+                .collect(),
             metrics,
             ws: WsSettings {
                 auth_timeout: std::time::Duration::from_secs(config.auth_timeout_secs),

@@ -30,6 +30,8 @@ pub struct AppState {
     pub local_addr: SocketAddr,
     /// The real-time layer: hub, sessions, message writer.
     pub chat: Chat,
+    /// Origins allowed to open WebSockets; empty: same origin only.
+    pub allowed_origins: Arc<[String]>,
     /// Counters for `/metrics`.
     pub metrics: Arc<Metrics>,
     /// WebSocket timings.

@@ -4,6 +4,7 @@
 //! - [`rooms`]: list/search, create, get, history.
 //! - [`health`]: the `/healthz` probe.
 //! - [`openapi`]: the generated OpenAPI document at `/api/openapi.json`.
+//! - [`web`]: the embedded web chat at `/`.
 //! - [`extract`]: JSON and query extractors that fail with `ApiError`.
 //!
 //! Every failure, including unknown routes, wrong methods, oversized bodies and panics,
@@ -14,17 +15,19 @@ pub mod extract;
 pub mod health;
 pub mod openapi;
 pub mod rooms;
+pub mod web;
 
 use std::any::Any;
 use std::sync::Arc;
 
 use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::header;
+use axum::http::{HeaderValue, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi as _;
 use utoipa_axum::router::OpenApiRouter;
@@ -33,6 +36,12 @@ use utoipa_axum::routes;
 use crate::error::{ApiError, ErrorCause};
 use crate::metrics::Gauges;
 use crate::state::AppState;
+
+/// Scripts and styles only from this origin (no inline script), sockets only to it, and no
+/// framing by other sites.
+const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
+     img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; \
+     form-action 'self'; frame-ancestors 'none'";
 
 /// Largest request body accepted (SPEC §2: 413 beyond it).
 pub const BODY_LIMIT: usize = 16 * 1024;
@@ -63,6 +72,8 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/ws", get(crate::ws::upgrade))
         .route("/metrics", get(metrics))
+        .route("/", get(web::index))
+        .route("/{file}", get(web::file))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             count_responses,
@@ -77,6 +88,22 @@ pub fn with_common_layers(router: Router) -> Router {
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
         .layer(middleware::from_fn(log_server_errors))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(TraceLayer::new_for_http())

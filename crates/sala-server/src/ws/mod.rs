@@ -11,7 +11,7 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::auth::extractor::bearer_token;
@@ -36,6 +36,36 @@ pub struct WsSettings {
     pub ping_interval: Duration,
 }
 
+/// Refuses upgrades from pages of other sites, so they cannot ride a user's session. A
+/// request without `Origin` is not from a browser page and passes.
+fn check_origin(headers: &HeaderMap, allowed: &[String]) -> Result<(), ApiError> {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return Ok(());
+    };
+    let origin = origin
+        .to_str()
+        .unwrap_or_default()
+        .trim_end_matches('/')
+        .to_ascii_lowercase();
+    // Same origin: the page's host[:port] is the host this request was sent to. Pages of
+    // this node always pass; other origins only when configured.
+    let host = headers
+        .get(header::HOST)
+        .and_then(|host| host.to_str().ok());
+    let origin_host = origin.split_once("://").map(|(_, rest)| rest);
+    let same_origin =
+        matches!((origin_host, host), (Some(a), Some(b)) if a == b.to_ascii_lowercase());
+    let permitted = same_origin || allowed.contains(&origin);
+    if permitted {
+        Ok(())
+    } else {
+        tracing::info!(%origin, "websocket upgrade from a foreign origin refused");
+        Err(ApiError::Forbidden(
+            "this origin may not open a WebSocket here".into(),
+        ))
+    }
+}
+
 /// Upgrades to a WebSocket. A bearer token in the header is checked first: a bad one gets
 /// 401 and no upgrade. Without one, the client must send an `auth` frame.
 pub async fn upgrade(
@@ -47,6 +77,9 @@ pub async fn upgrade(
         Ok(upgrade) => upgrade,
         Err(rejection) => return ApiError::BadRequest(rejection.body_text()).into_response(),
     };
+    if let Err(err) = check_origin(&headers, &state.allowed_origins) {
+        return err.into_response();
+    }
     let auth = match bearer_token(&headers) {
         Some(token) => match authenticate(&state, token).await {
             Ok(auth) => Some(auth),

@@ -85,6 +85,23 @@ impl TestApp {
         Self::start(config, self._data_dir.clone()).await
     }
 
+    /// Starts the server again on the same data dir and the same port, as after a restart
+    /// that clients should not notice. Call [`stop`](Self::stop) first. (Used by the
+    /// browser tests, which share this file.)
+    #[allow(dead_code)]
+    pub async fn start_again_on_same_port(&mut self) {
+        let mut config = self.config.clone();
+        config.port = self
+            .base
+            .rsplit(':')
+            .next()
+            .and_then(|port| port.parse().ok())
+            .expect("port");
+        let again = Self::start(config, self._data_dir.clone()).await;
+        let mut old = std::mem::replace(self, again);
+        old.server = None;
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }

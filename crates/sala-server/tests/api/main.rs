@@ -8,6 +8,7 @@ mod helpers;
 mod persistence;
 mod rooms;
 mod tokens;
+mod web;
 mod ws_chat;
 mod ws_client;
 mod ws_errors;

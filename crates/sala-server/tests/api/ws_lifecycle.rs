@@ -115,8 +115,14 @@ async fn a_silent_connection_is_dropped_after_the_idle_timeout() {
     // From here `silent` neither sends nor reads, so it answers no ping: after 3 s the
     // server drops it, and the room hears that it disconnected.
     let presence = watcher.next_of("presence").await;
-    assert_eq!((presence["user"].as_str(), presence["event"].as_str()), (Some("tess"), Some("disconnected")));
+    assert_eq!(
+        (presence["user"].as_str(), presence["event"].as_str()),
+        (Some("tess"), Some("disconnected"))
+    );
     watcher.assert_nothing_pending().await;
     // The close frame (1000) may be lost behind pings the silent client never answered.
-    assert!(matches!(silent.ended().await, Ended::Closed(Some(1000)) | Ended::Dropped));
+    assert!(matches!(
+        silent.ended().await,
+        Ended::Closed(Some(1000)) | Ended::Dropped
+    ));
 }

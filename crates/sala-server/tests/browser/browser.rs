@@ -1,0 +1,313 @@
+//! A chromedriver process and browser sessions with the few actions the tests need. Every
+//! wait polls the page (WebDriver has no events) and gives up after [`WAIT`].
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::key::Key;
+use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
+use serde_json::json;
+
+pub const WAIT: Duration = Duration::from_secs(15);
+const POLL: Duration = Duration::from_millis(50);
+
+pub struct Chromedriver {
+    child: Child,
+    pub url: String,
+}
+
+impl Chromedriver {
+    pub async fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver is installed (scripts/test.sh installs chromium-driver)");
+        let url = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + WAIT;
+        while reqwest::get(format!("{url}/status")).await.is_err() {
+            assert!(Instant::now() < deadline, "chromedriver did not start");
+            tokio::time::sleep(POLL).await;
+        }
+        Self { child, url }
+    }
+}
+
+impl Drop for Chromedriver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub struct Browser {
+    pub client: Client,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    /// A fresh headless Chromium (its own profile, so its own sessionStorage) at `url`.
+    pub async fn open(driver: &Chromedriver, url: &str, (width, height): (u32, u32)) -> Self {
+        let profile = tempfile::tempdir().unwrap();
+        let args = [
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ]
+        .map(str::to_owned)
+        .into_iter()
+        .chain([
+            format!("--user-data-dir={}", profile.path().display()),
+            format!("--window-size={width},{height}"),
+        ])
+        .collect::<Vec<_>>();
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert(
+            "goog:chromeOptions".into(),
+            json!({"binary": chromium_binary(), "args": args}),
+        );
+        let client = ClientBuilder::new(HttpConnector::new())
+            .capabilities(capabilities)
+            .connect(&driver.url)
+            .await
+            .expect("a Chromium session");
+        client.goto(url).await.unwrap();
+        Self {
+            client,
+            _profile: profile,
+        }
+    }
+
+    pub async fn close(self) {
+        let _ = self.client.close().await;
+    }
+
+    async fn fill(&self, selector: &str, text: &str) {
+        let field = self
+            .client
+            .wait()
+            .at_most(WAIT)
+            .for_element(Locator::Css(selector))
+            .await
+            .unwrap();
+        field.clear().await.unwrap();
+        field.send_keys(text).await.unwrap();
+    }
+
+    async fn click(&self, selector: &str) {
+        let element = self
+            .client
+            .wait()
+            .at_most(WAIT)
+            .for_element(Locator::Css(selector))
+            .await
+            .unwrap();
+        element.click().await.unwrap();
+    }
+
+    pub async fn fill_auth(&self, username: &str, password: &str) {
+        self.fill("#auth-username", username).await;
+        self.fill("#auth-password", password).await;
+        self.click("#auth-submit").await;
+    }
+
+    /// Registers (which logs in) and waits for the chat.
+    pub async fn register(&self, username: &str) {
+        self.click("#tab-register").await;
+        self.fill_auth(username, "correct horse battery").await;
+        self.wait_for_text("#me-name", username).await;
+    }
+
+    pub async fn register_expecting_error(&self, username: &str, error: &str) {
+        self.click("#tab-register").await;
+        self.fill_auth(username, "correct horse battery").await;
+        self.wait_for_text("#auth-error", error).await;
+    }
+
+    pub async fn search(&self, query: &str) {
+        self.fill("#room-search", query).await;
+    }
+
+    /// Finds a room with the search box and joins it by clicking the result.
+    pub async fn join_by_search(&self, room: &str) {
+        self.search(room).await;
+        let label = format!("#{room}");
+        let deadline = Instant::now() + WAIT;
+        loop {
+            for button in self
+                .client
+                .find_all(Locator::Css("#search-results button"))
+                .await
+                .unwrap()
+            {
+                if button.text().await.unwrap_or_default().starts_with(&label) {
+                    button.click().await.unwrap();
+                    self.wait_for_text("#room-title", &label).await;
+                    return;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "room {room} never appeared in the search"
+            );
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// Opens one of the rooms in "My rooms".
+    pub async fn select_room(&self, room: &str) {
+        let label = format!("#{room}");
+        for button in self
+            .client
+            .find_all(Locator::Css("#my-rooms button"))
+            .await
+            .unwrap()
+        {
+            if button.text().await.unwrap_or_default().starts_with(&label) {
+                button.click().await.unwrap();
+                self.wait_for_text("#room-title", &label).await;
+                return;
+            }
+        }
+        panic!("{room} is not among my rooms");
+    }
+
+    pub async fn create_room(&self, name: &str, topic: &str) {
+        self.click("#new-room summary").await;
+        self.fill("#room-name", name).await;
+        self.fill("#room-topic", topic).await;
+        self.click("#room-form button[type=submit]").await;
+    }
+
+    /// Types the text and presses Enter.
+    pub async fn say(&self, text: &str) {
+        let input = self
+            .client
+            .wait()
+            .at_most(WAIT)
+            .for_element(Locator::Css("#message-input"))
+            .await
+            .unwrap();
+        let deadline = Instant::now() + WAIT;
+        while !input.is_enabled().await.unwrap() {
+            assert!(
+                Instant::now() < deadline,
+                "the message box never became usable"
+            );
+            tokio::time::sleep(POLL).await;
+        }
+        input
+            .send_keys(&format!("{text}{}", char::from(Key::Enter)))
+            .await
+            .unwrap();
+    }
+
+    pub async fn count_messages_with(&self, text: &str) -> usize {
+        let mut count = 0;
+        for body in self
+            .client
+            .find_all(Locator::Css("#messages .message .text"))
+            .await
+            .unwrap()
+        {
+            if body.text().await.unwrap_or_default() == text {
+                count += 1;
+            }
+        }
+        count
+    }
+
+    pub async fn wait_for_message(&self, text: &str) {
+        let deadline = Instant::now() + WAIT;
+        while self.count_messages_with(text).await == 0 {
+            assert!(Instant::now() < deadline, "message {text:?} never appeared");
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    pub async fn text_of(&self, selector: &str) -> String {
+        let element = self
+            .client
+            .wait()
+            .at_most(WAIT)
+            .for_element(Locator::Css(selector))
+            .await
+            .unwrap();
+        element.text().await.unwrap()
+    }
+
+    pub async fn count(&self, selector: &str) -> usize {
+        self.client
+            .find_all(Locator::Css(selector))
+            .await
+            .unwrap()
+            .len()
+    }
+
+    pub async fn wait_for_text(&self, selector: &str, expected: &str) {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Ok(element) = self.client.find(Locator::Css(selector)).await
+                && element.text().await.unwrap_or_default().contains(expected)
+            {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{selector} never showed {expected:?}"
+            );
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    pub async fn wait_until_hidden(&self, selector: &str) {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let element = self.client.find(Locator::Css(selector)).await.unwrap();
+            if !element.is_displayed().await.unwrap() {
+                return;
+            }
+            assert!(Instant::now() < deadline, "{selector} stayed visible");
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// Waits until a script (`return <boolean>`) says the page is ready.
+    pub async fn wait_for_script(&self, script: &str) {
+        let deadline = Instant::now() + WAIT;
+        while self.client.execute(script, vec![]).await.unwrap() != serde_json::Value::Bool(true) {
+            assert!(Instant::now() < deadline, "never true: {script}");
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// Saves a PNG of the page under `target/browser-artifacts/`.
+    pub async fn screenshot(&self, name: &str) {
+        let png = self.client.screenshot().await.unwrap();
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/browser-artifacts");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(name), png).unwrap();
+    }
+}
+
+fn chromium_binary() -> &'static str {
+    if std::path::Path::new("/usr/bin/chromium").exists() {
+        "/usr/bin/chromium"
+    } else {
+        "chromium"
+    }
+}

@@ -1,0 +1,143 @@
+//! The web chat in a real browser (SPEC §6): Debian's headless Chromium, driven over
+//! WebDriver (chromedriver) with fantoccini, against a real server on a free port.
+//! `scripts/test.sh` installs chromium and chromium-driver and runs these; plain
+//! `cargo test` skips them. Screenshots land in `target/browser-artifacts/`.
+
+#[path = "../api/helpers.rs"]
+#[allow(dead_code)]
+mod helpers;
+#[path = "../api/ws_client.rs"]
+#[allow(dead_code)]
+mod ws_client;
+
+mod browser;
+
+use browser::{Browser, Chromedriver};
+use helpers::TestApp;
+use ws_client::WsClient;
+
+#[tokio::test]
+#[ignore = "needs Chromium and chromedriver"]
+async fn two_people_chat_search_rooms_and_stay_safe_from_html() {
+    let app = TestApp::spawn().await;
+    let driver = Chromedriver::start().await;
+    let alice = Browser::open(&driver, &app.base, (1280, 800)).await;
+    let bob = Browser::open(&driver, &app.base, (1280, 800)).await;
+
+    alice.register("alice").await;
+    bob.register("bob").await;
+    alice.join_by_search("general").await;
+    bob.join_by_search("general").await;
+
+    alice.say("Hello Bob, are you there?").await;
+    bob.wait_for_message("Hello Bob, are you there?").await;
+    bob.say("Yes! Hi @alice").await;
+    alice.wait_for_message("Yes! Hi @alice").await;
+    assert_eq!(
+        alice.text_of(".message:last-child .mention.me").await,
+        "@alice"
+    );
+    assert!(
+        alice.count(".message.own").await >= 1,
+        "own messages are set apart"
+    );
+
+    // HTML typed by a user is shown as text and never runs.
+    let hostile = "<img src=x onerror=alert(1)>";
+    alice.say(hostile).await;
+    bob.wait_for_message(hostile).await;
+    assert_eq!(
+        bob.count("#messages img").await,
+        0,
+        "no element was made from the text"
+    );
+    assert!(bob.client.get_alert_text().await.is_err(), "no alert ran");
+    assert_eq!(bob.text_of(".message:last-child .text").await, hostile);
+
+    // A room created in one browser is found by the other.
+    alice.create_room("gardening", "Plants and soil").await;
+    bob.search("garden").await;
+    bob.wait_for_text("#search-results", "#gardening").await;
+    alice.wait_for_text("#room-title", "#gardening").await;
+    alice.select_room("general").await;
+
+    // Reloading keeps the session (sessionStorage) and shows the history again.
+    bob.client.refresh().await.unwrap();
+    bob.wait_for_message("Hello Bob, are you there?").await;
+    bob.wait_for_message(hostile).await;
+
+    bob.say("Loving the new room, @alice").await;
+    alice.wait_for_message("Loving the new room, @alice").await;
+    alice.screenshot("desktop.png").await;
+    alice.client.set_window_size(375, 812).await.unwrap();
+    alice.wait_for_message(hostile).await;
+    alice
+        .wait_for_script(
+            "return document.getElementById('sidebar').getBoundingClientRect().right <= 0",
+        )
+        .await;
+    alice.screenshot("phone.png").await;
+
+    alice.close().await;
+    bob.close().await;
+}
+
+#[tokio::test]
+#[ignore = "needs Chromium and chromedriver"]
+async fn the_page_heals_after_a_server_restart_and_shows_what_it_missed_once() {
+    let mut app = TestApp::spawn().await;
+    let driver = Chromedriver::start().await;
+    let page = Browser::open(&driver, &app.base, (1280, 800)).await;
+    page.register("carol").await;
+    page.join_by_search("general").await;
+    page.say("before the restart").await;
+    page.wait_for_message("before the restart").await;
+
+    app.stop().await;
+    page.wait_for_text("#connection", "Reconnecting").await;
+    app.start_again_on_same_port().await;
+
+    // Someone else talks before the page is back.
+    let mut dave = WsClient::connect(&app, &app.user_token("dave").await).await;
+    dave.join("general").await;
+    let missed: Vec<String> = (0..3)
+        .map(|i| format!("said while you were away {i}"))
+        .collect();
+    for text in &missed {
+        dave.say("general", text).await;
+    }
+    for text in &missed {
+        page.wait_for_message(text).await;
+    }
+    page.wait_until_hidden("#connection").await;
+    for text in missed
+        .iter()
+        .map(String::as_str)
+        .chain(["before the restart"])
+    {
+        assert_eq!(page.count_messages_with(text).await, 1, "{text} shown once");
+    }
+    // And the page still talks.
+    page.say("back again").await;
+    let heard = dave.next_of("message").await;
+    assert_eq!(heard["text"], "back again");
+    page.close().await;
+}
+
+#[tokio::test]
+#[ignore = "needs Chromium and chromedriver"]
+async fn server_errors_are_shown_in_place() {
+    let app = TestApp::spawn().await;
+    app.user_token("erin").await;
+    let driver = Chromedriver::start().await;
+    let page = Browser::open(&driver, &app.base, (1280, 800)).await;
+    page.fill_auth("erin", "wrong password!").await;
+    page.wait_for_text("#auth-error", "invalid username or password")
+        .await;
+    page.register_expecting_error("erin", "that username is taken")
+        .await;
+    page.register("frank").await;
+    page.create_room("general", "").await;
+    page.wait_for_text("#room-error", "exists").await;
+    page.close().await;
+}

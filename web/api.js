@@ -1,0 +1,66 @@
+// The HTTP API (docs/api.md) and where the session lives: sessionStorage, never a cookie
+// or the URL, so a token dies with the tab and is never sent by the browser on its own.
+
+const KEY = "sala.session";
+
+export class ApiError extends Error {
+  constructor(status, code, message) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+export function loadSession() {
+  try {
+    return JSON.parse(sessionStorage.getItem(KEY));
+  } catch {
+    return null;
+  }
+}
+
+export function saveSession(session) {
+  sessionStorage.setItem(KEY, JSON.stringify(session));
+}
+
+export function clearSession() {
+  sessionStorage.removeItem(KEY);
+}
+
+async function request(method, path, { token, body } = {}) {
+  const headers = {};
+  if (token) headers.authorization = `Bearer ${token}`;
+  if (body !== undefined) headers["content-type"] = "application/json";
+  let response;
+  try {
+    response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  } catch {
+    throw new ApiError(0, "unreachable", "The server cannot be reached.");
+  }
+  if (response.status === 204) return null;
+  let data = null;
+  try {
+    data = await response.json();
+  } catch {
+    // A non-JSON answer (a proxy's error page) is reported by status below.
+  }
+  if (!response.ok) {
+    const error = data && data.error;
+    throw new ApiError(response.status, error ? error.code : "http_" + response.status,
+      error ? error.message : `The server answered ${response.status}.`);
+  }
+  return data;
+}
+
+export const api = {
+  register: (username, password, email) =>
+    request("POST", "/api/register", { body: email ? { username, password, email } : { username, password } }),
+  login: (username, password) => request("POST", "/api/login", { body: { username, password } }),
+  logout: (token) => request("POST", "/api/logout", { token }),
+  me: (token) => request("GET", "/api/me", { token }),
+  myRooms: (token) => request("GET", "/api/me/rooms", { token }),
+  setStatus: (token, status, note) => request("PUT", "/api/me/status", { token, body: { status, note } }),
+  searchRooms: (token, q) => request("GET", `/api/rooms?limit=20&q=${encodeURIComponent(q)}`, { token }),
+  createRoom: (token, name, topic) => request("POST", "/api/rooms", { token, body: { name, topic } }),
+  room: (token, name) => request("GET", `/api/rooms/${encodeURIComponent(name)}`, { token }),
+};

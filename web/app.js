@@ -1,0 +1,604 @@
+// The Sala web chat. Plain ES modules, no build step. Every piece of user text reaches the
+// page through textContent or text nodes, never innerHTML.
+
+import { api, ApiError, loadSession, saveSession, clearSession } from "./api.js";
+import { Connection } from "./connection.js";
+
+const $ = (id) => document.getElementById(id);
+const HISTORY_PAGE = 50;
+const TYPING_SEND_MS = 2000;
+const TYPING_SHOW_MS = 3500;
+const MENTION = /@([A-Za-z0-9_.-]{3,32})/g;
+
+/** Everything the page knows. */
+const state = {
+  session: null, // {token, user: {id, username}, chat_url}
+  status: "available",
+  rooms: new Map(), // name -> Room
+  active: null,
+  connection: null,
+  pending: new Map(), // client_id -> {room, text}: sent, not yet acked
+  statuses: new Map(), // username -> {status, note}
+  lastTypingSent: 0,
+};
+
+function newRoom(name, topic = "", unread = 0, lastRead = 0) {
+  return {
+    name, topic, unread, lastRead,
+    messages: [], ids: new Set(), // loaded messages, oldest first
+    more: false, loadingOlder: false,
+    joined: false, // this connection has joined it (since the last `ready`)
+    members: new Set(),
+    typing: new Map(), // username -> timer
+  };
+}
+
+// ---------------------------------------------------------------- signing in and out
+
+let registering = false;
+
+function showAuth(message = "") {
+  state.connection?.stop();
+  state.connection = null;
+  $("chat-view").hidden = true;
+  $("auth-view").hidden = false;
+  $("auth-error").textContent = message;
+  $("auth-username").focus();
+}
+
+function setAuthMode(register) {
+  registering = register;
+  $("tab-login").setAttribute("aria-selected", String(!register));
+  $("tab-register").setAttribute("aria-selected", String(register));
+  $("email-row").hidden = !register;
+  $("auth-submit").textContent = register ? "Create account" : "Log in";
+  $("auth-password").autocomplete = register ? "new-password" : "current-password";
+  $("auth-error").textContent = "";
+}
+
+async function submitAuth(event) {
+  event.preventDefault();
+  const username = $("auth-username").value.trim();
+  const password = $("auth-password").value;
+  const email = $("auth-email").value.trim();
+  $("auth-error").textContent = "";
+  $("auth-submit").disabled = true;
+  try {
+    if (registering) await api.register(username, password, email || undefined);
+    const login = await api.login(username, password);
+    state.session = { token: login.token, user: login.user, chat_url: login.chat_url };
+    saveSession(state.session);
+    $("auth-password").value = "";
+    await enterChat();
+  } catch (error) {
+    $("auth-error").textContent = error instanceof ApiError ? error.message : String(error);
+  } finally {
+    $("auth-submit").disabled = false;
+  }
+}
+
+async function logout() {
+  const token = state.session?.token;
+  state.connection?.stop();
+  clearSession();
+  state.session = null;
+  state.rooms.clear();
+  state.active = null;
+  state.pending.clear();
+  if (token) await api.logout(token).catch(() => {});
+  setAuthMode(false);
+  showAuth();
+}
+
+function sessionEnded(reason) {
+  clearSession();
+  state.session = null;
+  showAuth(`Signed out: ${reason}`);
+}
+
+// ---------------------------------------------------------------- entering the chat
+
+async function enterChat() {
+  const { token } = state.session;
+  let me, mine;
+  try {
+    [me, mine] = await Promise.all([api.me(token), api.myRooms(token)]);
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 401) return sessionEnded("please log in again.");
+    return showAuth(error.message);
+  }
+  state.rooms.clear();
+  for (const room of mine.rooms) {
+    state.rooms.set(room.name, newRoom(room.name, room.topic || "", room.unread, room.last_read));
+  }
+  setStatus(me.status, me.status_note);
+  $("me-name").textContent = me.username;
+  $("auth-view").hidden = true;
+  $("chat-view").hidden = false;
+  renderRooms();
+  const first = state.rooms.has("general") ? "general" : state.rooms.keys().next().value;
+  if (first) activate(first);
+  else renderConversation();
+  connect();
+}
+
+function wsUrl() {
+  // Same origin as the page: the server checks the Origin of the upgrade against it.
+  const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+  return `${scheme}//${location.host}/ws`;
+}
+
+function connect() {
+  state.connection?.stop();
+  state.connection = new Connection(wsUrl(), state.session.token, {
+    onFrame: handleFrame,
+    onState: showConnection,
+    onEnded: sessionEnded,
+  });
+  state.connection.start();
+}
+
+function showConnection(phase) {
+  const line = $("connection");
+  line.hidden = phase === "connected";
+  line.textContent = phase === "reconnecting" ? "Reconnecting…" : "Connecting…";
+  const usable = phase === "connected" && state.active !== null;
+  $("message-input").disabled = !usable;
+  $("send").disabled = !usable;
+}
+
+/** After every `ready`: join every room again (with `since` where we have history) and
+ *  resend what was never acked, under the same client_id so nothing doubles. */
+function onReady() {
+  for (const room of state.rooms.values()) {
+    room.joined = false;
+    const last = room.messages.length ? room.messages[room.messages.length - 1].id : null;
+    state.connection.send(last === null ? { type: "join", room: room.name } : { type: "join", room: room.name, since: last });
+  }
+  for (const [clientId, { room, text }] of state.pending) {
+    state.connection.send({ type: "send", room, text, client_id: clientId });
+  }
+  showConnection("connected");
+}
+
+// ---------------------------------------------------------------- frames from the server
+
+function handleFrame(frame) {
+  switch (frame.type) {
+    case "ready":
+      setStatus(frame.user.status, state.statuses.get(frame.user.username)?.note);
+      onReady();
+      break;
+    case "joined": onJoined(frame); break;
+    case "left": onLeft(frame.room); break;
+    case "message": onMessage(frame); break;
+    case "ack": state.pending.delete(frame.client_id); break;
+    case "history": onHistory(frame); break;
+    case "typing": onTyping(frame); break;
+    case "presence": onPresence(frame); break;
+    case "status": onStatus(frame); break;
+    case "read": onRead(frame); break;
+    case "error": onError(frame); break;
+    default: break;
+  }
+}
+
+function room(name) {
+  if (!state.rooms.has(name)) state.rooms.set(name, newRoom(name));
+  return state.rooms.get(name);
+}
+
+function onJoined(frame) {
+  const r = room(frame.room);
+  const resumed = r.messages.length > 0;
+  r.joined = true;
+  r.members = new Set(frame.members);
+  if (!resumed) {
+    r.messages = [];
+    r.ids = new Set();
+    r.more = frame.more;
+  }
+  // With `since`, the history is exactly what was missed; duplicates are dropped by id.
+  for (const message of frame.history) addMessage(r, message, false);
+  if (r.name === state.active) {
+    renderConversation({ keepScroll: resumed });
+    markRead(r);
+  }
+  renderRooms();
+}
+
+function onLeft(name) {
+  state.rooms.delete(name);
+  if (state.active === name) {
+    state.active = null;
+    const next = state.rooms.keys().next().value;
+    if (next) activate(next);
+    else renderConversation();
+  }
+  renderRooms();
+}
+
+function addMessage(r, message, live) {
+  if (r.ids.has(message.id)) return false;
+  r.ids.add(message.id);
+  const last = r.messages[r.messages.length - 1];
+  if (!last || last.id < message.id) r.messages.push(message);
+  else {
+    r.messages.push(message);
+    r.messages.sort((a, b) => a.id - b.id);
+  }
+  if (live && message.user !== state.session.user.username && message.id > r.lastRead
+      && !(r.name === state.active && document.visibilityState === "visible")) {
+    r.unread += 1;
+  }
+  return true;
+}
+
+function onMessage(message) {
+  const r = room(message.room);
+  if (!addMessage(r, message, true)) return;
+  stopTyping(r, message.user);
+  if (r.name === state.active) {
+    appendMessageElement(message);
+    markRead(r);
+  }
+  renderRooms();
+}
+
+function onHistory(frame) {
+  const r = room(frame.room);
+  r.loadingOlder = false;
+  r.more = frame.more;
+  for (const message of frame.messages) addMessage(r, message, false);
+  if (r.name === state.active) {
+    const list = $("messages");
+    const fromBottom = list.scrollHeight - list.scrollTop;
+    renderMessages();
+    list.scrollTop = list.scrollHeight - fromBottom; // stay where the reader was
+  }
+}
+
+function onTyping({ room: name, user }) {
+  const r = room(name);
+  clearTimeout(r.typing.get(user));
+  r.typing.set(user, setTimeout(() => stopTyping(r, user), TYPING_SHOW_MS));
+  if (name === state.active) renderTyping();
+}
+
+function stopTyping(r, user) {
+  if (!r.typing.has(user)) return;
+  clearTimeout(r.typing.get(user));
+  r.typing.delete(user);
+  if (r.name === state.active) renderTyping();
+}
+
+function onPresence({ room: name, user, event }) {
+  const r = room(name);
+  if (event === "joined") r.members.add(user);
+  else r.members.delete(user);
+  if (name === state.active) renderMembers();
+}
+
+function onStatus({ user, status, note }) {
+  state.statuses.set(user, { status, note });
+  if (user === state.session.user.username) setStatus(status, note);
+  renderMembers();
+}
+
+function onRead({ room: name, id }) {
+  const r = room(name);
+  r.lastRead = Math.max(r.lastRead, id);
+  r.unread = r.messages.filter((m) => m.id > r.lastRead && m.user !== state.session.user.username).length;
+  renderRooms();
+}
+
+function onError(frame) {
+  if (frame.client_id && state.pending.has(frame.client_id)) {
+    // The message was not stored: give it back to its author.
+    const { room: name, text } = state.pending.get(frame.client_id);
+    state.pending.delete(frame.client_id);
+    if (name === state.active && !$("message-input").value) $("message-input").value = text;
+  }
+  $("send-error").textContent = frame.message;
+}
+
+// ---------------------------------------------------------------- actions
+
+function activate(name) {
+  state.active = name;
+  const r = room(name);
+  $("sidebar").classList.remove("open");
+  renderRooms();
+  renderConversation();
+  markRead(r);
+  showConnection(state.connection?.ready ? "connected" : "reconnecting");
+  $("message-input").focus();
+}
+
+function markRead(r) {
+  const last = r.messages[r.messages.length - 1];
+  if (document.visibilityState !== "visible" || !last) return;
+  if (last.id > r.lastRead || r.unread > 0) {
+    r.lastRead = Math.max(r.lastRead, last.id);
+    r.unread = 0;
+    state.connection?.send({ type: "read", room: r.name, id: last.id });
+    renderRooms();
+  }
+}
+
+function joinRoom(name, topic = "") {
+  if (!state.rooms.has(name)) state.rooms.set(name, newRoom(name, topic));
+  state.connection?.send({ type: "join", room: name });
+  activate(name);
+}
+
+function sendMessage() {
+  const input = $("message-input");
+  const text = input.value.trim();
+  $("send-error").textContent = "";
+  if (!text || !state.active) return;
+  const clientId = newClientId();
+  const frame = { type: "send", room: state.active, text, client_id: clientId };
+  if (!state.connection?.send(frame)) {
+    $("send-error").textContent = "Not connected: your message is kept, send it again in a moment.";
+    return;
+  }
+  state.pending.set(clientId, { room: state.active, text });
+  input.value = "";
+  autoGrow(input);
+}
+
+/** A random idempotency key (crypto.randomUUID needs a secure context; this does not). */
+function newClientId() {
+  return Array.from(crypto.getRandomValues(new Uint8Array(12)), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+function maybeSendTyping() {
+  const now = Date.now();
+  if (state.active && now - state.lastTypingSent > TYPING_SEND_MS) {
+    state.lastTypingSent = now;
+    state.connection?.send({ type: "typing", room: state.active });
+  }
+}
+
+function loadOlder() {
+  const r = state.active && state.rooms.get(state.active);
+  if (!r || !r.more || r.loadingOlder || !r.messages.length) return;
+  r.loadingOlder = true;
+  if (!state.connection?.send({ type: "history", room: r.name, before: r.messages[0].id, limit: HISTORY_PAGE })) {
+    r.loadingOlder = false;
+  }
+}
+
+function setStatus(status, note) {
+  state.status = status;
+  const dot = $("me-status");
+  dot.className = `status-dot ${status}`;
+  dot.title = note ? `${status}: ${note}` : status;
+  $("status-toggle").textContent = status === "busy" ? "Set available" : "Set busy";
+  if (note !== undefined && document.activeElement !== $("status-note")) $("status-note").value = note || "";
+}
+
+async function toggleStatus(event) {
+  event.preventDefault();
+  const next = state.status === "busy" ? "available" : "busy";
+  const note = $("status-note").value.trim() || undefined;
+  try {
+    const me = await api.setStatus(state.session.token, next, note);
+    setStatus(me.status, me.status_note);
+  } catch (error) {
+    $("send-error").textContent = error.message;
+  }
+}
+
+let searchTimer = null;
+function searchRooms() {
+  clearTimeout(searchTimer);
+  searchTimer = setTimeout(async () => {
+    const q = $("room-search").value.trim();
+    const list = $("search-results");
+    if (!q) {
+      list.replaceChildren();
+      return;
+    }
+    try {
+      const page = await api.searchRooms(state.session.token, q);
+      list.replaceChildren(...page.rooms.map((r) => roomItem(r.name, r.topic, `${r.online} online`, () => {
+        joinRoom(r.name, r.topic || "");
+        $("room-search").value = "";
+        list.replaceChildren();
+      })));
+      if (!page.rooms.length) list.replaceChildren(textItem("No rooms match."));
+    } catch (error) {
+      list.replaceChildren(textItem(error.message));
+    }
+  }, 200);
+}
+
+async function createRoom(event) {
+  event.preventDefault();
+  const name = $("room-name").value.trim();
+  const topic = $("room-topic").value.trim();
+  $("room-error").textContent = "";
+  try {
+    const created = await api.createRoom(state.session.token, name, topic || undefined);
+    $("room-name").value = "";
+    $("room-topic").value = "";
+    $("new-room").open = false;
+    joinRoom(created.name, created.topic || "");
+  } catch (error) {
+    $("room-error").textContent = error.message;
+  }
+}
+
+// ---------------------------------------------------------------- rendering
+
+function el(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+function textItem(text) {
+  return el("li", "hint", text);
+}
+
+function roomItem(name, topic, badge, onClick, current = false) {
+  const item = el("li");
+  const button = el("button", current ? "room current" : "room");
+  button.type = "button";
+  if (current) button.setAttribute("aria-current", "true");
+  button.append(el("span", "room-name", `#${name}`));
+  if (badge) button.append(el("span", "badge", badge));
+  if (topic) button.title = topic;
+  button.addEventListener("click", onClick);
+  item.append(button);
+  return item;
+}
+
+function renderRooms() {
+  const items = [...state.rooms.values()]
+    .sort((a, b) => a.name.localeCompare(b.name))
+    .map((r) => {
+      const badge = r.unread > 0 ? String(r.unread) : "";
+      const item = roomItem(r.name, r.topic, badge, () => activate(r.name), r.name === state.active);
+      if (badge) item.querySelector(".badge").setAttribute("aria-label", `${r.unread} unread`);
+      return item;
+    });
+  $("my-rooms").replaceChildren(...(items.length ? items : [textItem("No rooms yet: search or create one.")]));
+}
+
+function renderConversation({ keepScroll = false } = {}) {
+  const r = state.active && state.rooms.get(state.active);
+  $("room-title").textContent = r ? `#${r.name}` : "Pick a room";
+  $("room-topic-line").textContent = r ? r.topic : "";
+  $("leave-room").hidden = !r;
+  const list = $("messages");
+  const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
+  renderMessages();
+  if (!keepScroll || atBottom) list.scrollTop = list.scrollHeight;
+  renderTyping();
+  renderMembers();
+}
+
+function renderMessages() {
+  const r = state.active && state.rooms.get(state.active);
+  $("messages").replaceChildren(...(r ? r.messages.map(messageElement) : []));
+}
+
+function appendMessageElement(message) {
+  const list = $("messages");
+  const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 60;
+  const r = state.rooms.get(state.active);
+  // Out-of-order arrivals (rare) re-render; the usual case appends.
+  if (r.messages[r.messages.length - 1].id !== message.id) renderMessages();
+  else list.append(messageElement(message));
+  if (atBottom || message.user === state.session.user.username) list.scrollTop = list.scrollHeight;
+}
+
+function messageElement(message) {
+  const me = state.session.user.username;
+  const item = el("li", "message");
+  item.dataset.id = String(message.id);
+  if (message.user === me) item.classList.add("own");
+  if (message.assistant) item.classList.add("assistant");
+  const meta = el("div", "meta");
+  meta.append(el("span", "author", message.user));
+  if (message.assistant) meta.append(el("span", "tag", "assistant"));
+  const when = new Date(message.ts);
+  const time = el("time", "ts", when.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }));
+  time.dateTime = message.ts;
+  time.title = when.toLocaleString();
+  meta.append(time);
+  item.append(meta, textWithMentions(message.text, me));
+  return item;
+}
+
+/** The text as text nodes, with @mentions wrapped in spans: no HTML is ever parsed. */
+function textWithMentions(text, me) {
+  const body = el("div", "text");
+  let last = 0;
+  for (const match of text.matchAll(MENTION)) {
+    body.append(document.createTextNode(text.slice(last, match.index)));
+    const self = match[1].toLowerCase() === me.toLowerCase();
+    body.append(el("span", self ? "mention me" : "mention", match[0]));
+    last = match.index + match[0].length;
+  }
+  body.append(document.createTextNode(text.slice(last)));
+  return body;
+}
+
+function renderTyping() {
+  const r = state.active && state.rooms.get(state.active);
+  const who = r ? [...r.typing.keys()] : [];
+  $("typing").textContent = who.length === 0 ? ""
+    : who.length === 1 ? `${who[0]} is typing…` : `${who.slice(0, 3).join(", ")} are typing…`;
+}
+
+function renderMembers() {
+  const r = state.active && state.rooms.get(state.active);
+  const names = r ? [...r.members].sort((a, b) => a.localeCompare(b)) : [];
+  $("members").replaceChildren(...names.map((name) => {
+    const item = el("li", "member");
+    const status = state.statuses.get(name);
+    const dot = el("span", `status-dot ${status?.status || "available"}`);
+    dot.setAttribute("aria-hidden", "true");
+    item.append(dot, el("span", "member-name", name));
+    if (status?.status === "busy") {
+      item.append(el("span", "busy", status.note ? `busy: ${status.note}` : "busy"));
+    }
+    return item;
+  }));
+}
+
+function autoGrow(textarea) {
+  textarea.style.height = "auto";
+  textarea.style.height = `${Math.min(textarea.scrollHeight, 160)}px`;
+  textarea.style.overflowY = textarea.scrollHeight > 160 ? "auto" : "hidden";
+}
+
+// ---------------------------------------------------------------- wiring
+
+function wire() {
+  $("tab-login").addEventListener("click", () => setAuthMode(false));
+  $("tab-register").addEventListener("click", () => setAuthMode(true));
+  $("auth-form").addEventListener("submit", submitAuth);
+  $("logout").addEventListener("click", logout);
+  $("status-form").addEventListener("submit", toggleStatus);
+  $("room-search").addEventListener("input", searchRooms);
+  $("search-form").addEventListener("submit", (event) => event.preventDefault());
+  $("room-form").addEventListener("submit", createRoom);
+  $("leave-room").addEventListener("click", () => {
+    if (state.active) state.connection?.send({ type: "leave", room: state.active });
+  });
+  $("open-sidebar").addEventListener("click", () => $("sidebar").classList.add("open"));
+  $("close-sidebar").addEventListener("click", () => $("sidebar").classList.remove("open"));
+  $("composer").addEventListener("submit", (event) => {
+    event.preventDefault();
+    sendMessage();
+  });
+  const input = $("message-input");
+  input.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      sendMessage();
+    }
+  });
+  input.addEventListener("input", () => {
+    autoGrow(input);
+    if (input.value) maybeSendTyping();
+  });
+  $("messages").addEventListener("scroll", () => {
+    if ($("messages").scrollTop < 60) loadOlder();
+  });
+  document.addEventListener("visibilitychange", () => {
+    const r = state.active && state.rooms.get(state.active);
+    if (r) markRead(r);
+  });
+}
+
+wire();
+state.session = loadSession();
+if (state.session) enterChat();
+else showAuth();
