@@ -9,10 +9,12 @@ log() { printf '\n== %s\n' "$*"; }
 
 # --- What the tests need -----------------------------------------------------------------
 # Debian packages, by the command that proves each is present. SQLite is compiled into the
-# binary; the browser tests drive Debian's Chromium through chromedriver.
+# binary; the browser tests drive Debian's Chromium through chromedriver, and the terminal
+# client's tests run it inside tmux.
 declare -A APT_PACKAGES=(
   [chromium]=chromium
   [chromedriver]=chromium-driver
+  [tmux]=tmux
 )
 
 apt_updated=0

@@ -27,12 +27,19 @@ struct Cli {
 enum Command {
     /// Run the chat server (the default).
     Serve(Config),
+    /// Chat from the terminal. Full screen in a terminal: a menu "1) login  2) register",
+    /// then rooms, the conversation and who is online; type /help there. With stdin or
+    /// stdout not a terminal it runs in line mode: `sala chat --user NAME --room ROOM`
+    /// sends each stdin line, prints each message as `[HH:MM:SS] #room user: text`, and at
+    /// EOF exits 0 once everything sent is acked.
+    Chat(sala_tui::ChatArgs),
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let config = match cli.command {
         Some(Command::Serve(config)) => config,
+        Some(Command::Chat(args)) => chat(args),
         None => cli.serve,
     };
     telemetry::init(config.log_format);
@@ -41,6 +48,22 @@ fn main() -> anyhow::Result<()> {
         .build()
         .context("starting the async runtime")?
         .block_on(serve(config))
+}
+
+/// Runs the terminal client and exits: errors are one line for the user, never a trace.
+fn chat(args: sala_tui::ChatArgs) -> ! {
+    let outcome = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+        .and_then(|runtime| runtime.block_on(sala_tui::run(args)));
+    match outcome {
+        Ok(()) => std::process::exit(0),
+        Err(err) => {
+            eprintln!("sala chat: {err:#}");
+            std::process::exit(1);
+        }
+    }
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {

@@ -3,10 +3,9 @@
 //! dir. Every acked message must be in the history exactly once, ids strictly increasing,
 //! and re-sending unacked messages with the same `client_id` must create no duplicates.
 
+mod common;
+
 use std::collections::{BTreeMap, HashMap};
-use std::io::{BufRead as _, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -15,64 +14,12 @@ use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 
+use common::Server;
+
 const USERS: usize = 4;
 const PER_USER: usize = 150;
 const PASSWORD: &str = "correct horse battery";
 const WAIT: Duration = Duration::from_secs(20);
-
-/// A `sala serve` process on a free port.
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Server {
-    fn start(data_dir: &Path) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_sala"))
-            .args(["serve", "--port", "0", "--log-format", "json"])
-            .args(["--send-rate", "1000000", "--send-burst", "1000000"])
-            .arg("--data-dir")
-            .arg(data_dir)
-            .env("SALA_LOG", "info")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("sala starts");
-        // The log line that says where it listens is the event awaited.
-        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-        let address = loop {
-            let line = lines
-                .next()
-                .expect("sala logs until it listens")
-                .expect("log line");
-            let entry: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
-            if entry["fields"]["message"] == "sala is listening" {
-                break entry["fields"]["address"]
-                    .as_str()
-                    .expect("address")
-                    .to_owned();
-            }
-        };
-        // Keep draining the log so the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        Self {
-            child,
-            base: format!("http://{address}"),
-        }
-    }
-
-    fn kill(&mut self) {
-        self.child.kill().expect("SIGKILL");
-        self.child.wait().expect("reaped");
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 async fn token(http: &reqwest::Client, base: &str, username: &str, register: bool) -> String {
     let body = json!({"username": username, "password": PASSWORD});
@@ -165,7 +112,7 @@ async fn history(http: &reqwest::Client, base: &str, token: &str) -> Vec<Value> 
 async fn acked_messages_survive_sigkill_and_resends_do_not_duplicate() {
     let data_dir = tempfile::tempdir().unwrap();
     let http = reqwest::Client::builder().timeout(WAIT).build().unwrap();
-    let mut server = Server::start(data_dir.path());
+    let mut server = Server::start(data_dir.path(), &[]);
     let base = server.base.clone();
     let mut tokens = Vec::new();
     for user in 0..USERS {
@@ -220,7 +167,7 @@ async fn acked_messages_survive_sigkill_and_resends_do_not_duplicate() {
     let acked = acked.lock().unwrap().clone();
     assert!(acked.len() >= USERS * PER_USER / 4);
 
-    let server = Server::start(data_dir.path());
+    let server = Server::start(data_dir.path(), &[]);
     let base = server.base.clone();
     let token0 = token(&http, &base, "crash0", false).await;
     let stored = history(&http, &base, &token0).await;

@@ -1,0 +1,182 @@
+//! Accounts over HTTP: register, log in, and the password's source.
+
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use sala_proto::api::LoginResponse;
+use serde_json::{Value, json};
+
+/// A logged-in session.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub token: String,
+    pub username: String,
+    /// Where the WebSocket is (`chat_url` from the login answer).
+    pub chat_url: String,
+}
+
+/// Talks to one server's HTTP API.
+#[derive(Clone)]
+pub struct Accounts {
+    base: String,
+    http: reqwest::Client,
+}
+
+impl Accounts {
+    pub fn new(server: &str) -> Self {
+        Self {
+            base: server.trim_end_matches('/').to_owned(),
+            http: reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(15))
+                .build()
+                .unwrap_or_else(|_| reqwest::Client::new()),
+        }
+    }
+
+    async fn post(&self, path: &str, body: Value) -> anyhow::Result<(u16, Value)> {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .json(&body)
+            .send()
+            .await
+            .map_err(|_| anyhow::anyhow!("cannot reach the server at {}", self.base))?;
+        let status = response.status().as_u16();
+        let body = response.json().await.unwrap_or(Value::Null);
+        Ok((status, body))
+    }
+
+    /// Creates the account.
+    ///
+    /// # Errors
+    /// The server's own message (`that username is taken`, a validation rule, ...).
+    pub async fn register(&self, username: &str, password: &str) -> anyhow::Result<()> {
+        let (status, body) = self
+            .post(
+                "/api/register",
+                json!({"username": username, "password": password}),
+            )
+            .await?;
+        if status == 201 {
+            Ok(())
+        } else {
+            bail!("{}", server_message(&body, status))
+        }
+    }
+
+    /// Logs in.
+    ///
+    /// # Errors
+    /// Bad credentials, throttling, an unreachable server: as one line.
+    pub async fn login(&self, username: &str, password: &str) -> anyhow::Result<Session> {
+        let (status, body) = self
+            .post(
+                "/api/login",
+                json!({"username": username, "password": password}),
+            )
+            .await?;
+        if status != 200 {
+            bail!("{}", server_message(&body, status));
+        }
+        let login: LoginResponse =
+            serde_json::from_value(body).context("the server's login answer is not Sala's")?;
+        Ok(Session {
+            token: login.token,
+            username: login.user.username,
+            chat_url: login.chat_url,
+        })
+    }
+
+    /// Rooms whose name or topic contains `query`: `(name, topic, online)`.
+    ///
+    /// # Errors
+    /// The server's message.
+    pub async fn search_rooms(
+        &self,
+        token: &str,
+        query: &str,
+    ) -> anyhow::Result<Vec<(String, String, u64)>> {
+        let url = reqwest::Url::parse_with_params(
+            &format!("{}/api/rooms", self.base),
+            [("q", query), ("limit", "30")],
+        )
+        .context("the server URL is not a URL")?;
+        let response = self
+            .http
+            .get(url)
+            .bearer_auth(token)
+            .send()
+            .await
+            .map_err(|_| anyhow::anyhow!("cannot reach the server at {}", self.base))?;
+        let status = response.status().as_u16();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        if status != 200 {
+            bail!("{}", server_message(&body, status));
+        }
+        Ok(body["rooms"]
+            .as_array()
+            .map(|rooms| {
+                rooms
+                    .iter()
+                    .map(|room| {
+                        (
+                            room["name"].as_str().unwrap_or_default().to_owned(),
+                            room["topic"].as_str().unwrap_or_default().to_owned(),
+                            room["online"].as_u64().unwrap_or_default(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    /// Creates a room; returns its (lower-cased) name.
+    ///
+    /// # Errors
+    /// The server's message (`a room with that name exists`, a naming rule, ...).
+    pub async fn create_room(
+        &self,
+        token: &str,
+        name: &str,
+        topic: Option<&str>,
+    ) -> anyhow::Result<String> {
+        let response = self
+            .http
+            .post(format!("{}/api/rooms", self.base))
+            .bearer_auth(token)
+            .json(&json!({"name": name, "topic": topic}))
+            .send()
+            .await
+            .map_err(|_| anyhow::anyhow!("cannot reach the server at {}", self.base))?;
+        let status = response.status().as_u16();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        if status != 201 {
+            bail!("{}", server_message(&body, status));
+        }
+        Ok(body["name"].as_str().unwrap_or(name).to_owned())
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+}
+
+fn server_message(body: &Value, status: u16) -> String {
+    body["error"]["message"]
+        .as_str()
+        .map_or_else(|| format!("the server answered {status}"), str::to_owned)
+}
+
+/// The password for non-interactive use: `--password-file`, else `SALA_PASSWORD`.
+///
+/// # Errors
+/// When neither is given or the file cannot be read.
+pub fn password_from(file: Option<&Path>) -> anyhow::Result<String> {
+    if let Some(file) = file {
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read the password file {}", file.display()))?;
+        return Ok(text.lines().next().unwrap_or_default().to_owned());
+    }
+    std::env::var("SALA_PASSWORD")
+        .map_err(|_| anyhow::anyhow!("give the password in SALA_PASSWORD or with --password-file"))
+}

@@ -1,0 +1,230 @@
+//! The full-screen `sala chat` in a real terminal: tmux runs it, `send-keys` types and
+//! `capture-pane` reads the screen (SPEC §6). `scripts/test.sh` installs tmux; plain
+//! `cargo test` skips this.
+
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{Server, WAIT};
+use futures_util::{SinkExt as _, StreamExt as _};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+
+/// A tmux server of our own (its own socket), so nothing else is touched.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn new(command: &str) -> Self {
+        let tmux = Self {
+            socket: format!("sala-test-{}", std::process::id()),
+        };
+        tmux.run(&[
+            "new-session",
+            "-d",
+            "-s",
+            "chat",
+            "-x",
+            "110",
+            "-y",
+            "34",
+            command,
+        ]);
+        tmux.run(&["set-option", "-t", "chat", "remain-on-exit", "on"]);
+        tmux
+    }
+
+    fn run(&self, args: &[&str]) -> String {
+        let output = Command::new("tmux")
+            .args(["-L", &self.socket])
+            .args(args)
+            .output()
+            .expect("tmux is installed (scripts/test.sh installs it)");
+        assert!(
+            output.status.success(),
+            "tmux {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", "chat"];
+        args.extend_from_slice(keys);
+        self.run(&args);
+    }
+
+    /// Types literally, then presses Enter.
+    fn type_line(&self, text: &str) {
+        self.run(&["send-keys", "-t", "chat", "-l", text]);
+        self.keys(&["Enter"]);
+    }
+
+    fn screen(&self) -> String {
+        self.run(&["capture-pane", "-p", "-t", "chat"])
+    }
+
+    /// Polls the screen (a terminal has no events to await) until it shows `text`.
+    fn wait_for(&self, text: &str) -> String {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let screen = self.screen();
+            if screen.contains(text) {
+                return screen;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the screen never showed {text:?}:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn pane_dead(&self) -> Option<String> {
+        let state = self.run(&[
+            "display-message",
+            "-p",
+            "-t",
+            "chat",
+            "#{pane_dead} #{pane_dead_status}",
+        ]);
+        let (dead, status) = state.trim().split_once(' ')?;
+        (dead == "1").then(|| status.to_owned())
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["-L", &self.socket, "kill-server"])
+            .status();
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs tmux"]
+async fn register_chat_and_quit_in_a_real_terminal() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path(), &[]);
+    let command = format!(
+        "env TERM=xterm-256color {} chat --server {}",
+        env!("CARGO_BIN_EXE_sala"),
+        server.base
+    );
+    let tmux = Tmux::new(&command);
+
+    // The menu: 2 registers, then it logs in by itself.
+    tmux.wait_for("1) login");
+    tmux.keys(&["2"]);
+    tmux.wait_for("username:");
+    tmux.type_line("tina");
+    tmux.wait_for("password:");
+    tmux.type_line("correct horse battery");
+    let screen = tmux.wait_for(" Rooms ");
+    assert!(
+        !screen.contains("correct horse battery"),
+        "the password is never echoed:\n{screen}"
+    );
+    tmux.wait_for("#general");
+
+    // Someone else in general, over a plain WebSocket.
+    let http = reqwest::Client::new();
+    let body = json!({"username": "uwe", "password": "correct horse battery"});
+    http.post(format!("{}/api/register", server.base))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let login: Value = http
+        .post(format!("{}/api/login", server.base))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut request = login["chat_url"]
+        .as_str()
+        .unwrap()
+        .into_client_request()
+        .unwrap();
+    request.headers_mut().insert(
+        "authorization",
+        format!("Bearer {}", login["token"].as_str().unwrap())
+            .parse()
+            .unwrap(),
+    );
+    let (mut uwe, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    uwe.send(Message::text(
+        json!({"type": "join", "room": "general"}).to_string(),
+    ))
+    .await
+    .unwrap();
+
+    tmux.type_line("/join general");
+    tmux.type_line("hello from the terminal");
+    let heard = next_message(&mut uwe).await;
+    assert_eq!(
+        (heard["user"].as_str(), heard["text"].as_str()),
+        (Some("tina"), Some("hello from the terminal"))
+    );
+
+    uwe.send(Message::text(
+        json!({"type": "send", "room": "general", "text": "hi tina, welcome"}).to_string(),
+    ))
+    .await
+    .unwrap();
+    tmux.wait_for("uwe: hi tina, welcome");
+    tmux.type_line("/who");
+    tmux.wait_for("online: tina, uwe");
+
+    // /quit leaves the alternate screen: the chat's frame is gone, the shell's screen is back.
+    tmux.type_line("/quit");
+    let deadline = Instant::now() + WAIT;
+    let status = loop {
+        if let Some(status) = tmux.pane_dead() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "sala chat did not exit:\n{}",
+            tmux.screen()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(status, "0");
+    let screen = tmux.screen();
+    assert!(
+        !screen.contains(" Rooms "),
+        "the terminal was restored:\n{screen}"
+    );
+    assert!(
+        screen.contains("1) login"),
+        "the screen from before the chat is back:\n{screen}"
+    );
+}
+
+async fn next_message(
+    socket: &mut tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+) -> Value {
+    loop {
+        let frame = tokio::time::timeout(WAIT, socket.next())
+            .await
+            .expect("a frame in time")
+            .unwrap()
+            .unwrap();
+        if let Message::Text(text) = frame {
+            let value: Value = serde_json::from_str(text.as_str()).unwrap();
+            if value["type"] == "message" {
+                return value;
+            }
+        }
+    }
+}

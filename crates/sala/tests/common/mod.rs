@@ -1,0 +1,191 @@
+//! What the binary's tests share: a `sala serve` process, and a `sala chat` process in line
+//! mode with its output read line by line.
+
+#![allow(dead_code)] // each test binary uses its own part of this
+
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::path::Path;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::Value;
+
+pub const WAIT: Duration = Duration::from_secs(20);
+
+/// A `sala serve` process.
+pub struct Server {
+    child: Child,
+    pub base: String,
+    pub port: u16,
+}
+
+impl Server {
+    /// Starts `sala serve` on the data dir; `extra` adds flags (e.g. `--port N`; default 0).
+    pub fn start(data_dir: &Path, extra: &[&str]) -> Self {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_sala"));
+        command.args(["serve", "--log-format", "json"]);
+        if !extra.contains(&"--port") {
+            command.args(["--port", "0"]);
+        }
+        let mut child = command
+            .args(["--send-rate", "1000000", "--send-burst", "1000000"])
+            .args(extra)
+            .arg("--data-dir")
+            .arg(data_dir)
+            .env("SALA_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("sala starts");
+        // The log line that says where it listens is the event awaited.
+        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let address = loop {
+            let line = lines
+                .next()
+                .expect("sala logs until it listens")
+                .expect("log line");
+            let entry: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
+            if entry["fields"]["message"] == "sala is listening" {
+                break entry["fields"]["address"]
+                    .as_str()
+                    .expect("address")
+                    .to_owned();
+            }
+        };
+        // Keep draining the log so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        let port = address
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("port");
+        Self {
+            child,
+            base: format!("http://{address}"),
+            port,
+        }
+    }
+
+    /// SIGKILL: the crash.
+    pub fn kill(&mut self) {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().expect("reaped");
+    }
+
+    /// SIGTERM, and wait for a clean exit.
+    pub fn stop(&mut self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+        let exit = self.child.wait().expect("reaped");
+        assert!(exit.success(), "sala exits 0 on SIGTERM, got {exit}");
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `sala chat` in line mode, its stdin a pipe, its stdout read line by line.
+pub struct LineClient {
+    child: Option<Child>,
+    stdin: Option<ChildStdin>,
+    lines: mpsc::Receiver<String>,
+    pub seen: Vec<String>,
+}
+
+impl LineClient {
+    pub fn start(server: &str, user: &str, room: &str) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_sala"))
+            .args([
+                "chat",
+                "--server",
+                server,
+                "--user",
+                user,
+                "--room",
+                room,
+                "--register",
+            ])
+            .env("SALA_PASSWORD", "correct horse battery")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("sala chat starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let (sender, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if sender.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let stdin = child.stdin.take();
+        Self {
+            child: Some(child),
+            stdin,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    pub fn say(&mut self, text: &str) {
+        let stdin = self.stdin.as_mut().expect("stdin still open");
+        writeln!(stdin, "{text}").expect("line written");
+        stdin.flush().expect("flushed");
+    }
+
+    /// Waits for a printed line that ends with `suffix`; returns it.
+    pub fn wait_for(&mut self, suffix: &str) -> String {
+        if let Some(line) = self.seen.iter().find(|line| line.ends_with(suffix)) {
+            return line.clone();
+        }
+        loop {
+            let line = self
+                .lines
+                .recv_timeout(WAIT)
+                .unwrap_or_else(|_| panic!("no line ending with {suffix:?}; saw {:#?}", self.seen));
+            self.seen.push(line.clone());
+            if line.ends_with(suffix) {
+                return line;
+            }
+        }
+    }
+
+    /// Closes stdin (EOF) and waits for the exit status; returns it with every line printed.
+    pub fn finish(mut self) -> (std::process::ExitStatus, Vec<String>) {
+        drop(self.stdin.take());
+        let (done, status) = mpsc::channel();
+        let mut child = self.child.take().expect("running");
+        std::thread::spawn(move || {
+            let _ = done.send(child.wait());
+        });
+        let status = status
+            .recv_timeout(WAIT)
+            .expect("sala chat exits after EOF")
+            .expect("status");
+        // The reader thread ends with the process; take what it read.
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(2)) {
+            self.seen.push(line);
+        }
+        (status, std::mem::take(&mut self.seen))
+    }
+}
+
+impl Drop for LineClient {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
