@@ -27,11 +27,21 @@ struct Cli {
 enum Command {
     /// Run the chat server (the default).
     Serve(Config),
-    /// Chat from the terminal. Full screen in a terminal: a menu "1) login  2) register",
-    /// then rooms, the conversation and who is online; type /help there. With stdin or
-    /// stdout not a terminal it runs in line mode: `sala chat --user NAME --room ROOM`
+    /// Chat from the terminal: full screen, or line mode for pipes and scripts.
+    ///
+    /// In a terminal: a menu "1) login  2) register" (arrow keys or the digit; the password
+    /// is not echoed), then rooms with unread counts, the conversation and who is online.
+    /// Keys: Enter sends, Up/Down recall sent lines, Tab switches rooms, PageUp loads older
+    /// messages, Ctrl-C quits. Commands: /join ROOM, /leave, /rooms [QUERY],
+    /// /create NAME [TOPIC], /history, /busy [NOTE], /available, /who, /quit, /help.
+    ///
+    /// With stdin or stdout not a terminal it runs in line mode:
+    /// `sala chat --user NAME --room ROOM` (password from SALA_PASSWORD or --password-file)
     /// sends each stdin line, prints each message as `[HH:MM:SS] #room user: text`, and at
     /// EOF exits 0 once everything sent is acked.
+    ///
+    /// Either way a dropped connection is retried with backoff and resumed with no message
+    /// lost or shown twice; errors are one line on stderr, with exit status 1.
     Chat(sala_tui::ChatArgs),
 }
 
