@@ -15,6 +15,9 @@ declare -A APT_PACKAGES=(
   [chromium]=chromium
   [chromedriver]=chromium-driver
   [tmux]=tmux
+  [node]=nodejs
+  [npm]=npm
+  [python3]=python3
 )
 
 apt_updated=0
@@ -36,11 +39,31 @@ ensure_apt() {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 }
 
+# The real Socket.io clients the Socket.io tests drive: socket.io-client from npm, and
+# python-socketio from PyPI, each in a folder git ignores.
+ensure_socketio_clients() {
+  local clients=crates/sala-server/tests/sio/clients
+  if [ ! -d "$clients/node_modules/socket.io-client" ]; then
+    log "installing socket.io-client (npm)"
+    (cd "$clients" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+  if [ ! -x .tools/sio-venv/bin/python ] || ! .tools/sio-venv/bin/python -c "import socketio" 2>/dev/null; then
+    log "installing python-socketio (PyPI)"
+    if ! python3 -c "import ensurepip" 2>/dev/null; then
+      APT_PACKAGES=([python3-venv-marker]=python3-venv)
+      ensure_apt
+    fi
+    python3 -m venv .tools/sio-venv
+    .tools/sio-venv/bin/pip install --quiet --disable-pip-version-check -r "$clients/requirements.txt"
+  fi
+}
+
 if ! command -v cargo >/dev/null 2>&1; then
   echo "cargo is missing: install Rust with rustup (https://rustup.rs)" >&2
   exit 1
 fi
 ensure_apt
+ensure_socketio_clients
 
 # --- The suite ---------------------------------------------------------------------------
 log "cargo test --workspace (including tests that need outside services)"

@@ -14,6 +14,7 @@
 //! - [`chat`]: what a connected client can do (SPEC §3), over the store and the hub, for
 //!   every transport; group commit of messages.
 //! - [`ws`]: the `/ws` WebSocket transport.
+//! - [`sio`]: the Socket.io transport at `/socket.io/` (socketioxide), on the same hub.
 //! - [`wire`]: store records into wire types.
 //! - [`metrics`]: counters for `/metrics`.
 //!
@@ -27,6 +28,7 @@ pub mod error;
 pub mod http;
 pub mod hub;
 pub mod metrics;
+pub mod sio;
 pub mod startup;
 pub mod state;
 pub mod telemetry;

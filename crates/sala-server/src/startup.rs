@@ -149,11 +149,16 @@ impl App {
             .router
             .into_make_service_with_connect_info::<SocketAddr>();
         let shutdown = self.shutdown.clone();
+        let chat = self.chat.clone();
+        // The real-time layer shuts down as soon as the signal comes, not after in-flight
+        // HTTP requests: Socket.io long-polling requests end only when their sockets close.
         axum::serve(self.listener, service)
-            .with_graceful_shutdown(async move { shutdown.cancelled().await })
+            .with_graceful_shutdown(async move {
+                shutdown.cancelled().await;
+                chat.shutdown().await;
+            })
             .await
             .context("serving HTTP")?;
-        self.chat.shutdown().await;
         self.connections.close();
         if tokio::time::timeout(SHUTDOWN_GRACE, self.connections.wait())
             .await

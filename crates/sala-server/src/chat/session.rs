@@ -52,6 +52,11 @@ impl Session {
         &self.conn
     }
 
+    /// Whether this connection has joined the room.
+    pub fn is_member(&self, room: &str) -> bool {
+        self.chat.hub().is_member(self.conn.id(), room)
+    }
+
     pub fn user(&self) -> &ConnUser {
         &self.user
     }

@@ -65,6 +65,7 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(health::healthz))
         .split_for_parts();
     let openapi = Arc::new(openapi);
+    let sio_state = state.clone();
     let app = api
         .route(
             "/api/openapi.json",
@@ -79,7 +80,13 @@ pub fn router(state: AppState) -> Router {
             count_responses,
         ))
         .with_state(state);
+    // Socket.io answers /socket.io/ before the router; its handshake is origin-checked too.
     with_common_layers(app)
+        .layer(crate::sio::layer(sio_state.clone()))
+        .layer(middleware::from_fn_with_state(
+            sio_state,
+            crate::sio::check_origin,
+        ))
 }
 
 /// Fallbacks and middleware every route shares. Public so tests can wrap their own routes.

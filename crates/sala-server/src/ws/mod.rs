@@ -38,7 +38,7 @@ pub struct WsSettings {
 
 /// Refuses upgrades from pages of other sites, so they cannot ride a user's session. A
 /// request without `Origin` is not from a browser page and passes.
-fn check_origin(headers: &HeaderMap, allowed: &[String]) -> Result<(), ApiError> {
+pub fn check_origin(headers: &HeaderMap, allowed: &[String]) -> Result<(), ApiError> {
     let Some(origin) = headers.get(header::ORIGIN) else {
         return Ok(());
     };

@@ -1,0 +1,302 @@
+//! Socket.io at `/socket.io/` (SPEC §4): the second transport, built on socketioxide, so
+//! existing socket.io 4.x clients connect unchanged.
+//!
+//! Like `/ws`, each socket is a connection in the hub with one bounded outbound queue, and
+//! its events become `ClientFrame`s for a `chat::Session`: a Socket.io client and a `/ws`
+//! client in one room see each other. This module only translates: events in, frames out,
+//! and ack callbacks matched to the replies that answer them.
+//!
+//! socketioxide runs each event's handler in a task of its own, so two events a client
+//! emits in the same instant may be handled in either order; the session serialises their
+//! effects, and a client that needs an order waits for the ack (as the seeds' apps do).
+
+mod events;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::Request;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use sala_proto::api::UserStatus;
+use sala_proto::frames::{ClientFrame, PresenceEvent, ReadyUser, ServerFrame};
+use serde_json::{Value, json};
+use socketioxide::SocketIo;
+use socketioxide::extract::{AckSender, Event, SocketRef, State, TryData};
+use socketioxide::handler::ConnectHandler as _;
+use socketioxide::layer::SocketIoLayer;
+use socketioxide::socket::DisconnectReason;
+
+use crate::auth::extractor::bearer_token;
+use crate::auth::session::{AuthUser, authenticate};
+use crate::chat::Session;
+use crate::hub::{CloseReason, ConnHandle, ConnUser, Event as HubEvent, Outbound};
+use crate::metrics::Metrics;
+use crate::state::AppState;
+use sala_store::UserRecord;
+
+/// The layer that serves `/socket.io/`, wired to the node's state.
+pub fn layer(state: AppState) -> SocketIoLayer {
+    let (layer, io) = SocketIo::builder().with_state(state).build_layer();
+    io.ns("/", on_connect.with(authenticate_socket));
+    layer
+}
+
+/// Refuses the Socket.io handshake from pages of other origins, as `/ws` does.
+pub async fn check_origin(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if request.uri().path().starts_with("/socket.io")
+        && let Err(err) = crate::ws::check_origin(request.headers(), &state.allowed_origins)
+    {
+        return err.into_response();
+    }
+    next.run(request).await
+}
+
+/// Why a handshake was refused; the text reaches the client's `connect_error`.
+#[derive(Debug, thiserror::Error)]
+enum HandshakeError {
+    #[error("authentication required: connect with auth: {{token}} or an Authorization header")]
+    NoToken,
+    #[error("invalid, expired or revoked token")]
+    BadToken,
+    #[error("the service is temporarily unavailable")]
+    Unavailable,
+}
+
+/// Connect middleware: the token from `auth: {token}` or the `Authorization` header.
+async fn authenticate_socket(
+    socket: SocketRef,
+    TryData(auth): TryData<Value>,
+    State(state): State<AppState>,
+) -> Result<(), HandshakeError> {
+    let from_auth = auth
+        .ok()
+        .and_then(|auth| auth["token"].as_str().map(str::to_owned));
+    let token = from_auth
+        .or_else(|| bearer_token(&socket.req_parts().headers).map(str::to_owned))
+        .ok_or(HandshakeError::NoToken)?;
+    let auth = authenticate(&state, &token)
+        .await
+        .map_err(|err| match err {
+            crate::error::ApiError::Unavailable(_) | crate::error::ApiError::Internal(_) => {
+                tracing::warn!(error = %err, "could not check a Socket.io token");
+                HandshakeError::Unavailable
+            }
+            _ => HandshakeError::BadToken,
+        })?;
+    let user = match state.store.get_user(auth.user_id).await {
+        Ok(Some(user)) => user,
+        Ok(None) => return Err(HandshakeError::BadToken),
+        Err(err) => {
+            tracing::warn!(error = %err, "could not load a Socket.io user");
+            return Err(HandshakeError::Unavailable);
+        }
+    };
+    // Everything the connect handler needs, so it can register the event handlers before
+    // it awaits anything: a client may emit as soon as it hears it is connected.
+    socket.extensions.insert(Arc::new((auth, user)));
+    Ok(())
+}
+
+/// Ack callbacks waiting for the reply that answers them.
+#[derive(Default)]
+struct PendingAcks {
+    joins: HashMap<String, Vec<AckSender>>,
+    leaves: HashMap<String, Vec<AckSender>>,
+    /// By the client_id the session saw: the ack, and the client_id the client gave.
+    sends: HashMap<String, (Option<AckSender>, Option<String>)>,
+}
+
+/// One Socket.io connection.
+struct SioConn {
+    /// Serialises the effects of this socket's events.
+    session: tokio::sync::Mutex<Session>,
+    conn: ConnHandle,
+    pending: Mutex<PendingAcks>,
+    /// Numbers the sends that came without a client_id, to match their acks.
+    sends: std::sync::atomic::AtomicU64,
+    socket_id: String,
+}
+
+impl SioConn {
+    fn pending(&self) -> std::sync::MutexGuard<'_, PendingAcks> {
+        self.pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+async fn on_connect(socket: SocketRef, State(state): State<AppState>) {
+    let Some(identity) = socket.extensions.get::<Arc<(AuthUser, UserRecord)>>() else {
+        let _ = socket.disconnect();
+        return;
+    };
+    let (auth, user) = identity.as_ref().clone();
+    let conn_user = ConnUser {
+        id: user.id,
+        username: user.username.clone(),
+        session_id: auth.session_id.clone(),
+    };
+    let (conn, outbound) = state.chat.hub().connect(conn_user.clone());
+    Metrics::bump(&state.metrics.ws_connections_opened);
+    conn.send(HubEvent::new(ServerFrame::Ready {
+        user: ReadyUser {
+            id: user.id,
+            username: user.username,
+            status: if user.status.busy {
+                UserStatus::Busy
+            } else {
+                UserStatus::Available
+            },
+        },
+    }));
+    let sio = Arc::new(SioConn {
+        session: tokio::sync::Mutex::new(Session::new(state.chat.clone(), conn.clone(), conn_user)),
+        conn: conn.clone(),
+        pending: Mutex::default(),
+        sends: std::sync::atomic::AtomicU64::new(0),
+        socket_id: socket.id.to_string(),
+    });
+    events::register(&socket, &sio);
+    {
+        let conn = conn.clone();
+        socket.on_disconnect(move |reason: DisconnectReason| {
+            let conn = conn.clone();
+            async move {
+                tracing::debug!(conn = conn.id().0, ?reason, "socket.io client disconnected");
+                conn.close(CloseReason::Gone);
+            }
+        });
+    }
+    if state.chat.stop_reading().is_cancelled() {
+        conn.close(CloseReason::GoingAway);
+    }
+    let tracker = state.connections.clone();
+    tracker.spawn(write(socket, outbound, sio));
+}
+
+/// Drains the connection's queue into Socket.io emits and ack callbacks.
+async fn write(socket: SocketRef, mut outbound: Outbound, sio: Arc<SioConn>) {
+    loop {
+        tokio::select! {
+            biased;
+            () = sio.conn.closed() => break,
+            event = outbound.recv() => match event {
+                Some(event) => deliver(&socket, &sio, &event),
+                None => break,
+            },
+        }
+    }
+    if sio.conn.close_reason() != Some(CloseReason::Gone) {
+        // Acks and messages committed during a shutdown still go out first.
+        while let Ok(event) = outbound.try_recv() {
+            deliver(&socket, &sio, &event);
+        }
+        let _ = socket.disconnect();
+    }
+    // Dropping the last handle on the session unregisters the connection from the hub.
+    drop(sio);
+}
+
+fn emit(socket: &SocketRef, event: &'static str, payload: &impl serde::Serialize) {
+    if let Err(err) = socket.emit(event, payload) {
+        tracing::debug!(%event, error = %err, "socket.io emit failed");
+    }
+}
+
+/// One server frame, as Socket.io clients expect it (SPEC §4).
+fn deliver(socket: &SocketRef, sio: &SioConn, event: &HubEvent) {
+    let frame = event.frame();
+    match frame {
+        ServerFrame::Message(message) => emit(socket, "chat-message", message),
+        ServerFrame::Presence { room, user, event } => {
+            let name = match event {
+                PresenceEvent::Joined => "user-connected",
+                PresenceEvent::Left | PresenceEvent::Disconnected => "user-disconnected",
+            };
+            emit(socket, name, &json!({"room": room, "user": user}));
+        }
+        ServerFrame::Typing { .. } => emit(socket, "typing", frame),
+        ServerFrame::Status { .. } => emit(socket, "status", frame),
+        ServerFrame::Read { .. } => emit(socket, "read", frame),
+        ServerFrame::History { .. } => emit(socket, "history", frame),
+        ServerFrame::Ready { user } => emit(socket, "ready", user),
+        ServerFrame::Pong => emit(socket, "pong", &json!({})),
+        ServerFrame::Joined { room, .. } => match take(&mut sio.pending().joins, room) {
+            Some(ack) => send_ack(ack, frame),
+            None => emit(socket, "joined", frame),
+        },
+        ServerFrame::Left { room } => match take(&mut sio.pending().leaves, room) {
+            Some(ack) => send_ack(ack, frame),
+            None => emit(socket, "left", frame),
+        },
+        ServerFrame::Ack {
+            id,
+            client_id,
+            room,
+        } => {
+            let pending = client_id
+                .as_ref()
+                .and_then(|key| sio.pending().sends.remove(key));
+            match pending {
+                Some((Some(ack), given)) => {
+                    send_ack(ack, &json!({"id": id, "client_id": given, "room": room}))
+                }
+                Some((None, _)) => {}
+                None => emit(socket, "ack", frame),
+            }
+        }
+        ServerFrame::Error {
+            code,
+            message,
+            client_id,
+            ..
+        } => {
+            let pending = client_id
+                .as_ref()
+                .and_then(|key| sio.pending().sends.remove(key));
+            let given = match &pending {
+                Some((_, given)) => given.clone(),
+                None => client_id.clone(),
+            };
+            let body = json!({"code": code, "message": message, "client_id": given});
+            if let Some((Some(ack), _)) = pending {
+                send_ack(ack, &json!({"error": body}));
+            }
+            emit(socket, "error", &body);
+        }
+    }
+}
+
+fn take(waiting: &mut HashMap<String, Vec<AckSender>>, room: &str) -> Option<AckSender> {
+    let acks = waiting.get_mut(room)?;
+    let ack = (!acks.is_empty()).then(|| acks.remove(0));
+    if acks.is_empty() {
+        waiting.remove(room);
+    }
+    ack
+}
+
+fn send_ack(ack: AckSender, payload: &impl serde::Serialize) {
+    if let Err(err) = ack.send(payload) {
+        tracing::debug!(error = %err, "socket.io ack failed");
+    }
+}
+
+/// Hands a frame to the session, in this socket's order of arrival at the lock.
+async fn handle(sio: &SioConn, frame: ClientFrame) {
+    sio.session.lock().await.handle(frame).await;
+}
+
+/// The unknown-event answer.
+async fn unknown_event(socket: SocketRef, Event(event): Event) {
+    emit(
+        &socket,
+        "error",
+        &json!({"code": "bad_request", "message": format!("unknown event '{event}'")}),
+    );
+}

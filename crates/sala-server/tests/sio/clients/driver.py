@@ -1,0 +1,60 @@
+"""python-socketio's client, driven over stdin/stdout by Sala's tests.
+
+Each stdin line is a JSON command ({"emit", "data"?, "ack"?} or {"close": true}); every
+event, ack and connection change is printed as one JSON line.
+"""
+import json
+import os
+import sys
+
+import socketio
+
+url, transport = sys.argv[1], sys.argv[2]
+token = os.environ.get("SALA_TOKEN")
+
+
+def out(value):
+    print(json.dumps(value), flush=True)
+
+
+client = socketio.Client(reconnection=False)
+
+
+@client.event
+def connect():
+    out({"event": "connect", "transport": client.transport()})
+
+
+@client.event
+def connect_error(data):
+    message = data.get("message") if isinstance(data, dict) else data
+    out({"event": "connect_error", "message": str(message)})
+
+
+@client.event
+def disconnect(*_):
+    out({"event": "disconnect"})
+
+
+@client.on("*")
+def any_event(event, *args):
+    out({"event": event, "data": args[0] if args else None})
+
+
+try:
+    client.connect(url, auth={"token": token} if token else None, transports=[transport], wait_timeout=10)
+except socketio.exceptions.ConnectionError as error:
+    out({"event": "connect_error", "message": str(error)})
+    sys.exit(0)
+
+for line in sys.stdin:
+    command = json.loads(line)
+    if command.get("close"):
+        break
+    if command.get("ack"):
+        number = command["ack"]
+        client.emit(command["emit"], command.get("data"),
+                    callback=lambda *reply, number=number: out({"ack": number, "data": reply[0] if reply else None}))
+    else:
+        client.emit(command["emit"], command.get("data"))
+client.disconnect()

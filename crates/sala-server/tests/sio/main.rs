@@ -1,0 +1,330 @@
+//! Socket.io (SPEC §4) with the real clients: `socket.io-client` from npm (Node) and
+//! `python-socketio` from PyPI, each driven through a small script in `clients/` over
+//! stdin/stdout. `scripts/test.sh` installs both (into ignored folders) and runs these;
+//! plain `cargo test` skips them.
+
+#[path = "../api/helpers.rs"]
+#[allow(dead_code)]
+mod helpers;
+#[path = "../api/ws_client.rs"]
+#[allow(dead_code)]
+mod ws_client;
+
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use helpers::TestApp;
+use serde_json::{Value, json};
+use ws_client::WsClient;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Node,
+    Python,
+}
+
+fn clients_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/sio/clients")
+}
+
+/// A real Socket.io client in a child process.
+struct SioClient {
+    child: Child,
+    stdin: ChildStdin,
+    lines: mpsc::Receiver<Value>,
+    acks: u64,
+}
+
+impl SioClient {
+    fn start(kind: Kind, app: &TestApp, token: Option<&str>, transport: &str) -> Self {
+        let dir = clients_dir();
+        let mut command = match kind {
+            Kind::Node => {
+                let mut command = Command::new("node");
+                command.arg(dir.join("driver.mjs"));
+                command
+            }
+            Kind::Python => {
+                let python = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                    .join("../../.tools/sio-venv/bin/python");
+                let mut command = Command::new(python);
+                command.arg(dir.join("driver.py"));
+                command
+            }
+        };
+        command.args([&app.base, transport]).current_dir(&dir);
+        match token {
+            Some(token) => command.env("SALA_TOKEN", token),
+            None => command.env_remove("SALA_TOKEN"),
+        };
+        let mut child = command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect(
+                "the client runs (scripts/test.sh installs node's and python's Socket.io clients)",
+            );
+        let stdout = child.stdout.take().unwrap();
+        let (sender, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Ok(value) = serde_json::from_str(&line)
+                    && sender.send(value).is_err()
+                {
+                    break;
+                }
+            }
+        });
+        let stdin = child.stdin.take().unwrap();
+        Self {
+            child,
+            stdin,
+            lines,
+            acks: 0,
+        }
+    }
+
+    fn command(&mut self, command: &Value) {
+        writeln!(self.stdin, "{command}").unwrap();
+        self.stdin.flush().unwrap();
+    }
+
+    fn emit(&mut self, event: &str, data: Value) {
+        self.command(&json!({"emit": event, "data": data}));
+    }
+
+    /// Emits with an ack callback and waits for the reply.
+    fn call(&mut self, event: &str, data: Value) -> Value {
+        self.acks += 1;
+        let number = self.acks;
+        self.command(&json!({"emit": event, "data": data, "ack": number}));
+        self.wait(|line| line["ack"] == number)["data"].clone()
+    }
+
+    /// The next line matching `wanted`, skipping others.
+    fn wait(&mut self, wanted: impl Fn(&Value) -> bool) -> Value {
+        loop {
+            let line = self
+                .lines
+                .recv_timeout(WAIT)
+                .expect("the client printed in time");
+            if wanted(&line) {
+                return line;
+            }
+        }
+    }
+
+    /// Closes the socket the way a client app does (`socket.close()`), then waits for exit.
+    fn close(mut self) {
+        self.command(&json!({"close": true}));
+        let _ = self.child.wait();
+    }
+
+    fn event(&mut self, name: &str) -> Value {
+        self.wait(|line| line["event"] == name)
+    }
+}
+
+impl Drop for SioClient {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn connected(kind: Kind, app: &TestApp, token: &str, transport: &str) -> SioClient {
+    let mut client = SioClient::start(kind, app, Some(token), transport);
+    let connect =
+        client.wait(|line| line["event"] == "connect" || line["event"] == "connect_error");
+    assert_eq!(connect["event"], "connect", "{kind:?}: {connect}");
+    assert_eq!(connect["transport"], transport);
+    client
+}
+
+async fn refused_without_a_good_token(kind: Kind) {
+    let app = TestApp::spawn().await;
+    for token in [None, Some("not-a-token")] {
+        let mut client = SioClient::start(kind, &app, token, "websocket");
+        let error = client.event("connect_error");
+        let message = error["message"].as_str().unwrap_or_default();
+        assert!(message.contains("token"), "{kind:?} {token:?}: {error}");
+    }
+}
+
+async fn chat_with_acks_and_with_a_ws_client(kind: Kind, transport: &str) {
+    let app = TestApp::spawn().await;
+    let sio_token = app.user_token("sioux").await;
+    let mut ws = WsClient::connect(&app, &app.user_token("webby").await).await;
+    ws.join("general").await;
+    let mut sio = connected(kind, &app, &sio_token, transport);
+
+    let joined = sio.call("join", json!("general"));
+    assert_eq!(joined["type"], "joined", "{joined}");
+    assert_eq!(joined["room"], "general");
+    assert_eq!(joined["members"], json!(["sioux", "webby"]));
+    let presence = ws.next_of("presence").await;
+    assert_eq!(
+        (presence["user"].as_str(), presence["event"].as_str()),
+        (Some("sioux"), Some("joined"))
+    );
+
+    // Socket.io → storage → both.
+    let ack = sio.call(
+        "chat-message",
+        json!({"room": "general", "text": "hello from socket.io", "client_id": "s-1"}),
+    );
+    assert_eq!(ack["client_id"], "s-1", "{ack}");
+    let id = ack["id"].as_i64().expect("an id");
+    let echo = sio.event("chat-message")["data"].clone();
+    assert_eq!(
+        (echo["id"].as_i64(), echo["user"].as_str()),
+        (Some(id), Some("sioux"))
+    );
+    let heard = ws.next_of("message").await;
+    assert_eq!(
+        (heard["id"].as_i64(), heard["text"].as_str()),
+        (Some(id), Some("hello from socket.io"))
+    );
+
+    // /ws → Socket.io.
+    let from_ws = ws.say("general", "hello from /ws").await;
+    let heard =
+        sio.wait(|line| line["event"] == "chat-message" && line["data"]["id"] == from_ws)["data"]
+            .clone();
+    assert_eq!(heard["user"], "webby");
+
+    // Typing and status cross too.
+    ws.send(json!({"type": "typing", "room": "general"})).await;
+    assert_eq!(sio.event("typing")["data"]["user"], "webby");
+    sio.emit("status", json!({"status": "busy", "note": "on a call"}));
+    let status = ws.next_of("status").await;
+    assert_eq!(
+        (status["user"].as_str(), status["note"].as_str()),
+        (Some("sioux"), Some("on a call"))
+    );
+
+    // A send without a client_id is acked with client_id null.
+    let ack = sio.call("chat-message", json!({"room": "general", "text": "no key"}));
+    assert!(ack["id"].is_i64() && ack["client_id"].is_null(), "{ack}");
+    assert_eq!(ws.next_of("message").await["id"], ack["id"]);
+
+    // Closing tells the others. (A client that vanishes without closing is noticed by the
+    // heartbeat instead, up to pingInterval + pingTimeout later.)
+    sio.close();
+    let gone = ws.next_of("presence").await;
+    assert_eq!(
+        (gone["user"].as_str(), gone["event"].as_str()),
+        (Some("sioux"), Some("disconnected"))
+    );
+}
+
+async fn bad_input_gets_an_error_and_the_socket_stays_usable(kind: Kind) {
+    let app = TestApp::spawn().await;
+    let token = app.user_token("oops").await;
+    let mut sio = connected(kind, &app, &token, "websocket");
+    sio.call("join", json!("general"));
+    let cases = [
+        ("join", json!(42), "bad_request"),
+        ("join", json!("no-such-room"), "not_found"),
+        ("chat-message", json!("just a string"), "bad_request"),
+        ("chat-message", json!({"text": "no room"}), "bad_request"),
+        (
+            "chat-message",
+            json!({"room": "general", "text": ""}),
+            "invalid",
+        ),
+        (
+            "chat-message",
+            json!({"room": "no-such-room", "text": "hi"}),
+            "not_found",
+        ),
+        ("no-such-event", json!({"x": 1}), "bad_request"),
+        ("status", json!({"status": "asleep"}), "invalid"),
+    ];
+    for (event, data, code) in cases {
+        eprintln!("{kind:?}: {event} {data}");
+        sio.emit(event, data.clone());
+        let error = sio.event("error");
+        assert_eq!(
+            error["data"]["code"], code,
+            "{kind:?} {event} {data}: {error}"
+        );
+    }
+    let ack = sio.call(
+        "chat-message",
+        json!({"room": "general", "text": "still here"}),
+    );
+    assert!(ack["id"].is_i64(), "{ack}");
+}
+
+async fn the_legacy_string_event_goes_to_general(kind: Kind) {
+    let app = TestApp::spawn().await;
+    let mut ws = WsClient::connect(&app, &app.user_token("listener").await).await;
+    ws.join("general").await;
+    let mut sio = connected(kind, &app, &app.user_token("legacy").await, "websocket");
+    sio.emit("send-chat-message", json!("hi from an old client"));
+    let heard = ws.next_of("message").await;
+    assert_eq!(
+        (
+            heard["user"].as_str(),
+            heard["text"].as_str(),
+            heard["room"].as_str()
+        ),
+        (
+            Some("legacy"),
+            Some("hi from an old client"),
+            Some("general")
+        )
+    );
+
+    // user-connected / user-disconnected, as the seeds' apps broadcast them.
+    let late = WsClient::connect(&app, &app.user_token("late").await).await;
+    let mut late = late;
+    late.join("general").await;
+    assert_eq!(
+        sio.event("user-connected")["data"],
+        json!({"room": "general", "user": "late"})
+    );
+    drop(late);
+    assert_eq!(
+        sio.event("user-disconnected")["data"],
+        json!({"room": "general", "user": "late"})
+    );
+}
+
+async fn logout_disconnects_the_client(kind: Kind) {
+    let app = TestApp::spawn().await;
+    let token = app.user_token("leaver").await;
+    let mut sio = connected(kind, &app, &token, "websocket");
+    sio.call("join", json!("general"));
+    let logout = app.post_authed("/api/logout", &token, &json!({})).await;
+    assert_eq!(logout.status(), 204);
+    sio.event("disconnect");
+}
+
+macro_rules! both_clients {
+    ($($name:ident => $scenario:ident($($arg:expr),*);)*) => {$(
+        #[tokio::test(flavor = "multi_thread")]
+        #[ignore = "needs node's socket.io-client and python-socketio (scripts/test.sh installs them)"]
+        async fn $name() {
+            for kind in [Kind::Node, Kind::Python] {
+                $scenario(kind $(, $arg)*).await;
+            }
+        }
+    )*};
+}
+
+both_clients! {
+    a_client_without_a_good_token_is_refused => refused_without_a_good_token();
+    socket_io_and_ws_clients_chat_with_acks => chat_with_acks_and_with_a_ws_client("websocket");
+    long_polling_works_too => chat_with_acks_and_with_a_ws_client("polling");
+    bad_input_gets_an_error_event => bad_input_gets_an_error_and_the_socket_stays_usable();
+    send_chat_message_goes_to_general => the_legacy_string_event_goes_to_general();
+    logout_disconnects_socket_io_clients => logout_disconnects_the_client();
+}
