@@ -20,7 +20,7 @@ use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::report;
-use crate::target::{Kind, Socket, Target, TargetArgs};
+use crate::target::{Kind, Protocol, Socket, Target, TargetArgs};
 
 #[derive(Debug, Args)]
 pub struct FanoutArgs {
@@ -126,8 +126,9 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<()> {
             let room = args.room.clone();
             async move {
                 let mut socket = target.connect(token).await?;
-                let join = json!({"type": "join", "room": room}).to_string();
-                socket.send(Message::text(join)).await?;
+                socket
+                    .send(Message::text(target.protocol().join(&room)))
+                    .await?;
                 anyhow::Ok(socket)
             }
         })
@@ -168,6 +169,7 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<()> {
             tokio::spawn(member(
                 socket,
                 role,
+                target.protocol(),
                 args.room.clone(),
                 shared.clone(),
                 phase.clone(),
@@ -216,7 +218,7 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<()> {
 
     let result = json!({
         "scenario": "fanout",
-        "target": format!("{:?}", target.kind()).to_lowercase(),
+        "target": target.kind_name(),
         "connections": total,
         "subscribers": args.subscribers,
         "publishers": args.publishers,
@@ -279,7 +281,7 @@ enum Seen {
     Other,
 }
 
-fn classify(frame: &str) -> Seen {
+fn classify(frame: &str, protocol: Protocol) -> Seen {
     const TEXT: &str = "\"text\":\"";
     if let Some(start) = frame.find(TEXT) {
         let rest = &frame[start + TEXT.len()..];
@@ -296,7 +298,7 @@ fn classify(frame: &str) -> Seen {
             _ => Seen::Other,
         };
     }
-    if frame.contains("\"type\":\"error\"") {
+    if protocol.is_error(frame) {
         Seen::Error
     } else {
         Seen::Other
@@ -307,6 +309,7 @@ fn classify(frame: &str) -> Seen {
 async fn member(
     socket: Socket,
     role: Role,
+    protocol: Protocol,
     room: String,
     shared: Arc<Shared>,
     mut phase: watch::Receiver<Phase>,
@@ -356,7 +359,7 @@ async fn member(
                     format!("b {} {seq} {}", my_index.unwrap_or_default(), shared.now_ns())
                 };
                 let counted = !warming_probe;
-                if send(&mut sink, &room, text).await.is_err() { continue; }
+                if send(&mut sink, protocol, &room, &text).await.is_err() { continue; }
                 if counted { shared.sent.fetch_add(1, Ordering::Relaxed); in_flight += 1; }
             }
             frame = stream.next() => {
@@ -370,7 +373,11 @@ async fn member(
                         break;
                     }
                 };
-                match classify(text.as_str()) {
+                if let Some(answer) = protocol.answer(text.as_str()) {
+                    let _ = sink.send(Message::text(answer)).await;
+                    continue;
+                }
+                match classify(text.as_str(), protocol) {
                     Seen::Bench { publisher, sent_ns } => {
                         shared.received.fetch_add(1, Ordering::Relaxed);
                         let micros = shared.now_ns().saturating_sub(sent_ns) / 1000;
@@ -390,7 +397,7 @@ async fn member(
             () = std::future::ready(()), if closed_loop_ready => {
                 seq += 1;
                 let text = format!("b {} {seq} {}", my_index.unwrap_or_default(), shared.now_ns());
-                if send(&mut sink, &room, text).await.is_ok() {
+                if send(&mut sink, protocol, &room, &text).await.is_ok() {
                     shared.sent.fetch_add(1, Ordering::Relaxed);
                     in_flight += 1;
                 }
@@ -403,9 +410,9 @@ async fn member(
 
 async fn send(
     sink: &mut futures_util::stream::SplitSink<Socket, Message>,
+    protocol: Protocol,
     room: &str,
-    text: String,
+    text: &str,
 ) -> Result<(), tokio_tungstenite::tungstenite::Error> {
-    let frame = json!({"type": "send", "room": room, "text": text});
-    sink.send(Message::text(frame.to_string())).await
+    sink.send(Message::text(protocol.send(room, text))).await
 }

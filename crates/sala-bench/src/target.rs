@@ -2,8 +2,10 @@
 
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
+use futures_util::{SinkExt as _, StreamExt as _};
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
@@ -17,8 +19,51 @@ pub enum Kind {
     Peer,
 }
 
+/// The wire protocol of the chat connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Protocol {
+    /// Plain WebSocket with JSON frames (`/ws`).
+    Ws,
+    /// Socket.io v5 over Engine.IO v4's WebSocket transport (`/socket.io/`).
+    Socketio,
+}
+
+impl Protocol {
+    pub fn join(self, room: &str) -> String {
+        match self {
+            Self::Ws => json!({"type": "join", "room": room}).to_string(),
+            Self::Socketio => format!("42{}", json!(["join", room])),
+        }
+    }
+
+    pub fn send(self, room: &str, text: &str) -> String {
+        match self {
+            Self::Ws => json!({"type": "send", "room": room, "text": text}).to_string(),
+            Self::Socketio => format!(
+                "42{}",
+                json!(["chat-message", {"room": room, "text": text}])
+            ),
+        }
+    }
+
+    /// The answer a frame calls for at the transport level (Engine.IO's ping), if any.
+    pub fn answer(self, frame: &str) -> Option<&'static str> {
+        (self == Self::Socketio && frame == "2").then_some("3")
+    }
+
+    pub fn is_error(self, frame: &str) -> bool {
+        match self {
+            Self::Ws => frame.contains(r#""type":"error""#),
+            Self::Socketio => frame.starts_with(r#"42["error""#) || frame.starts_with("44"),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct TargetArgs {
+    /// The protocol of the chat connection.
+    #[arg(long, value_enum, default_value_t = Protocol::Ws)]
+    pub protocol: Protocol,
     /// Base URL of the server (loopback only: this tool sends load).
     #[arg(long, default_value = "http://127.0.0.1:3000")]
     pub server: String,
@@ -117,27 +162,76 @@ impl Target {
             .with_context(|| format!("login {username}: {status} {body}"))
     }
 
-    /// Opens an authenticated WebSocket.
+    /// Opens an authenticated connection (for Socket.io: through its handshake).
     ///
     /// # Errors
-    /// When the upgrade fails.
+    /// When the upgrade or the handshake fails.
     pub async fn connect(&self, token: &str) -> anyhow::Result<Socket> {
-        let url = format!(
-            "{}/ws",
-            self.args
-                .server
-                .trim_end_matches('/')
-                .replacen("http", "ws", 1)
-        );
-        let mut request = url.into_client_request()?;
-        request
-            .headers_mut()
-            .insert("authorization", format!("Bearer {token}").parse()?);
-        let (socket, _) = tokio_tungstenite::connect_async(request).await?;
-        Ok(socket)
+        let base = self
+            .args
+            .server
+            .trim_end_matches('/')
+            .replacen("http", "ws", 1);
+        match self.args.protocol {
+            Protocol::Ws => {
+                let mut request = format!("{base}/ws").into_client_request()?;
+                request
+                    .headers_mut()
+                    .insert("authorization", format!("Bearer {token}").parse()?);
+                let (socket, _) = tokio_tungstenite::connect_async(request).await?;
+                Ok(socket)
+            }
+            Protocol::Socketio => {
+                let url = format!("{base}/socket.io/?EIO=4&transport=websocket");
+                let (mut socket, _) = tokio_tungstenite::connect_async(url).await?;
+                // Engine.IO open ("0{...}"), then the Socket.io connect with auth: {token}.
+                expect_prefix(&mut socket, "0").await?;
+                socket
+                    .send(Message::text(format!("40{}", json!({"token": token}))))
+                    .await?;
+                let connected = expect_prefix(&mut socket, "4").await?;
+                if !connected.starts_with("40") {
+                    bail!("Socket.io connect refused: {connected}");
+                }
+                Ok(socket)
+            }
+        }
+    }
+
+    pub fn protocol(&self) -> Protocol {
+        self.args.protocol
+    }
+
+    pub fn kind_name(&self) -> String {
+        let kind = format!("{:?}", self.args.target).to_lowercase();
+        match self.args.protocol {
+            Protocol::Ws => kind,
+            Protocol::Socketio => format!("{kind} (socket.io)"),
+        }
     }
 
     pub fn kind(&self) -> Kind {
         self.args.target
+    }
+}
+
+/// The next text frame, which must start with `prefix`.
+async fn expect_prefix(socket: &mut Socket, prefix: &str) -> anyhow::Result<String> {
+    loop {
+        let frame = tokio::time::timeout(std::time::Duration::from_secs(10), socket.next())
+            .await
+            .context("no Socket.io handshake in time")?
+            .context("the connection closed during the handshake")??;
+        if let Message::Text(text) = frame {
+            let text = text.as_str().to_owned();
+            if text == "2" {
+                socket.send(Message::text("3")).await?;
+                continue;
+            }
+            if text.starts_with(prefix) {
+                return Ok(text);
+            }
+            bail!("unexpected Socket.io frame during the handshake: {text}");
+        }
     }
 }

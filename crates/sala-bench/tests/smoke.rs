@@ -7,8 +7,8 @@ use sala_server::config::Config;
 use sala_server::startup::App;
 use serde_json::Value;
 
-#[tokio::test]
-async fn fanout_against_sala_delivers_everything_and_reports_json() {
+/// Runs a small fan-out over `protocol` against a fresh node and checks its report.
+async fn fanout_delivers_everything_and_reports_json(protocol: &'static str) {
     let data_dir = tempfile::tempdir().unwrap();
     let mut config = Config::for_tests(data_dir.path().to_path_buf());
     config.send_rate = 1e9;
@@ -24,6 +24,8 @@ async fn fanout_against_sala_delivers_everything_and_reports_json() {
                 "fanout",
                 "--server",
                 &server,
+                "--protocol",
+                protocol,
                 "--subscribers",
                 "20",
                 "--publishers",
@@ -47,6 +49,8 @@ async fn fanout_against_sala_delivers_everything_and_reports_json() {
     let report: Value =
         serde_json::from_str(stdout.lines().last().expect("a final line")).expect("JSON");
     assert_eq!(report["scenario"], "fanout");
+    let target = if protocol == "ws" { "sala" } else { "sala (socket.io)" };
+    assert_eq!(report["target"], target);
     assert_eq!(report["connections"], 23);
     let sent = report["messages_sent"].as_u64().unwrap();
     assert!(sent > 0, "{report}");
@@ -58,6 +62,16 @@ async fn fanout_against_sala_delivers_everything_and_reports_json() {
     assert_eq!(report["error_frames"], 0);
     assert_eq!(report["connections_dropped"], 0);
     assert!(report["latency"]["p50_ms"].as_f64().unwrap() > 0.0);
+}
+
+#[tokio::test]
+async fn fanout_over_ws_delivers_everything_and_reports_json() {
+    fanout_delivers_everything_and_reports_json("ws").await;
+}
+
+#[tokio::test]
+async fn fanout_over_socket_io_delivers_everything_and_reports_json() {
+    fanout_delivers_everything_and_reports_json("socketio").await;
 }
 
 #[test]
