@@ -49,7 +49,11 @@ async fn fanout_delivers_everything_and_reports_json(protocol: &'static str) {
     let report: Value =
         serde_json::from_str(stdout.lines().last().expect("a final line")).expect("JSON");
     assert_eq!(report["scenario"], "fanout");
-    let target = if protocol == "ws" { "sala" } else { "sala (socket.io)" };
+    let target = if protocol == "ws" {
+        "sala"
+    } else {
+        "sala (socket.io)"
+    };
     assert_eq!(report["target"], target);
     assert_eq!(report["connections"], 23);
     let sent = report["messages_sent"].as_u64().unwrap();

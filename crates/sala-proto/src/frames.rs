@@ -121,6 +121,11 @@ pub enum ServerFrame {
         user: String,
         event: PresenceEvent,
     },
+    /// Private to the user, on becoming available: what mentioned them while busy.
+    CatchUp {
+        items: Vec<Message>,
+        summary: Option<String>,
+    },
     Error {
         code: String,
         message: String,

@@ -81,6 +81,29 @@ pub struct Config {
     #[arg(long, env = "SALA_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub allowed_origins: Vec<String>,
 
+    /// OpenAI-compatible Chat Completions endpoint for the busy-status assistant, e.g.
+    /// `https://api.openai.com/v1`, `http://127.0.0.1:11434/v1` (Ollama) or
+    /// `http://127.0.0.1:8080/v1` (llama.cpp's server). Without it, the assistant posts a
+    /// plain "<user> is busy: <note>".
+    #[arg(long, env = "SALA_AI_BASE_URL")]
+    pub ai_base_url: Option<String>,
+
+    /// API key for the endpoint, sent only to it, never logged.
+    #[arg(long, env = "SALA_AI_API_KEY", hide_env_values = true)]
+    pub ai_api_key: Option<SecretString>,
+
+    /// Model name to ask for.
+    #[arg(long, env = "SALA_AI_MODEL", default_value = "gpt-4o-mini")]
+    pub ai_model: String,
+
+    /// Seconds to wait for the model before posting the plain reply.
+    #[arg(long, env = "SALA_AI_TIMEOUT_SECS", default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..))]
+    pub ai_timeout_secs: u64,
+
+    /// Seconds between two assistant replies for one busy user in one room.
+    #[arg(long, env = "SALA_ASSISTANT_INTERVAL_SECS", default_value_t = 60)]
+    pub assistant_interval_secs: u64,
+
     /// Log format.
     #[arg(long, env = "SALA_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
     pub log_format: LogFormat,
@@ -123,6 +146,11 @@ impl Config {
             auth_timeout_secs: 10,
             idle_timeout_secs: 60,
             allowed_origins: Vec::new(),
+            ai_base_url: None,
+            ai_api_key: None,
+            ai_model: "test-model".into(),
+            ai_timeout_secs: 5,
+            assistant_interval_secs: 60,
             log_format: LogFormat::Pretty,
         }
     }

@@ -18,6 +18,7 @@ use crate::auth::password::PasswordHasher;
 use crate::auth::secret;
 use crate::auth::throttle::{LoginThrottle, ThrottleLimits};
 use crate::auth::token::TokenKeys;
+use crate::chat::assistant::ModelEndpoint;
 use crate::chat::{Chat, ChatLimits};
 use crate::config::Config;
 use crate::domain::RoomName;
@@ -88,8 +89,15 @@ impl App {
                 sends_per_sec: config.send_rate,
                 send_burst: config.send_burst,
                 typing_interval: std::time::Duration::from_secs(1),
+                assistant_interval: std::time::Duration::from_secs(config.assistant_interval_secs),
             },
             metrics.clone(),
+            config.ai_base_url.as_ref().map(|base_url| ModelEndpoint {
+                base_url: base_url.clone(),
+                api_key: config.ai_api_key.clone(),
+                model: config.ai_model.clone(),
+                timeout: std::time::Duration::from_secs(config.ai_timeout_secs),
+            }),
         );
         let connections = TaskTracker::new();
         let state = AppState {

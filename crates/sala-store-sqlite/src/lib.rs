@@ -38,7 +38,7 @@ const READ_CONNECTIONS: u32 = 8;
 // rejects run-time-built SQL unless it is asserted safe).
 macro_rules! user_columns {
     () => {
-        "id, username, email, password_hash, busy, status_note, created_at"
+        "id, username, email, password_hash, busy, status_note, busy_since, created_at"
     };
 }
 macro_rules! room_select {
@@ -166,13 +166,16 @@ impl AccountStore for SqliteStore {
         status: &StatusRecord,
     ) -> Result<UserRecord, StoreError> {
         const SQL: &str = concat!(
-            "UPDATE users SET busy = ?, status_note = ? WHERE id = ? RETURNING ",
+            "UPDATE users SET busy = ?1, status_note = ?2, \
+             busy_since = CASE WHEN ?1 THEN COALESCE(busy_since, ?4) ELSE NULL END \
+             WHERE id = ?3 RETURNING ",
             user_columns!()
         );
         let row: Option<UserRow> = sqlx::query_as(SQL)
             .bind(status.busy)
             .bind(status.note.as_deref())
             .bind(user_id)
+            .bind(status.busy_since.map(millis))
             .fetch_optional(&self.writer)
             .await
             .map_err(map_err)?;
@@ -417,6 +420,27 @@ impl MessageStore for SqliteStore {
         }
         tx.commit().await.map_err(map_err)?;
         Ok(stored)
+    }
+
+    async fn messages_since(
+        &self,
+        user_id: i64,
+        since: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<MessageRecord>, StoreError> {
+        const SQL: &str = concat!(
+            message_select!(),
+            "WHERE m.room_id IN (SELECT room_id FROM memberships WHERE user_id = ?) \
+             AND m.created_at >= ? ORDER BY m.id ASC LIMIT ?"
+        );
+        let rows: Vec<MessageRow> = sqlx::query_as(SQL)
+            .bind(user_id)
+            .bind(millis(since))
+            .bind(i64::from(limit))
+            .fetch_all(&self.readers)
+            .await
+            .map_err(map_err)?;
+        rows.into_iter().map(MessageRecord::try_from).collect()
     }
 
     async fn list_messages(

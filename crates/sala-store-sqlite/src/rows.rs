@@ -24,6 +24,7 @@ pub(crate) struct UserRow {
     password_hash: String,
     busy: bool,
     status_note: Option<String>,
+    busy_since: Option<i64>,
     created_at: i64,
 }
 
@@ -38,6 +39,7 @@ impl TryFrom<UserRow> for UserRecord {
             status: StatusRecord {
                 busy: row.busy,
                 note: row.status_note,
+                busy_since: row.busy_since.map(from_millis).transpose()?,
             },
             created_at: from_millis(row.created_at)?,
         })

@@ -24,6 +24,7 @@ contract_tests!(
     appends_are_ordered_and_idempotent,
     a_batch_is_all_or_nothing,
     history_pages_both_ways,
+    messages_since_cover_the_users_rooms,
 );
 
 #[tokio::test]

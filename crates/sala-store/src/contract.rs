@@ -121,12 +121,34 @@ pub async fn accounts_are_unique_case_insensitively(store: &dyn Store) {
 /// Status and note round-trip; an unknown user is `NotFound`.
 pub async fn status_is_stored(store: &dyn Store) {
     let id = user(store, "st_bob").await;
+    let since = now();
     let busy = StatusRecord {
         busy: true,
         note: Some("lunch".into()),
+        busy_since: Some(since),
     };
     assert_eq!(store.set_status(id, &busy).await.unwrap().status, busy);
     assert_eq!(store.get_user(id).await.unwrap().unwrap().status, busy);
+    // Busy again with a new note: the busy period keeps its start.
+    let later = StatusRecord {
+        busy: true,
+        note: Some("still lunch".into()),
+        busy_since: Some(since + Duration::minutes(5)),
+    };
+    assert_eq!(
+        store
+            .set_status(id, &later)
+            .await
+            .unwrap()
+            .status
+            .busy_since,
+        Some(since)
+    );
+    let available = StatusRecord::default();
+    assert_eq!(
+        store.set_status(id, &available).await.unwrap().status,
+        available
+    );
     let missing = store.set_status(i64::MAX, &busy).await;
     assert!(matches!(missing, Err(StoreError::NotFound)), "{missing:?}");
 }
@@ -382,6 +404,33 @@ pub async fn a_batch_is_all_or_nothing(store: &dyn Store) {
         .await
         .unwrap();
     assert!(stored.is_empty(), "{stored:?}");
+}
+
+/// Messages since a moment, across the rooms the user belongs to (catch-up).
+pub async fn messages_since_cover_the_users_rooms(store: &dyn Store) {
+    let ann = user(store, "ms_ann").await;
+    let mine = room(store, "ms-mine").await;
+    let other = room(store, "ms-other").await;
+    store.add_member(ann, mine, now()).await.unwrap();
+    let mut early = message(mine, ann, "early", None);
+    early.created_at = now() - Duration::hours(1);
+    store.append_messages(&[early]).await.unwrap();
+    let since = now() - Duration::minutes(1);
+    store
+        .append_messages(&[
+            message(mine, ann, "recent", None),
+            message(other, ann, "elsewhere", None),
+        ])
+        .await
+        .unwrap();
+    let texts: Vec<String> = store
+        .messages_since(ann, since, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.text)
+        .collect();
+    assert_eq!(texts, ["recent"]);
 }
 
 /// History pages: newest-first cut returned oldest first, `before`, `after`, `more`.

@@ -19,6 +19,9 @@ pub struct UserRecord {
 pub struct StatusRecord {
     pub busy: bool,
     pub note: Option<String>,
+    /// When the user became busy; `None` while available. When setting a status, the
+    /// caller passes "now" for a busy status and the store keeps an earlier start.
+    pub busy_since: Option<DateTime<Utc>>,
 }
 
 /// A new account; `username` and `email` are validated by the caller.

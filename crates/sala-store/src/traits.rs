@@ -127,6 +127,18 @@ pub trait MessageStore: Send + Sync {
     /// be written.
     async fn append_messages(&self, batch: &[NewMessage]) -> Result<Vec<Appended>, StoreError>;
 
+    /// Messages in the rooms the user is a member of, sent at or after `since`, oldest
+    /// first, at most `limit`.
+    ///
+    /// # Errors
+    /// Backend failures only.
+    async fn messages_since(
+        &self,
+        user_id: i64,
+        since: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<MessageRecord>, StoreError>;
+
     /// A page of a room's history, oldest first, and whether more lay beyond it.
     ///
     /// # Errors

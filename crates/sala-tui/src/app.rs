@@ -189,6 +189,18 @@ impl App {
                 self.busy = (user.status == UserStatus::Busy).then_some(None);
             }
             ServerFrame::Error { message, .. } => self.note(format!("error: {message}")),
+            ServerFrame::CatchUp { items, summary } => {
+                self.note(format!(
+                    "while you were busy, {} message(s) mentioned you:",
+                    items.len()
+                ));
+                if let Some(summary) = summary {
+                    self.note(format!("summary: {summary}"));
+                }
+                for item in items {
+                    self.note(format!("#{} {}: {}", item.room, item.user, item.text));
+                }
+            }
             ServerFrame::Ack { .. } | ServerFrame::Read { .. } | ServerFrame::Pong => {}
         }
     }

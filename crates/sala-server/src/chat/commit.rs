@@ -15,6 +15,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::ChatError;
+use super::assistant::Assistant;
 use crate::hub::{ConnHandle, Event, Hub, Skip};
 use crate::metrics::Metrics;
 use crate::wire;
@@ -28,14 +29,15 @@ pub const QUEUE_CAPACITY: usize = 8192;
 pub struct CommitRequest {
     pub message: NewMessage,
     pub room: String,
-    /// The sender's connection, for the ack (or the error).
-    pub sender: ConnHandle,
+    /// The sender's connection, for the ack (or the error); `None` for the assistant.
+    pub sender: Option<ConnHandle>,
 }
 
 struct Route {
     room: String,
+    room_id: i64,
     client_id: Option<String>,
-    sender: ConnHandle,
+    sender: Option<ConnHandle>,
 }
 
 /// Runs until `stop` is cancelled and everything queued before it has been committed.
@@ -45,6 +47,7 @@ pub async fn run(
     mut requests: mpsc::Receiver<CommitRequest>,
     stop: CancellationToken,
     metrics: Arc<Metrics>,
+    assistant: Assistant,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut stopping = false;
@@ -70,35 +73,48 @@ pub async fn run(
             .map(|request| {
                 let route = Route {
                     room: request.room,
+                    room_id: request.message.room_id,
                     client_id: request.message.client_id.clone(),
                     sender: request.sender,
                 };
                 (request.message, route)
             })
             .unzip();
-        commit(store.as_ref(), &hub, &metrics, &messages, routes).await;
+        let delivery = Delivery {
+            hub: &hub,
+            metrics: &metrics,
+            assistant: &assistant,
+        };
+        commit(store.as_ref(), &delivery, &messages, routes).await;
     }
     tracing::debug!("message writer stopped");
 }
 
+/// Where stored messages go.
+struct Delivery<'a> {
+    hub: &'a Hub,
+    metrics: &'a Metrics,
+    assistant: &'a Assistant,
+}
+
 async fn commit(
     store: &dyn Store,
-    hub: &Hub,
-    metrics: &Metrics,
+    delivery: &Delivery<'_>,
     messages: &[NewMessage],
     routes: Vec<Route>,
 ) {
+    let metrics = delivery.metrics;
     Metrics::bump(&metrics.commit_batches);
     metrics
         .commit_batch_messages
         .fetch_add(messages.len() as u64, std::sync::atomic::Ordering::Relaxed);
     match store.append_messages(messages).await {
-        Ok(appended) => deliver(hub, metrics, routes, appended),
+        Ok(appended) => deliver(delivery, routes, appended),
         // One bad message (say, its room vanished) must not sink the others: retry singly.
         Err(StoreError::NotFound | StoreError::Backend(_)) if messages.len() > 1 => {
             for (message, route) in messages.iter().zip(routes) {
                 match store.append_messages(std::slice::from_ref(message)).await {
-                    Ok(appended) => deliver(hub, metrics, vec![route], appended),
+                    Ok(appended) => deliver(delivery, vec![route], appended),
                     Err(err) => refuse(metrics, vec![route], err),
                 }
             }
@@ -108,19 +124,22 @@ async fn commit(
 }
 
 /// After the commit: the ack to each sender, then the message to its room.
-fn deliver(hub: &Hub, metrics: &Metrics, routes: Vec<Route>, appended: Vec<Appended>) {
+fn deliver(delivery: &Delivery<'_>, routes: Vec<Route>, appended: Vec<Appended>) {
     for (route, Appended { record, is_new }) in routes.into_iter().zip(appended) {
         // The stored message's room: a reused client_id names the original message.
-        route.sender.send(Event::new(ServerFrame::Ack {
-            room: record.room.clone(),
-            id: record.id,
-            client_id: record.client_id.clone(),
-        }));
+        if let Some(sender) = &route.sender {
+            sender.send(Event::new(ServerFrame::Ack {
+                room: record.room.clone(),
+                id: record.id,
+                client_id: record.client_id.clone(),
+            }));
+        }
         // A repeated client_id was broadcast when it was first stored.
         if is_new {
-            Metrics::bump(&metrics.messages_stored);
+            Metrics::bump(&delivery.metrics.messages_stored);
+            delivery.assistant.observe(&record, route.room_id);
             let event = Event::new(ServerFrame::Message(wire::message(record)));
-            hub.broadcast(&route.room, &event, Skip::Nobody);
+            delivery.hub.broadcast(&route.room, &event, Skip::Nobody);
         }
     }
 }
@@ -131,8 +150,8 @@ fn refuse(metrics: &Metrics, routes: Vec<Route>, err: StoreError) {
     Metrics::bump(&metrics.commit_failures);
     let err = ChatError::from(err);
     for route in routes {
-        route
-            .sender
-            .send(err.to_event_for(Some(&route.room), route.client_id.as_deref()));
+        if let Some(sender) = &route.sender {
+            sender.send(err.to_event_for(Some(&route.room), route.client_id.as_deref()));
+        }
     }
 }

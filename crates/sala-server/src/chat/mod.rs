@@ -6,7 +6,9 @@
 //! - [`commit`]: the group-commit writer that stores messages, then acks and broadcasts them.
 //! - [`error`]: `ChatError`, answered as an `error` frame; the connection stays open.
 //! - [`rate`]: the token bucket that limits sends.
+//! - [`assistant`]: replies for busy users who are mentioned, and their catch-up.
 
+pub mod assistant;
 pub mod commit;
 pub mod error;
 pub mod rate;
@@ -17,7 +19,7 @@ use std::time::Duration;
 
 use sala_proto::api::UserStatus;
 use sala_proto::frames::ServerFrame;
-use sala_store::{Store, StoreError, UserRecord};
+use sala_store::{StatusRecord, Store, StoreError, UserRecord};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -27,6 +29,9 @@ use crate::metrics::Metrics;
 use commit::CommitRequest;
 pub use error::ChatError;
 pub use session::Session;
+
+/// Messages looked through for a catch-up (the user's rooms, since they became busy).
+const CATCH_UP_SCAN: u32 = 2000;
 
 /// Tunables of the real-time layer, from the configuration.
 #[derive(Debug, Clone, Copy)]
@@ -39,6 +44,8 @@ pub struct ChatLimits {
     pub send_burst: u32,
     /// Shortest interval between two `typing` frames forwarded for one room and connection.
     pub typing_interval: Duration,
+    /// Shortest interval between two assistant replies for one busy user in one room.
+    pub assistant_interval: Duration,
 }
 
 /// The real-time service of a node. Cheap to clone.
@@ -58,13 +65,25 @@ struct Inner {
     /// Cancelled at shutdown after the readers: the writer commits what is queued, then ends.
     stop_committing: CancellationToken,
     committer: Mutex<Option<JoinHandle<()>>>,
+    assistant: assistant::Assistant,
 }
 
 impl Chat {
     /// Creates the hub and starts the message writer.
-    pub fn start(store: Arc<dyn Store>, limits: ChatLimits, metrics: Arc<Metrics>) -> Self {
+    pub fn start(
+        store: Arc<dyn Store>,
+        limits: ChatLimits,
+        metrics: Arc<Metrics>,
+        model: Option<assistant::ModelEndpoint>,
+    ) -> Self {
         let hub = Hub::new(limits.outbound_queue);
         let (commits, requests) = mpsc::channel(commit::QUEUE_CAPACITY);
+        let assistant = assistant::Assistant::new(
+            store.clone(),
+            model,
+            limits.assistant_interval,
+            commits.clone(),
+        );
         let stop_committing = CancellationToken::new();
         let committer = tokio::spawn(commit::run(
             store.clone(),
@@ -72,6 +91,7 @@ impl Chat {
             requests,
             stop_committing.clone(),
             metrics,
+            assistant.clone(),
         ));
         Self {
             inner: Arc::new(Inner {
@@ -82,6 +102,7 @@ impl Chat {
                 stop_reading: CancellationToken::new(),
                 stop_committing,
                 committer: Mutex::new(Some(committer)),
+                assistant,
             }),
         }
     }
@@ -105,6 +126,74 @@ impl Chat {
 
     pub(crate) fn commits(&self) -> &mpsc::Sender<CommitRequest> {
         &self.inner.commits
+    }
+
+    /// Sets a user's status (HTTP or `status` frame), tells their rooms and devices, and,
+    /// when a busy user becomes available, sends their connections the catch-up.
+    ///
+    /// # Errors
+    /// When the store fails.
+    pub async fn change_status(
+        &self,
+        user_id: i64,
+        availability: crate::domain::Availability,
+    ) -> Result<UserRecord, StoreError> {
+        let store = &self.inner.store;
+        let before = store.get_user(user_id).await?.ok_or(StoreError::NotFound)?;
+        let status = StatusRecord {
+            busy: availability.busy,
+            note: availability.note,
+            busy_since: availability.busy.then(chrono::Utc::now),
+        };
+        let user = store.set_status(user_id, &status).await?;
+        self.publish_status(&user).await?;
+        if let (true, false, Some(since)) = (
+            before.status.busy,
+            user.status.busy,
+            before.status.busy_since,
+        ) {
+            let chat = self.clone();
+            let user = user.clone();
+            tokio::spawn(async move {
+                if let Err(err) = chat.catch_up(&user, since).await {
+                    tracing::warn!(error = %err, "could not send the catch-up");
+                }
+            });
+        }
+        Ok(user)
+    }
+
+    /// The messages that mentioned the user since `since`, as a private `catch_up` frame.
+    async fn catch_up(
+        &self,
+        user: &UserRecord,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), StoreError> {
+        let missed: Vec<_> = self
+            .inner
+            .store
+            .messages_since(user.id, since, CATCH_UP_SCAN)
+            .await?
+            .into_iter()
+            .filter(|m| {
+                !m.assistant
+                    && m.user_id != user.id
+                    && assistant::mentions_user(&m.text, &user.username)
+            })
+            .collect();
+        let summary = self
+            .inner
+            .assistant
+            .summarize(&user.username, &missed)
+            .await;
+        let frame = ServerFrame::CatchUp {
+            items: missed.into_iter().map(crate::wire::message).collect(),
+            summary,
+        };
+        self.inner
+            .hub
+            .send_to_user(user.id, &crate::hub::Event::new(frame), None);
+        Ok(())
     }
 
     /// Tells the user's rooms and devices about a status change (HTTP or `status` frame).

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use chrono::Utc;
 use sala_proto::frames::{ClientFrame, ServerFrame};
-use sala_store::{MessageQuery, NewMessage, RoomRecord, StatusRecord};
+use sala_store::{MessageQuery, NewMessage, RoomRecord};
 
 use super::commit::CommitRequest;
 use super::rate::TokenBucket;
@@ -233,7 +233,7 @@ impl Session {
                 created_at: Utc::now(),
             },
             room,
-            sender: self.conn.clone(),
+            sender: Some(self.conn.clone()),
         };
         // Waits when the writer is behind: backpressure on this one connection.
         self.chat
@@ -297,18 +297,7 @@ impl Session {
 
     async fn status(&mut self, status: &str, note: Option<&str>) -> Result<(), ChatError> {
         let availability = Availability::parse(status, note)?;
-        let user = self
-            .chat
-            .store()
-            .set_status(
-                self.user.id,
-                &StatusRecord {
-                    busy: availability.busy,
-                    note: availability.note,
-                },
-            )
-            .await?;
-        self.chat.publish_status(&user).await?;
+        self.chat.change_status(self.user.id, availability).await?;
         Ok(())
     }
 

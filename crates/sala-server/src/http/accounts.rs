@@ -13,7 +13,7 @@ use sala_proto::api::{
     TokenValidity, ValidateTokenRequest,
 };
 use sala_proto::error::ErrorBody;
-use sala_store::{NewSession, NewUser, StatusRecord, UserRecord, fold_key};
+use sala_store::{NewSession, NewUser, UserRecord, fold_key};
 
 use super::extract::ApiJson;
 use crate::auth::AuthUser;
@@ -266,17 +266,7 @@ pub async fn set_status(
     ApiJson(request): ApiJson<StatusRequest>,
 ) -> Result<Json<Account>, ApiError> {
     let availability = Availability::parse(&request.status, request.note.as_deref())?;
-    let user = state
-        .store
-        .set_status(
-            auth.user_id,
-            &StatusRecord {
-                busy: availability.busy,
-                note: availability.note,
-            },
-        )
-        .await?;
-    state.chat.publish_status(&user).await?;
+    let user = state.chat.change_status(auth.user_id, availability).await?;
     Ok(Json(wire::account(user)))
 }
 

@@ -223,6 +223,7 @@ fn deliver(socket: &SocketRef, sio: &SioConn, event: &HubEvent) {
         ServerFrame::Typing { .. } => emit(socket, "typing", frame),
         ServerFrame::Status { .. } => emit(socket, "status", frame),
         ServerFrame::Read { .. } => emit(socket, "read", frame),
+        ServerFrame::CatchUp { .. } => emit(socket, "catch-up", frame),
         ServerFrame::History { .. } => emit(socket, "history", frame),
         ServerFrame::Ready { user } => emit(socket, "ready", user),
         ServerFrame::Pong => emit(socket, "pong", &json!({})),
