@@ -315,8 +315,7 @@ fn is_name_char(c: char) -> bool {
 pub fn mentions(text: &str) -> Vec<String> {
     let mut found = Vec::new();
     let mut previous: Option<char> = None;
-    let mut chars = text.char_indices().peekable();
-    while let Some((at, c)) = chars.next() {
+    for (at, c) in text.char_indices() {
         let starts = c == '@' && previous.is_none_or(|p| !is_name_char(p) && p != '@');
         previous = Some(c);
         if !starts {

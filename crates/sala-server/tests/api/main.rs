@@ -3,6 +3,7 @@
 //! tokio-tungstenite. Set `TEST_LOG=1` to see the server's logs.
 
 mod accounts;
+mod assistant;
 mod errors;
 mod helpers;
 mod persistence;

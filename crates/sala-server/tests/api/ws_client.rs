@@ -103,6 +103,16 @@ impl WsClient {
         }
     }
 
+    /// The next frame of type `kind`, skipping anything else.
+    pub async fn until(&mut self, kind: &str) -> Value {
+        loop {
+            let frame = self.next_frame().await;
+            if frame["type"] == kind {
+                return frame;
+            }
+        }
+    }
+
     /// Proves nothing else is queued for this client: a ping's pong must come next.
     pub async fn assert_nothing_pending(&mut self) {
         self.send(json!({"type": "ping"})).await;
