@@ -179,6 +179,7 @@ function handleFrame(frame) {
     case "status": onStatus(frame); break;
     case "read": onRead(frame); break;
     case "error": onError(frame); break;
+    case "catch_up": onCatchUp(frame); break;
     default: break;
   }
 }
@@ -290,6 +291,26 @@ function onRead({ room: name, id }) {
   r.lastRead = Math.max(r.lastRead, id);
   r.unread = r.messages.filter((m) => m.id > r.lastRead && m.user !== state.session.user.username).length;
   renderRooms();
+}
+
+/** What mentioned you while you were busy: shown once, above the conversation. */
+function onCatchUp({ items, summary }) {
+  const panel = $("catch-up");
+  const list = el("ul", "catch-up-items");
+  for (const message of items) {
+    const item = el("li");
+    item.append(el("span", "room-name", `#${message.room} `), el("span", "author", message.user), document.createTextNode(": "));
+    item.append(textWithMentions(message.text, state.session.user.username));
+    list.append(item);
+  }
+  const title = el("strong", "", items.length === 0
+    ? "Welcome back: nobody mentioned you while you were busy."
+    : `Welcome back: ${items.length} message${items.length === 1 ? "" : "s"} mentioned you while you were busy.`);
+  const close = el("button", "small", "Dismiss");
+  close.type = "button";
+  close.addEventListener("click", () => { panel.hidden = true; });
+  panel.replaceChildren(title, ...(summary ? [el("p", "summary", summary)] : []), list, close);
+  panel.hidden = false;
 }
 
 function onError(frame) {

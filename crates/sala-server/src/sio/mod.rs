@@ -37,7 +37,13 @@ use sala_store::UserRecord;
 
 /// The layer that serves `/socket.io/`, wired to the node's state.
 pub fn layer(state: AppState) -> SocketIoLayer {
-    let (layer, io) = SocketIo::builder().with_state(state).build_layer();
+    // socketioxide's own per-socket buffer holds as many packets as our queue; when it is
+    // full anyway the client is too slow and is disconnected (see `deliver`).
+    let buffer = state.chat.limits().outbound_queue;
+    let (layer, io) = SocketIo::builder()
+        .max_buffer_size(buffer)
+        .with_state(state)
+        .build_layer();
     io.ns("/", on_connect.with(authenticate_socket));
     layer
 }
@@ -202,15 +208,32 @@ async fn write(socket: SocketRef, mut outbound: Outbound, sio: Arc<SioConn>) {
     drop(sio);
 }
 
-fn emit(socket: &SocketRef, event: &'static str, payload: &impl serde::Serialize) {
-    if let Err(err) = socket.emit(event, payload) {
-        tracing::debug!(%event, error = %err, "socket.io emit failed");
+/// Emits an event; `false` if socketioxide could not take it (its buffer is full or the
+/// socket is closing).
+fn emit(socket: &SocketRef, event: &'static str, payload: &impl serde::Serialize) -> bool {
+    match socket.emit(event, payload) {
+        Ok(()) => true,
+        Err(err) => {
+            tracing::debug!(%event, error = %err, "socket.io emit failed");
+            false
+        }
     }
 }
 
-/// One server frame, as Socket.io clients expect it (SPEC §4).
+/// One server frame, as Socket.io clients expect it (SPEC §4). A frame that cannot be
+/// handed on is never dropped quietly: the client is disconnected as too slow, and resumes
+/// with `since` like any reconnecting client.
 fn deliver(socket: &SocketRef, sio: &SioConn, event: &HubEvent) {
-    let frame = event.frame();
+    if !deliver_frame(socket, sio, event.frame()) && !sio.conn.is_closed() {
+        tracing::info!(
+            conn = sio.conn.id().0,
+            "socket.io client cannot keep up; disconnecting"
+        );
+        sio.conn.close(CloseReason::SlowConsumer);
+    }
+}
+
+fn deliver_frame(socket: &SocketRef, sio: &SioConn, frame: &ServerFrame) -> bool {
     match frame {
         ServerFrame::Message(message) => emit(socket, "chat-message", message),
         ServerFrame::Presence { room, user, event } => {
@@ -218,7 +241,7 @@ fn deliver(socket: &SocketRef, sio: &SioConn, event: &HubEvent) {
                 PresenceEvent::Joined => "user-connected",
                 PresenceEvent::Left | PresenceEvent::Disconnected => "user-disconnected",
             };
-            emit(socket, name, &json!({"room": room, "user": user}));
+            emit(socket, name, &json!({"room": room, "user": user}))
         }
         ServerFrame::Typing { .. } => emit(socket, "typing", frame),
         ServerFrame::Status { .. } => emit(socket, "status", frame),
@@ -227,14 +250,20 @@ fn deliver(socket: &SocketRef, sio: &SioConn, event: &HubEvent) {
         ServerFrame::History { .. } => emit(socket, "history", frame),
         ServerFrame::Ready { user } => emit(socket, "ready", user),
         ServerFrame::Pong => emit(socket, "pong", &json!({})),
-        ServerFrame::Joined { room, .. } => match take(&mut sio.pending().joins, room) {
-            Some(ack) => send_ack(ack, frame),
-            None => emit(socket, "joined", frame),
-        },
-        ServerFrame::Left { room } => match take(&mut sio.pending().leaves, room) {
-            Some(ack) => send_ack(ack, frame),
-            None => emit(socket, "left", frame),
-        },
+        ServerFrame::Joined { room, .. } => {
+            let ack = take(&mut sio.pending().joins, room);
+            match ack {
+                Some(ack) => send_ack(ack, frame),
+                None => emit(socket, "joined", frame),
+            }
+        }
+        ServerFrame::Left { room } => {
+            let ack = take(&mut sio.pending().leaves, room);
+            match ack {
+                Some(ack) => send_ack(ack, frame),
+                None => emit(socket, "left", frame),
+            }
+        }
         ServerFrame::Ack {
             id,
             client_id,
@@ -247,7 +276,7 @@ fn deliver(socket: &SocketRef, sio: &SioConn, event: &HubEvent) {
                 Some((Some(ack), given)) => {
                     send_ack(ack, &json!({"id": id, "client_id": given, "room": room}))
                 }
-                Some((None, _)) => {}
+                Some((None, _)) => true,
                 None => emit(socket, "ack", frame),
             }
         }
@@ -265,10 +294,11 @@ fn deliver(socket: &SocketRef, sio: &SioConn, event: &HubEvent) {
                 None => client_id.clone(),
             };
             let body = json!({"code": code, "message": message, "client_id": given});
-            if let Some((Some(ack), _)) = pending {
-                send_ack(ack, &json!({"error": body}));
-            }
-            emit(socket, "error", &body);
+            let acked = match pending {
+                Some((Some(ack), _)) => send_ack(ack, &json!({"error": body})),
+                _ => true,
+            };
+            emit(socket, "error", &body) && acked
         }
     }
 }
@@ -282,9 +312,13 @@ fn take(waiting: &mut HashMap<String, Vec<AckSender>>, room: &str) -> Option<Ack
     ack
 }
 
-fn send_ack(ack: AckSender, payload: &impl serde::Serialize) {
-    if let Err(err) = ack.send(payload) {
-        tracing::debug!(error = %err, "socket.io ack failed");
+fn send_ack(ack: AckSender, payload: &impl serde::Serialize) -> bool {
+    match ack.send(payload) {
+        Ok(()) => true,
+        Err(err) => {
+            tracing::debug!(error = %err, "socket.io ack failed");
+            false
+        }
     }
 }
 

@@ -168,6 +168,16 @@ impl Browser {
         }
     }
 
+    /// Types a status note and presses the busy/available toggle.
+    pub async fn fill_status_note(&self, note: &str) {
+        self.fill("#status-note", note).await;
+        self.click("#status-toggle").await;
+    }
+
+    pub async fn click_status_toggle(&self) {
+        self.click("#status-toggle").await;
+    }
+
     /// Opens one of the rooms in "My rooms".
     pub async fn select_room(&self, room: &str) {
         let label = format!("#{room}");

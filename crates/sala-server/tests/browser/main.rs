@@ -141,3 +141,32 @@ async fn server_errors_are_shown_in_place() {
     page.wait_for_text("#room-error", "exists").await;
     page.close().await;
 }
+
+#[tokio::test]
+#[ignore = "needs Chromium and chromedriver"]
+async fn busy_status_assistant_replies_and_catch_up_are_shown() {
+    let app = TestApp::spawn().await;
+    let driver = Chromedriver::start().await;
+    let page = Browser::open(&driver, &app.base, (1280, 800)).await;
+    page.register("gina").await;
+    page.join_by_search("general").await;
+    // Busy with a note, from the page's own toggle.
+    page.fill_status_note("at the dentist").await;
+    page.wait_for_text("#status-toggle", "Set available").await;
+
+    let mut hank = WsClient::connect(&app, &app.user_token("hank").await).await;
+    hank.join("general").await;
+    hank.say("general", "@gina can you review my PR?").await;
+    // The assistant answers for gina; the page marks the reply as the assistant's.
+    page.wait_for_message("gina is busy: at the dentist").await;
+    assert!(page.count(".message.assistant .tag").await >= 1);
+
+    // Back to available: the catch-up lists the mention.
+    page.click_status_toggle().await;
+    page.wait_for_text("#catch-up", "1 message mentioned you")
+        .await;
+    page.wait_for_text("#catch-up", "can you review my PR?")
+        .await;
+    page.screenshot("catch-up.png").await;
+    page.close().await;
+}
