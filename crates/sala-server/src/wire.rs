@@ -1,21 +1,38 @@
 //! Store records into wire types, at the edge (records are not wire types).
 
 use sala_proto::api::{Account, MemberRoom, Message, Room, UserStatus, UserSummary};
+use sala_proto::frames::{ReadyUser, ServerFrame};
 use sala_store::{MemberRoomRecord, MessageRecord, RoomRecord, UserRecord};
 
 /// The account as its owner sees it (with email and status).
 pub fn account(user: UserRecord) -> Account {
     Account {
+        status: status(&user),
         id: user.id,
         username: user.username,
         email: user.email,
         created_at: user.created_at,
-        status: if user.status.busy {
-            UserStatus::Busy
-        } else {
-            UserStatus::Available
-        },
         status_note: user.status.note,
+    }
+}
+
+/// The `ready` frame a connection gets once authenticated.
+pub fn ready(user: &UserRecord) -> ServerFrame {
+    ServerFrame::Ready {
+        user: ReadyUser {
+            id: user.id,
+            username: user.username.clone(),
+            status: status(user),
+        },
+    }
+}
+
+/// A user's availability on the wire.
+pub fn status(user: &UserRecord) -> UserStatus {
+    if user.status.busy {
+        UserStatus::Busy
+    } else {
+        UserStatus::Available
     }
 }
 

@@ -17,7 +17,6 @@ pub mod session;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use sala_proto::api::UserStatus;
 use sala_proto::frames::ServerFrame;
 use sala_store::{StatusRecord, Store, StoreError, UserRecord};
 use tokio::sync::mpsc;
@@ -211,11 +210,7 @@ impl Chat {
             .collect();
         let event = crate::hub::Event::new(ServerFrame::Status {
             user: user.username.clone(),
-            status: if user.status.busy {
-                UserStatus::Busy
-            } else {
-                UserStatus::Available
-            },
+            status: crate::wire::status(user),
             note: user.status.note.clone(),
         });
         self.inner

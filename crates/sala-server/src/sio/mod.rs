@@ -18,8 +18,7 @@ use std::sync::{Arc, Mutex};
 use axum::extract::Request;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use sala_proto::api::UserStatus;
-use sala_proto::frames::{ClientFrame, PresenceEvent, ReadyUser, ServerFrame};
+use sala_proto::frames::{ClientFrame, PresenceEvent, ServerFrame};
 use serde_json::{Value, json};
 use socketioxide::SocketIo;
 use socketioxide::extract::{AckSender, Event, SocketRef, State, TryData};
@@ -149,17 +148,7 @@ async fn on_connect(socket: SocketRef, State(state): State<AppState>) {
     };
     let (conn, outbound) = state.chat.hub().connect(conn_user.clone());
     Metrics::bump(&state.metrics.ws_connections_opened);
-    conn.send(HubEvent::new(ServerFrame::Ready {
-        user: ReadyUser {
-            id: user.id,
-            username: user.username,
-            status: if user.status.busy {
-                UserStatus::Busy
-            } else {
-                UserStatus::Available
-            },
-        },
-    }));
+    conn.send(HubEvent::new(crate::wire::ready(&user)));
     let sio = Arc::new(SioConn {
         session: tokio::sync::Mutex::new(Session::new(state.chat.clone(), conn.clone(), conn_user)),
         conn: conn.clone(),

@@ -12,8 +12,7 @@ use bytes::Bytes;
 use chrono::Utc;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt as _, StreamExt as _};
-use sala_proto::api::UserStatus;
-use sala_proto::frames::{ClientFrame, ReadyUser, ServerFrame};
+use sala_proto::frames::ClientFrame;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite;
 
@@ -81,17 +80,7 @@ pub async fn run(socket: WebSocket, state: AppState, auth: Option<AuthUser>) {
     };
     let (conn, outbound) = state.chat.hub().connect(conn_user.clone());
     // The queue is empty, so `ready` is the first frame out.
-    conn.send(Event::new(ServerFrame::Ready {
-        user: ReadyUser {
-            id: user.id,
-            username: user.username,
-            status: if user.status.busy {
-                UserStatus::Busy
-            } else {
-                UserStatus::Available
-            },
-        },
-    }));
+    conn.send(Event::new(crate::wire::ready(&user)));
     // A logout between the token check and the registration above would have missed us.
     if !matches!(state.store.get_session(&auth.session_id).await, Ok(Some(s)) if s.is_active(Utc::now()))
     {
