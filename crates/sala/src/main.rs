@@ -62,11 +62,20 @@ fn main() -> anyhow::Result<()> {
 
 /// Runs the terminal client and exits: errors are one line for the user, never a trace.
 fn chat(args: sala_tui::ChatArgs) -> ! {
-    let outcome = tokio::runtime::Builder::new_multi_thread()
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .context("starting the async runtime")
-        .and_then(|runtime| runtime.block_on(sala_tui::run(args)));
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("sala chat: starting the async runtime: {err}");
+            std::process::exit(1);
+        }
+    };
+    let outcome = runtime.block_on(sala_tui::run(args));
+    // Not a plain drop: that would wait for the terminal reader thread, which may be
+    // blocked reading stdin for ever.
+    runtime.shutdown_background();
     match outcome {
         Ok(()) => std::process::exit(0),
         Err(err) => {
