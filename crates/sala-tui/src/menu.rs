@@ -57,8 +57,7 @@ pub fn sign_in(accounts: &Accounts, user: Option<&str>) -> anyhow::Result<Option
 fn choose() -> anyhow::Result<Option<Choice>> {
     let mut selected = 0usize;
     let items = ["1) login", "2) register"];
-    terminal::enable_raw_mode().context("the terminal refused raw mode")?;
-    let result = (|| {
+    in_raw_mode(|| {
         let mut out = std::io::stdout();
         loop {
             let line = items
@@ -107,10 +106,7 @@ fn choose() -> anyhow::Result<Option<Choice>> {
                 _ => {}
             }
         }
-    })();
-    terminal::disable_raw_mode().context("the terminal refused to leave raw mode")?;
-    println!();
-    result
+    })
 }
 
 /// One line of input; with `echo` off the characters are not shown (passwords).
@@ -118,8 +114,7 @@ fn ask(prompt: &str, echo: bool) -> anyhow::Result<Option<String>> {
     let mut out = std::io::stdout();
     write!(out, "{prompt}")?;
     out.flush()?;
-    terminal::enable_raw_mode().context("the terminal refused raw mode")?;
-    let result = (|| {
+    in_raw_mode(|| {
         let mut text = String::new();
         loop {
             let Event::Key(KeyEvent {
@@ -151,7 +146,14 @@ fn ask(prompt: &str, echo: bool) -> anyhow::Result<Option<String>> {
             }
             out.flush()?;
         }
-    })();
+    })
+}
+
+/// Runs `read` with the terminal in raw mode (keys one by one, no echo), then restores it
+/// and ends the line, whatever `read` returned.
+fn in_raw_mode<T>(read: impl FnOnce() -> anyhow::Result<T>) -> anyhow::Result<T> {
+    terminal::enable_raw_mode().context("the terminal refused raw mode")?;
+    let result = read();
     terminal::disable_raw_mode().context("the terminal refused to leave raw mode")?;
     println!();
     result

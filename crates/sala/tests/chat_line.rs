@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{LineClient, Server};
+use common::{LineClient, Server, token};
 use serde_json::Value;
 
 fn is_message_line(line: &str, room: &str, user: &str, text: &str) -> bool {
@@ -161,16 +161,7 @@ fn history(base: &str, user: &str) -> Vec<String> {
         .unwrap();
     runtime.block_on(async {
         let http = reqwest::Client::new();
-        let login: Value = http
-            .post(format!("{base}/api/login"))
-            .json(&serde_json::json!({"username": user, "password": "correct horse battery"}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let token = login["token"].as_str().unwrap();
+        let token = token(&http, base, user, false).await;
         let page: Value = http
             .get(format!("{base}/api/rooms/general/messages?limit=200"))
             .bearer_auth(token)

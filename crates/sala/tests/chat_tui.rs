@@ -7,11 +7,10 @@ mod common;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{Server, WAIT};
+use common::{PASSWORD, Server, Socket, WAIT, connect, token};
 use futures_util::{SinkExt as _, StreamExt as _};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 
 /// A tmux server of our own (its own socket), so nothing else is touched.
 struct Tmux {
@@ -136,48 +135,17 @@ async fn register_chat_and_quit_in_a_real_terminal() {
     tmux.wait_for("username:");
     tmux.type_line("tina");
     tmux.wait_for("password:");
-    tmux.type_line("correct horse battery");
+    tmux.type_line(PASSWORD);
     let screen = tmux.wait_for(" Rooms ");
     assert!(
-        !screen.contains("correct horse battery"),
+        !screen.contains(PASSWORD),
         "the password is never echoed:\n{screen}"
     );
     tmux.wait_for("#general");
 
     // Someone else in general, over a plain WebSocket.
-    let http = reqwest::Client::new();
-    let body = json!({"username": "uwe", "password": "correct horse battery"});
-    http.post(format!("{}/api/register", server.base))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let login: Value = http
-        .post(format!("{}/api/login", server.base))
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let mut request = login["chat_url"]
-        .as_str()
-        .unwrap()
-        .into_client_request()
-        .unwrap();
-    request.headers_mut().insert(
-        "authorization",
-        format!("Bearer {}", login["token"].as_str().unwrap())
-            .parse()
-            .unwrap(),
-    );
-    let (mut uwe, _) = tokio_tungstenite::connect_async(request).await.unwrap();
-    uwe.send(Message::text(
-        json!({"type": "join", "room": "general"}).to_string(),
-    ))
-    .await
-    .unwrap();
+    let uwe_token = token(&reqwest::Client::new(), &server.base, "uwe", true).await;
+    let mut uwe = connect(&server.base, &uwe_token).await;
 
     tmux.type_line("/join general");
     tmux.type_line("hello from the terminal");
@@ -225,11 +193,7 @@ async fn register_chat_and_quit_in_a_real_terminal() {
     );
 }
 
-async fn next_message(
-    socket: &mut tokio_tungstenite::WebSocketStream<
-        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
-    >,
-) -> Value {
+async fn next_message(socket: &mut Socket) -> Value {
     loop {
         let frame = tokio::time::timeout(WAIT, socket.next())
             .await

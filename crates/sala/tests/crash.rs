@@ -7,75 +7,15 @@ mod common;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use futures_util::{SinkExt as _, StreamExt as _};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 
-use common::Server;
+use common::{Server, WAIT, connect, token};
 
 const USERS: usize = 4;
 const PER_USER: usize = 150;
-const PASSWORD: &str = "correct horse battery";
-const WAIT: Duration = Duration::from_secs(20);
-
-async fn token(http: &reqwest::Client, base: &str, username: &str, register: bool) -> String {
-    let body = json!({"username": username, "password": PASSWORD});
-    if register {
-        let registered = http
-            .post(format!("{base}/api/register"))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(registered.status(), 201);
-    }
-    let login: Value = http
-        .post(format!("{base}/api/login"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    login["token"].as_str().expect("token").to_owned()
-}
-
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-async fn connect(base: &str, token: &str) -> Socket {
-    let mut request = format!("{}/ws", base.replacen("http", "ws", 1))
-        .into_client_request()
-        .unwrap();
-    request
-        .headers_mut()
-        .insert("authorization", format!("Bearer {token}").parse().unwrap());
-    let (mut socket, _) = tokio_tungstenite::connect_async(request)
-        .await
-        .expect("upgrade");
-    socket
-        .send(Message::text(
-            json!({"type": "join", "room": "general"}).to_string(),
-        ))
-        .await
-        .unwrap();
-    loop {
-        let frame = tokio::time::timeout(WAIT, socket.next())
-            .await
-            .expect("joined in time")
-            .unwrap()
-            .unwrap();
-        if let Message::Text(text) = frame
-            && serde_json::from_str::<Value>(text.as_str()).unwrap()["type"] == "joined"
-        {
-            return socket;
-        }
-    }
-}
 
 fn send_frame(user: usize, n: usize) -> Message {
     Message::text(json!({"type": "send", "room": "general", "text": format!("u{user} n{n}"), "client_id": format!("u{user}-{n}")}).to_string())

@@ -77,11 +77,6 @@ impl TokenKeys {
     pub fn verify(&self, token: &str) -> Result<Claims, TokenError> {
         Ok(jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)?.claims)
     }
-
-    /// The lifetime of new tokens.
-    pub fn ttl(&self) -> Duration {
-        self.ttl
-    }
 }
 
 /// A fresh random session id: 128 bits, base64url.

@@ -57,10 +57,6 @@ impl Session {
         self.chat.hub().is_member(self.conn.id(), room)
     }
 
-    pub fn user(&self) -> &ConnUser {
-        &self.user
-    }
-
     /// Handles one text frame. Malformed input is answered with `bad_request`.
     pub async fn handle_text(&mut self, text: &str) {
         match serde_json::from_str::<ClientFrame>(text) {

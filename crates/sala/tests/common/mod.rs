@@ -9,9 +9,72 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use serde_json::Value;
+use futures_util::{SinkExt as _, StreamExt as _};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 
 pub const WAIT: Duration = Duration::from_secs(20);
+/// Every test account's password.
+pub const PASSWORD: &str = "correct horse battery";
+
+/// Logs `username` in (registering first if asked) and returns the token.
+pub async fn token(http: &reqwest::Client, base: &str, username: &str, register: bool) -> String {
+    let body = json!({"username": username, "password": PASSWORD});
+    if register {
+        let registered = http
+            .post(format!("{base}/api/register"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(registered.status(), 201);
+    }
+    let login: Value = http
+        .post(format!("{base}/api/login"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    login["token"].as_str().expect("token").to_owned()
+}
+
+pub type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A `/ws` connection that has joined `general`.
+pub async fn connect(base: &str, token: &str) -> Socket {
+    let mut request = format!("{}/ws", base.replacen("http", "ws", 1))
+        .into_client_request()
+        .unwrap();
+    request
+        .headers_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    let (mut socket, _) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("upgrade");
+    socket
+        .send(Message::text(
+            json!({"type": "join", "room": "general"}).to_string(),
+        ))
+        .await
+        .unwrap();
+    loop {
+        let frame = tokio::time::timeout(WAIT, socket.next())
+            .await
+            .expect("joined in time")
+            .unwrap()
+            .unwrap();
+        if let Message::Text(text) = frame
+            && serde_json::from_str::<Value>(text.as_str()).unwrap()["type"] == "joined"
+        {
+            return socket;
+        }
+    }
+}
 
 /// A `sala serve` process.
 pub struct Server {
@@ -113,7 +176,7 @@ impl LineClient {
                 room,
                 "--register",
             ])
-            .env("SALA_PASSWORD", "correct horse battery")
+            .env("SALA_PASSWORD", PASSWORD)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
