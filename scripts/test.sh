@@ -9,8 +9,9 @@ log() { printf '\n== %s\n' "$*"; }
 
 # --- What the tests need -----------------------------------------------------------------
 # Debian packages, by the command that proves each is present. SQLite is compiled into the
-# binary; the browser tests drive Debian's Chromium through chromedriver, and the terminal
-# client's tests run it inside tmux.
+# binary; the browser tests drive Debian's Chromium through chromedriver, the terminal
+# client's tests run it inside tmux, and the cluster tests use PostgreSQL and Redis
+# (scripts/services.sh starts throwaway servers of both).
 declare -A APT_PACKAGES=(
   [chromium]=chromium
   [chromedriver]=chromium-driver
@@ -18,13 +19,26 @@ declare -A APT_PACKAGES=(
   [node]=nodejs
   [npm]=npm
   [python3]=python3
+  [initdb]=postgresql
+  [redis-server]=redis-server
+  [redis-cli]=redis-tools
 )
+
+# Whether a command is there. PostgreSQL's server programs live off the PATH, under
+# /usr/lib/postgresql/VERSION/bin.
+have() {
+  if [ "$1" = initdb ]; then
+    compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null
+  else
+    command -v "$1" >/dev/null 2>&1
+  fi
+}
 
 apt_updated=0
 ensure_apt() {
   local missing=()
   for command in "${!APT_PACKAGES[@]}"; do
-    command -v "$command" >/dev/null 2>&1 || missing+=("${APT_PACKAGES[$command]}")
+    have "$command" || missing+=("${APT_PACKAGES[$command]}")
   done
   [ ${#missing[@]} -eq 0 ] && return 0
   if [ "$(id -u)" -ne 0 ]; then
@@ -64,6 +78,13 @@ if ! command -v cargo >/dev/null 2>&1; then
 fi
 ensure_apt
 ensure_socketio_clients
+
+# Throwaway PostgreSQL and Redis on loopback, stopped when this script exits.
+source scripts/services.sh
+trap stop_services EXIT
+log "starting PostgreSQL and Redis for the cluster tests"
+start_postgres
+start_redis
 
 # --- The suite ---------------------------------------------------------------------------
 log "cargo test --workspace (including tests that need outside services)"

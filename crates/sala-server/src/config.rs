@@ -16,18 +16,33 @@ pub struct Config {
     #[arg(long, env = "SALA_HOST", default_value = "127.0.0.1")]
     pub host: IpAddr,
 
-    /// Port to listen on (0 picks a free one).
-    #[arg(long, short, env = "SALA_PORT", default_value_t = 3000)]
-    pub port: u16,
+    /// Port to listen on (0 picks a free one). Default: 3000, or 4000 for `--role auth`.
+    #[arg(long, short, env = "SALA_PORT")]
+    pub port: Option<u16>,
+
+    /// What this node serves: `all` (everything, the default), `auth` (register, login,
+    /// logout, validate_token) or `chat` (rooms, /ws, /socket.io/, the web page). Split
+    /// roles share the database and the JWT secret.
+    #[arg(long, env = "SALA_ROLE", value_enum, default_value_t = Role::All)]
+    pub role: Role,
 
     /// Folder for the embedded database and the generated JWT secret.
     #[arg(long, env = "SALA_DATA_DIR", default_value = "./sala-data")]
     pub data_dir: PathBuf,
 
-    /// Database to use instead of the embedded one: `sqlite://PATH`. Default: SQLite in
-    /// the data dir.
+    /// Database to use instead of the embedded one: `postgres://USER:PASSWORD@HOST/DB`
+    /// (several nodes share it) or `sqlite://PATH`. Default: SQLite in the data dir.
     #[arg(long, env = "SALA_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<SecretString>,
+
+    /// Redis that links this node to the others (`redis://HOST:PORT`): messages, presence,
+    /// typing, status and logouts reach every node's members. Default: a node on its own.
+    #[arg(long, env = "SALA_REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<SecretString>,
+
+    /// Nodes with the same prefix on one Redis form one cluster.
+    #[arg(long, env = "SALA_REDIS_PREFIX", default_value = "sala")]
+    pub redis_prefix: String,
 
     /// Secret that signs tokens (at least 32 bytes). Default: generated once and kept in
     /// `DATA_DIR/jwt-secret` (mode 0600). Nodes that share users must share it.
@@ -117,6 +132,36 @@ fn positive_rate(value: &str) -> Result<f64, String> {
     }
 }
 
+/// What a node serves (SPEC §7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Role {
+    /// Accounts and chat: one node does everything.
+    All,
+    /// Register, login, logout and token validation only.
+    Auth,
+    /// Everything else: rooms, status, `/ws`, `/socket.io/`, the web page.
+    Chat,
+}
+
+impl Role {
+    pub fn serves_accounts(self) -> bool {
+        matches!(self, Self::All | Self::Auth)
+    }
+
+    pub fn serves_chat(self) -> bool {
+        matches!(self, Self::All | Self::Chat)
+    }
+
+    /// The port a node of this role listens on unless told otherwise: the systems Sala
+    /// replaces ran authentication on 4000 and chat on 3000.
+    pub fn default_port(self) -> u16 {
+        match self {
+            Self::Auth => 4000,
+            Self::All | Self::Chat => 3000,
+        }
+    }
+}
+
 /// How log lines look.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
@@ -127,13 +172,21 @@ pub enum LogFormat {
 }
 
 impl Config {
+    /// The port to listen on, after the role's default.
+    pub fn port(&self) -> u16 {
+        self.port.unwrap_or_else(|| self.role.default_port())
+    }
+
     /// A configuration for tests: loopback, port 0, the given data dir, fast defaults.
     pub fn for_tests(data_dir: PathBuf) -> Self {
         Self {
             host: IpAddr::from([127, 0, 0, 1]),
-            port: 0,
+            port: Some(0),
+            role: Role::All,
             data_dir,
             database_url: None,
+            redis_url: None,
+            redis_prefix: "sala".into(),
             jwt_secret: None,
             token_ttl_secs: 3600,
             login_failures_per_user: 5,

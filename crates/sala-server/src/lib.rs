@@ -11,6 +11,7 @@
 //! - [`auth`]: password hashing, JWT sessions, the auth extractor, login throttling.
 //! - [`http`]: the router and one module per resource (SPEC §2).
 //! - [`hub`]: live connections, room membership, presence and fan-out; no I/O.
+//! - [`cluster`]: several nodes: fan-out, presence and logouts across them over Redis.
 //! - [`chat`]: what a connected client can do (SPEC §3), over the store and the hub, for
 //!   every transport; group commit of messages.
 //! - [`ws`]: the `/ws` WebSocket transport.
@@ -22,6 +23,7 @@
 
 pub mod auth;
 pub mod chat;
+pub mod cluster;
 pub mod config;
 pub mod domain;
 pub mod error;

@@ -24,6 +24,16 @@ pub struct Metrics {
     pub commit_batch_messages: AtomicU64,
     /// Batches that could not be stored (the senders got `unavailable` or `internal`).
     pub commit_failures: AtomicU64,
+    /// Events published to the other nodes, and those dropped while Redis was unreachable
+    /// (the other nodes notice the gap and catch up from the database).
+    pub cluster_published: AtomicU64,
+    pub cluster_dropped: AtomicU64,
+    /// Events received from other nodes.
+    pub cluster_received: AtomicU64,
+    /// Catch-ups from the database after a gap in what other nodes published.
+    pub cluster_catch_ups: AtomicU64,
+    /// 1 while the Redis subscription is up (0 also on a single node).
+    pub cluster_connected: AtomicU64,
 }
 
 /// Values read at scrape time.
@@ -116,6 +126,28 @@ impl Metrics {
             "counter",
             "Group-commit transactions that failed.",
             &[("", get(&self.commit_failures))],
+        );
+        metric(
+            "sala_cluster_events_total",
+            "counter",
+            "Events exchanged with other nodes over Redis.",
+            &[
+                ("{direction=\"published\"}", get(&self.cluster_published)),
+                ("{direction=\"dropped\"}", get(&self.cluster_dropped)),
+                ("{direction=\"received\"}", get(&self.cluster_received)),
+            ],
+        );
+        metric(
+            "sala_cluster_catch_ups_total",
+            "counter",
+            "Catch-ups from the database after missing events from other nodes.",
+            &[("", get(&self.cluster_catch_ups))],
+        );
+        metric(
+            "sala_cluster_connected",
+            "gauge",
+            "1 while this node's Redis subscription is up.",
+            &[("", get(&self.cluster_connected))],
         );
         out
     }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use chrono::{Duration, Utc};
 use sala_store::{NewRoom, Store};
+use sala_store_postgres::PostgresStore;
 use sala_store_sqlite::SqliteStore;
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
@@ -20,9 +21,12 @@ use crate::auth::throttle::{LoginThrottle, ThrottleLimits};
 use crate::auth::token::TokenKeys;
 use crate::chat::assistant::ModelEndpoint;
 use crate::chat::{Chat, ChatLimits};
-use crate::config::Config;
+use crate::cluster::Cluster;
+use crate::cluster::link::{Link, LinkSettings};
+use crate::config::{Config, Role};
 use crate::domain::RoomName;
 use crate::http;
+use crate::hub::Hub;
 use crate::metrics::Metrics;
 use crate::state::AppState;
 use crate::ws::WsSettings;
@@ -40,6 +44,9 @@ pub struct App {
     router: axum::Router,
     store: Arc<dyn Store>,
     chat: Chat,
+    /// The Redis link to the other nodes, when there are any.
+    link: Option<Link>,
+    role: Role,
     connections: TaskTracker,
     /// Cancelled to stop the node; `run` then drains and returns.
     shutdown: CancellationToken,
@@ -75,15 +82,33 @@ impl App {
             window: std::time::Duration::from_secs(config.login_window_secs),
         }));
 
-        let address = SocketAddr::new(config.host, config.port);
+        let address = SocketAddr::new(config.host, config.port());
         let listener = TcpListener::bind(address)
             .await
             .with_context(|| format!("binding {address}"))?;
         let local_addr = listener.local_addr().context("reading the bound address")?;
 
         let metrics = Arc::new(Metrics::default());
+        let hub = Hub::new(config.outbound_queue.max(1));
+        let link = match &config.redis_url {
+            Some(url) => Some(Link::start(
+                &LinkSettings {
+                    url: url.expose_secret().to_owned(),
+                    prefix: config.redis_prefix.clone(),
+                },
+                hub.clone(),
+                store.clone(),
+                metrics.clone(),
+            )?),
+            None => None,
+        };
+        let cluster = match &link {
+            Some(link) => Cluster::linked(hub, link.publisher().clone()),
+            None => Cluster::single(hub),
+        };
         let chat = Chat::start(
             store.clone(),
+            cluster,
             ChatLimits {
                 outbound_queue: config.outbound_queue.max(1),
                 sends_per_sec: config.send_rate,
@@ -127,9 +152,11 @@ impl App {
         Ok(Self {
             listener,
             local_addr,
-            router: http::router(state),
+            router: http::router(state, config.role),
             store,
             chat,
+            link,
+            role: config.role,
             connections,
             shutdown: CancellationToken::new(),
         })
@@ -152,7 +179,7 @@ impl App {
     /// # Errors
     /// When accepting connections fails for good.
     pub async fn run(self) -> anyhow::Result<()> {
-        tracing::info!(address = %self.local_addr, "sala is listening");
+        tracing::info!(address = %self.local_addr, role = ?self.role, "sala is listening");
         let service = self
             .router
             .into_make_service_with_connect_info::<SocketAddr>();
@@ -167,6 +194,9 @@ impl App {
             })
             .await
             .context("serving HTTP")?;
+        if let Some(link) = &self.link {
+            link.stop().await;
+        }
         self.connections.close();
         if tokio::time::timeout(SHUTDOWN_GRACE, self.connections.wait())
             .await
@@ -187,6 +217,13 @@ impl App {
 pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     let path = match &config.database_url {
         None => config.data_dir.join(SQLITE_FILE),
+        Some(url) if is_postgres(url.expose_secret()) => {
+            let store = PostgresStore::connect(url.expose_secret())
+                .await
+                .context("opening the PostgreSQL database")?;
+            tracing::info!("using PostgreSQL");
+            return Ok(Arc::new(store));
+        }
         Some(url) => sqlite_path(url.expose_secret())?,
     };
     let store = SqliteStore::open(&path)
@@ -194,6 +231,10 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
         .with_context(|| format!("opening SQLite database {}", path.display()))?;
     tracing::info!(path = %path.display(), "using SQLite");
     Ok(Arc::new(store))
+}
+
+fn is_postgres(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
 }
 
 fn sqlite_path(url: &str) -> anyhow::Result<PathBuf> {
@@ -206,7 +247,7 @@ fn sqlite_path(url: &str) -> anyhow::Result<PathBuf> {
             // Never echo the URL: it may hold a password.
             let scheme = url.split(':').next().unwrap_or_default();
             bail!(
-                "unsupported --database-url scheme '{scheme}': this build stores data in SQLite (sqlite://PATH)"
+                "unsupported --database-url scheme '{scheme}': use postgres://USER:PASSWORD@HOST/DB or sqlite://PATH"
             )
         }
     }

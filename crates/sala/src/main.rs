@@ -26,7 +26,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the chat server (the default).
-    Serve(Config),
+    Serve(Box<Config>),
     /// Chat from the terminal: full screen, or line mode for pipes and scripts.
     ///
     /// In a terminal: a menu "1) login  2) register" (arrow keys or the digit; the password
@@ -48,7 +48,7 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let config = match cli.command {
-        Some(Command::Serve(config)) => config,
+        Some(Command::Serve(config)) => *config,
         Some(Command::Chat(args)) => chat(args),
         None => cli.serve,
     };

@@ -16,7 +16,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::ChatError;
 use super::assistant::Assistant;
-use crate::hub::{ConnHandle, Event, Hub, Skip};
+use crate::cluster::Cluster;
+use crate::hub::{ConnHandle, Event, Skip};
 use crate::metrics::Metrics;
 use crate::wire;
 
@@ -43,7 +44,7 @@ struct Route {
 /// Runs until `stop` is cancelled and everything queued before it has been committed.
 pub async fn run(
     store: Arc<dyn Store>,
-    hub: Hub,
+    cluster: Cluster,
     mut requests: mpsc::Receiver<CommitRequest>,
     stop: CancellationToken,
     metrics: Arc<Metrics>,
@@ -81,7 +82,7 @@ pub async fn run(
             })
             .unzip();
         let delivery = Delivery {
-            hub: &hub,
+            cluster: &cluster,
             metrics: &metrics,
             assistant: &assistant,
         };
@@ -92,7 +93,8 @@ pub async fn run(
 
 /// Where stored messages go.
 struct Delivery<'a> {
-    hub: &'a Hub,
+    /// This node's members, and the other nodes'.
+    cluster: &'a Cluster,
     metrics: &'a Metrics,
     assistant: &'a Assistant,
 }
@@ -139,7 +141,9 @@ fn deliver(delivery: &Delivery<'_>, routes: Vec<Route>, appended: Vec<Appended>)
             Metrics::bump(&delivery.metrics.messages_stored);
             delivery.assistant.observe(&record, route.room_id);
             let event = Event::new(ServerFrame::Message(wire::message(record)));
-            delivery.hub.broadcast(&route.room, &event, Skip::Nobody);
+            delivery
+                .cluster
+                .broadcast(&route.room, &event, Skip::Nobody);
         }
     }
 }

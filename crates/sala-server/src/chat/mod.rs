@@ -23,6 +23,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::cluster::Cluster;
 use crate::hub::{CloseReason, Hub};
 use crate::metrics::Metrics;
 use commit::CommitRequest;
@@ -54,7 +55,8 @@ pub struct Chat {
 }
 
 struct Inner {
-    hub: Hub,
+    /// The hub, and the other nodes if any: everything fans out through it.
+    cluster: Cluster,
     store: Arc<dyn Store>,
     limits: ChatLimits,
     /// Bounded: when the writer falls behind, senders wait (backpressure), nothing grows.
@@ -68,14 +70,14 @@ struct Inner {
 }
 
 impl Chat {
-    /// Creates the hub and starts the message writer.
+    /// Starts the message writer, delivering through `cluster`.
     pub fn start(
         store: Arc<dyn Store>,
+        cluster: Cluster,
         limits: ChatLimits,
         metrics: Arc<Metrics>,
         model: Option<assistant::ModelEndpoint>,
     ) -> Self {
-        let hub = Hub::new(limits.outbound_queue);
         let (commits, requests) = mpsc::channel(commit::QUEUE_CAPACITY);
         let assistant = assistant::Assistant::new(
             store.clone(),
@@ -86,7 +88,7 @@ impl Chat {
         let stop_committing = CancellationToken::new();
         let committer = tokio::spawn(commit::run(
             store.clone(),
-            hub.clone(),
+            cluster.clone(),
             requests,
             stop_committing.clone(),
             metrics,
@@ -94,7 +96,7 @@ impl Chat {
         ));
         Self {
             inner: Arc::new(Inner {
-                hub,
+                cluster,
                 store,
                 limits,
                 commits,
@@ -107,7 +109,11 @@ impl Chat {
     }
 
     pub fn hub(&self) -> &Hub {
-        &self.inner.hub
+        self.inner.cluster.hub()
+    }
+
+    pub fn cluster(&self) -> &Cluster {
+        &self.inner.cluster
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -190,7 +196,7 @@ impl Chat {
             summary,
         };
         self.inner
-            .hub
+            .cluster
             .send_to_user(user.id, &crate::hub::Event::new(frame), None);
         Ok(())
     }
@@ -214,7 +220,7 @@ impl Chat {
             note: user.status.note.clone(),
         });
         self.inner
-            .hub
+            .cluster
             .send_to_rooms_and_user(&rooms, user.id, &event);
         Ok(())
     }
@@ -236,6 +242,6 @@ impl Chat {
         {
             tracing::error!(error = %err, "the message writer ended abnormally");
         }
-        self.inner.hub.close_all(CloseReason::GoingAway);
+        self.hub().close_all(CloseReason::GoingAway);
     }
 }

@@ -192,7 +192,7 @@ impl Session {
             .await?;
         let was_here = self.chat.hub().is_member(self.conn.id(), &room.name);
         // Every connection of the user that was in the room gets `left`.
-        self.chat.hub().leave(self.user.id, &room.name);
+        self.chat.cluster().leave(self.user.id, &room.name);
         if !was_here {
             self.reply(ServerFrame::Left {
                 room: room.name.clone(),
@@ -286,7 +286,7 @@ impl Session {
             user: self.user.username.clone(),
         });
         self.chat
-            .hub()
+            .cluster()
             .broadcast(&room, &event, Skip::User(self.user.id));
         Ok(())
     }
@@ -309,7 +309,7 @@ impl Session {
             id: marker,
         });
         self.chat
-            .hub()
+            .cluster()
             .send_to_user(self.user.id, &event, Some(self.conn.id()));
         Ok(())
     }

@@ -21,7 +21,6 @@ use crate::auth::session::authenticate;
 use crate::auth::token::new_session_id;
 use crate::domain::{Availability, Email, Password, Username};
 use crate::error::ApiError;
-use crate::hub::CloseReason;
 use crate::metrics::Metrics;
 use crate::state::AppState;
 use crate::wire;
@@ -197,10 +196,7 @@ pub async fn logout(State(state): State<AppState>, auth: AuthUser) -> Result<Sta
         .store
         .revoke_session(&auth.session_id, Utc::now())
         .await?;
-    state
-        .chat
-        .hub()
-        .close_session(&auth.session_id, CloseReason::LoggedOut);
+    state.chat.cluster().close_session(&auth.session_id);
     tracing::info!(user_id = auth.user_id, "logged out");
     Ok(StatusCode::NO_CONTENT)
 }

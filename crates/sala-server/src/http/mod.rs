@@ -33,6 +33,7 @@ use utoipa::OpenApi as _;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::config::Role;
 use crate::error::{ApiError, ErrorCause};
 use crate::metrics::Gauges;
 use crate::state::AppState;
@@ -47,44 +48,55 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; st
 pub const BODY_LIMIT: usize = 16 * 1024;
 
 /// The whole HTTP application of a node.
-pub fn router(state: AppState) -> Router {
-    let (api, openapi) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
-        .routes(routes!(accounts::register))
-        .routes(routes!(accounts::login))
-        .routes(routes!(accounts::logout))
-        .routes(routes!(
-            accounts::validate_token,
-            accounts::validate_token_in_body
-        ))
-        .routes(routes!(accounts::me))
-        .routes(routes!(accounts::set_status))
-        .routes(routes!(accounts::my_rooms))
-        .routes(routes!(rooms::list_rooms, rooms::create_room))
-        .routes(routes!(rooms::get_room))
-        .routes(routes!(rooms::room_messages))
-        .routes(routes!(health::healthz))
-        .split_for_parts();
+pub fn router(state: AppState, role: Role) -> Router {
+    let mut api = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi());
+    if role.serves_accounts() {
+        api = api
+            .routes(routes!(accounts::register))
+            .routes(routes!(accounts::login))
+            .routes(routes!(accounts::logout))
+            .routes(routes!(
+                accounts::validate_token,
+                accounts::validate_token_in_body
+            ));
+    }
+    if role.serves_chat() {
+        api = api
+            .routes(routes!(accounts::me))
+            .routes(routes!(accounts::set_status))
+            .routes(routes!(accounts::my_rooms))
+            .routes(routes!(rooms::list_rooms, rooms::create_room))
+            .routes(routes!(rooms::get_room))
+            .routes(routes!(rooms::room_messages));
+    }
+    let (api, openapi) = api.routes(routes!(health::healthz)).split_for_parts();
     let openapi = Arc::new(openapi);
-    let sio_state = state.clone();
-    let app = api
+    let mut app = api
         .route(
             "/api/openapi.json",
             get(move || async move { Json(openapi.as_ref().clone()) }),
         )
-        .route("/ws", get(crate::ws::upgrade))
-        .route("/metrics", get(metrics))
-        .route("/", get(web::index))
-        .route("/{file}", get(web::file))
+        .route("/metrics", get(metrics));
+    if role.serves_chat() {
+        app = app
+            .route("/ws", get(crate::ws::upgrade))
+            .route("/", get(web::index))
+            .route("/{file}", get(web::file));
+    }
+    let app = app
         .layer(middleware::from_fn_with_state(
             state.clone(),
             count_responses,
         ))
-        .with_state(state);
+        .with_state(state.clone());
+    if !role.serves_chat() {
+        return with_common_layers(app);
+    }
     // Socket.io answers /socket.io/ before the router; its handshake is origin-checked too.
     with_common_layers(app)
-        .layer(crate::sio::layer(sio_state.clone()))
+        .layer(crate::sio::layer(state.clone()))
         .layer(middleware::from_fn_with_state(
-            sio_state,
+            state,
             crate::sio::check_origin,
         ))
 }

@@ -12,22 +12,32 @@
 //! duplicate: [`Hub::begin_join`] makes the connection a member whose events are held back,
 //! the caller reads history from the store, and [`Hub::complete_join`] sends `joined` and
 //! then the held-back events, minus messages the history already contained.
+//!
+//! In a cluster ([`remote`]), the hub also keeps who is online in each room through other
+//! nodes, so that `members` and presence are cluster-wide, and it reports its own users'
+//! presence changes on a feed ([`Hub::presence_feed`]) for the cluster link to publish.
 
 mod connection;
 mod event;
+mod remote;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use sala_proto::frames::{PresenceEvent, ServerFrame};
+use tokio::sync::mpsc;
 
 pub use connection::{CloseReason, ConnHandle, ConnId, Outbound};
 pub use event::Event;
+pub use remote::{LocalPresence, NodeId, RoomPresence};
 
 /// Events held back for one joining connection before it is treated as too slow. The
 /// history read that the hold covers takes milliseconds; this is a safety bound.
 const MAX_HELD_BACK: usize = 4096;
+/// Message ids a room remembers having delivered, so that a message arriving twice (live
+/// from another node and again in a catch-up from the database) is delivered once.
+const REMEMBERED_IDS: usize = 1024;
 
 /// Who a connection belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,6 +68,8 @@ struct Inner {
     next_id: AtomicU64,
     /// Capacity of each connection's outbound queue.
     queue_capacity: usize,
+    /// Where this node's presence changes go, once a cluster link listens.
+    presence_feed: OnceLock<mpsc::UnboundedSender<LocalPresence>>,
 }
 
 #[derive(Default)]
@@ -66,6 +78,8 @@ struct State {
     rooms: HashMap<String, LiveRoom>,
     by_session: HashMap<String, HashSet<ConnId>>,
     by_user: HashMap<i64, HashSet<ConnId>>,
+    /// Users online in each room through other nodes: room → user → who and where.
+    remote: HashMap<String, HashMap<i64, remote::RemoteUser>>,
 }
 
 struct Connection {
@@ -80,6 +94,10 @@ struct LiveRoom {
     /// Users with at least one fully joined connection here: username and how many.
     /// Presence and `online` counts come from this.
     online: HashMap<i64, (String, u32)>,
+    /// The newest message id this room's members have (from history or live).
+    last_id: i64,
+    /// Recently delivered message ids, the oldest dropped past [`REMEMBERED_IDS`].
+    delivered: BTreeSet<i64>,
 }
 
 struct Member {
@@ -89,23 +107,33 @@ struct Member {
     held_back: Option<Vec<Arc<Event>>>,
     /// Whether this connection is counted in `online`.
     counted: bool,
+    /// Messages up to this id reached the connection in its `joined` history (or it had
+    /// them); a copy arriving later, from another node, is not sent again.
+    history_through: i64,
 }
 
 impl LiveRoom {
-    fn usernames(&self) -> Vec<String> {
-        let mut names: Vec<String> = self.online.values().map(|(name, _)| name.clone()).collect();
-        names.sort_unstable();
-        names
+    /// Records a message id as delivered; `false` when it already was.
+    fn remember(&mut self, id: i64) -> bool {
+        if !self.delivered.insert(id) {
+            return false;
+        }
+        if self.delivered.len() > REMEMBERED_IDS {
+            self.delivered.pop_first();
+        }
+        self.last_id = self.last_id.max(id);
+        true
     }
 
     fn broadcast(&mut self, event: &Arc<Event>, skip: Skip) {
+        let message_id = event.message_id();
         for (id, member) in &mut self.members {
             let skipped = match skip {
                 Skip::Nobody => false,
                 Skip::Conn(conn) => conn == *id,
                 Skip::User(user) => user == member.user_id,
             };
-            if skipped {
+            if skipped || message_id.is_some_and(|m| m <= member.history_through) {
                 continue;
             }
             match &mut member.held_back {
@@ -150,6 +178,7 @@ impl Hub {
                 state: Mutex::new(State::default()),
                 next_id: AtomicU64::new(1),
                 queue_capacity,
+                presence_feed: OnceLock::new(),
             }),
         }
     }
@@ -220,10 +249,13 @@ impl Hub {
             if let Some(member) = room.members.remove(&id)
                 && let Some(username) = room.uncount(&member)
             {
-                room.broadcast(
-                    &presence(name, username, PresenceEvent::Disconnected),
-                    Skip::Nobody,
-                );
+                if !remote::online_elsewhere(&state.remote, name, user.id) {
+                    room.broadcast(
+                        &presence(name, username.clone(), PresenceEvent::Disconnected),
+                        Skip::Nobody,
+                    );
+                }
+                self.report(name, user.id, username, PresenceEvent::Disconnected);
             }
             if room.members.is_empty() {
                 state.rooms.remove(name);
@@ -251,6 +283,7 @@ impl Hub {
                 user_id,
                 held_back: Some(Vec::new()),
                 counted: false,
+                history_through: 0,
             });
         true
     }
@@ -266,7 +299,8 @@ impl Hub {
         seen_through: Option<i64>,
         joined: impl FnOnce(Vec<String>) -> Arc<Event>,
     ) -> bool {
-        let mut state = self.lock();
+        let mut guard = self.lock();
+        let state = &mut *guard;
         let Some(username) = state.connections.get(&id).map(|c| c.user.username.clone()) else {
             return false;
         };
@@ -279,6 +313,10 @@ impl Hub {
         let held_back = member.held_back.take().unwrap_or_default();
         let first = !member.counted;
         let (handle, user_id) = (member.handle.clone(), member.user_id);
+        if let Some(through) = seen_through {
+            member.history_through = through;
+            live.last_id = live.last_id.max(through);
+        }
         if first {
             member.counted = true;
             live.online
@@ -286,8 +324,11 @@ impl Hub {
                 .or_insert((username.clone(), 0))
                 .1 += 1;
         }
-        let announce = first && live.online.get(&user_id).is_some_and(|(_, n)| *n == 1);
-        handle.send(joined(live.usernames()));
+        // The user's first connection here, on this node; announced to the room unless the
+        // user is already online in it through another node.
+        let first_here = first && live.online.get(&user_id).is_some_and(|(_, n)| *n == 1);
+        let announce = first_here && !remote::online_elsewhere(&state.remote, room, user_id);
+        handle.send(joined(remote::usernames(live, state.remote.get(room))));
         for event in held_back {
             let seen = matches!((event.message_id(), seen_through), (Some(id), Some(through)) if id <= through);
             if !seen {
@@ -296,9 +337,12 @@ impl Hub {
         }
         if announce {
             live.broadcast(
-                &presence(room, username, PresenceEvent::Joined),
+                &presence(room, username.clone(), PresenceEvent::Joined),
                 Skip::Conn(id),
             );
+        }
+        if first_here {
+            self.report(room, user_id, username, PresenceEvent::Joined);
         }
         true
     }
@@ -334,7 +378,8 @@ impl Hub {
     /// The user leaves the room on every connection: each gets `left`, and the remaining
     /// members get `presence: left` if the user was online there.
     pub fn leave(&self, user_id: i64, room: &str) {
-        let mut state = self.lock();
+        let mut guard = self.lock();
+        let state = &mut *guard;
         let conn_ids: Vec<ConnId> = state
             .by_user
             .get(&user_id)
@@ -362,7 +407,13 @@ impl Hub {
             }
         }
         if let Some(username) = username {
-            live.broadcast(&presence(room, username, PresenceEvent::Left), Skip::Nobody);
+            if !remote::online_elsewhere(&state.remote, room, user_id) {
+                live.broadcast(
+                    &presence(room, username.clone(), PresenceEvent::Left),
+                    Skip::Nobody,
+                );
+            }
+            self.report(room, user_id, username, PresenceEvent::Left);
         }
         if live.members.is_empty() {
             state.rooms.remove(room);
@@ -377,11 +428,27 @@ impl Hub {
             .is_some_and(|live| live.members.contains_key(&id))
     }
 
-    /// Sends `event` to the room's members, except `skip`.
+    /// Sends `event` to the room's members, except `skip`. A `message` event is delivered
+    /// once: a second copy of the same id (from another node, or a catch-up) is dropped.
     pub fn broadcast(&self, room: &str, event: &Arc<Event>, skip: Skip) {
         if let Some(live) = self.lock().rooms.get_mut(room) {
+            if let Some(id) = event.message_id()
+                && !live.remember(id)
+            {
+                return;
+            }
             live.broadcast(event, skip);
         }
+    }
+
+    /// The rooms with members on this node, each with the newest message id they have:
+    /// what a catch-up from the database starts after.
+    pub fn room_cursors(&self) -> Vec<(String, i64)> {
+        self.lock()
+            .rooms
+            .iter()
+            .map(|(name, live)| (name.clone(), live.last_id))
+            .collect()
     }
 
     /// Sends `event` to every connection of the user, except `skip`.
@@ -433,12 +500,18 @@ impl Hub {
         }
     }
 
-    /// How many users have a live connection in the room.
+    /// How many users have a live connection in the room, on any node.
     pub fn online_count(&self, room: &str) -> u64 {
-        self.lock()
-            .rooms
-            .get(room)
-            .map_or(0, |live| live.online.len() as u64)
+        let state = self.lock();
+        let local = state.rooms.get(room);
+        let remote = state.remote.get(room);
+        let elsewhere = remote.map_or(0, |users| {
+            users
+                .keys()
+                .filter(|user| !local.is_some_and(|live| live.online.contains_key(user)))
+                .count()
+        });
+        (local.map_or(0, |live| live.online.len()) + elsewhere) as u64
     }
 
     /// Connections currently registered.

@@ -81,7 +81,7 @@ impl TestApp {
     pub async fn restart(mut self) -> Self {
         self.stop().await;
         let mut config = self.config.clone();
-        config.port = 0;
+        config.port = Some(0);
         Self::start(config, self._data_dir.clone()).await
     }
 
@@ -91,12 +91,13 @@ impl TestApp {
     #[allow(dead_code)]
     pub async fn start_again_on_same_port(&mut self) {
         let mut config = self.config.clone();
-        config.port = self
-            .base
-            .rsplit(':')
-            .next()
-            .and_then(|port| port.parse().ok())
-            .expect("port");
+        config.port = Some(
+            self.base
+                .rsplit(':')
+                .next()
+                .and_then(|port| port.parse().ok())
+                .expect("port"),
+        );
         let again = Self::start(config, self._data_dir.clone()).await;
         let mut old = std::mem::replace(self, again);
         old.server = None;

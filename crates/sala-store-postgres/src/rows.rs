@@ -1,0 +1,141 @@
+//! Row shapes as PostgreSQL returns them, and their conversion into the store's records.
+//!
+//! The schema keeps SQLite's column types (BIGINT milliseconds, BIGINT ids), so these match
+//! `sala-store-sqlite`'s rows field for field.
+
+use chrono::{DateTime, Utc};
+use sala_store::{
+    MemberRoomRecord, MessageRecord, RoomRecord, SessionRecord, StatusRecord, StoreError,
+    UserRecord,
+};
+
+/// Timestamps are stored as milliseconds since the epoch.
+pub(crate) fn millis(at: DateTime<Utc>) -> i64 {
+    at.timestamp_millis()
+}
+
+fn from_millis(ms: i64) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::from_timestamp_millis(ms)
+        .ok_or_else(|| StoreError::Backend(format!("stored timestamp {ms} is out of range").into()))
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct UserRow {
+    id: i64,
+    username: String,
+    email: Option<String>,
+    password_hash: String,
+    busy: bool,
+    status_note: Option<String>,
+    busy_since: Option<i64>,
+    created_at: i64,
+}
+
+impl TryFrom<UserRow> for UserRecord {
+    type Error = StoreError;
+    fn try_from(row: UserRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            id: row.id,
+            username: row.username,
+            email: row.email,
+            password_hash: row.password_hash,
+            status: StatusRecord {
+                busy: row.busy,
+                note: row.status_note,
+                busy_since: row.busy_since.map(from_millis).transpose()?,
+            },
+            created_at: from_millis(row.created_at)?,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct SessionRow {
+    id: String,
+    user_id: i64,
+    created_at: i64,
+    expires_at: i64,
+    revoked_at: Option<i64>,
+}
+
+impl TryFrom<SessionRow> for SessionRecord {
+    type Error = StoreError;
+    fn try_from(row: SessionRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            id: row.id,
+            user_id: row.user_id,
+            created_at: from_millis(row.created_at)?,
+            expires_at: from_millis(row.expires_at)?,
+            revoked_at: row.revoked_at.map(from_millis).transpose()?,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct RoomRow {
+    id: i64,
+    name: String,
+    topic: Option<String>,
+    created_by: Option<String>,
+    created_at: i64,
+}
+
+impl TryFrom<RoomRow> for RoomRecord {
+    type Error = StoreError;
+    fn try_from(row: RoomRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            id: row.id,
+            name: row.name,
+            topic: row.topic,
+            created_by: row.created_by,
+            created_at: from_millis(row.created_at)?,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct MemberRoomRow {
+    #[sqlx(flatten)]
+    room: RoomRow,
+    last_read: i64,
+    unread: i64,
+}
+
+impl TryFrom<MemberRoomRow> for MemberRoomRecord {
+    type Error = StoreError;
+    fn try_from(row: MemberRoomRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            room: row.room.try_into()?,
+            last_read: row.last_read,
+            unread: u64::try_from(row.unread).unwrap_or(0),
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct MessageRow {
+    id: i64,
+    room: String,
+    user_id: i64,
+    username: String,
+    text: String,
+    client_id: Option<String>,
+    assistant: bool,
+    created_at: i64,
+}
+
+impl TryFrom<MessageRow> for MessageRecord {
+    type Error = StoreError;
+    fn try_from(row: MessageRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            id: row.id,
+            room: row.room,
+            user_id: row.user_id,
+            username: row.username,
+            text: row.text,
+            client_id: row.client_id,
+            assistant: row.assistant,
+            created_at: from_millis(row.created_at)?,
+        })
+    }
+}

@@ -1,0 +1,341 @@
+//! The store contract (`sala_store::contract`) against a fresh PostgreSQL database per test,
+//! plus what only a shared database has to show: nodes writing one room at once, and nodes
+//! reconnecting.
+//!
+//! Every test but `an_unreachable_server_is_unavailable` needs a server: they are `#[ignore]`d,
+//! and `scripts/test.sh` runs them with `--include-ignored` after starting one (through
+//! `scripts/services.sh`) and setting `SALA_TEST_POSTGRES_URL`.
+
+use std::collections::BTreeSet;
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use chrono::Utc;
+use sala_store::{
+    AccountStore as _, MessageQuery, MessageStore as _, NewMessage, NewRoom, NewUser,
+    RoomStore as _, Store as _, StoreError, contract,
+};
+use sala_store_postgres::test_support::TempDatabase;
+use sala_store_postgres::{PostgresOptions, PostgresStore};
+use sqlx::{Connection as _, PgConnection};
+
+macro_rules! contract_tests {
+    ($($name:ident),* $(,)?) => {$(
+        #[tokio::test]
+        #[ignore = "needs PostgreSQL"]
+        async fn $name() {
+            let database = TempDatabase::create().await;
+            let store = PostgresStore::connect(&database.url).await.expect("connect store");
+            contract::$name(&store).await;
+            store.close().await;
+            database.drop_now().await;
+        }
+    )*};
+}
+
+contract_tests!(
+    accounts_are_unique_case_insensitively,
+    status_is_stored,
+    sessions_can_be_revoked,
+    rooms_are_created_searched_and_paged,
+    membership_tracks_reading,
+    appends_are_ordered_and_idempotent,
+    a_batch_is_all_or_nothing,
+    history_pages_both_ways,
+    messages_since_cover_the_users_rooms,
+);
+
+#[tokio::test]
+async fn an_unreachable_server_is_unavailable() {
+    // A port that was free a moment ago: nothing listens there, so the connection is refused.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("free port")
+        .port();
+    let options = PostgresOptions {
+        acquire_timeout: Duration::from_secs(2),
+        ..PostgresOptions::default()
+    };
+    let url = format!("postgres://sala@127.0.0.1:{port}/sala");
+    let result = tokio::time::timeout(
+        Duration::from_secs(10),
+        PostgresStore::connect_with(&url, options),
+    )
+    .await
+    .expect("connect gives up within its acquire timeout");
+    assert!(
+        matches!(result, Err(StoreError::Unavailable(_))),
+        "{:?}",
+        result.err()
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL"]
+async fn reconnecting_keeps_the_data_and_reruns_no_migration() {
+    let database = TempDatabase::create().await;
+    let store = PostgresStore::connect(&database.url).await.unwrap();
+    contract::status_is_stored(&store).await;
+    store.close().await;
+
+    let store = PostgresStore::connect(&database.url).await.unwrap();
+    assert!(
+        store
+            .find_user_by_username("st_bob")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    store.close().await;
+
+    let mut conn = PgConnection::connect(&database.url).await.unwrap();
+    let applied: Vec<(i64, bool)> =
+        sqlx::query_as("SELECT version, success FROM _sqlx_migrations ORDER BY version")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+    assert_eq!(applied, [(1, true)]);
+    conn.close().await.unwrap();
+    database.drop_now().await;
+}
+
+/// Two nodes (two pools) append to one room at once while a third reads it the way a
+/// catch-up cursor does, always asking for what lies after the newest id it has seen. Ids
+/// must come out in commit order: the reader never meets an id below one it saw before, so
+/// it misses nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL"]
+async fn concurrent_nodes_commit_a_rooms_ids_in_order() {
+    const PER_NODE: usize = 200;
+    let database = TempDatabase::create().await;
+    let nodes = [
+        PostgresStore::connect(&database.url).await.unwrap(),
+        PostgresStore::connect(&database.url).await.unwrap(),
+    ];
+    let now = Utc::now();
+    let mut users = Vec::new();
+    for name in ["cc_node0", "cc_node1"] {
+        let user = nodes[0]
+            .create_user(NewUser {
+                username: name,
+                email: None,
+                password_hash: "$argon2id$stub",
+                created_at: now,
+            })
+            .await
+            .unwrap();
+        users.push(user.id);
+    }
+    let room_id = nodes[0]
+        .create_room(NewRoom {
+            name: "cc-room",
+            topic: None,
+            created_by: None,
+            created_at: now,
+        })
+        .await
+        .unwrap()
+        .id;
+
+    let writers: Vec<_> = nodes
+        .iter()
+        .zip(users)
+        .enumerate()
+        .map(|(node, (store, user_id))| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let mut acked = Vec::with_capacity(PER_NODE);
+                for i in 0..PER_NODE {
+                    let appended = store
+                        .append_messages(&[NewMessage {
+                            room_id,
+                            user_id,
+                            text: format!("node {node} message {i}"),
+                            client_id: Some(format!("n{node}-{i}")),
+                            assistant: false,
+                            created_at: Utc::now(),
+                        }])
+                        .await
+                        .expect("append");
+                    acked.push(appended[0].record.id);
+                }
+                acked
+            })
+        })
+        .collect();
+
+    // Set once every writer has returned, so the reader's next empty page is final.
+    let writers_done = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let store = PostgresStore::connect(&database.url).await.unwrap();
+        let writers_done = Arc::clone(&writers_done);
+        tokio::spawn(async move {
+            let mut seen = BTreeSet::new();
+            let mut cursor = 0;
+            loop {
+                // Read the flag before the page: a page read after every commit is complete.
+                let done = writers_done.load(Ordering::SeqCst);
+                let (page, _) = store
+                    .list_messages(
+                        room_id,
+                        MessageQuery {
+                            before: None,
+                            after: Some(cursor),
+                            limit: 50,
+                        },
+                    )
+                    .await
+                    .expect("read");
+                if page.is_empty() && done {
+                    break;
+                }
+                for message in page {
+                    cursor = message.id;
+                    seen.insert(message.id);
+                }
+                tokio::task::yield_now().await;
+            }
+            store.close().await;
+            seen
+        })
+    };
+
+    let mut all = BTreeSet::new();
+    for writer in writers {
+        let acked = tokio::time::timeout(Duration::from_secs(120), writer)
+            .await
+            .expect("writer finishes")
+            .expect("writer task");
+        assert!(acked.windows(2).all(|pair| pair[0] < pair[1]), "{acked:?}");
+        all.extend(acked);
+    }
+    assert_eq!(all.len(), 2 * PER_NODE, "ids are distinct");
+    writers_done.store(true, Ordering::SeqCst);
+
+    // The reader, following only its cursor, met every message: none committed behind it.
+    let seen = tokio::time::timeout(Duration::from_secs(60), reader)
+        .await
+        .expect("reader finishes")
+        .expect("reader task");
+    let missed: Vec<_> = all.difference(&seen).collect();
+    assert!(
+        missed.is_empty(),
+        "committed behind the reader's cursor: {missed:?}"
+    );
+
+    let (history, more) = nodes[1]
+        .list_messages(
+            room_id,
+            MessageQuery {
+                before: None,
+                after: None,
+                limit: 1000,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!((history.len(), more), (2 * PER_NODE, false));
+
+    for node in &nodes {
+        node.close().await;
+    }
+    database.drop_now().await;
+}
+
+/// The same `(user, client_id)` sent to two rooms at once from two nodes: the room locks do
+/// not serialise them, so the later insert meets the unique index. That batch fails as
+/// `Backend` (not as a conflict the user caused), and the caller's retry finds the message
+/// the other node stored.
+#[tokio::test]
+#[ignore = "needs PostgreSQL"]
+async fn a_client_id_racing_in_another_room_fails_then_its_retry_finds_the_stored_one() {
+    let database = TempDatabase::create().await;
+    let store = PostgresStore::connect(&database.url).await.unwrap();
+    let now = Utc::now();
+    let user_id = store
+        .create_user(NewUser {
+            username: "rc_judy",
+            email: None,
+            password_hash: "$argon2id$stub",
+            created_at: now,
+        })
+        .await
+        .unwrap()
+        .id;
+    let mut rooms = Vec::new();
+    for name in ["rc-here", "rc-there"] {
+        let room = NewRoom {
+            name,
+            topic: None,
+            created_by: None,
+            created_at: now,
+        };
+        rooms.push(store.create_room(room).await.unwrap().id);
+    }
+    let message = NewMessage {
+        room_id: rooms[0],
+        user_id,
+        text: "hello".to_owned(),
+        client_id: Some("rc-1".to_owned()),
+        assistant: false,
+        created_at: now,
+    };
+
+    // The "other node": inserts the same client_id in the other room, not yet committed.
+    let mut other_node = PgConnection::connect(&database.url).await.unwrap();
+    let mut other_tx = other_node.begin().await.unwrap();
+    sqlx::query(
+        "INSERT INTO messages (room_id, user_id, text, client_id, created_at) \
+         VALUES ($1, $2, 'from the other node', 'rc-1', 0)",
+    )
+    .bind(rooms[1])
+    .bind(user_id)
+    .execute(&mut *other_tx)
+    .await
+    .unwrap();
+
+    let racing = tokio::spawn({
+        let store = store.clone();
+        let message = message.clone();
+        async move { store.append_messages(&[message]).await }
+    });
+    // Wait until our insert waits on the other transaction's index entry, then commit it.
+    let mut watcher = PgConnection::connect(&database.url).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let (waiting,): (i64,) = sqlx::query_as(
+                "SELECT COUNT(*) FROM pg_stat_activity \
+                 WHERE datname = current_database() AND wait_event_type = 'Lock'",
+            )
+            .fetch_one(&mut watcher)
+            .await
+            .unwrap();
+            if waiting > 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the append waits for the other transaction");
+    other_tx.commit().await.unwrap();
+
+    let raced = racing.await.expect("append task");
+    assert!(matches!(raced, Err(StoreError::Backend(_))), "{raced:?}");
+    let retried = store.append_messages(&[message]).await.unwrap();
+    assert!(!retried[0].is_new);
+    assert_eq!(
+        (
+            retried[0].record.room.as_str(),
+            retried[0].record.text.as_str()
+        ),
+        ("rc-there", "from the other node")
+    );
+
+    watcher.close().await.unwrap();
+    other_node.close().await.unwrap();
+    store.close().await;
+    database.drop_now().await;
+}
