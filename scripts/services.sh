@@ -75,12 +75,17 @@ start_postgres() {
     return 1
   fi
 
+  # Tests throw the data away, so durability is off; a benchmark sets SALA_PG_DURABLE=1 to
+  # measure with PostgreSQL's defaults (fsync on every commit).
+  local durability=(-c fsync=off -c synchronous_commit=off -c full_page_writes=off)
+  if [ "${SALA_PG_DURABLE:-0}" = 1 ]; then
+    durability=()
+  fi
   local attempt port waited
   for attempt in 1 2 3; do
     port=$(_sala_free_port)
     _sala_as_postgres "$bin/postgres" -D "$SALA_PG_DIR/data" -k "$SALA_PG_DIR/socket" \
-      -c listen_addresses=127.0.0.1 -p "$port" \
-      -c fsync=off -c synchronous_commit=off -c full_page_writes=off \
+      -c listen_addresses=127.0.0.1 -p "$port" "${durability[@]}" \
       -c max_connections=200 >>"$SALA_PG_DIR/postgres.log" 2>&1 &
     SALA_PG_WRAPPER_PID=$!
     for ((waited = 0; waited < 300; waited++)); do

@@ -54,6 +54,10 @@ pub struct FanoutArgs {
     /// PID of the server, to report its memory (VmRSS) before and after.
     #[arg(long)]
     server_pid: Option<u32>,
+    /// Another node of the same Sala cluster for the publishers (subscribers stay on
+    /// `--server`): every delivery to a subscriber then crosses nodes, through Redis.
+    #[arg(long)]
+    publish_server: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,6 +104,9 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<()> {
         bail!("--publishers must be at least 1");
     }
     let target = Target::new(args.target.clone())?;
+    if let Some(server) = &args.publish_server {
+        crate::target::check_loopback("--publish-server", server)?;
+    }
     let total = args.subscribers + args.publishers;
     let rss_before = report::rss_kib(args.server_pid);
 
@@ -120,12 +127,17 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<()> {
 
     eprintln!("opening {total} connections…");
     let connect_started = Instant::now();
-    let sockets: Vec<Socket> = stream::iter(tokens.iter())
-        .map(|token| {
+    let sockets: Vec<Socket> = stream::iter(tokens.iter().enumerate())
+        .map(|(i, token)| {
             let target = target.clone();
             let room = args.room.clone();
+            // Publishers are the first `publishers` connections (see the roles below).
+            let server = match &args.publish_server {
+                Some(server) if i < args.publishers => server.clone(),
+                _ => args.target.server.clone(),
+            };
             async move {
-                let mut socket = target.connect(token).await?;
+                let mut socket = target.connect_at(&server, token).await?;
                 socket
                     .send(Message::text(target.protocol().join(&room)))
                     .await?;
@@ -219,6 +231,7 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<()> {
     let result = json!({
         "scenario": "fanout",
         "target": target.kind_name(),
+        "publish_server": args.publish_server,
         "connections": total,
         "subscribers": args.subscribers,
         "publishers": args.publishers,

@@ -89,25 +89,7 @@ impl Target {
     /// # Errors
     /// When `--server` is not a loopback URL.
     pub fn new(args: TargetArgs) -> anyhow::Result<Self> {
-        let authority = args
-            .server
-            .split("://")
-            .nth(1)
-            .and_then(|rest| rest.split('/').next())
-            .unwrap_or_default();
-        let host = match authority.strip_prefix('[') {
-            Some(v6) => v6.split(']').next().unwrap_or_default(),
-            None => authority.split(':').next().unwrap_or_default(),
-        };
-        let loopback = host == "localhost"
-            || host
-                .parse::<std::net::IpAddr>()
-                .is_ok_and(|address| address.is_loopback());
-        if !loopback {
-            bail!(
-                "--server must be a loopback address (127.0.0.0/8, ::1 or localhost), not '{host}'"
-            );
-        }
+        check_loopback("--server", &args.server)?;
         Ok(Self {
             args,
             http: reqwest::Client::new(),
@@ -162,16 +144,14 @@ impl Target {
             .with_context(|| format!("login {username}: {status} {body}"))
     }
 
-    /// Opens an authenticated connection (for Socket.io: through its handshake).
+    /// Opens an authenticated connection to `server` (for Socket.io: through its
+    /// handshake): `--server`, or another node of the same cluster, which must have passed
+    /// [`check_loopback`].
     ///
     /// # Errors
     /// When the upgrade or the handshake fails.
-    pub async fn connect(&self, token: &str) -> anyhow::Result<Socket> {
-        let base = self
-            .args
-            .server
-            .trim_end_matches('/')
-            .replacen("http", "ws", 1);
+    pub async fn connect_at(&self, server: &str, token: &str) -> anyhow::Result<Socket> {
+        let base = server.trim_end_matches('/').replacen("http", "ws", 1);
         match self.args.protocol {
             Protocol::Ws => {
                 let mut request = format!("{base}/ws").into_client_request()?;
@@ -213,6 +193,30 @@ impl Target {
     pub fn kind(&self) -> Kind {
         self.args.target
     }
+}
+
+/// Refuses any URL whose host is not loopback: this tool sends load.
+///
+/// # Errors
+/// When `url`'s host is not 127.0.0.0/8, ::1 or localhost.
+pub fn check_loopback(flag: &str, url: &str) -> anyhow::Result<()> {
+    let authority = url
+        .split("://")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .unwrap_or_default();
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => authority.split(':').next().unwrap_or_default(),
+    };
+    let loopback = host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|address| address.is_loopback());
+    if !loopback {
+        bail!("{flag} must be a loopback address (127.0.0.0/8, ::1 or localhost), not '{host}'");
+    }
+    Ok(())
 }
 
 /// The next text frame, which must start with `prefix`.

@@ -9,6 +9,8 @@ use std::path::PathBuf;
 use clap::{Args, ValueEnum};
 use secrecy::SecretString;
 
+use crate::http::client_address::ProxyRange;
+
 /// How `sala serve` runs.
 #[derive(Debug, Clone, Args)]
 pub struct Config {
@@ -64,6 +66,13 @@ pub struct Config {
     /// Length of the login throttle window, in seconds.
     #[arg(long, env = "SALA_LOGIN_WINDOW_SECS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
     pub login_window_secs: u64,
+
+    /// Reverse proxies (addresses or ADDRESS/PREFIX networks, comma-separated) whose
+    /// `X-Forwarded-For` header names the client, for the per-address login throttle.
+    /// Without it the TCP peer is the client: behind nginx, list nginx here, or every client
+    /// shares nginx's counter.
+    #[arg(long, env = "SALA_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<ProxyRange>,
 
     /// The URL clients reach this node at (e.g. `https://chat.example.org`), used for the
     /// `chat_url` that login returns. Default: taken from the request's Host header.
@@ -193,6 +202,7 @@ impl Config {
             login_failures_per_address: 50,
             login_window_secs: 300,
             public_url: None,
+            trusted_proxies: Vec::new(),
             outbound_queue: 1024,
             send_rate: 1000.0,
             send_burst: 1000,

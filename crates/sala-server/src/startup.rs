@@ -95,6 +95,7 @@ impl App {
                 &LinkSettings {
                     url: url.expose_secret().to_owned(),
                     prefix: config.redis_prefix.clone(),
+                    listen: config.role.serves_chat(),
                 },
                 hub.clone(),
                 store.clone(),
@@ -133,6 +134,7 @@ impl App {
             public_url: config.public_url.as_deref().map(Arc::from),
             local_addr,
             chat: chat.clone(),
+            trusted_proxies: config.trusted_proxies.clone().into(),
             allowed_origins: config
                 .allowed_origins
                 .iter()

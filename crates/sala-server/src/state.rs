@@ -11,6 +11,7 @@ use crate::auth::password::PasswordHasher;
 use crate::auth::throttle::LoginThrottle;
 use crate::auth::token::TokenKeys;
 use crate::chat::Chat;
+use crate::http::client_address::ProxyRange;
 use crate::metrics::Metrics;
 use crate::ws::WsSettings;
 
@@ -30,6 +31,8 @@ pub struct AppState {
     pub local_addr: SocketAddr,
     /// The real-time layer: hub, sessions, message writer.
     pub chat: Chat,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (`--trusted-proxies`).
+    pub trusted_proxies: Arc<[ProxyRange]>,
     /// Origins allowed to open WebSockets; empty: same origin only.
     pub allowed_origins: Arc<[String]>,
     /// Counters for `/metrics`.

@@ -264,6 +264,16 @@ impl SessionStore for PostgresStore {
                 .map_err(map_err)?;
         Ok(done.rows_affected() > 0)
     }
+
+    async fn revoked_since(&self, since: DateTime<Utc>) -> Result<Vec<String>, StoreError> {
+        let rows: Vec<(String,)> =
+            sqlx::query_as("SELECT id FROM sessions WHERE revoked_at >= $1 ORDER BY revoked_at")
+                .bind(millis(since))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(map_err)?;
+        Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
 }
 
 /// The case-folded text that room search matches against.
@@ -523,11 +533,9 @@ impl MessageStore for PostgresStore {
         room_id: i64,
         query: MessageQuery,
     ) -> Result<(Vec<MessageRecord>, bool), StoreError> {
-        let limit = usize::try_from(query.limit).unwrap_or(usize::MAX);
-        // One row beyond the limit tells whether the page was cut short.
-        let fetch = i64::from(query.limit) + 1;
+        let fetch = query.fetch();
         let before = query.before.unwrap_or(i64::MAX);
-        let mut rows: Vec<MessageRow> = match query.after {
+        let rows: Vec<MessageRow> = match query.after {
             Some(after) => {
                 const SQL: &str = concat!(
                     message_select!(),
@@ -555,11 +563,7 @@ impl MessageStore for PostgresStore {
             }
         }
         .map_err(map_err)?;
-        let more = rows.len() > limit;
-        rows.truncate(limit);
-        if query.after.is_none() {
-            rows.reverse();
-        }
+        let (rows, more) = query.finish(rows);
         let messages = rows
             .into_iter()
             .map(MessageRecord::try_from)

@@ -96,7 +96,7 @@ async fn reconnecting_keeps_the_data_and_reruns_no_migration() {
             .fetch_all(&mut conn)
             .await
             .unwrap();
-    assert_eq!(applied, [(1, true)]);
+    assert_eq!(applied, [(1, true), (2, true)]);
     conn.close().await.unwrap();
     database.drop_now().await;
 }

@@ -172,11 +172,29 @@ pub async fn sessions_can_be_revoked(store: &dyn Store) {
     assert!(session.is_active(created_at));
     assert!(!session.is_active(expires_at));
 
+    let before_logout = now();
     assert!(store.revoke_session("se-session-1", now()).await.unwrap());
     assert!(!store.revoke_session("se-session-1", now()).await.unwrap());
     let session = store.get_session("se-session-1").await.unwrap().unwrap();
     assert!(!session.is_active(created_at));
     assert!(store.get_session("se-none").await.unwrap().is_none());
+
+    // Logouts since a moment: the revoked session, not an active one, not older ones.
+    store
+        .create_session(NewSession {
+            id: "se-session-2",
+            user_id: id,
+            created_at,
+            expires_at,
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        store.revoked_since(before_logout).await.unwrap(),
+        ["se-session-1"]
+    );
+    let later = now() + Duration::seconds(5);
+    assert!(store.revoked_since(later).await.unwrap().is_empty());
 }
 
 /// Rooms: unique names, `ensure_room` idempotent, literal case-insensitive search, cursor.

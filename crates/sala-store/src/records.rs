@@ -142,3 +142,23 @@ pub struct MessageQuery {
     pub after: Option<i64>,
     pub limit: u32,
 }
+
+impl MessageQuery {
+    /// How many rows a backend reads: one beyond the limit tells whether the page was cut
+    /// short.
+    pub fn fetch(&self) -> i64 {
+        i64::from(self.limit) + 1
+    }
+
+    /// The page from the rows read (ascending ids with `after`, descending without): at
+    /// most `limit`, oldest first, and whether more lay beyond.
+    pub fn finish<T>(&self, mut rows: Vec<T>) -> (Vec<T>, bool) {
+        let limit = usize::try_from(self.limit).unwrap_or(usize::MAX);
+        let more = rows.len() > limit;
+        rows.truncate(limit);
+        if self.after.is_none() {
+            rows.reverse();
+        }
+        (rows, more)
+    }
+}

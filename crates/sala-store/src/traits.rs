@@ -59,6 +59,13 @@ pub trait SessionStore: Send + Sync {
     /// # Errors
     /// Backend failures only.
     async fn revoke_session(&self, id: &str, at: DateTime<Utc>) -> Result<bool, StoreError>;
+
+    /// Ids of the sessions revoked at or after `since`: what a node that may have missed
+    /// logout notices (Redis was down) must close.
+    ///
+    /// # Errors
+    /// Backend failures only.
+    async fn revoked_since(&self, since: DateTime<Utc>) -> Result<Vec<String>, StoreError>;
 }
 
 /// Rooms and membership.

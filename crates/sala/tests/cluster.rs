@@ -432,6 +432,8 @@ async fn fan_out_resumes_after_a_redis_restart_and_nothing_acked_is_lost() {
     join(&mut ann_a, "general").await;
     let mut bob_b = open(&node_b.base, &bob).await;
     join(&mut bob_b, "general").await;
+    let carol = token(&http, &node_a.base, "rcarol", true).await;
+    let mut carol_b = open(&node_b.base, &carol).await;
     // Fan-out works before the restart.
     let first = say(&mut ann_a, "general", "before", "r-before").await;
     let seen = wait_for(&mut bob_b, WAIT, |f| f["type"] == "message").await;
@@ -442,6 +444,14 @@ async fn fan_out_resumes_after_a_redis_restart_and_nothing_acked_is_lost() {
     for n in 0..MESSAGES {
         if n == MESSAGES / 3 {
             redis.kill();
+            // A logout at node A while node B cannot hear of it.
+            let logout = http
+                .post(format!("{}/api/logout", node_a.base))
+                .bearer_auth(&carol)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(logout.status(), 204);
         }
         if n == 2 * MESSAGES / 3 {
             redis.restart();
@@ -468,6 +478,9 @@ async fn fan_out_resumes_after_a_redis_restart_and_nothing_acked_is_lost() {
         let missing: Vec<_> = acked.difference(&received).collect();
         panic!("bob never got {} messages: {missing:?}", missing.len())
     });
+
+    // The logout that Redis could not carry reached node B through the database.
+    assert_eq!(close_code(&mut carol_b).await, 1008);
 
     // The outage was real: node A could not publish some messages, and node B caught up
     // from the database after its first start.

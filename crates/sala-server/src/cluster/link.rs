@@ -18,6 +18,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use anyhow::Context;
+use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use sala_proto::frames::ServerFrame;
 use sala_store::{MessageQuery, Store};
@@ -48,6 +49,8 @@ const MIN_BACKOFF: Duration = Duration::from_millis(200);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// Messages read per query when catching up.
 const CATCH_UP_PAGE: u32 = 500;
+/// How far before the last good moment a catch-up looks for logouts.
+const REVOCATION_MARGIN: chrono::TimeDelta = chrono::TimeDelta::seconds(30);
 
 /// Where the link connects.
 #[derive(Debug, Clone)]
@@ -56,11 +59,16 @@ pub struct LinkSettings {
     pub url: String,
     /// Nodes with the same prefix form one cluster; the channel is `PREFIX:events`.
     pub prefix: String,
+    /// Whether this node has members to deliver to. An auth node only publishes (logouts):
+    /// it neither subscribes nor counts as a node with users.
+    pub listen: bool,
 }
 
 /// A running link. Dropping it leaves the tasks running; call [`Link::stop`].
 pub struct Link {
     publisher: Publisher,
+    /// Whether the other nodes know this one (it subscribed and sent heartbeats).
+    listening: bool,
     stop: CancellationToken,
     tasks: TaskTracker,
 }
@@ -97,6 +105,15 @@ impl Link {
             metrics.clone(),
             stop.clone(),
         ));
+        if !settings.listen {
+            tasks.close();
+            return Ok(Self {
+                publisher,
+                listening: false,
+                stop,
+                tasks,
+            });
+        }
         let reader = Reader {
             client,
             channel,
@@ -107,6 +124,7 @@ impl Link {
             metrics,
             peers: HashMap::new(),
             cursors: HashMap::new(),
+            healthy_at: Utc::now(),
         };
         tasks.spawn(reader.run(stop.clone()));
         if let Some(feed) = hub.presence_feed() {
@@ -116,6 +134,7 @@ impl Link {
         tasks.close();
         Ok(Self {
             publisher,
+            listening: true,
             stop,
             tasks,
         })
@@ -128,7 +147,9 @@ impl Link {
     /// Says goodbye (the others drop this node's users at once instead of after the
     /// timeout), flushes what is queued, and stops.
     pub async fn stop(&self) {
-        self.publisher.publish(Body::Goodbye);
+        if self.listening {
+            self.publisher.publish(Body::Goodbye);
+        }
         self.stop.cancel();
         if tokio::time::timeout(COMMAND_TIMEOUT, self.tasks.wait())
             .await
@@ -265,6 +286,8 @@ struct Reader {
     /// Each room's newest message id at the last moment all was well: where a catch-up
     /// starts reading (messages delivered since are recognised and not sent twice).
     cursors: HashMap<String, i64>,
+    /// That moment, for logouts: sessions revoked since then may have gone unheard.
+    healthy_at: DateTime<Utc>,
 }
 
 impl Reader {
@@ -440,7 +463,12 @@ impl Reader {
             }
             alive
         });
-        self.cursors = hub.room_cursors().into_iter().collect();
+        self.mark_healthy();
+    }
+
+    fn mark_healthy(&mut self) {
+        self.cursors = self.hub.room_cursors().into_iter().collect();
+        self.healthy_at = Utc::now();
     }
 
     /// Delivers from the database what this node's rooms may have missed: every message
@@ -448,6 +476,7 @@ impl Reader {
     /// Messages the members already have are recognised by the hub and not sent twice.
     async fn catch_up(&mut self) {
         Metrics::bump(&self.metrics.cluster_catch_ups);
+        self.close_revoked().await;
         for (room, now_through) in self.hub.room_cursors() {
             let mut after = self.cursors.get(&room).copied().unwrap_or(now_through);
             let record = match self.store.get_room(&room).await {
@@ -481,7 +510,21 @@ impl Reader {
                 }
             }
         }
-        self.cursors = self.hub.room_cursors().into_iter().collect();
+        self.mark_healthy();
+    }
+
+    /// Closes this node's sockets of sessions logged out while notices may have been lost.
+    /// The margin covers clocks of different nodes that disagree a little.
+    async fn close_revoked(&self) {
+        let since = self.healthy_at - REVOCATION_MARGIN;
+        match self.store.revoked_since(since).await {
+            Ok(revoked) => {
+                for session_id in revoked {
+                    self.hub.close_session(&session_id, CloseReason::LoggedOut);
+                }
+            }
+            Err(err) => tracing::warn!(error = %err, "catch-up could not read logouts"),
+        }
     }
 }
 

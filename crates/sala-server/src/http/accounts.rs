@@ -15,6 +15,7 @@ use sala_proto::api::{
 use sala_proto::error::ErrorBody;
 use sala_store::{NewSession, NewUser, UserRecord, fold_key};
 
+use super::client_address::client_address;
 use super::extract::ApiJson;
 use crate::auth::AuthUser;
 use crate::auth::session::authenticate;
@@ -112,7 +113,7 @@ pub async fn login(
     let key = user
         .as_ref()
         .map_or_else(|| name.throttle_key(), |user| fold_key(&user.username));
-    let address = peer.ip();
+    let address = client_address(peer.ip(), &headers, &state.trusted_proxies);
     if let Err(blocked) = state.throttle.check(&key, address, Instant::now()) {
         tracing::info!(%address, "login throttled");
         Metrics::bump(&state.metrics.logins_throttled);

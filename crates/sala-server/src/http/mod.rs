@@ -11,6 +11,7 @@
 //! answers in the one JSON error shape.
 
 pub mod accounts;
+pub mod client_address;
 pub mod extract;
 pub mod health;
 pub mod openapi;
@@ -159,7 +160,10 @@ async fn log_server_errors(request: Request, next: Next) -> Response {
     let path = request.uri().path().to_owned();
     let response = next.run(request).await;
     if let Some(ErrorCause(cause)) = response.extensions().get::<ErrorCause>() {
-        tracing::error!(%method, %path, status = %response.status(), error = ?cause, "request failed");
+        // The cause chain on one line; `{:?}` would add a backtrace when RUST_BACKTRACE is set,
+        // hundreds of lines per failed request while the database is down.
+        let error = format!("{cause:#}");
+        tracing::error!(%method, %path, status = %response.status(), error, "request failed");
     }
     response
 }

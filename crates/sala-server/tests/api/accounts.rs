@@ -194,6 +194,53 @@ async fn an_address_guessing_many_usernames_is_throttled() {
     );
 }
 
+/// Behind a trusted reverse proxy, each client named in `X-Forwarded-For` has its own
+/// counter; from anyone else the header is ignored, so it cannot dodge the throttle.
+#[tokio::test]
+async fn the_throttle_counts_forwarded_clients_only_behind_a_trusted_proxy() {
+    let login_as = |app: &TestApp, forwarded_for: &'static str| {
+        app.client
+            .post(app.url("/api/login"))
+            .header("x-forwarded-for", forwarded_for)
+            .json(&json!({"username": "nobody", "password": "wrong password"}))
+            .send()
+    };
+    let behind_proxy = TestApp::spawn_with(|config| {
+        config.login_failures_per_address = 2;
+        config.login_failures_per_user = 100;
+        config.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+    })
+    .await;
+    for _ in 0..2 {
+        let failed = login_as(&behind_proxy, "203.0.113.1").await.unwrap();
+        assert_eq!(failed.status(), StatusCode::UNAUTHORIZED);
+    }
+    let blocked = login_as(&behind_proxy, "203.0.113.1").await.unwrap();
+    assert_eq!(blocked.status(), StatusCode::TOO_MANY_REQUESTS);
+    let other_client = login_as(&behind_proxy, "203.0.113.2").await.unwrap();
+    assert_eq!(
+        other_client.status(),
+        StatusCode::UNAUTHORIZED,
+        "a client of its own"
+    );
+
+    let direct = TestApp::spawn_with(|config| {
+        config.login_failures_per_address = 2;
+        config.login_failures_per_user = 100;
+    })
+    .await;
+    for forwarded_for in ["203.0.113.1", "203.0.113.2"] {
+        let failed = login_as(&direct, forwarded_for).await.unwrap();
+        assert_eq!(failed.status(), StatusCode::UNAUTHORIZED);
+    }
+    let spoofed = login_as(&direct, "203.0.113.3").await.unwrap();
+    assert_eq!(
+        spoofed.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "an untrusted peer's X-Forwarded-For is ignored"
+    );
+}
+
 #[tokio::test]
 async fn status_can_be_set_and_is_validated() {
     let app = TestApp::spawn().await;

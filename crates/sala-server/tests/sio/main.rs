@@ -347,3 +347,59 @@ async fn long_polling_works_too() {
     let _turn = ONE_AT_A_TIME.lock().await;
     chat_with_acks_and_with_a_ws_client(Kind::Node, "polling").await;
 }
+
+/// Socket.io clients take part in a cluster through the same path (SPEC §7): a Socket.io
+/// client on one node and a `/ws` client on another, sharing PostgreSQL and Redis.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs node's socket.io-client, PostgreSQL and Redis (scripts/test.sh provides them)"]
+async fn a_socket_io_client_chats_with_a_ws_client_on_another_node() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let database = sala_store_postgres::test_support::TempDatabase::create().await;
+    let redis = std::env::var("SALA_TEST_REDIS_URL")
+        .expect("SALA_TEST_REDIS_URL is not set: run scripts/test.sh, which starts Redis");
+    let prefix = format!("test-sio-{}", std::process::id());
+    let cluster_node = |config: &mut sala_server::config::Config| {
+        config.database_url = Some(database.url.clone().into());
+        config.redis_url = Some(redis.clone().into());
+        config.redis_prefix = prefix.clone();
+    };
+    let node_a = TestApp::spawn_with(cluster_node).await;
+    let node_b = TestApp::spawn_with(cluster_node).await;
+
+    let mut ws = WsClient::connect(&node_a, &node_a.user_token("wsonA").await).await;
+    ws.join("general").await;
+    let sio_token = node_b.user_token("sioOnB").await;
+    let mut sio = connected(Kind::Node, &node_b, &sio_token, "websocket");
+    let joined = sio.call("join", json!("general"));
+    assert_eq!(joined["type"], "joined", "{joined}");
+    let presence = ws.next_of("presence").await;
+    assert_eq!(
+        (presence["user"].as_str(), presence["event"].as_str()),
+        (Some("sioOnB"), Some("joined"))
+    );
+
+    let ack = sio.call(
+        "chat-message",
+        json!({"room": "general", "text": "from socket.io on B", "client_id": "x-1"}),
+    );
+    let id = ack["id"].as_i64().expect("an id");
+    let heard = ws.next_of("message").await;
+    assert_eq!(
+        (heard["id"].as_i64(), heard["text"].as_str()),
+        (Some(id), Some("from socket.io on B"))
+    );
+    let from_ws = ws.say("general", "from /ws on A").await;
+    let heard =
+        sio.wait(|line| line["event"] == "chat-message" && line["data"]["id"] == from_ws)["data"]
+            .clone();
+    assert_eq!(heard["user"], "wsonA");
+
+    sio.close();
+    let gone = ws.next_of("presence").await;
+    assert_eq!(
+        (gone["user"].as_str(), gone["event"].as_str()),
+        (Some("sioOnB"), Some("disconnected"))
+    );
+    drop((node_a, node_b));
+    database.drop_now().await;
+}
