@@ -51,6 +51,10 @@ pub enum ApiError {
     Internal(#[source] anyhow::Error),
 }
 
+/// The code of an error response, for the metrics middleware.
+#[derive(Clone, Copy)]
+pub struct ErrorCode(pub &'static str);
+
 /// The hidden cause of a 5xx, for the logging middleware.
 #[derive(Clone)]
 pub struct ErrorCause(pub Arc<anyhow::Error>);
@@ -122,6 +126,7 @@ impl IntoResponse for ApiError {
         // Display of 5xx variants is a fixed, generic sentence; the cause stays inside.
         let body = ErrorBody::new(self.code(), self.to_string());
         let mut response = (status, Json(body)).into_response();
+        response.extensions_mut().insert(ErrorCode(self.code()));
         match self {
             Self::RateLimited { retry_after_secs } => {
                 response

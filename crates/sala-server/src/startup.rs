@@ -34,6 +34,10 @@ use crate::ws::WsSettings;
 /// How long shutdown waits for connections to flush and close.
 const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// File descriptors kept aside from client connections: the listener, database and Redis
+/// connections, the log, the data files.
+const RESERVED_FILES: u64 = 64;
+
 /// The embedded database's file name inside the data dir.
 const SQLITE_FILE: &str = "sala.db";
 
@@ -61,6 +65,7 @@ impl App {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
+        raise_open_files_limit();
         let store = open_store(&config).await?;
         store
             .ensure_room(NewRoom {
@@ -88,7 +93,8 @@ impl App {
             .with_context(|| format!("binding {address}"))?;
         let local_addr = listener.local_addr().context("reading the bound address")?;
 
-        let metrics = Arc::new(Metrics::default());
+        let metrics = Arc::new(Metrics::new());
+        spawn_metrics_upkeep(Arc::downgrade(&metrics));
         let hub = Hub::new(config.outbound_queue.max(1));
         let link = match &config.redis_url {
             Some(url) => Some(Link::start(
@@ -209,6 +215,37 @@ impl App {
         self.store.close().await;
         tracing::info!("sala stopped");
         Ok(())
+    }
+}
+
+/// Drains histogram samples every few seconds, until the node's metrics are dropped.
+fn spawn_metrics_upkeep(metrics: std::sync::Weak<Metrics>) {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(std::time::Duration::from_secs(5));
+        loop {
+            ticks.tick().await;
+            match metrics.upgrade() {
+                Some(metrics) => metrics.upkeep(),
+                None => break,
+            }
+        }
+    });
+}
+
+/// Each connection holds a socket, a file descriptor: the soft open-file limit (often 1,024)
+/// would cap a node at about a thousand clients. The soft limit may be raised up to the hard
+/// one without privileges, so it is, and the resulting ceiling is logged.
+fn raise_open_files_limit() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => tracing::info!(
+            open_files = limit,
+            max_connections = limit.saturating_sub(RESERVED_FILES),
+            "open-file limit raised to the hard limit; it caps the connections this node can hold"
+        ),
+        Err(err) => tracing::warn!(
+            error = %err,
+            "could not raise the open-file limit; connections are capped by the current one"
+        ),
     }
 }
 

@@ -23,6 +23,7 @@ use tokio::sync::mpsc;
 
 use super::commit::CommitRequest;
 use crate::domain::MessageText;
+use crate::metrics::{AssistantOutcome, Metrics};
 
 /// Messages of the room the model sees as context.
 const CONTEXT_MESSAGES: u32 = 20;
@@ -54,6 +55,7 @@ struct Inner {
     /// across an await.
     last_reply: Mutex<HashMap<(i64, i64), Instant>>,
     commits: mpsc::Sender<CommitRequest>,
+    metrics: Arc<Metrics>,
 }
 
 impl Assistant {
@@ -62,6 +64,7 @@ impl Assistant {
         endpoint: Option<ModelEndpoint>,
         interval: Duration,
         commits: mpsc::Sender<CommitRequest>,
+        metrics: Arc<Metrics>,
     ) -> Self {
         let timeout = endpoint
             .as_ref()
@@ -77,6 +80,7 @@ impl Assistant {
                 interval,
                 last_reply: Mutex::new(HashMap::new()),
                 commits,
+                metrics,
             }),
         }
     }
@@ -127,16 +131,17 @@ impl Assistant {
         if !member || !self.take_turn(user.id, room_id) {
             return Ok(());
         }
-        let text = match &inner.endpoint {
+        let (text, outcome) = match &inner.endpoint {
             Some(endpoint) => match self.ask_model(endpoint, &user, message, room_id).await {
-                Ok(reply) => reply,
+                Ok(reply) => (reply, AssistantOutcome::Answered),
                 Err(err) => {
                     tracing::warn!(user = %user.username, error = %err, "model unavailable; posting the plain reply");
-                    fallback(&user)
+                    (fallback(&user), AssistantOutcome::Failed)
                 }
             },
-            None => fallback(&user),
+            None => (fallback(&user), AssistantOutcome::NoEndpoint),
         };
+        inner.metrics.count_assistant(outcome);
         let request = CommitRequest {
             message: NewMessage {
                 room_id,

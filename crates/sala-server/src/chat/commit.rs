@@ -106,11 +106,10 @@ async fn commit(
     routes: Vec<Route>,
 ) {
     let metrics = delivery.metrics;
-    Metrics::bump(&metrics.commit_batches);
-    metrics
-        .commit_batch_messages
-        .fetch_add(messages.len() as u64, std::sync::atomic::Ordering::Relaxed);
-    match store.append_messages(messages).await {
+    let started = std::time::Instant::now();
+    let stored = store.append_messages(messages).await;
+    metrics.record_commit(messages.len(), started.elapsed());
+    match stored {
         Ok(appended) => deliver(delivery, routes, appended),
         // One bad message (say, its room vanished) must not sink the others: retry singly.
         Err(StoreError::NotFound | StoreError::Backend(_)) if messages.len() > 1 => {
@@ -138,7 +137,7 @@ fn deliver(delivery: &Delivery<'_>, routes: Vec<Route>, appended: Vec<Appended>)
         }
         // A repeated client_id was broadcast when it was first stored.
         if is_new {
-            Metrics::bump(&delivery.metrics.messages_stored);
+            delivery.metrics.messages_stored.increment(1);
             delivery.assistant.observe(&record, route.room_id);
             let event = Event::new(ServerFrame::Message(wire::message(record)));
             delivery
@@ -151,10 +150,11 @@ fn deliver(delivery: &Delivery<'_>, routes: Vec<Route>, appended: Vec<Appended>)
 /// Nothing was stored: each sender gets an error naming its message, and no ack; it may
 /// retry with the same `client_id`.
 fn refuse(metrics: &Metrics, routes: Vec<Route>, err: StoreError) {
-    Metrics::bump(&metrics.commit_failures);
+    metrics.commit_failures.increment(1);
     let err = ChatError::from(err);
     for route in routes {
         if let Some(sender) = &route.sender {
+            metrics.count_error(err.code());
             sender.send(err.to_event_for(Some(&route.room), route.client_id.as_deref()));
         }
     }

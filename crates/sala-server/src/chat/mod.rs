@@ -67,6 +67,7 @@ struct Inner {
     stop_committing: CancellationToken,
     committer: Mutex<Option<JoinHandle<()>>>,
     assistant: assistant::Assistant,
+    metrics: Arc<Metrics>,
 }
 
 impl Chat {
@@ -84,6 +85,7 @@ impl Chat {
             model,
             limits.assistant_interval,
             commits.clone(),
+            metrics.clone(),
         );
         let stop_committing = CancellationToken::new();
         let committer = tokio::spawn(commit::run(
@@ -91,7 +93,7 @@ impl Chat {
             cluster.clone(),
             requests,
             stop_committing.clone(),
-            metrics,
+            metrics.clone(),
             assistant.clone(),
         ));
         Self {
@@ -104,6 +106,7 @@ impl Chat {
                 stop_committing,
                 committer: Mutex::new(Some(committer)),
                 assistant,
+                metrics,
             }),
         }
     }
@@ -118,6 +121,10 @@ impl Chat {
 
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.inner.store
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
     }
 
     pub fn limits(&self) -> &ChatLimits {

@@ -75,6 +75,7 @@ impl Session {
             _ => None,
         };
         if let Err(err) = self.dispatch(frame).await {
+            self.chat.metrics().count_error(err.code());
             let event = match &send {
                 Some((room, client_id)) => err.to_event_for(Some(room), client_id.as_deref()),
                 None => err.to_event(),
@@ -88,6 +89,7 @@ impl Session {
     }
 
     fn reply_error(&self, err: &ChatError) {
+        self.chat.metrics().count_error(err.code());
         self.conn.send(err.to_event());
     }
 
@@ -231,6 +233,7 @@ impl Session {
             room,
             sender: Some(self.conn.clone()),
         };
+        self.chat.metrics().messages_received.increment(1);
         // Waits when the writer is behind: backpressure on this one connection.
         self.chat
             .commits()

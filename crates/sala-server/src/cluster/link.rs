@@ -14,7 +14,6 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -230,9 +229,7 @@ async fn write(
         }
         let Some(open) = connection.as_mut() else {
             // Redis is away: these are dropped; the receivers see the gap and catch up.
-            metrics
-                .cluster_dropped
-                .fetch_add(batch.len() as u64, Ordering::Relaxed);
+            metrics.cluster_dropped.increment(batch.len() as u64);
             batch.clear();
             continue;
         };
@@ -251,17 +248,17 @@ async fn write(
             Ok(Ok(())) => {
                 outage.recovered("publishing");
                 backoff = MIN_BACKOFF;
-                metrics.cluster_published.fetch_add(sent, Ordering::Relaxed);
+                metrics.cluster_published.increment(sent);
             }
             Ok(Err(err)) => {
                 outage.failed("publishing", &err);
                 connection = None;
-                metrics.cluster_dropped.fetch_add(sent, Ordering::Relaxed);
+                metrics.cluster_dropped.increment(sent);
             }
             Err(elapsed) => {
                 outage.failed("publishing", &elapsed);
                 connection = None;
-                metrics.cluster_dropped.fetch_add(sent, Ordering::Relaxed);
+                metrics.cluster_dropped.increment(sent);
             }
         }
     }
@@ -313,7 +310,7 @@ impl Reader {
             };
             outage.recovered("subscribing");
             backoff = MIN_BACKOFF;
-            self.metrics.cluster_connected.store(1, Ordering::Relaxed);
+            self.metrics.cluster_connected.set(1.0);
             // Peers could not be heard while the subscription was down: not their fault.
             let now = Instant::now();
             for peer in self.peers.values_mut() {
@@ -337,7 +334,7 @@ impl Reader {
                     () = stop.cancelled() => break,
                 }
             }
-            self.metrics.cluster_connected.store(0, Ordering::Relaxed);
+            self.metrics.cluster_connected.set(0.0);
             if !stop.is_cancelled() {
                 outage.failed("subscribing", &"the subscription ended");
             }
@@ -367,7 +364,7 @@ impl Reader {
         if node == self.node {
             return; // Our own, already delivered here.
         }
-        Metrics::bump(&self.metrics.cluster_received);
+        self.metrics.cluster_received.increment(1);
         let now = Instant::now();
         let mut missed = false;
         match self.peers.get_mut(&node) {
@@ -475,7 +472,7 @@ impl Reader {
     /// after the last known-good cursor (or what the room has now, for rooms joined since).
     /// Messages the members already have are recognised by the hub and not sent twice.
     async fn catch_up(&mut self) {
-        Metrics::bump(&self.metrics.cluster_catch_ups);
+        self.metrics.cluster_catch_ups.increment(1);
         self.close_revoked().await;
         for (room, now_through) in self.hub.room_cursors() {
             let mut after = self.cursors.get(&room).copied().unwrap_or(now_through);

@@ -63,7 +63,7 @@ impl Publisher {
             body,
         };
         if self.queue.try_send(envelope).is_err() {
-            Metrics::bump(&self.metrics.cluster_dropped);
+            self.metrics.cluster_dropped.increment(1);
         }
     }
 }

@@ -22,7 +22,6 @@ use crate::auth::session::authenticate;
 use crate::auth::token::new_session_id;
 use crate::domain::{Availability, Email, Password, Username};
 use crate::error::ApiError;
-use crate::metrics::Metrics;
 use crate::state::AppState;
 use crate::wire;
 
@@ -116,7 +115,7 @@ pub async fn login(
     let address = client_address(peer.ip(), &headers, &state.trusted_proxies);
     if let Err(blocked) = state.throttle.check(&key, address, Instant::now()) {
         tracing::info!(%address, "login throttled");
-        Metrics::bump(&state.metrics.logins_throttled);
+        state.metrics.logins_throttled.increment(1);
         return Err(ApiError::RateLimited {
             retry_after_secs: blocked.retry_after.as_secs_f64().ceil() as u64,
         });
@@ -130,7 +129,7 @@ pub async fn login(
     let Some(user) = user.filter(|_| matches) else {
         state.throttle.record_failure(&key, address, Instant::now());
         tracing::info!(%address, "login failed");
-        Metrics::bump(&state.metrics.logins_failed);
+        state.metrics.logins_failed.increment(1);
         return Err(ApiError::InvalidCredentials);
     };
     state.throttle.record_success(&key);
@@ -151,7 +150,7 @@ pub async fn login(
         })
         .await?;
     tracing::info!(user_id = user.id, "logged in");
-    Metrics::bump(&state.metrics.logins_succeeded);
+    state.metrics.logins_succeeded.increment(1);
     Ok(Json(LoginResponse {
         token,
         token_type: "Bearer".into(),

@@ -35,7 +35,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::config::Role;
-use crate::error::{ApiError, ErrorCause};
+use crate::error::{ApiError, ErrorCause, ErrorCode};
 use crate::metrics::Gauges;
 use crate::state::AppState;
 
@@ -131,8 +131,10 @@ pub fn with_common_layers(router: Router) -> Router {
 
 /// `GET /metrics` (SPEC §1).
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    let hub = state.chat.hub();
     let gauges = Gauges {
-        ws_connections: state.chat.hub().connection_count() as u64,
+        rooms: hub.room_count() as u64,
+        deliveries: hub.deliveries(),
     };
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
@@ -143,6 +145,9 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
 async fn count_responses(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let response = next.run(request).await;
     state.metrics.count_response(response.status().as_u16());
+    if let Some(ErrorCode(code)) = response.extensions().get::<ErrorCode>() {
+        state.metrics.count_error(code);
+    }
     response
 }
 

@@ -70,6 +70,8 @@ struct Inner {
     queue_capacity: usize,
     /// Where this node's presence changes go, once a cluster link listens.
     presence_feed: OnceLock<mpsc::UnboundedSender<LocalPresence>>,
+    /// Frames queued to connections by broadcasts, for `/metrics`: one add per broadcast.
+    deliveries: AtomicU64,
 }
 
 #[derive(Default)]
@@ -125,8 +127,10 @@ impl LiveRoom {
         true
     }
 
-    fn broadcast(&mut self, event: &Arc<Event>, skip: Skip) {
+    /// Queues `event` for the members; returns how many got it.
+    fn broadcast(&mut self, event: &Arc<Event>, skip: Skip) -> u64 {
         let message_id = event.message_id();
+        let mut queued = 0;
         for (id, member) in &mut self.members {
             let skipped = match skip {
                 Skip::Nobody => false,
@@ -142,10 +146,13 @@ impl LiveRoom {
                 }
                 Some(held) => held.push(event.clone()),
                 None => {
-                    member.handle.send(event.clone());
+                    if member.handle.send(event.clone()) {
+                        queued += 1;
+                    }
                 }
             }
         }
+        queued
     }
 
     /// Stops counting `member`; returns the username if that was the user's last connection.
@@ -179,6 +186,7 @@ impl Hub {
                 next_id: AtomicU64::new(1),
                 queue_capacity,
                 presence_feed: OnceLock::new(),
+                deliveries: AtomicU64::new(0),
             }),
         }
     }
@@ -437,8 +445,19 @@ impl Hub {
             {
                 return;
             }
-            live.broadcast(event, skip);
+            let queued = live.broadcast(event, skip);
+            self.inner.deliveries.fetch_add(queued, Ordering::Relaxed);
         }
+    }
+
+    /// Frames queued to connections by room broadcasts since the start.
+    pub fn deliveries(&self) -> u64 {
+        self.inner.deliveries.load(Ordering::Relaxed)
+    }
+
+    /// Rooms with at least one member connected to this node.
+    pub fn room_count(&self) -> usize {
+        self.lock().rooms.len()
     }
 
     /// The rooms with members on this node, each with the newest message id they have:

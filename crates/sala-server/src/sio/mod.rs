@@ -30,7 +30,7 @@ use crate::auth::extractor::bearer_token;
 use crate::auth::session::{AuthUser, authenticate};
 use crate::chat::Session;
 use crate::hub::{CloseReason, ConnHandle, ConnUser, Event as HubEvent, Outbound};
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, OpenConnection, Transport};
 use crate::state::AppState;
 use sala_store::UserRecord;
 
@@ -147,7 +147,6 @@ async fn on_connect(socket: SocketRef, State(state): State<AppState>) {
         session_id: auth.session_id.clone(),
     };
     let (conn, outbound) = state.chat.hub().connect(conn_user.clone());
-    Metrics::bump(&state.metrics.ws_connections_opened);
     conn.send(HubEvent::new(crate::wire::ready(&user)));
     let sio = Arc::new(SioConn {
         session: tokio::sync::Mutex::new(Session::new(state.chat.clone(), conn.clone(), conn_user)),
@@ -171,11 +170,17 @@ async fn on_connect(socket: SocketRef, State(state): State<AppState>) {
         conn.close(CloseReason::GoingAway);
     }
     let tracker = state.connections.clone();
-    tracker.spawn(write(socket, outbound, sio));
+    tracker.spawn(write(socket, outbound, sio, state.metrics.clone()));
 }
 
 /// Drains the connection's queue into Socket.io emits and ack callbacks.
-async fn write(socket: SocketRef, mut outbound: Outbound, sio: Arc<SioConn>) {
+async fn write(
+    socket: SocketRef,
+    mut outbound: Outbound,
+    sio: Arc<SioConn>,
+    metrics: Arc<Metrics>,
+) {
+    let _open = OpenConnection::new(&metrics, Transport::SocketIo);
     loop {
         tokio::select! {
             biased;
@@ -192,6 +197,9 @@ async fn write(socket: SocketRef, mut outbound: Outbound, sio: Arc<SioConn>) {
             deliver(&socket, &sio, &event);
         }
         let _ = socket.disconnect();
+    }
+    if sio.conn.close_reason() == Some(CloseReason::SlowConsumer) {
+        metrics.slow_consumers_closed.increment(1);
     }
     // Dropping the last handle on the session unregisters the connection from the hub.
     drop(sio);

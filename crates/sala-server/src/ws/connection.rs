@@ -21,7 +21,7 @@ use crate::auth::session::{AuthUser, authenticate};
 use crate::chat::{ChatError, Session};
 use crate::error::ApiError;
 use crate::hub::{CloseReason, ConnHandle, ConnUser, Event, Outbound};
-use crate::metrics::Metrics;
+use crate::metrics::{OpenConnection, Transport};
 use crate::state::AppState;
 
 /// Frames written before one flush.
@@ -87,7 +87,7 @@ pub async fn run(socket: WebSocket, state: AppState, auth: Option<AuthUser>) {
         conn.close(CloseReason::LoggedOut);
     }
     tracing::debug!(conn = conn.id().0, user_id = user.id, "websocket connected");
-    Metrics::bump(&state.metrics.ws_connections_opened);
+    let _open = OpenConnection::new(&state.metrics, Transport::Ws);
     let writer = tokio::spawn(write(sink, outbound, conn.clone(), state.ws));
     let metrics = state.metrics.clone();
     let session = Session::new(state.chat.clone(), conn.clone(), conn_user);
@@ -96,7 +96,7 @@ pub async fn run(socket: WebSocket, state: AppState, auth: Option<AuthUser>) {
         tracing::error!(error = %err, "websocket writer task failed");
     }
     if conn.close_reason() == Some(CloseReason::SlowConsumer) {
-        Metrics::bump(&metrics.ws_slow_consumers_closed);
+        metrics.slow_consumers_closed.increment(1);
     }
     tracing::debug!(conn = conn.id().0, reason = ?conn.close_reason(), "websocket closed");
 }
@@ -263,7 +263,12 @@ async fn finish(mut sink: Sink, mut outbound: Outbound, reason: CloseReason) {
 }
 
 fn text(event: &Event) -> Message {
-    Message::Text(Utf8Bytes::try_from(event.json().clone()).expect("BUG: serde_json writes UTF-8"))
+    // Validated as UTF-8 once per event, not once per receiver.
+    Message::Text(
+        event.prepared(|json| {
+            Utf8Bytes::try_from(json.clone()).expect("BUG: serde_json writes UTF-8")
+        }),
+    )
 }
 
 fn close(code: u16, reason: &'static str) -> Message {

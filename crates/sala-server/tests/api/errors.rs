@@ -1,9 +1,10 @@
 //! Malformed requests get the one JSON error shape with the right status (SPEC §2).
 
 use reqwest::StatusCode;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, error_of};
+use crate::ws_client::WsClient;
 
 #[tokio::test]
 async fn malformed_json_and_missing_fields_are_400() {
@@ -93,8 +94,15 @@ async fn unknown_routes_and_methods_answer_json() {
 #[tokio::test]
 async fn metrics_are_prometheus_text_and_count_what_happened() {
     let app = TestApp::spawn().await;
-    app.user_token("mia").await;
+    let token = app.user_token("mia").await;
     app.login("mia", "wrong password").await;
+    let mut ws = WsClient::connect(&app, &token).await;
+    ws.join("general").await;
+    ws.say("general", "counted").await;
+    ws.send(json!({"type": "send", "room": "nowhere-joined", "text": "x"}))
+        .await;
+    assert_eq!(ws.next_of("error").await["code"], "not_found");
+
     let response = app.client.get(app.url("/metrics")).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     assert!(
@@ -104,19 +112,27 @@ async fn metrics_are_prometheus_text_and_count_what_happened() {
             .starts_with("text/plain")
     );
     let text = response.text().await.unwrap();
-    assert!(
-        text.contains("sala_logins_total{outcome=\"ok\"} 1\n"),
-        "{text}"
-    );
-    assert!(
-        text.contains("sala_logins_total{outcome=\"failed\"} 1\n"),
-        "{text}"
-    );
-    assert!(
-        text.contains("sala_http_responses_total{class=\"4xx\"} 1\n"),
-        "{text}"
-    );
-    assert!(text.contains("sala_ws_connections 0\n"), "{text}");
+    for sample in [
+        "sala_logins_total{outcome=\"ok\"} 1\n",
+        "sala_logins_total{outcome=\"failed\"} 1\n",
+        "sala_http_responses_total{class=\"4xx\"} 1\n",
+        "sala_errors_total{code=\"invalid_credentials\"} 1\n",
+        "sala_errors_total{code=\"not_found\"} 1\n",
+        "sala_connections{transport=\"ws\"} 1\n",
+        "sala_connections{transport=\"socketio\"} 0\n",
+        "sala_connections_opened_total{transport=\"ws\"} 1\n",
+        "sala_messages_received_total 1\n",
+        "sala_messages_stored_total 1\n",
+        "sala_live_rooms 1\n",
+        // The message to its one member.
+        "sala_deliveries_total 1\n",
+        "sala_commit_batch_size_count 1\n",
+        "sala_commit_batch_size_sum 1\n",
+        "sala_commit_seconds_count 1\n",
+        "# TYPE sala_commit_seconds histogram\n",
+    ] {
+        assert!(text.contains(sample), "no {sample:?} in\n{text}");
+    }
 }
 
 #[tokio::test]
