@@ -1,20 +1,37 @@
 //! `sala-bench`: drives a chat server over real sockets and reports what it measured, as a
-//! human summary and a final JSON line.
+//! human summary and a final JSON line, for sizing a deployment.
 //!
-//! It speaks Sala's protocol (`--target sala`: register + login, `/ws`, acks) and the
-//! reference servers' (`--target peer`: `POST /login {username}`, `/ws`), so one command
-//! measures both in the same sitting. Traffic goes only where `--server` points, and every
-//! run is bounded in connections and time.
+//! It speaks Sala's protocol (`--target sala`: register + login, `/ws` or Socket.io, acks)
+//! and the reference servers' (`--target peer`: `POST /login {username}`, `/ws` or
+//! Socket.io), so one command measures both in the same sitting. Traffic goes only where
+//! `--server` points (loopback only), and every run is bounded in connections and time.
+//!
+//! Module map:
+//! - `scenarios/`: fanout, rooms, idle, churn, history: flags, run, report;
+//! - `member`: connections that listen to a room and publish, moving through the phases of
+//!   a traffic run together (fanout, rooms, churn's steady members);
+//! - `setup`: logins in parallel, rooms, opening and joining connections, source
+//!   addresses, the open-file limit;
+//! - `target`: the server under test (Sala or a peer) and the frames each protocol sends;
+//! - `frames`: telling received frames apart cheaply;
+//! - `report`: latency histograms, server memory, the final report.
 
-mod fanout;
+mod frames;
+mod member;
 mod report;
+mod scenarios;
+mod setup;
 mod target;
 
 use clap::{Parser, Subcommand};
 
+use scenarios::{churn, fanout, history, idle, rooms};
+
 #[derive(Debug, Parser)]
 #[command(version)]
-/// Load generator for Sala and the reference chat servers.
+/// Load generator for Sala and the reference chat servers. Each scenario prints a short
+/// summary, then one JSON line with every figure. Against Sala, start the server with a
+/// high --send-rate and --send-burst so its per-connection rate limit does not cap the load.
 struct Cli {
     #[command(subcommand)]
     scenario: Scenario,
@@ -24,6 +41,18 @@ struct Cli {
 enum Scenario {
     /// One room, many subscribers, a few publishers: throughput, loss and latency of fan-out.
     Fanout(fanout::FanoutArgs),
+    /// Many small rooms, a few publishers each: messages (on Sala: acked, stored durably)
+    /// per second, loss and latency.
+    Rooms(rooms::RoomsArgs),
+    /// Many connections joined to one room, held idle: server memory per connection and
+    /// connect rate.
+    Idle(idle::IdleArgs),
+    /// Connections opened and closed at a steady rate, beside a small steady fan-out:
+    /// connect latency and failures, and whether the steady members suffer.
+    Churn(churn::ChurnArgs),
+    /// Clients resuming with `join` + `since` while the room is busy (Sala, /ws): join rate
+    /// and latency, and that every history is complete (no gap, no duplicate).
+    History(history::HistoryArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -34,6 +63,10 @@ fn main() -> anyhow::Result<()> {
     runtime.block_on(async {
         match cli.scenario {
             Scenario::Fanout(args) => fanout::run(args).await,
+            Scenario::Rooms(args) => rooms::run(args).await,
+            Scenario::Idle(args) => idle::run(args).await,
+            Scenario::Churn(args) => churn::run(args).await,
+            Scenario::History(args) => history::run(args).await,
         }
     })
 }

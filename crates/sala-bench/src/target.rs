@@ -1,12 +1,16 @@
-//! The server under test: how to get a token and where the WebSocket is.
+//! The server under test: how to get a token, where the WebSocket is, and the frames each
+//! protocol uses to join and send. How received frames are told apart is in `frames`.
+
+use std::net::{Ipv4Addr, SocketAddr};
 
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 use futures_util::{SinkExt as _, StreamExt as _};
 use serde_json::{Value, json};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 pub type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -15,7 +19,8 @@ pub type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 pub enum Kind {
     /// Sala: `POST /api/register` + `POST /api/login`, then `/ws` with a Bearer header.
     Sala,
-    /// A reference server of ../shared/peers: `POST /login {"username"}`, then `/ws`.
+    /// A reference server of ../shared/peers: `POST /login {"username"}`, then `/ws` or
+    /// Socket.io; rooms are created on join, and nothing answers `join` or acks a send.
     Peer,
 }
 
@@ -36,6 +41,20 @@ impl Protocol {
         }
     }
 
+    /// A `join` whose answer can be waited for (Sala only): on `/ws` the `joined` frame,
+    /// optionally resuming after `since`; on Socket.io the ack (id 0) of the `join` event,
+    /// which carries the `joined` payload. Socket.io's `join` has no `since`.
+    pub fn join_answered(self, room: &str, since: Option<i64>) -> String {
+        match self {
+            Self::Ws => match since {
+                Some(since) => json!({"type": "join", "room": room, "since": since}),
+                None => json!({"type": "join", "room": room}),
+            }
+            .to_string(),
+            Self::Socketio => format!("420{}", json!(["join", room])),
+        }
+    }
+
     pub fn send(self, room: &str, text: &str) -> String {
         match self {
             Self::Ws => json!({"type": "send", "room": room, "text": text}).to_string(),
@@ -46,16 +65,23 @@ impl Protocol {
         }
     }
 
+    /// A send that Sala acknowledges once the message is stored: on `/ws` with an `ack`
+    /// frame carrying `client_id`, on Socket.io through the ack callback `ack_id`, whose
+    /// payload carries `client_id` too.
+    pub fn send_acked(self, room: &str, text: &str, client_id: &str, ack_id: u64) -> String {
+        match self {
+            Self::Ws => json!({"type": "send", "room": room, "text": text, "client_id": client_id})
+                .to_string(),
+            Self::Socketio => format!(
+                "42{ack_id}{}",
+                json!(["chat-message", {"room": room, "text": text, "client_id": client_id}])
+            ),
+        }
+    }
+
     /// The answer a frame calls for at the transport level (Engine.IO's ping), if any.
     pub fn answer(self, frame: &str) -> Option<&'static str> {
         (self == Self::Socketio && frame == "2").then_some("3")
-    }
-
-    pub fn is_error(self, frame: &str) -> bool {
-        match self {
-            Self::Ws => frame.contains(r#""type":"error""#),
-            Self::Socketio => frame.starts_with(r#"42["error""#) || frame.starts_with("44"),
-        }
     }
 }
 
@@ -73,9 +99,23 @@ pub struct TargetArgs {
     /// Password for the benchmark accounts (Sala only).
     #[arg(long, default_value = "bench-password-1")]
     pub password: String,
-    /// Prefix of the benchmark usernames; each run can use its own.
+    /// Prefix of the benchmark usernames (`<prefix><n>`; Sala wants 3 to 32 characters);
+    /// each run can use its own.
     #[arg(long, default_value = "bench")]
     pub user_prefix: String,
+}
+
+/// How one connection is opened, besides where to and as whom.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Dial {
+    /// The local address to connect from (127.0.0.K); `None` lets the kernel choose.
+    /// One source address has about 28,000 ephemeral ports, so runs of more connections
+    /// spread them over several.
+    pub source: Option<Ipv4Addr>,
+    /// A 4 KiB read buffer instead of tungstenite's 128 KiB, allocated per connection: for
+    /// scenarios that hold many quiet connections, so the load generator's own memory
+    /// stays small.
+    pub small_buffers: bool,
 }
 
 /// Logs users in and opens their sockets.
@@ -144,13 +184,80 @@ impl Target {
             .with_context(|| format!("login {username}: {status} {body}"))
     }
 
-    /// Opens an authenticated connection to `server` (for Socket.io: through its
-    /// handshake): `--server`, or another node of the same cluster, which must have passed
-    /// [`check_loopback`].
+    /// Creates `room` on Sala (a 409, the room exists already, is fine). Peers create
+    /// rooms on join: nothing to do.
     ///
     /// # Errors
-    /// When the upgrade or the handshake fails.
+    /// When the server refuses otherwise.
+    pub async fn create_room(&self, token: &str, room: &str) -> anyhow::Result<()> {
+        if self.args.target != Kind::Sala {
+            return Ok(());
+        }
+        let base = self.args.server.trim_end_matches('/');
+        let response = self
+            .http
+            .post(format!("{base}/api/rooms"))
+            .bearer_auth(token)
+            .json(&json!({"name": room, "topic": "sala-bench"}))
+            .send()
+            .await?;
+        if !(response.status().is_success() || response.status() == 409) {
+            bail!("creating room {room}: {}", response.status());
+        }
+        Ok(())
+    }
+
+    /// Opens an authenticated connection to `--server`; see [`Target::connect_with`].
+    ///
+    /// # Errors
+    /// When the connection, the upgrade or the handshake fails.
+    pub async fn connect(&self, token: &str, dial: Dial) -> anyhow::Result<Socket> {
+        self.connect_with(&self.args.server, token, dial).await
+    }
+
+    /// Opens an authenticated connection to `server` with the kernel's choice of source
+    /// address and tungstenite's default buffers; see [`Target::connect_with`].
+    ///
+    /// # Errors
+    /// When the connection, the upgrade or the handshake fails.
     pub async fn connect_at(&self, server: &str, token: &str) -> anyhow::Result<Socket> {
+        self.connect_with(server, token, Dial::default()).await
+    }
+
+    /// Opens an authenticated connection to `server` (for Socket.io: through its
+    /// handshake): `--server`, or another node of the same cluster, which must have passed
+    /// [`check_loopback`]. The TCP connection is made here (bound to `dial.source` if
+    /// given) and the WebSocket handshake runs over it. Nagle's algorithm stays on, as
+    /// before source binding existed, so figures stay comparable (measured: TCP_NODELAY
+    /// changes nothing open loop, and costs closed-loop fan-out about a quarter of its
+    /// deliveries/s, the bench's frames no longer being coalesced).
+    ///
+    /// # Errors
+    /// When the connection, the upgrade or the handshake fails.
+    pub async fn connect_with(
+        &self,
+        server: &str,
+        token: &str,
+        dial: Dial,
+    ) -> anyhow::Result<Socket> {
+        let address = socket_address(server)?;
+        let stream = match dial.source {
+            Some(source) => {
+                if !address.is_ipv4() {
+                    bail!("source addresses need an IPv4 server address, not {address}");
+                }
+                let socket = TcpSocket::new_v4()?;
+                socket
+                    .bind(SocketAddr::from((source, 0)))
+                    .with_context(|| format!("binding to {source}"))?;
+                socket.connect(address).await?
+            }
+            None => TcpStream::connect(address).await?,
+        };
+        let stream = MaybeTlsStream::Plain(stream);
+        let config = dial
+            .small_buffers
+            .then(|| WebSocketConfig::default().read_buffer_size(4096));
         let base = server.trim_end_matches('/').replacen("http", "ws", 1);
         match self.args.protocol {
             Protocol::Ws => {
@@ -158,12 +265,14 @@ impl Target {
                 request
                     .headers_mut()
                     .insert("authorization", format!("Bearer {token}").parse()?);
-                let (socket, _) = tokio_tungstenite::connect_async(request).await?;
+                let (socket, _) =
+                    tokio_tungstenite::client_async_with_config(request, stream, config).await?;
                 Ok(socket)
             }
             Protocol::Socketio => {
                 let url = format!("{base}/socket.io/?EIO=4&transport=websocket");
-                let (mut socket, _) = tokio_tungstenite::connect_async(url).await?;
+                let (mut socket, _) =
+                    tokio_tungstenite::client_async_with_config(url, stream, config).await?;
                 // Engine.IO open ("0{...}"), then the Socket.io connect with auth: {token}.
                 expect_prefix(&mut socket, "0").await?;
                 socket
@@ -193,6 +302,47 @@ impl Target {
     pub fn kind(&self) -> Kind {
         self.args.target
     }
+
+    /// Whether the server answers `join` (Sala: `joined`); the peers answer nothing.
+    pub fn answers_join(&self) -> bool {
+        self.args.target == Kind::Sala
+    }
+}
+
+/// The address to connect to for `url`, which has passed [`check_loopback`] (`localhost`
+/// is 127.0.0.1; no name lookups).
+///
+/// # Errors
+/// When the URL has no host or its port is not a number.
+fn socket_address(url: &str) -> anyhow::Result<SocketAddr> {
+    let authority = url
+        .split("://")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .with_context(|| format!("no host in '{url}'"))?;
+    let (host, port) = match authority.strip_prefix('[') {
+        Some(v6) => {
+            let (host, rest) = v6.split_once(']').context("unclosed '[' in the URL")?;
+            (host, rest.strip_prefix(':'))
+        }
+        None => match authority.split_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (authority, None),
+        },
+    };
+    let port = match port {
+        Some(port) => port
+            .parse()
+            .with_context(|| format!("bad port in '{url}'"))?,
+        None => 80,
+    };
+    let ip = if host == "localhost" {
+        std::net::IpAddr::from([127, 0, 0, 1])
+    } else {
+        host.parse()
+            .with_context(|| format!("'{host}' is not an IP address"))?
+    };
+    Ok(SocketAddr::new(ip, port))
 }
 
 /// Refuses any URL whose host is not loopback: this tool sends load.
@@ -237,5 +387,20 @@ async fn expect_prefix(socket: &mut Socket, prefix: &str) -> anyhow::Result<Stri
             }
             bail!("unexpected Socket.io frame during the handshake: {text}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn socket_addresses_are_read_from_loopback_urls() {
+        let address = |url| socket_address(url).unwrap().to_string();
+        assert_eq!(address("http://127.0.0.1:3000"), "127.0.0.1:3000");
+        assert_eq!(address("http://localhost:8080/"), "127.0.0.1:8080");
+        assert_eq!(address("http://[::1]:3001"), "[::1]:3001");
+        assert_eq!(address("http://127.0.0.2"), "127.0.0.2:80");
+        assert!(socket_address("http://127.0.0.1:x").is_err());
     }
 }

@@ -1,5 +1,6 @@
-//! The load generator against a real Sala node, small and short: it must finish, lose
-//! nothing and print its JSON line. A smoke run on a debug build asserts no speed.
+//! The load generator against a real Sala node, small and short: every scenario must
+//! finish, lose nothing, break no rule and print its JSON line. A smoke run on a debug
+//! build asserts no speed.
 
 use std::process::Command;
 
@@ -7,8 +8,9 @@ use sala_server::config::Config;
 use sala_server::startup::App;
 use serde_json::Value;
 
-/// Runs a small fan-out over `protocol` against a fresh node and checks its report.
-async fn fanout_delivers_everything_and_reports_json(protocol: &'static str) {
+/// Runs `sala-bench <args> --server <a fresh node>` and returns its final JSON line,
+/// after checking that it succeeded.
+async fn run_bench(args: &[&str]) -> Value {
     let data_dir = tempfile::tempdir().unwrap();
     let mut config = Config::for_tests(data_dir.path().to_path_buf());
     config.send_rate = 1e9;
@@ -18,20 +20,11 @@ async fn fanout_delivers_everything_and_reports_json(protocol: &'static str) {
     let shutdown = app.shutdown_token();
     let serving = tokio::spawn(app.run());
 
+    let args: Vec<String> = args.iter().map(|arg| (*arg).to_owned()).collect();
     let output = tokio::task::spawn_blocking(move || {
         Command::new(env!("CARGO_BIN_EXE_sala-bench"))
-            .args([
-                "fanout",
-                "--server",
-                &server,
-                "--protocol",
-                protocol,
-                "--subscribers",
-                "20",
-                "--publishers",
-                "3",
-            ])
-            .args(["--duration", "2", "--drain", "10"])
+            .args(&args)
+            .args(["--server", &server])
             .output()
             .expect("sala-bench runs")
     })
@@ -46,15 +39,36 @@ async fn fanout_delivers_everything_and_reports_json(protocol: &'static str) {
         "sala-bench failed: {stdout}\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let report: Value =
-        serde_json::from_str(stdout.lines().last().expect("a final line")).expect("JSON");
-    assert_eq!(report["scenario"], "fanout");
-    let target = if protocol == "ws" {
+    serde_json::from_str(stdout.lines().last().expect("a final line")).expect("JSON")
+}
+
+fn target_name(protocol: &str) -> &'static str {
+    if protocol == "ws" {
         "sala"
     } else {
         "sala (socket.io)"
-    };
-    assert_eq!(report["target"], target);
+    }
+}
+
+/// Runs a small fan-out over `protocol` against a fresh node and checks its report.
+async fn fanout_delivers_everything_and_reports_json(protocol: &'static str) {
+    let report = run_bench(&[
+        "fanout",
+        "--protocol",
+        protocol,
+        "--subscribers",
+        "20",
+        "--publishers",
+        "3",
+        "--duration",
+        "2",
+        "--drain",
+        "10",
+    ])
+    .await;
+
+    assert_eq!(report["scenario"], "fanout");
+    assert_eq!(report["target"], target_name(protocol));
     assert_eq!(report["connections"], 23);
     let sent = report["messages_sent"].as_u64().unwrap();
     assert!(sent > 0, "{report}");
@@ -78,18 +92,184 @@ async fn fanout_over_socket_io_delivers_everything_and_reports_json() {
     fanout_delivers_everything_and_reports_json("socketio").await;
 }
 
+/// Runs a small rooms scenario over `protocol`: every message acked and delivered.
+async fn rooms_acks_and_delivers_everything(protocol: &'static str) {
+    let report = run_bench(&[
+        "rooms",
+        "--protocol",
+        protocol,
+        "--rooms",
+        "6",
+        "--members",
+        "3",
+        "--users",
+        "6",
+        "--duration",
+        "2",
+        "--drain",
+        "10",
+    ])
+    .await;
+
+    assert_eq!(report["scenario"], "rooms");
+    assert_eq!(report["target"], target_name(protocol));
+    assert_eq!(report["connections"], 18);
+    assert_eq!(report["publishers"], 6);
+    let counted_as = if protocol == "ws" {
+        "ack frame"
+    } else {
+        "ack callback"
+    };
+    assert_eq!(report["acks_counted_as"], counted_as);
+    let sent = report["messages_sent"].as_u64().unwrap();
+    assert!(sent > 0, "{report}");
+    assert_eq!(report["messages_acked"].as_u64(), Some(sent), "{report}");
+    assert_eq!(report["unacked"], 0);
+    assert_eq!(report["deliveries_expected"].as_u64(), Some(sent * 3));
+    assert_eq!(report["undelivered"], 0, "{report}");
+    assert_eq!(report["error_frames"], 0);
+    assert_eq!(report["connections_dropped"], 0);
+    assert!(report["ack_latency"]["p50_ms"].as_f64().unwrap() > 0.0);
+}
+
+#[tokio::test]
+async fn rooms_over_ws_acks_and_delivers_everything() {
+    rooms_acks_and_delivers_everything("ws").await;
+}
+
+#[tokio::test]
+async fn rooms_over_socket_io_acks_and_delivers_everything() {
+    rooms_acks_and_delivers_everything("socketio").await;
+}
+
+#[tokio::test]
+async fn idle_holds_every_connection_from_two_source_addresses() {
+    let report = run_bench(&[
+        "idle",
+        "--connections",
+        "40",
+        "--users",
+        "4",
+        "--sources",
+        "2",
+        "--settle",
+        "0",
+        "--hold",
+        "1",
+    ])
+    .await;
+
+    assert_eq!(report["scenario"], "idle");
+    assert_eq!(report["connections_open"], 40, "{report}");
+    assert_eq!(report["connect_failures"], 0);
+    assert_eq!(report["sources"], 2);
+    assert_eq!(report["joins_confirmed"], true);
+    assert_eq!(report["dropped_while_held"], 0);
+    assert_eq!(report["error_frames"], 0);
+    assert_eq!(report["connect_latency"]["samples"], 40);
+}
+
+#[tokio::test]
+async fn churn_connects_every_attempt_and_the_steady_members_lose_nothing() {
+    let report = run_bench(&[
+        "churn",
+        "--connections-per-sec",
+        "20",
+        "--duration",
+        "2",
+        "--lifetime-ms",
+        "300",
+        "--users",
+        "4",
+        "--subscribers",
+        "5",
+        "--rate",
+        "20",
+    ])
+    .await;
+
+    assert_eq!(report["scenario"], "churn");
+    let attempted = report["attempted"].as_u64().unwrap();
+    assert!(attempted > 0, "{report}");
+    assert_eq!(report["succeeded"].as_u64(), Some(attempted), "{report}");
+    assert_eq!(report["failed"], 0);
+    assert_eq!(report["skipped_at_open_file_limit"], 0);
+    assert_eq!(report["dropped_early"], 0);
+    assert_eq!(report["error_frames"], 0);
+    assert_eq!(report["connect_latency_ends_at"], "joined");
+    let steady = &report["steady"];
+    assert!(steady["messages_sent"].as_u64().unwrap() > 0, "{report}");
+    assert_eq!(steady["undelivered"], 0, "{report}");
+    assert_eq!(steady["error_frames"], 0);
+    assert_eq!(steady["connections_dropped"], 0);
+}
+
+#[tokio::test]
+async fn history_resumes_are_complete_while_the_room_is_busy() {
+    let report = run_bench(&[
+        "history",
+        "--backlog",
+        "300",
+        "--joiners",
+        "3",
+        "--duration",
+        "2",
+        "--rate",
+        "20",
+    ])
+    .await;
+
+    assert_eq!(report["scenario"], "history");
+    assert!(report["joins"].as_u64().unwrap() > 0, "{report}");
+    assert_eq!(report["history_errors"], 0, "{report}");
+    assert_eq!(report["join_failures"], 0, "{report}");
+    assert!(report["messages_per_join"].as_f64().unwrap() > 0.0);
+    assert!(report["background"]["messages_sent"].as_u64().unwrap() > 0);
+    assert_eq!(report["background"]["error_frames"], 0);
+}
+
+/// Runs the bench with `args` where no server is needed, expecting a refusal that
+/// mentions `reason`.
+fn refuses(args: &[&str], reason: &str) {
+    let output = Command::new(env!("CARGO_BIN_EXE_sala-bench"))
+        .args(args)
+        .output()
+        .expect("sala-bench runs");
+    assert!(!output.status.success(), "{args:?} ran");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains(reason), "{args:?}: {stderr}");
+}
+
 #[test]
 fn refuses_a_non_loopback_server() {
-    let output = Command::new(env!("CARGO_BIN_EXE_sala-bench"))
-        .args([
+    refuses(
+        &[
             "fanout",
             "--server",
             "http://10.1.2.3:3000",
             "--duration",
             "1",
-        ])
-        .output()
-        .expect("sala-bench runs");
-    assert!(!output.status.success());
-    assert!(String::from_utf8_lossy(&output.stderr).contains("loopback"));
+        ],
+        "loopback",
+    );
+}
+
+#[test]
+fn refuses_history_where_it_cannot_be_checked() {
+    refuses(&["history", "--target", "peer"], "keep no history");
+    refuses(&["history", "--protocol", "socketio"], "no `since`");
+}
+
+#[test]
+fn refuses_flags_that_make_no_run() {
+    refuses(&["idle", "--connections", "0"], "--connections");
+    refuses(
+        &["rooms", "--members", "2", "--publishers-per-room", "3"],
+        "--publishers-per-room",
+    );
+    refuses(
+        &["churn", "--connections-per-sec", "0"],
+        "--connections-per-sec",
+    );
+    refuses(&["idle", "--connections", "1000000"], "open files");
 }

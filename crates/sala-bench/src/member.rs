@@ -1,0 +1,341 @@
+//! Traffic: connections that listen to a room and, as publishers, send to it, moving
+//! through the phases of a run together. Used by `fanout` (one room), `rooms` (many) and
+//! `churn` (its steady background room).
+//!
+//! Phases: warm up (a publisher marked `probes` sends probe messages until every member of
+//! its room has received one, so every join has taken effect); send, closed loop (each
+//! publisher keeps at most `window` messages unconfirmed) or open loop (every `interval`);
+//! drain (no more sends; deliveries still on their way are counted); done.
+//!
+//! What confirms a send, for the closed loop, is the publisher's choice: its own copy
+//! coming back (every target), or Sala's ack (stored durably). Either way every delivery of
+//! a bench message is counted and its end-to-end latency recorded, and every ack too.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use futures_util::stream::SplitSink;
+use futures_util::{SinkExt as _, StreamExt as _};
+use hdrhistogram::Histogram;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::frames::{self, Seen};
+use crate::report;
+use crate::target::{Protocol, Socket};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Warmup,
+    Send,
+    Drain,
+    Done,
+}
+
+/// Counters every member updates.
+pub struct Counters {
+    /// The clock that send times are measured on (one process, so one `Instant`).
+    epoch: Instant,
+    /// Bench messages sent (probes not counted).
+    pub sent: AtomicU64,
+    /// Acks of bench messages received (sends that asked for one).
+    pub acked: AtomicU64,
+    /// Deliveries of bench messages, to every member.
+    pub received: AtomicU64,
+    /// Members that have received a probe.
+    pub probed: AtomicUsize,
+    /// Error frames received.
+    pub errors: AtomicU64,
+    /// Connections that closed or failed before the run ended.
+    pub dropped: AtomicU64,
+}
+
+impl Counters {
+    fn new() -> Self {
+        Self {
+            epoch: Instant::now(),
+            sent: AtomicU64::new(0),
+            acked: AtomicU64::new(0),
+            received: AtomicU64::new(0),
+            probed: AtomicUsize::new(0),
+            errors: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+        }
+    }
+
+    fn now_ns(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    pub fn get(counter: &AtomicU64) -> u64 {
+        counter.load(Ordering::Relaxed)
+    }
+}
+
+/// What frees a closed-loop publisher's window slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Confirm {
+    /// The publisher's own copy of the message comes back (every target). Sends carry no
+    /// `client_id`.
+    Echo,
+    /// Sala's ack: the message is stored. Sends carry a `client_id` (and, on Socket.io, ask
+    /// for the ack callback).
+    Ack,
+}
+
+/// A member that sends.
+#[derive(Debug, Clone, Copy)]
+pub struct Publisher {
+    /// Unique among the publishers of the run: it is in every message's text.
+    pub index: usize,
+    /// Open loop: one send every `interval`. `None`: closed loop.
+    pub interval: Option<Duration>,
+    /// Open loop: the first send comes `offset` into the sending phase, so that publishers
+    /// take turns instead of sending in bursts together.
+    pub offset: Duration,
+    /// Closed loop: most messages unconfirmed at once.
+    pub window: usize,
+    /// Sends the probes of its room while warming up.
+    pub probes: bool,
+    pub confirm: Confirm,
+}
+
+/// One connection, joined to `room` already.
+pub struct Member {
+    pub socket: Socket,
+    pub room: String,
+    pub publisher: Option<Publisher>,
+}
+
+/// What the members measured, merged.
+pub struct Latencies {
+    /// Send to delivery, every delivery of a bench message.
+    pub delivery: Histogram<u64>,
+    /// Send to ack, every acked bench message.
+    pub ack: Histogram<u64>,
+}
+
+impl Latencies {
+    fn new() -> Self {
+        Self {
+            delivery: report::histogram(),
+            ack: report::histogram(),
+        }
+    }
+}
+
+/// Members running, and the phase they are in.
+pub struct Group {
+    counters: Arc<Counters>,
+    phase: watch::Sender<Phase>,
+    tasks: Vec<JoinHandle<Latencies>>,
+    size: usize,
+}
+
+impl Group {
+    /// Starts every member, in the warm-up phase.
+    pub fn spawn(members: Vec<Member>, protocol: Protocol) -> Self {
+        let counters = Arc::new(Counters::new());
+        let (phase, watching) = watch::channel(Phase::Warmup);
+        let size = members.len();
+        let tasks = members
+            .into_iter()
+            .map(|member| tokio::spawn(run(member, protocol, counters.clone(), watching.clone())))
+            .collect();
+        Self {
+            counters,
+            phase,
+            tasks,
+            size,
+        }
+    }
+
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// Waits until every member has received a probe.
+    ///
+    /// # Errors
+    /// When that takes longer than `limit`.
+    pub async fn warm_up(&self, limit: Duration) -> anyhow::Result<()> {
+        let deadline = Instant::now() + limit;
+        while self.counters.probed.load(Ordering::Relaxed) < self.size {
+            if Instant::now() > deadline {
+                bail!(
+                    "only {} of {} connections received a probe within {} s",
+                    self.counters.probed.load(Ordering::Relaxed),
+                    self.size,
+                    limit.as_secs()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(())
+    }
+
+    pub fn set(&self, phase: Phase) {
+        self.phase.send_replace(phase);
+    }
+
+    /// Ends the run (phase done) and merges the members' latencies.
+    ///
+    /// # Errors
+    /// When a member task panicked.
+    pub async fn finish(self) -> anyhow::Result<Latencies> {
+        self.set(Phase::Done);
+        let mut merged = Latencies::new();
+        for task in self.tasks {
+            let latencies = task.await.context("connection task")?;
+            merged
+                .delivery
+                .add(latencies.delivery)
+                .context("merging latencies")?;
+            merged.ack.add(latencies.ack).context("merging latencies")?;
+        }
+        Ok(merged)
+    }
+}
+
+/// One connection: listens always, sends if it is a publisher. Returns its latencies.
+async fn run(
+    member: Member,
+    protocol: Protocol,
+    counters: Arc<Counters>,
+    mut phase: watch::Receiver<Phase>,
+) -> Latencies {
+    let mut latencies = Latencies::new();
+    let Member {
+        socket,
+        room,
+        publisher,
+    } = member;
+    let (mut sink, mut stream) = socket.split();
+    let mut probed = false;
+    let mut seq: u64 = 0;
+    let mut in_flight: usize = 0;
+    let my_index = publisher.map(|p| p.index);
+    let interval = publisher.and_then(|p| p.interval);
+    let offset = publisher.map_or(Duration::ZERO, |p| p.offset);
+    let window = publisher.map_or(0, |p| p.window.max(1));
+    let probes = publisher.is_some_and(|p| p.probes);
+    let confirm = publisher.map_or(Confirm::Echo, |p| p.confirm);
+    let mut ticker = tokio::time::interval(interval.unwrap_or(Duration::from_millis(100)));
+    // Burst: a tick delayed by a busy moment is made up for, so the offered rate holds.
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let mut current = *phase.borrow();
+    loop {
+        let warming_probe = probes && current == Phase::Warmup;
+        let closed_loop_ready = my_index.is_some()
+            && interval.is_none()
+            && current == Phase::Send
+            && in_flight < window;
+        let ticking =
+            warming_probe || (my_index.is_some() && interval.is_some() && current == Phase::Send);
+        tokio::select! {
+            biased;
+            changed = phase.changed() => {
+                if changed.is_err() { break; }
+                current = *phase.borrow();
+                if current == Phase::Done { break; }
+                if current == Phase::Send {
+                    // Ticks missed while warming up must not burst out now.
+                    ticker.reset_at(tokio::time::Instant::now() + offset);
+                }
+            }
+            _ = ticker.tick(), if ticking => {
+                if warming_probe {
+                    let _ = sink.send(Message::text(protocol.send(&room, "probe"))).await;
+                    continue;
+                }
+                seq += 1;
+                let index = my_index.unwrap_or_default();
+                if send(&mut sink, protocol, &room, confirm, index, seq, counters.now_ns()).await.is_ok() {
+                    counters.sent.fetch_add(1, Ordering::Relaxed);
+                    in_flight += 1;
+                }
+            }
+            frame = stream.next() => {
+                let text = match frame {
+                    Some(Ok(Message::Text(text))) => text,
+                    Some(Ok(_)) => continue,
+                    Some(Err(_)) | None => {
+                        counters.dropped.fetch_add(1, Ordering::Relaxed);
+                        // Wait for the end so the report still collects these latencies.
+                        while phase.changed().await.is_ok() && *phase.borrow() != Phase::Done {}
+                        break;
+                    }
+                };
+                if let Some(answer) = protocol.answer(text.as_str()) {
+                    let _ = sink.send(Message::text(answer)).await;
+                    continue;
+                }
+                match frames::classify(text.as_str(), protocol) {
+                    Seen::Bench { publisher, sent_ns } => {
+                        counters.received.fetch_add(1, Ordering::Relaxed);
+                        let micros = counters.now_ns().saturating_sub(sent_ns) / 1000;
+                        let _ = latencies.delivery.record(micros.max(1));
+                        if confirm == Confirm::Echo && Some(publisher) == my_index {
+                            in_flight = in_flight.saturating_sub(1);
+                        }
+                    }
+                    Seen::Ack { sent_ns: Some(sent_ns), .. } => {
+                        counters.acked.fetch_add(1, Ordering::Relaxed);
+                        let micros = counters.now_ns().saturating_sub(sent_ns) / 1000;
+                        let _ = latencies.ack.record(micros.max(1));
+                        if confirm == Confirm::Ack {
+                            in_flight = in_flight.saturating_sub(1);
+                        }
+                    }
+                    Seen::Probe if !probed => {
+                        probed = true;
+                        counters.probed.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Seen::Error { send } => {
+                        counters.errors.fetch_add(1, Ordering::Relaxed);
+                        if send && confirm == Confirm::Ack {
+                            in_flight = in_flight.saturating_sub(1);
+                        }
+                    }
+                    Seen::SendRefused if confirm == Confirm::Ack => {
+                        in_flight = in_flight.saturating_sub(1);
+                    }
+                    Seen::Probe | Seen::Ack { .. } | Seen::Joined | Seen::SendRefused | Seen::Other => {}
+                }
+            }
+            () = std::future::ready(()), if closed_loop_ready => {
+                seq += 1;
+                let index = my_index.unwrap_or_default();
+                if send(&mut sink, protocol, &room, confirm, index, seq, counters.now_ns()).await.is_ok() {
+                    counters.sent.fetch_add(1, Ordering::Relaxed);
+                    in_flight += 1;
+                }
+            }
+        }
+    }
+    let _ = sink.close().await;
+    latencies
+}
+
+/// Sends bench message `seq` of publisher `index`, asking for an ack if `confirm` says so.
+async fn send(
+    sink: &mut SplitSink<Socket, Message>,
+    protocol: Protocol,
+    room: &str,
+    confirm: Confirm,
+    index: usize,
+    seq: u64,
+    sent_ns: u64,
+) -> Result<(), tokio_tungstenite::tungstenite::Error> {
+    let text = frames::bench_text(index, seq, sent_ns);
+    let frame = match confirm {
+        Confirm::Echo => protocol.send(room, &text),
+        Confirm::Ack => {
+            protocol.send_acked(room, &text, &frames::client_id(index, seq, sent_ns), seq)
+        }
+    };
+    sink.send(Message::text(frame)).await
+}
