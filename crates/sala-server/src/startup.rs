@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
+use axum::serve::ListenerExt as _;
 use chrono::{Duration, Utc};
 use sala_store::{NewRoom, Store};
 use sala_store_postgres::PostgresStore;
@@ -195,7 +196,15 @@ impl App {
         let chat = self.chat.clone();
         // The real-time layer shuts down as soon as the signal comes, not after in-flight
         // HTTP requests: Socket.io long-polling requests end only when their sockets close.
-        axum::serve(self.listener, service)
+        // No Nagle delay: the writers already batch frames per flush, and with Nagle a small
+        // frame right behind another (`joined` after `ready`) waited for the client's delayed
+        // ACK, about 40 ms.
+        let listener = self.listener.tap_io(|tcp| {
+            if let Err(err) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %err, "could not set TCP_NODELAY");
+            }
+        });
+        axum::serve(listener, service)
             .with_graceful_shutdown(async move {
                 shutdown.cancelled().await;
                 chat.shutdown().await;
