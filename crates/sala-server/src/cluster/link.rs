@@ -124,6 +124,7 @@ impl Link {
             peers: HashMap::new(),
             cursors: HashMap::new(),
             healthy_at: Utc::now(),
+            subscribed_at: Instant::now(),
         };
         tasks.spawn(reader.run(stop.clone()));
         if let Some(feed) = hub.presence_feed() {
@@ -285,6 +286,8 @@ struct Reader {
     cursors: HashMap<String, i64>,
     /// That moment, for logouts: sessions revoked since then may have gone unheard.
     healthy_at: DateTime<Utc>,
+    /// When the current subscription started.
+    subscribed_at: Instant,
 }
 
 impl Reader {
@@ -309,6 +312,7 @@ impl Reader {
                 }
             };
             outage.recovered("subscribing");
+            self.subscribed_at = Instant::now();
             backoff = MIN_BACKOFF;
             self.metrics.cluster_connected.set(1.0);
             // Peers could not be heard while the subscription was down: not their fault.
@@ -389,6 +393,12 @@ impl Reader {
                         last_seq: envelope.seq,
                     },
                 );
+                // A node heard of for the first time long after our own start was not
+                // new: it was forgotten (silent too long, say across a network split) and
+                // has users this node no longer counts. Its snapshot brings them back.
+                // (Right after our start the answers to our own request are on their way.)
+                let settled = now.duration_since(self.subscribed_at) > HEARTBEAT;
+                missed = settled && !matches!(envelope.body, Body::Snapshot { .. });
             }
             None => {}
         }

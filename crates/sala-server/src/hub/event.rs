@@ -12,11 +12,15 @@ pub struct Event {
     frame: ServerFrame,
     /// The frame as one JSON object (valid UTF-8).
     json: Bytes,
-    /// One transport's own form of the frame (a WebSocket text payload, say), made by the
-    /// first receiver and shared by the others, so that per-receiver work stays O(1). The
-    /// hub never looks inside: it does not know the transports' types.
-    prepared: OnceLock<Box<dyn Any + Send + Sync>>,
+    /// The transports' own forms of the frame (a WebSocket text payload, a Socket.io
+    /// argument), each made by the first receiver of that transport and shared by the
+    /// others, so that per-receiver work stays O(1). One slot per transport. The hub never
+    /// looks inside: it does not know the transports' types.
+    prepared: [OnceLock<Box<dyn Any + Send + Sync>>; PREPARED_SLOTS],
 }
+
+/// Forms an event can keep: one per transport (`/ws`, Socket.io).
+const PREPARED_SLOTS: usize = 2;
 
 impl std::fmt::Debug for Event {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -37,24 +41,31 @@ impl Event {
         Arc::new(Self {
             frame,
             json: Bytes::from(json),
-            prepared: OnceLock::new(),
+            prepared: [OnceLock::new(), OnceLock::new()],
         })
     }
 
     /// The frame in a transport's own form `T`, made from the JSON by `prepare` once per
-    /// event and cloned for every receiver after the first. (Should two transports ask
-    /// for different types, the second one's form is made each time, never stored.)
+    /// event and cloned for every receiver after the first. (Should more types be asked for
+    /// than there are slots, the extra ones are made each time, never stored.)
     pub fn prepared<T: Any + Clone + Send + Sync>(&self, prepare: impl FnOnce(&Bytes) -> T) -> T {
-        if let Some(slot) = self.prepared.get() {
-            return match slot.downcast_ref::<T>() {
-                Some(prepared) => prepared.clone(),
-                None => prepare(&self.json),
-            };
+        for slot in &self.prepared {
+            match slot.get() {
+                Some(kept) => {
+                    if let Some(prepared) = kept.downcast_ref::<T>() {
+                        return prepared.clone();
+                    }
+                }
+                None => {
+                    let prepared = prepare(&self.json);
+                    // Two first receivers at once both prepare; one result is kept (or,
+                    // if another type took this slot meanwhile, the next call uses the next).
+                    let _ = slot.set(Box::new(prepared.clone()));
+                    return prepared;
+                }
+            }
         }
-        let prepared = prepare(&self.json);
-        // Two first receivers at once both prepare; one of the two results is kept.
-        let _ = self.prepared.set(Box::new(prepared.clone()));
-        prepared
+        prepare(&self.json)
     }
 
     pub fn frame(&self) -> &ServerFrame {
@@ -95,9 +106,22 @@ mod tests {
             (r#"{"type":"pong"}"#, r#"{"type":"pong"}"#)
         );
         assert_eq!(made.get(), 1);
-        // Another type is made each time, never stored over the first.
-        let length: usize = event.prepared(|json| json.len());
-        assert_eq!(length, first.len());
+        // A second type gets the second slot; a third is made each time, never stored.
+        let lengths = Cell::new(0);
+        let length = |json: &Bytes| {
+            lengths.set(lengths.get() + 1);
+            json.len()
+        };
+        assert_eq!(event.prepared(length), first.len());
+        assert_eq!(event.prepared(length), first.len());
+        assert_eq!(lengths.get(), 1);
+        let thirds = Cell::new(0);
+        let third = |_: &Bytes| {
+            thirds.set(thirds.get() + 1);
+            1_u8
+        };
+        assert_eq!((event.prepared(third), event.prepared(third)), (1, 1));
+        assert_eq!(thirds.get(), 2);
         assert_eq!(event.prepared(prepare), first);
         assert_eq!(made.get(), 1);
     }

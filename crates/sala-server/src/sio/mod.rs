@@ -221,7 +221,7 @@ fn emit(socket: &SocketRef, event: &'static str, payload: &impl serde::Serialize
 /// handed on is never dropped quietly: the client is disconnected as too slow, and resumes
 /// with `since` like any reconnecting client.
 fn deliver(socket: &SocketRef, sio: &SioConn, event: &HubEvent) {
-    if !deliver_frame(socket, sio, event.frame()) && !sio.conn.is_closed() {
+    if !deliver_frame(socket, sio, event) && !sio.conn.is_closed() {
         tracing::info!(
             conn = sio.conn.id().0,
             "socket.io client cannot keep up; disconnecting"
@@ -230,9 +230,32 @@ fn deliver(socket: &SocketRef, sio: &SioConn, event: &HubEvent) {
     }
 }
 
-fn deliver_frame(socket: &SocketRef, sio: &SioConn, frame: &ServerFrame) -> bool {
+/// A `chat-message` argument serialised once per message and shared by every socket that
+/// gets it: socketioxide serialises each emit per socket, and for a message that meant
+/// formatting its timestamp and escaping its text once per receiver.
+#[derive(Clone)]
+struct SharedArgument(Arc<serde_json::value::RawValue>);
+
+impl serde::Serialize for SharedArgument {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
+}
+
+fn deliver_frame(socket: &SocketRef, sio: &SioConn, event: &HubEvent) -> bool {
+    let frame = event.frame();
     match frame {
-        ServerFrame::Message(message) => emit(socket, "chat-message", message),
+        ServerFrame::Message(message) => {
+            let argument = event.prepared(|_| {
+                serde_json::value::to_raw_value(message)
+                    .map(|raw| SharedArgument(Arc::from(raw)))
+                    .ok()
+            });
+            match argument {
+                Some(argument) => emit(socket, "chat-message", &argument),
+                None => emit(socket, "chat-message", message),
+            }
+        }
         ServerFrame::Presence { room, user, event } => {
             let name = match event {
                 PresenceEvent::Joined => "user-connected",
