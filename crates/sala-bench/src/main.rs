@@ -20,6 +20,7 @@ mod frames;
 mod member;
 mod report;
 mod scenarios;
+mod server_metrics;
 mod setup;
 mod target;
 

@@ -80,6 +80,15 @@ async fn fanout_delivers_everything_and_reports_json(protocol: &'static str) {
     assert_eq!(report["error_frames"], 0);
     assert_eq!(report["connections_dropped"], 0);
     assert!(report["latency"]["p50_ms"].as_f64().unwrap() > 0.0);
+    // The server's own counters, scraped before and after, account for every message.
+    let server = &report["server_metrics"];
+    assert_eq!(
+        server["messages_stored"].as_f64(),
+        Some(sent as f64),
+        "{report}"
+    );
+    assert!(server["commits"].as_f64().unwrap() >= 1.0, "{report}");
+    assert_eq!(server["slow_consumers_closed"], 0.0, "{report}");
 }
 
 #[tokio::test]

@@ -17,6 +17,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::member::{Confirm, Counters, Group, Member, Phase, Publisher};
 use crate::report;
+use crate::server_metrics;
 use crate::setup;
 use crate::target::{Socket, Target, TargetArgs};
 
@@ -130,6 +131,7 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<()> {
     group.warm_up(Duration::from_secs(60)).await?;
 
     eprintln!("sending for {} s…", args.duration);
+    let metrics_before = server_metrics::scrape(&target, &args.target.server).await;
     let received_before = Counters::get(&counters.received);
     let send_started = Instant::now();
     group.set(Phase::Send);
@@ -147,6 +149,8 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<()> {
     let elapsed = send_started.elapsed().as_secs_f64();
     let received = Counters::get(&counters.received) - received_before;
     let rss_after = report::rss_kib(args.server_pid);
+    let metrics_after = server_metrics::scrape(&target, &args.target.server).await;
+    let server = server_metrics::explain(metrics_before.as_ref(), metrics_after.as_ref());
     let errors = Counters::get(&counters.errors);
     let dropped = Counters::get(&counters.dropped);
     let latency = group.finish().await?.delivery;
@@ -172,6 +176,7 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<()> {
         "connections_dropped": dropped,
         "server_rss_kib_before": rss_before,
         "server_rss_kib_after": rss_after,
+        "server_metrics": server,
     });
     println!(
         "fanout: {total} connections ({} subscribers + {} publishers), {}\n\
@@ -190,6 +195,7 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<()> {
         result["error_frames"],
         result["connections_dropped"],
     );
+    print!("{}", server_metrics::line(&result["server_metrics"]));
     println!("{result}");
     Ok(())
 }

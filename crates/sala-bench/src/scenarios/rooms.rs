@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 
 use crate::member::{Confirm, Counters, Group, Member, Phase, Publisher};
 use crate::report;
+use crate::server_metrics;
 use crate::setup;
 use crate::target::{Kind, Protocol, Target, TargetArgs};
 
@@ -148,6 +149,7 @@ pub async fn run(args: RoomsArgs) -> anyhow::Result<()> {
     group.warm_up(Duration::from_secs(60)).await?;
 
     eprintln!("sending for {} s…", args.duration);
+    let metrics_before = server_metrics::scrape(&target, &args.target.server).await;
     let received_before = Counters::get(&counters.received);
     let send_started = Instant::now();
     group.set(Phase::Send);
@@ -169,6 +171,8 @@ pub async fn run(args: RoomsArgs) -> anyhow::Result<()> {
     let received = Counters::get(&counters.received) - received_before;
     let acked = Counters::get(&counters.acked);
     let rss_after = report::rss_kib(args.server_pid);
+    let metrics_after = server_metrics::scrape(&target, &args.target.server).await;
+    let server = server_metrics::explain(metrics_before.as_ref(), metrics_after.as_ref());
     let errors = Counters::get(&counters.errors);
     let dropped = Counters::get(&counters.dropped);
     let latencies = group.finish().await?;
@@ -211,6 +215,7 @@ pub async fn run(args: RoomsArgs) -> anyhow::Result<()> {
         "connections_dropped": dropped,
         "server_rss_kib_before": rss_before,
         "server_rss_kib_after": rss_after,
+        "server_metrics": server,
     });
     let acks = if sala {
         format!(
@@ -226,13 +231,14 @@ pub async fn run(args: RoomsArgs) -> anyhow::Result<()> {
         "rooms: {} rooms × {} members ({} publishing each), {connections} connections, {mode}\n\
          sent {sent} messages in {send_secs:.1} s ({:.0}/s)\n{acks}\
          deliveries {received} of {expected} expected ({:.0}/s); latency {}\n\
-         error frames {errors}, connections dropped {dropped}",
+         error frames {errors}, connections dropped {dropped}\n{}",
         args.rooms,
         args.members,
         args.publishers_per_room,
         report::per_sec(sent, send_secs),
         report::per_sec(received, elapsed),
         report::latency_line(&latencies.delivery),
+        server_metrics::line(&result["server_metrics"]),
     );
     report::print(&summary, &result);
     Ok(())
