@@ -13,7 +13,7 @@
 mod events;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use axum::extract::Request;
 use axum::middleware::Next;
@@ -101,9 +101,11 @@ async fn authenticate_socket(
             return Err(HandshakeError::Unavailable);
         }
     };
-    // Everything the connect handler needs, so it can register the event handlers before
-    // it awaits anything: a client may emit as soon as it hears it is connected.
-    socket.extensions.insert(Arc::new((auth, user)));
+    // The event handlers are registered here, in the middleware, which socketioxide awaits
+    // before it answers the client's CONNECT. Its connect handler, by contrast, is spawned
+    // as a task after the answer: a client's first event (a `join` right after `connect`)
+    // could beat it and find no handler, and be lost.
+    register(&socket, &state, &auth, &user);
     Ok(())
 }
 
@@ -135,19 +137,20 @@ impl SioConn {
     }
 }
 
-async fn on_connect(socket: SocketRef, State(state): State<AppState>) {
-    let Some(identity) = socket.extensions.get::<Arc<(AuthUser, UserRecord)>>() else {
-        let _ = socket.disconnect();
-        return;
-    };
-    let (auth, user) = identity.as_ref().clone();
+/// What the middleware prepared and the connect handler starts: the connection's queue
+/// and the socket's session, for the writer task.
+type Prepared = Arc<Mutex<Option<(Outbound, Arc<SioConn>)>>>;
+
+/// Registers the socket as a hub connection with its session and event handlers; the
+/// writer starts in [`on_connect`], once the client has been told it is connected.
+fn register(socket: &SocketRef, state: &AppState, auth: &AuthUser, user: &UserRecord) {
     let conn_user = ConnUser {
         id: user.id,
         username: user.username.clone(),
         session_id: auth.session_id.clone(),
     };
     let (conn, outbound) = state.chat.hub().connect(conn_user.clone());
-    conn.send(HubEvent::new(crate::wire::ready(&user)));
+    conn.send(HubEvent::new(crate::wire::ready(user)));
     let sio = Arc::new(SioConn {
         session: tokio::sync::Mutex::new(Session::new(state.chat.clone(), conn.clone(), conn_user)),
         conn: conn.clone(),
@@ -155,19 +158,32 @@ async fn on_connect(socket: SocketRef, State(state): State<AppState>) {
         sends: std::sync::atomic::AtomicU64::new(0),
         socket_id: socket.id.to_string(),
     });
-    events::register(&socket, &sio);
-    {
+    events::register(socket, &sio);
+    socket.on_disconnect(move |reason: DisconnectReason| {
         let conn = conn.clone();
-        socket.on_disconnect(move |reason: DisconnectReason| {
-            let conn = conn.clone();
-            async move {
-                tracing::debug!(conn = conn.id().0, ?reason, "socket.io client disconnected");
-                conn.close(CloseReason::Gone);
-            }
-        });
-    }
+        async move {
+            tracing::debug!(conn = conn.id().0, ?reason, "socket.io client disconnected");
+            conn.close(CloseReason::Gone);
+        }
+    });
+    let prepared: Prepared = Arc::new(Mutex::new(Some((outbound, sio))));
+    socket.extensions.insert(prepared);
+}
+
+async fn on_connect(socket: SocketRef, State(state): State<AppState>) {
+    let prepared = socket.extensions.get::<Prepared>().and_then(|prepared| {
+        prepared
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+    });
+    let Some((outbound, sio)) = prepared else {
+        tracing::error!("a Socket.io socket connected without its session; disconnecting it");
+        let _ = socket.disconnect();
+        return;
+    };
     if state.chat.stop_reading().is_cancelled() {
-        conn.close(CloseReason::GoingAway);
+        sio.conn.close(CloseReason::GoingAway);
     }
     let tracker = state.connections.clone();
     tracker.spawn(write(socket, outbound, sio, state.metrics.clone()));

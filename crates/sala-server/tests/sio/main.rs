@@ -115,9 +115,13 @@ impl SioClient {
 
     /// The next line matching `wanted`, skipping others.
     fn wait(&mut self, wanted: impl Fn(&Value) -> bool) -> Value {
+        self.wait_up_to(WAIT, wanted)
+    }
+
+    fn wait_up_to(&mut self, within: Duration, wanted: impl Fn(&Value) -> bool) -> Value {
         let mut skipped = Vec::new();
         loop {
-            let Ok(line) = self.lines.recv_timeout(WAIT) else {
+            let Ok(line) = self.lines.recv_timeout(within) else {
                 panic!(
                     "{:?}: nothing wanted arrived in time; skipped {skipped:#?}",
                     self.kind
@@ -149,9 +153,9 @@ impl Drop for SioClient {
 }
 
 fn connected(kind: Kind, app: &TestApp, token: &str, transport: &str) -> SioClient {
+    let is_connect = |line: &Value| line["event"] == "connect" || line["event"] == "connect_error";
     let mut client = SioClient::start(kind, app, Some(token), transport);
-    let connect =
-        client.wait(|line| line["event"] == "connect" || line["event"] == "connect_error");
+    let connect = client.wait(is_connect);
     assert_eq!(connect["event"], "connect", "{kind:?}: {connect}");
     assert_eq!(connect["transport"], transport);
     client

@@ -3,11 +3,16 @@
 Each stdin line is a JSON command ({"emit", "data"?, "ack"?} or {"close": true}); every
 event, ack and connection change is printed as one JSON line.
 """
+import faulthandler
 import json
 import os
 import sys
 
-import socketio
+# If starting or connecting hangs, say where (on stderr, which the test shows) before the
+# test gives up.
+faulthandler.dump_traceback_later(20)
+
+import socketio  # noqa: E402
 
 url, transport = sys.argv[1], sys.argv[2]
 token = os.environ.get("SALA_TOKEN")
@@ -46,6 +51,7 @@ try:
 except socketio.exceptions.ConnectionError as error:
     out({"event": "connect_error", "message": str(error)})
     sys.exit(0)
+faulthandler.cancel_dump_traceback_later()
 
 for line in sys.stdin:
     command = json.loads(line)
