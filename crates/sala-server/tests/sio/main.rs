@@ -155,7 +155,26 @@ impl Drop for SioClient {
 fn connected(kind: Kind, app: &TestApp, token: &str, transport: &str) -> SioClient {
     let is_connect = |line: &Value| line["event"] == "connect" || line["event"] == "connect_error";
     let mut client = SioClient::start(kind, app, Some(token), transport);
-    let connect = client.wait(is_connect);
+    // python-socketio's client sometimes prints nothing at all for 30 s after starting
+    // (about one start in fifteen here under the full suite; never node's client; its
+    // faulthandler dump in driver.py shows it is not stuck in `connect`). It is started once
+    // more, and says so, rather than failing the scenario; a second silent start fails it.
+    let connect = match kind {
+        Kind::Python => {
+            let first = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                client.wait_up_to(Duration::from_secs(10), is_connect)
+            }));
+            match first {
+                Ok(line) => line,
+                Err(_) => {
+                    eprintln!("python-socketio printed nothing in 10 s; starting it once more");
+                    client = SioClient::start(kind, app, Some(token), transport);
+                    client.wait(is_connect)
+                }
+            }
+        }
+        Kind::Node => client.wait(is_connect),
+    };
     assert_eq!(connect["event"], "connect", "{kind:?}: {connect}");
     assert_eq!(connect["transport"], transport);
     client
