@@ -16,7 +16,6 @@ use futures_util::{SinkExt as _, StreamExt as _};
 use sala_store_postgres::test_support::TempDatabase;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 
 use common::{PASSWORD, Server, Socket, WAIT, token};
 
@@ -64,17 +63,9 @@ async fn register(http: &reqwest::Client, base: &str, username: &str) {
     assert_eq!(response.status(), 201, "{}", response.text().await.unwrap());
 }
 
-/// A `/ws` connection, not yet in any room.
+/// A `/ws` connection past its `ready`, not yet in any room.
 async fn open(base: &str, token: &str) -> Socket {
-    let mut request = format!("{}/ws", base.replacen("http", "ws", 1))
-        .into_client_request()
-        .unwrap();
-    request
-        .headers_mut()
-        .insert("authorization", format!("Bearer {token}").parse().unwrap());
-    let (mut socket, _) = tokio_tungstenite::connect_async(request)
-        .await
-        .expect("upgrade");
+    let mut socket = common::open(base, token).await;
     let ready = next(&mut socket).await;
     assert_eq!(ready["type"], "ready", "{ready}");
     socket

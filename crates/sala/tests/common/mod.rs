@@ -45,17 +45,23 @@ pub async fn token(http: &reqwest::Client, base: &str, username: &str, register:
 pub type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-/// A `/ws` connection that has joined `general`.
-pub async fn connect(base: &str, token: &str) -> Socket {
+/// An authenticated `/ws` connection (Bearer at the upgrade), not yet in any room.
+pub async fn open(base: &str, token: &str) -> Socket {
     let mut request = format!("{}/ws", base.replacen("http", "ws", 1))
         .into_client_request()
         .unwrap();
     request
         .headers_mut()
         .insert("authorization", format!("Bearer {token}").parse().unwrap());
-    let (mut socket, _) = tokio_tungstenite::connect_async(request)
+    let (socket, _) = tokio_tungstenite::connect_async(request)
         .await
         .expect("upgrade");
+    socket
+}
+
+/// A `/ws` connection that has joined `general`.
+pub async fn connect(base: &str, token: &str) -> Socket {
+    let mut socket = open(base, token).await;
     socket
         .send(Message::text(
             json!({"type": "join", "room": "general"}).to_string(),
