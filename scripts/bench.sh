@@ -535,7 +535,8 @@ start_server() {
     sala | sala-socketio)
       server_data=$(mktemp -d "$work/data.XXXXXX")
       cmd=("$sala" serve --port "$port" --data-dir "$server_data"
-        --send-rate 1000000 --send-burst 1000000 --log-format json)
+        --send-rate 1000000 --send-burst 1000000 --max-connections-per-user 1000000
+        --rooms-per-hour 1000000 --log-format json)
       health=/healthz
       ;;
     rust-bare) cmd=(env "PORT=$port" "$peers/rust-bare/target/release/rust-bare") ;;

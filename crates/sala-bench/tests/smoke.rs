@@ -15,6 +15,8 @@ async fn run_bench(args: &[&str]) -> Value {
     let mut config = Config::for_tests(data_dir.path().to_path_buf());
     config.send_rate = 1e9;
     config.send_burst = u32::MAX;
+    config.max_connections_per_user = usize::MAX;
+    config.rooms_per_hour = u32::MAX;
     let app = App::build(config).await.unwrap();
     let server = format!("http://{}", app.local_addr());
     let shutdown = app.shutdown_token();

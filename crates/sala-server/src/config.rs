@@ -83,13 +83,28 @@ pub struct Config {
     #[arg(long, env = "SALA_OUTBOUND_QUEUE", default_value_t = 1024, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..1_000_000))]
     pub outbound_queue: usize,
 
-    /// Messages per second one connection may send, sustained (then `rate_limited`).
+    /// Messages per second one user may send, sustained, over all their connections to
+    /// this node (then `rate_limited`).
     #[arg(long, env = "SALA_SEND_RATE", default_value_t = 20.0, value_parser = positive_rate)]
     pub send_rate: f64,
 
-    /// Messages one connection may send in a burst.
+    /// Messages one user may send in a burst.
     #[arg(long, env = "SALA_SEND_BURST", default_value_t = 40, value_parser = clap::value_parser!(u32).range(1..))]
     pub send_burst: u32,
+
+    /// Connections (WebSocket and Socket.io) one user may hold open on this node at once;
+    /// one more is refused with `limit_reached`.
+    #[arg(long, env = "SALA_MAX_CONNECTIONS_PER_USER", default_value_t = 20, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub max_connections_per_user: usize,
+
+    /// Rooms one connection may have joined at once; one more `join` is refused with
+    /// `limit_reached`.
+    #[arg(long, env = "SALA_MAX_ROOMS_PER_CONNECTION", default_value_t = 100, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub max_rooms_per_connection: usize,
+
+    /// Rooms one user may create per hour on this node (then 429 `rate_limited`).
+    #[arg(long, env = "SALA_ROOMS_PER_HOUR", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub rooms_per_hour: u32,
 
     /// Seconds a WebSocket client without an Authorization header has to send `auth`.
     #[arg(long, env = "SALA_AUTH_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
@@ -206,6 +221,9 @@ impl Config {
             outbound_queue: 1024,
             send_rate: 1000.0,
             send_burst: 1000,
+            max_connections_per_user: 20,
+            max_rooms_per_connection: 100,
+            rooms_per_hour: 1000,
             auth_timeout_secs: 10,
             idle_timeout_secs: 60,
             allowed_origins: Vec::new(),

@@ -27,6 +27,7 @@ use crate::cluster::link::{Link, LinkSettings};
 use crate::config::{Config, Role};
 use crate::domain::RoomName;
 use crate::http;
+use crate::http::quota::Quota;
 use crate::hub::Hub;
 use crate::metrics::Metrics;
 use crate::state::AppState;
@@ -121,6 +122,8 @@ impl App {
                 outbound_queue: config.outbound_queue.max(1),
                 sends_per_sec: config.send_rate,
                 send_burst: config.send_burst,
+                max_connections_per_user: config.max_connections_per_user,
+                max_rooms_per_connection: config.max_rooms_per_connection,
                 typing_interval: std::time::Duration::from_secs(1),
                 assistant_interval: std::time::Duration::from_secs(config.assistant_interval_secs),
             },
@@ -138,6 +141,10 @@ impl App {
             tokens,
             passwords: PasswordHasher::new()?,
             throttle,
+            room_quota: Arc::new(Quota::new(
+                config.rooms_per_hour,
+                std::time::Duration::from_secs(60 * 60),
+            )),
             public_url: config.public_url.as_deref().map(Arc::from),
             local_addr,
             chat: chat.clone(),

@@ -12,6 +12,7 @@ use crate::auth::throttle::LoginThrottle;
 use crate::auth::token::TokenKeys;
 use crate::chat::Chat;
 use crate::http::client_address::ProxyRange;
+use crate::http::quota::Quota;
 use crate::metrics::Metrics;
 use crate::ws::WsSettings;
 
@@ -25,6 +26,8 @@ pub struct AppState {
     pub passwords: PasswordHasher,
     /// Failed-login counters.
     pub throttle: Arc<LoginThrottle>,
+    /// Rooms each user may still create this hour.
+    pub room_quota: Arc<Quota>,
     /// The configured public URL, if any, for `chat_url`.
     pub public_url: Option<Arc<str>>,
     /// Where this node listens; the last resort for `chat_url`.

@@ -23,6 +23,9 @@ pub enum ChatError {
     Invalid(#[from] ValidationError),
     #[error("too many messages; slow down")]
     RateLimited,
+    /// A resource cap (rooms per connection, connections per user); the message names it.
+    #[error("{0}")]
+    LimitReached(String),
     /// Storage cannot be written; nothing was stored.
     #[error("the service is temporarily unavailable; nothing was stored")]
     Unavailable,
@@ -38,6 +41,7 @@ impl ChatError {
             Self::NotMember(_) => "not_member",
             Self::Invalid(_) => "invalid",
             Self::RateLimited => "rate_limited",
+            Self::LimitReached(_) => "limit_reached",
             Self::Unavailable => "unavailable",
             Self::Internal => "internal",
         }

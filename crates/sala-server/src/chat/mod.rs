@@ -38,10 +38,14 @@ const CATCH_UP_SCAN: u32 = 2000;
 pub struct ChatLimits {
     /// Capacity of each connection's outbound queue, in frames.
     pub outbound_queue: usize,
-    /// Sustained messages per second one connection may send.
+    /// Sustained messages per second one user may send (all their connections together).
     pub sends_per_sec: f64,
-    /// Messages one connection may send in a burst.
+    /// Messages one user may send in a burst.
     pub send_burst: u32,
+    /// Connections one user may hold open on this node.
+    pub max_connections_per_user: usize,
+    /// Rooms one connection may have joined at once.
+    pub max_rooms_per_connection: usize,
     /// Shortest interval between two `typing` frames forwarded for one room and connection.
     pub typing_interval: Duration,
     /// Shortest interval between two assistant replies for one busy user in one room.
@@ -68,6 +72,7 @@ struct Inner {
     committer: Mutex<Option<JoinHandle<()>>>,
     assistant: assistant::Assistant,
     metrics: Arc<Metrics>,
+    send_rates: rate::UserRates,
 }
 
 impl Chat {
@@ -107,6 +112,7 @@ impl Chat {
                 committer: Mutex::new(Some(committer)),
                 assistant,
                 metrics,
+                send_rates: rate::UserRates::new(limits.sends_per_sec, limits.send_burst),
             }),
         }
     }
@@ -129,6 +135,11 @@ impl Chat {
 
     pub fn limits(&self) -> &ChatLimits {
         &self.inner.limits
+    }
+
+    /// The send-rate buckets of the users connected here.
+    pub fn send_rates(&self) -> &rate::UserRates {
+        &self.inner.send_rates
     }
 
     /// Resolves when transports should stop reading commands (shutdown has begun).

@@ -9,7 +9,7 @@ use sala_proto::frames::{ClientFrame, ServerFrame};
 use sala_store::{MessageQuery, NewMessage, RoomRecord};
 
 use super::commit::CommitRequest;
-use super::rate::TokenBucket;
+use super::rate::{self, SharedBucket};
 use super::{Chat, ChatError};
 use crate::domain::{Availability, MessageText, RoomName, ValidationError};
 use crate::hub::{ConnHandle, ConnUser, Event, Skip};
@@ -31,19 +31,20 @@ pub struct Session {
     user: ConnUser,
     /// Ids of rooms this connection joined, so sends need no lookup.
     room_ids: HashMap<String, i64>,
-    sends: TokenBucket,
+    /// The user's send-rate bucket, shared with their other connections.
+    sends: SharedBucket,
     last_typing: HashMap<String, Instant>,
 }
 
 impl Session {
     pub fn new(chat: Chat, conn: ConnHandle, user: ConnUser) -> Self {
-        let limits = *chat.limits();
+        let sends = chat.send_rates().bucket(user.id, Instant::now());
         Self {
             chat,
             conn,
             user,
             room_ids: HashMap::new(),
-            sends: TokenBucket::new(limits.sends_per_sec, limits.send_burst, Instant::now()),
+            sends,
             last_typing: HashMap::new(),
         }
     }
@@ -145,6 +146,17 @@ impl Session {
 
     async fn join(&mut self, name: &str, since: Option<i64>) -> Result<(), ChatError> {
         let room = self.find_room(name).await?;
+        let max_rooms = self.chat.limits().max_rooms_per_connection;
+        if !self.room_ids.contains_key(&room.name) && self.room_ids.len() >= max_rooms {
+            // A `leave` from the user's other connection ends this one's membership too.
+            let (hub, conn) = (self.chat.hub(), self.conn.id());
+            self.room_ids.retain(|name, _| hub.is_member(conn, name));
+        }
+        if !self.room_ids.contains_key(&room.name) && self.room_ids.len() >= max_rooms {
+            return Err(ChatError::LimitReached(format!(
+                "a connection may join at most {max_rooms} rooms; leave one first"
+            )));
+        }
         let store = self.chat.store();
         store.add_member(self.user.id, room.id, Utc::now()).await?;
         let hub = self.chat.hub();
@@ -218,7 +230,7 @@ impl Session {
         {
             return Err(ValidationError::new("client_id", "must be 1 to 128 characters").into());
         }
-        if !self.sends.try_take(Instant::now()) {
+        if !rate::try_take(&self.sends, Instant::now()) {
             return Err(ChatError::RateLimited);
         }
         let request = CommitRequest {

@@ -15,6 +15,7 @@ pub mod client_address;
 pub mod extract;
 pub mod health;
 pub mod openapi;
+pub mod quota;
 pub mod rooms;
 pub mod web;
 
@@ -47,6 +48,11 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; st
 
 /// Largest request body accepted (SPEC §2: 413 beyond it).
 pub const BODY_LIMIT: usize = 16 * 1024;
+
+/// Largest header section accepted (names and values), as nginx's default buffers: 431
+/// beyond it. hyper itself refuses a request head over its read buffer (~400 KiB) before
+/// any of this runs, so no request can make a node buffer more.
+pub const HEADERS_LIMIT: usize = 16 * 1024;
 
 /// The whole HTTP application of a node.
 pub fn router(state: AppState, role: Role) -> Router {
@@ -90,16 +96,35 @@ pub fn router(state: AppState, role: Role) -> Router {
             count_responses,
         ))
         .with_state(state.clone());
-    if !role.serves_chat() {
-        return with_common_layers(app);
+    let app = if role.serves_chat() {
+        // Socket.io answers /socket.io/ before the router; its handshake is origin-checked
+        // too.
+        with_common_layers(app)
+            .layer(crate::sio::layer(state.clone()))
+            .layer(middleware::from_fn_with_state(
+                state,
+                crate::sio::check_origin,
+            ))
+    } else {
+        with_common_layers(app)
+    };
+    app.layer(middleware::from_fn(limit_headers))
+}
+
+/// Refuses requests whose headers exceed [`HEADERS_LIMIT`], before any route sees them.
+async fn limit_headers(request: Request, next: Next) -> Response {
+    let size: usize = request
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    if size > HEADERS_LIMIT {
+        return ApiError::HeadersTooLarge {
+            limit: HEADERS_LIMIT,
+        }
+        .into_response();
     }
-    // Socket.io answers /socket.io/ before the router; its handshake is origin-checked too.
-    with_common_layers(app)
-        .layer(crate::sio::layer(state.clone()))
-        .layer(middleware::from_fn_with_state(
-            state,
-            crate::sio::check_origin,
-        ))
+    next.run(request).await
 }
 
 /// Fallbacks and middleware every route shares. Public so tests can wrap their own routes.

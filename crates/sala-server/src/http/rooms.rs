@@ -2,6 +2,8 @@
 //!
 //! Rooms are public: any logged-in user may find a room, read its history and join it.
 
+use std::time::Instant;
+
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -96,11 +98,13 @@ pub async fn list_rooms(
     }))
 }
 
-/// Creates a room; its creator becomes its first member.
+/// Creates a room; its creator becomes its first member. A user may create
+/// `--rooms-per-hour` rooms per hour (then 429 with `Retry-After`).
 #[utoipa::path(post, path = "/api/rooms", tag = "rooms", security(("bearer" = [])),
     request_body = CreateRoomRequest,
     responses((status = 201, body = Room), (status = 401, body = ErrorBody),
-        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 429, body = ErrorBody)))]
 pub async fn create_room(
     State(state): State<AppState>,
     auth: AuthUser,
@@ -108,8 +112,14 @@ pub async fn create_room(
 ) -> Result<(StatusCode, Json<Room>), ApiError> {
     let name = RoomName::parse(&request.name)?;
     let topic = RoomTopic::parse(request.topic.as_deref())?;
+    state
+        .room_quota
+        .take(auth.user_id, Instant::now())
+        .map_err(|exhausted| ApiError::RateLimited {
+            retry_after_secs: exhausted.retry_after.as_secs().max(1),
+        })?;
     let now = Utc::now();
-    let room = state
+    let created = state
         .store
         .create_room(NewRoom {
             name: name.as_ref(),
@@ -117,7 +127,15 @@ pub async fn create_room(
             created_by: Some(auth.user_id),
             created_at: now,
         })
-        .await?;
+        .await;
+    let room = match created {
+        Ok(room) => room,
+        Err(err) => {
+            // Only rooms made count: a taken name or an outage costs the user nothing.
+            state.room_quota.give_back(auth.user_id);
+            return Err(err.into());
+        }
+    };
     state.store.add_member(auth.user_id, room.id, now).await?;
     tracing::info!(room = %room.name, user_id = auth.user_id, "room created");
     Ok((StatusCode::CREATED, Json(wire::room(room, 0))))

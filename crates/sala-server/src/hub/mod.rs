@@ -170,6 +170,13 @@ impl LiveRoom {
     }
 }
 
+/// A user's connection refused because they hold as many as they may.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("a user may hold at most {max} connections at once; close one first")]
+pub struct TooManyConnections {
+    pub max: usize,
+}
+
 fn presence(room: &str, user: String, event: PresenceEvent) -> Arc<Event> {
     Event::new(ServerFrame::Presence {
         room: room.to_owned(),
@@ -201,10 +208,20 @@ impl Hub {
     }
 
     /// Registers a connection; the transport drains the returned queue.
-    pub fn connect(&self, user: ConnUser) -> (ConnHandle, Outbound) {
+    ///
+    /// # Errors
+    /// `TooManyConnections` if the user already holds `max_per_user` connections here.
+    pub fn connect(
+        &self,
+        user: ConnUser,
+        max_per_user: usize,
+    ) -> Result<(ConnHandle, Outbound), TooManyConnections> {
+        let mut state = self.lock();
+        if state.by_user.get(&user.id).map_or(0, HashSet::len) >= max_per_user {
+            return Err(TooManyConnections { max: max_per_user });
+        }
         let id = ConnId(self.inner.next_id.fetch_add(1, Ordering::Relaxed));
         let (handle, outbound) = ConnHandle::new(id, self.inner.queue_capacity);
-        let mut state = self.lock();
         state
             .by_session
             .entry(user.session_id.clone())
@@ -219,7 +236,7 @@ impl Hub {
                 rooms: HashSet::new(),
             },
         );
-        (handle, outbound)
+        Ok((handle, outbound))
     }
 
     /// Forgets a connection. In each room where it was the user's last one, the others get
@@ -589,7 +606,7 @@ mod tests {
     #[test]
     fn events_during_a_join_are_held_back_and_deduplicated_against_history() {
         let hub = Hub::new(16);
-        let (conn, mut outbound) = hub.connect(user(1, "ann"));
+        let (conn, mut outbound) = hub.connect(user(1, "ann"), usize::MAX).unwrap();
         assert!(hub.begin_join(conn.id(), "r"));
         // Committed while the history was being read: 1 and 2 made it into the history.
         for id in [1, 2, 3] {
@@ -606,10 +623,10 @@ mod tests {
     #[test]
     fn presence_counts_users_not_connections() {
         let hub = Hub::new(16);
-        let (watcher, mut watched) = hub.connect(user(1, "watcher"));
+        let (watcher, mut watched) = hub.connect(user(1, "watcher"), usize::MAX).unwrap();
         join(&hub, &watcher);
-        let (phone, _phone_out) = hub.connect(user(2, "eve"));
-        let (laptop, _laptop_out) = hub.connect(user(2, "eve"));
+        let (phone, _phone_out) = hub.connect(user(2, "eve"), usize::MAX).unwrap();
+        let (laptop, _laptop_out) = hub.connect(user(2, "eve"), usize::MAX).unwrap();
         join(&hub, &phone);
         join(&hub, &laptop);
         let presence: Vec<_> = drain(&mut watched)
@@ -636,8 +653,8 @@ mod tests {
     #[test]
     fn a_full_queue_closes_that_connection_only() {
         let hub = Hub::new(2);
-        let (slow, _never_read) = hub.connect(user(1, "slow"));
-        let (fast, mut fast_out) = hub.connect(user(2, "fast"));
+        let (slow, _never_read) = hub.connect(user(1, "slow"), usize::MAX).unwrap();
+        let (fast, mut fast_out) = hub.connect(user(2, "fast"), usize::MAX).unwrap();
         join(&hub, &slow);
         join(&hub, &fast);
         drain(&mut fast_out);
@@ -652,12 +669,26 @@ mod tests {
     #[test]
     fn logout_closes_only_that_sessions_connections() {
         let hub = Hub::new(4);
-        let (a, _a) = hub.connect(user(1, "ann"));
+        let (a, _a) = hub.connect(user(1, "ann"), usize::MAX).unwrap();
         let mut other = user(1, "ann");
         other.session_id = "s-other".into();
-        let (b, _b) = hub.connect(other);
+        let (b, _b) = hub.connect(other, usize::MAX).unwrap();
         hub.close_session("s-ann", CloseReason::LoggedOut);
         assert_eq!(a.close_reason(), Some(CloseReason::LoggedOut));
         assert!(!b.is_closed());
+    }
+
+    #[test]
+    fn a_user_may_hold_only_so_many_connections() {
+        let hub = Hub::new(4);
+        let (first, _first) = hub.connect(user(1, "ann"), 2).unwrap();
+        let (_second, _second_out) = hub.connect(user(1, "ann"), 2).unwrap();
+        assert_eq!(
+            hub.connect(user(1, "ann"), 2).err(),
+            Some(TooManyConnections { max: 2 })
+        );
+        assert!(hub.connect(user(2, "bob"), 2).is_ok(), "the cap is per user");
+        hub.disconnect(first.id());
+        assert!(hub.connect(user(1, "ann"), 2).is_ok(), "a closed one frees its place");
     }
 }

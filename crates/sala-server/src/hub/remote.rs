@@ -209,11 +209,13 @@ mod tests {
     use sala_proto::frames::ServerFrame;
 
     fn connect_and_join(hub: &Hub, id: i64, name: &str) -> Outbound {
-        let (conn, outbound) = hub.connect(ConnUser {
+        let (conn, outbound) = hub
+            .connect(
+                ConnUser {
             id,
             username: name.into(),
             session_id: format!("s-{name}"),
-        });
+        }, usize::MAX).unwrap();
         assert!(hub.begin_join(conn.id(), "r"));
         assert!(hub.complete_join(conn.id(), "r", None, |members| {
             Event::new(ServerFrame::Joined {

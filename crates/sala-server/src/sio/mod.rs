@@ -70,6 +70,8 @@ enum HandshakeError {
     BadToken,
     #[error("the service is temporarily unavailable")]
     Unavailable,
+    #[error(transparent)]
+    TooManyConnections(#[from] crate::hub::TooManyConnections),
 }
 
 /// Connect middleware: the token from `auth: {token}` or the `Authorization` header.
@@ -105,7 +107,7 @@ async fn authenticate_socket(
     // before it answers the client's CONNECT. Its connect handler, by contrast, is spawned
     // as a task after the answer: a client's first event (a `join` right after `connect`)
     // could beat it and find no handler, and be lost.
-    register(&socket, &state, &auth, &user);
+    register(&socket, &state, &auth, &user)?;
     Ok(())
 }
 
@@ -143,13 +145,21 @@ type Prepared = Arc<Mutex<Option<(Outbound, Arc<SioConn>)>>>;
 
 /// Registers the socket as a hub connection with its session and event handlers; the
 /// writer starts in [`on_connect`], once the client has been told it is connected.
-fn register(socket: &SocketRef, state: &AppState, auth: &AuthUser, user: &UserRecord) {
+fn register(
+    socket: &SocketRef,
+    state: &AppState,
+    auth: &AuthUser,
+    user: &UserRecord,
+) -> Result<(), HandshakeError> {
     let conn_user = ConnUser {
         id: user.id,
         username: user.username.clone(),
         session_id: auth.session_id.clone(),
     };
-    let (conn, outbound) = state.chat.hub().connect(conn_user.clone());
+    let (conn, outbound) = state
+        .chat
+        .hub()
+        .connect(conn_user.clone(), state.chat.limits().max_connections_per_user)?;
     conn.send(HubEvent::new(crate::wire::ready(user)));
     let sio = Arc::new(SioConn {
         session: tokio::sync::Mutex::new(Session::new(state.chat.clone(), conn.clone(), conn_user)),
@@ -168,6 +178,7 @@ fn register(socket: &SocketRef, state: &AppState, auth: &AuthUser, user: &UserRe
     });
     let prepared: Prepared = Arc::new(Mutex::new(Some((outbound, sio))));
     socket.extensions.insert(prepared);
+    Ok(())
 }
 
 async fn on_connect(socket: SocketRef, State(state): State<AppState>) {

@@ -78,7 +78,17 @@ pub async fn run(socket: WebSocket, state: AppState, auth: Option<AuthUser>) {
         username: user.username.clone(),
         session_id: auth.session_id.clone(),
     };
-    let (conn, outbound) = state.chat.hub().connect(conn_user.clone());
+    let limit = state.chat.limits().max_connections_per_user;
+    let (conn, outbound) = match state.chat.hub().connect(conn_user.clone(), limit) {
+        Ok(registered) => registered,
+        Err(err) => {
+            let refusal = ChatError::LimitReached(err.to_string());
+            state.metrics.count_error(refusal.code());
+            let _ = sink.send(text(&refusal.to_event())).await;
+            let _ = sink.send(close(1008, "too many connections")).await;
+            return;
+        }
+    };
     // The queue is empty, so `ready` is the first frame out.
     conn.send(Event::new(crate::wire::ready(&user)));
     // A logout between the token check and the registration above would have missed us.

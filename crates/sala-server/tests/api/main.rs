@@ -6,6 +6,7 @@ mod accounts;
 mod assistant;
 mod errors;
 mod helpers;
+mod limits;
 mod persistence;
 mod rooms;
 mod tokens;
