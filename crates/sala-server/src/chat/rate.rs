@@ -109,8 +109,14 @@ mod tests {
         let second = rates.bucket(7, now);
         assert!(try_take(&first, now));
         assert!(try_take(&second, now));
-        assert!(!try_take(&first, now), "the burst is the user's, not each connection's");
-        assert!(try_take(&rates.bucket(8, now), now), "another user has their own");
+        assert!(
+            !try_take(&first, now),
+            "the burst is the user's, not each connection's"
+        );
+        assert!(
+            try_take(&rates.bucket(8, now), now),
+            "another user has their own"
+        );
     }
 
     #[test]

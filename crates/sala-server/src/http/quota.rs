@@ -100,7 +100,10 @@ mod tests {
         );
         assert!(quota.take(2, later).is_ok(), "another user has their own");
         quota.give_back(1);
-        assert!(quota.take(1, later).is_ok(), "a unit given back can be used");
+        assert!(
+            quota.take(1, later).is_ok(),
+            "a unit given back can be used"
+        );
         assert!(quota.take(1, start + hour).is_ok(), "a new window starts");
     }
 }

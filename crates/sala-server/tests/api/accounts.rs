@@ -344,3 +344,60 @@ async fn failures_by_email_and_by_username_share_one_counter() {
         StatusCode::TOO_MANY_REQUESTS
     );
 }
+
+/// Median of a sample, in seconds.
+fn median(mut samples: Vec<f64>) -> f64 {
+    samples.sort_by(f64::total_cmp);
+    samples[samples.len() / 2]
+}
+
+/// Login must not tell an attacker which usernames exist by its timing: an unknown user is
+/// checked against a dummy argon2 hash with the same parameters. This compares medians of
+/// interleaved attempts (so load on the machine hits both alike); a server that skipped
+/// the hash for unknown users answers them in well under a millisecond, against tens of
+/// milliseconds, far outside the 20 % allowed.
+#[tokio::test]
+async fn login_takes_as_long_for_an_unknown_user_as_for_a_known_one() {
+    let app = TestApp::spawn_with(|config| {
+        config.login_failures_per_user = 1000;
+        config.login_failures_per_address = 1000;
+    })
+    .await;
+    app.user_token("timed").await;
+    let attempt = |username: String| {
+        let app = &app;
+        async move {
+            let started = std::time::Instant::now();
+            let response = app.login(&username, "not the password").await;
+            assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+            started.elapsed().as_secs_f64()
+        }
+    };
+    // Warm up connections and the hasher's threads.
+    attempt("timed".into()).await;
+    attempt("nobody".into()).await;
+    let (mut known, mut unknown) = (Vec::new(), Vec::new());
+    for round in 0..21 {
+        // Alternate which goes first, so neither always follows the other.
+        if round % 2 == 0 {
+            known.push(attempt("timed".into()).await);
+            unknown.push(attempt(format!("nobody-{round}")).await);
+        } else {
+            unknown.push(attempt(format!("nobody-{round}")).await);
+            known.push(attempt("timed".into()).await);
+        }
+    }
+    let (known, unknown) = (median(known), median(unknown));
+    let ratio = unknown / known;
+    eprintln!(
+        "login medians: unknown {:.1} ms, known {:.1} ms, ratio {ratio:.2}",
+        unknown * 1e3,
+        known * 1e3
+    );
+    assert!(
+        (0.8..=1.2).contains(&ratio),
+        "unknown {:.1} ms vs known {:.1} ms: ratio {ratio:.2}",
+        unknown * 1e3,
+        known * 1e3
+    );
+}

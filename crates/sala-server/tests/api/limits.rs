@@ -28,9 +28,7 @@ async fn a_user_may_hold_only_so_many_connections() {
 
     // The auth-frame path counts the same connections.
     let mut by_frame = WsClient::connect_raw(&app, None).await.unwrap();
-    by_frame
-        .send(json!({"type": "auth", "token": token}))
-        .await;
+    by_frame.send(json!({"type": "auth", "token": token})).await;
     assert_eq!(by_frame.next_frame().await["code"], "limit_reached");
     assert_eq!(by_frame.ended().await, Ended::Closed(Some(1008)));
 
@@ -196,7 +194,10 @@ async fn oversized_headers_are_refused_and_the_node_serves_on() {
         .send()
         .await
     {
-        Ok(response) => assert_eq!(response.status(), StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE),
+        Ok(response) => assert_eq!(
+            response.status(),
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+        ),
         Err(err) => assert!(!err.is_timeout(), "refused, not hung: {err}"),
     }
 

@@ -139,3 +139,74 @@ async fn a_missing_or_malformed_authorization_header_is_401() {
         StatusCode::OK
     );
 }
+
+/// A token whose header names another algorithm, signed over that header with our secret:
+/// the signature bytes are "right", only the algorithm is not the one the server uses.
+fn with_algorithm(algorithm: &str, claims: &Value) -> String {
+    let header = URL_SAFE_NO_PAD.encode(json!({"alg": algorithm, "typ": "JWT"}).to_string());
+    let payload = URL_SAFE_NO_PAD.encode(claims.to_string());
+    let message = format!("{header}.{payload}");
+    let signature = jsonwebtoken::crypto::sign(
+        message.as_bytes(),
+        &EncodingKey::from_secret(SECRET.as_bytes()),
+        Algorithm::HS256,
+    )
+    .unwrap();
+    format!("{message}.{signature}")
+}
+
+#[tokio::test]
+async fn algorithm_confusion_and_a_revoked_jti_re_signed_are_refused() {
+    let app = TestApp::spawn().await;
+    let token = app.user_token("oscar").await;
+    let claims = claims_of(&token);
+    // The control: our own encoding of the genuine header passes.
+    assert_eq!(
+        app.get("/api/me", &with_algorithm("HS256", &claims))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    // HS/RS confusion: a verifier that trusted the header would check these with the
+    // secret as an "RSA/EC key" or skip the check; ours takes HS256 only.
+    for algorithm in ["RS256", "PS256", "ES256", "EdDSA", "hs256", "None", "NONE"] {
+        assert_refused(&app, &with_algorithm(algorithm, &claims), algorithm).await;
+    }
+
+    // A reused jti: after logout, even a freshly signed token naming that session (with
+    // the real secret, a later expiry) stays refused, because the session row is revoked.
+    let logout = app.post_authed("/api/logout", &token, &json!({})).await;
+    assert_eq!(logout.status(), StatusCode::NO_CONTENT);
+    let mut reused = claims.clone();
+    reused["iat"] = json!(chrono::Utc::now().timestamp());
+    reused["exp"] = json!(chrono::Utc::now().timestamp() + 3600);
+    assert_refused(&app, &sign(Algorithm::HS256, SECRET, &reused), "reused jti").await;
+}
+
+#[tokio::test]
+async fn a_token_of_a_deleted_user_is_refused_everywhere() {
+    let app = TestApp::spawn().await;
+    let token = app.user_token("ghost").await;
+    assert_eq!(app.get("/api/me", &token).await.status(), StatusCode::OK);
+
+    // No route deletes accounts; an operator removing the row (the sessions go with it,
+    // ON DELETE CASCADE) is what a deleted user is here.
+    let database = app.data_dir().join("sala.db");
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(&database)
+        .foreign_keys(true);
+    let mut connection = sqlx::ConnectOptions::connect(&options).await.unwrap();
+    let deleted = sqlx::query("DELETE FROM users WHERE username = 'ghost'")
+        .execute(&mut connection)
+        .await
+        .unwrap();
+    assert_eq!(deleted.rows_affected(), 1);
+    drop(connection);
+
+    assert_refused(&app, &token, "deleted user").await;
+    let upgrade = crate::ws_client::WsClient::connect_raw(&app, Some(&token)).await;
+    assert!(
+        matches!(&upgrade, Err(tokio_tungstenite::tungstenite::Error::Http(response)) if response.status() == 401),
+        "the upgrade is refused with 401"
+    );
+}
