@@ -117,4 +117,87 @@ async fn a_websocket_upgrade_from_a_foreign_origin_is_refused() {
         Ok(101),
         "a configured origin"
     );
+
+    // Socket.io's handshake (its first, polling request) is checked the same way.
+    let handshake = |origin: Option<&str>| {
+        let mut request = app
+            .client
+            .get(app.url("/socket.io/?EIO=4&transport=polling"))
+            .bearer_auth(&token);
+        if let Some(origin) = origin {
+            request = request.header("origin", origin);
+        }
+        request.send()
+    };
+    let (status, code) = error_of(handshake(Some("https://evil.example")).await.unwrap()).await;
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::FORBIDDEN, "forbidden")
+    );
+    let opened = handshake(Some(&own)).await.unwrap();
+    assert_eq!(opened.status(), StatusCode::OK);
+    assert!(
+        opened.text().await.unwrap().starts_with("0{"),
+        "an Engine.IO open packet"
+    );
+}
+
+/// Sends `GET <raw path>` over a plain socket, so no client library normalises the path
+/// first; returns the status code and the body.
+async fn get_raw_path(app: &TestApp, path: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let address = app.base.trim_start_matches("http://");
+    let mut socket = tokio::net::TcpStream::connect(address).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
+    socket.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    socket.read_to_string(&mut response).await.unwrap();
+    let status = response
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("{path}: not an HTTP response: {response:?}"));
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+#[tokio::test]
+async fn path_traversal_on_static_files_is_404() {
+    let app = TestApp::spawn().await;
+    // Files that exist one and more levels up from the crate and on the machine.
+    let attempts = [
+        "/../Cargo.toml",
+        "/../../Cargo.toml",
+        "/%2e%2e/Cargo.toml",
+        "/%2E%2E%2FCargo.toml",
+        "/..%2fCargo.toml",
+        "/..%2f..%2fCargo.toml",
+        "/.%2e/.%2e/etc/passwd",
+        "/%2e%2e%2f%2e%2e%2f%2e%2e%2fetc%2fpasswd",
+        "/..%5cCargo.toml",
+        "/..\\Cargo.toml",
+        "/%252e%252e%252fCargo.toml",
+        "/app.js/../../Cargo.toml",
+        "/app.js%2f..%2f..%2fCargo.toml",
+        "//etc/passwd",
+        "/%2fetc%2fpasswd",
+        "/web/../Cargo.toml",
+        "/src/lib.rs",
+        "/%c0%ae%c0%ae/Cargo.toml",
+    ];
+    for path in attempts {
+        let (status, body) = get_raw_path(&app, path).await;
+        assert_eq!(status, 404, "{path}: {body}");
+        assert!(
+            !body.contains("[package]") && !body.contains("root:"),
+            "{path} leaked a file: {body}"
+        );
+        let json: serde_json::Value = serde_json::from_str(&body).expect("a JSON 404");
+        assert_eq!(json["error"]["code"], "not_found", "{path}");
+    }
+    // The control: the same client reads a real asset.
+    assert_eq!(get_raw_path(&app, "/app.js").await.0, 200);
 }

@@ -170,3 +170,46 @@ async fn busy_status_assistant_replies_and_catch_up_are_shown() {
     page.screenshot("catch-up.png").await;
     page.close().await;
 }
+
+/// Every string a user controls is shown as text: a room topic, a message, a status note
+/// (in the member list and in the assistant's reply). Usernames and room names cannot hold
+/// markup at all (their rules allow `[A-Za-z0-9_.-]` only; see the API tests).
+#[tokio::test]
+#[ignore = "needs Chromium and chromedriver"]
+async fn user_controlled_strings_are_rendered_inert() {
+    let app = TestApp::spawn().await;
+    let topic = r#"<img src=x onerror="document.title='pwned'"><b id=pwned-topic>t</b>"#;
+    let note = r#"<svg onload="document.title='pwned'"><b id=pwned-note>n</b>"#;
+    let text = r#"<script>document.title='pwned'</script><b id=pwned-text>m</b>"#;
+
+    let jack_token = app.user_token("jack").await;
+    let created = app.create_room(&jack_token, "markup", Some(topic)).await;
+    assert_eq!(created.status(), reqwest::StatusCode::CREATED);
+    let mut jack = WsClient::connect(&app, &jack_token).await;
+    jack.join("markup").await;
+
+    let driver = Chromedriver::start().await;
+    let page = Browser::open(&driver, &app.base, (1280, 800)).await;
+    page.register("ivy").await;
+    page.join_by_search("markup").await;
+    page.wait_for_text("#room-topic-line", topic).await;
+
+    jack.send(serde_json::json!({"type": "status", "status": "busy", "note": note}))
+        .await;
+    jack.until("status").await;
+    page.wait_for_text("#members", &format!("busy: {note}"))
+        .await;
+    jack.say("markup", text).await;
+    page.wait_for_message(text).await;
+    page.say("@jack are you there?").await;
+    page.wait_for_message(&format!("jack is busy: {note}"))
+        .await;
+
+    page.wait_for_script(
+        "return document.querySelectorAll('[id^=pwned], #messages img, #messages svg, \
+         #members svg, [onerror], [onload]').length === 0 && document.title !== 'pwned'",
+    )
+    .await;
+    assert!(page.client.get_alert_text().await.is_err(), "no alert ran");
+    page.close().await;
+}
