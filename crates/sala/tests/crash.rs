@@ -1,34 +1,156 @@
-//! Durability against a crash (SPEC §3: "a crash after the ack loses nothing"): the real
-//! `sala` binary is killed with SIGKILL while clients send, then restarted on the same data
-//! dir. Every acked message must be in the history exactly once, ids strictly increasing,
-//! and re-sending unacked messages with the same `client_id` must create no duplicates.
+//! Durability against crashes (SPEC §3: "a crash after the ack loses nothing"): the real
+//! `sala` binary is killed with SIGKILL at random moments while 20 clients send, 22 times
+//! in a row, each time restarted on the same data dir. Clients behave as a real one must:
+//! after each restart they reconnect and resend every message they have no ack for, with
+//! the same `client_id`.
+//!
+//! At the end every acked message is in the history exactly once with the id its ack gave,
+//! every message ever sent is stored exactly once, ids are unique and increasing per room,
+//! and each connection saw its room's messages in increasing id order.
+//!
+//! The moments are random: the seed is printed, and `SALA_CRASH_SEED=N` replays a run.
 
 mod common;
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use futures_util::{SinkExt as _, StreamExt as _};
 use serde_json::{Value, json};
+use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 
-use common::{Server, WAIT, connect, token};
+use common::{Server, Socket, WAIT, open, token};
 
-const USERS: usize = 4;
-const PER_USER: usize = 150;
+const CLIENTS: usize = 20;
+const KILLS: usize = 22;
+const ROOMS: [&str; 2] = ["general", "second"];
+/// Sends a client pipelines before it waits for acks.
+const WINDOW: usize = 8;
+/// Most messages one client sends over the whole run; the run ends well before.
+const MAX_PER_CLIENT: usize = 5000;
 
-fn send_frame(user: usize, n: usize) -> Message {
-    Message::text(json!({"type": "send", "room": "general", "text": format!("u{user} n{n}"), "client_id": format!("u{user}-{n}")}).to_string())
+/// A small xorshift generator: enough to pick kill moments, and reproducible by seed.
+struct Moments(u64);
+
+impl Moments {
+    fn next(&mut self, below: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % below
+    }
 }
 
-/// All of general's history, oldest first, paged forward with `after`.
-async fn history(http: &reqwest::Client, base: &str, token: &str) -> Vec<Value> {
+/// What one client knows, carried from one server life to the next.
+#[derive(Debug, Default)]
+struct Client {
+    user: usize,
+    room: &'static str,
+    /// The next new message number.
+    next: usize,
+    /// Sent, no ack seen: resent after every restart.
+    unacked: BTreeSet<usize>,
+    /// Message number → the id its ack gave.
+    acked: BTreeMap<usize, i64>,
+}
+
+impl Client {
+    fn client_id(&self, n: usize) -> String {
+        format!("c{}-{n}", self.user)
+    }
+
+    fn frame(&self, n: usize) -> Message {
+        Message::text(
+            json!({"type": "send", "room": self.room, "text": format!("c{} n{n}", self.user),
+                "client_id": self.client_id(n)})
+            .to_string(),
+        )
+    }
+}
+
+/// Connects and joins the client's room; returns `None` if the server is gone.
+async fn join(base: &str, token: &str, room: &str) -> Option<Socket> {
+    let mut socket = open(base, token).await;
+    let join = json!({"type": "join", "room": room}).to_string();
+    socket.send(Message::text(join)).await.ok()?;
+    loop {
+        let Ok(Some(Ok(Message::Text(text)))) = tokio::time::timeout(WAIT, socket.next()).await
+        else {
+            return None;
+        };
+        if serde_json::from_str::<Value>(text.as_str()).ok()?["type"] == "joined" {
+            return Some(socket);
+        }
+    }
+}
+
+/// One server life for one client: resend what is unacked, then keep `WINDOW` new sends in
+/// flight until the connection dies. Reports each ack on `acks`.
+async fn live(
+    mut client: Client,
+    base: String,
+    token: String,
+    acks: mpsc::UnboundedSender<()>,
+) -> Client {
+    let Some(socket) = join(&base, &token, client.room).await else {
+        return client;
+    };
+    let (mut sink, mut stream) = socket.split();
+    let mut in_flight: BTreeSet<usize> = client.unacked.clone();
+    for n in client.unacked.clone() {
+        if sink.send(client.frame(n)).await.is_err() {
+            return client;
+        }
+    }
+    let mut last_seen = 0;
+    loop {
+        while in_flight.len() < WINDOW && client.next < MAX_PER_CLIENT {
+            let n = client.next;
+            client.next += 1;
+            client.unacked.insert(n);
+            in_flight.insert(n);
+            if sink.send(client.frame(n)).await.is_err() {
+                return client;
+            }
+        }
+        let Ok(Some(Ok(message))) = tokio::time::timeout(WAIT, stream.next()).await else {
+            return client; // Killed: the connection drops.
+        };
+        let Message::Text(text) = message else {
+            continue;
+        };
+        let frame: Value = serde_json::from_str(text.as_str()).unwrap();
+        match frame["type"].as_str() {
+            Some("ack") => {
+                let client_id = frame["client_id"].as_str().unwrap();
+                let n: usize = client_id.rsplit('-').next().unwrap().parse().unwrap();
+                let id = frame["id"].as_i64().unwrap();
+                if let Some(earlier) = client.acked.insert(n, id) {
+                    assert_eq!(earlier, id, "{client_id} acked twice with different ids");
+                }
+                client.unacked.remove(&n);
+                in_flight.remove(&n);
+                let _ = acks.send(());
+            }
+            Some("message") => {
+                let id = frame["id"].as_i64().unwrap();
+                assert!(id > last_seen, "{}: id {id} after {last_seen}", client.room);
+                last_seen = id;
+            }
+            Some("error") => panic!("client {}: {frame}", client.user),
+            _ => {}
+        }
+    }
+}
+
+/// A room's whole history, oldest first, paged forward with `after`.
+async fn history(http: &reqwest::Client, base: &str, token: &str, room: &str) -> Vec<Value> {
     let mut all = Vec::new();
     let mut after = 0;
     loop {
         let page: Value = http
             .get(format!(
-                "{base}/api/rooms/general/messages?after={after}&limit=200"
+                "{base}/api/rooms/{room}/messages?after={after}&limit=200"
             ))
             .bearer_auth(token)
             .send()
@@ -49,138 +171,160 @@ async fn history(http: &reqwest::Client, base: &str, token: &str) -> Vec<Value> 
 }
 
 #[tokio::test]
-async fn acked_messages_survive_sigkill_and_resends_do_not_duplicate() {
+async fn acked_messages_survive_repeated_sigkills_and_resends_do_not_duplicate() {
+    let seed = std::env::var("SALA_CRASH_SEED")
+        .ok()
+        .and_then(|seed| seed.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+                | 1
+        });
+    eprintln!("crash moments: SALA_CRASH_SEED={seed}");
+    let mut moments = Moments(seed);
+
     let data_dir = tempfile::tempdir().unwrap();
     let http = reqwest::Client::builder().timeout(WAIT).build().unwrap();
     let mut server = Server::start(data_dir.path(), &[]);
-    let base = server.base.clone();
-    let mut tokens = Vec::new();
-    for user in 0..USERS {
-        tokens.push(token(&http, &base, &format!("crash{user}"), true).await);
+    let first = token(&http, &server.base, "crash0", true).await;
+    let made = http
+        .post(format!("{}/api/rooms", server.base))
+        .bearer_auth(&first)
+        .json(&json!({"name": ROOMS[1]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(made.status(), 201);
+    let mut tokens = vec![first];
+    for user in 1..CLIENTS {
+        tokens.push(token(&http, &server.base, &format!("crash{user}"), true).await);
     }
-
-    // Every user pipelines its sends; acks are recorded as they arrive.
-    let acked: Arc<Mutex<HashMap<String, i64>>> = Arc::default();
-    let (enough_tx, mut enough) = tokio::sync::mpsc::channel::<()>(USERS * PER_USER);
-    let mut clients = Vec::new();
-    for (user, token) in tokens.iter().enumerate() {
-        let socket = connect(&base, token).await;
-        let (mut sink, mut stream) = socket.split();
-        let acked = acked.clone();
-        let enough_tx = enough_tx.clone();
-        clients.push(tokio::spawn(async move {
-            let sending = async {
-                for n in 0..PER_USER {
-                    if sink.send(send_frame(user, n)).await.is_err() {
-                        return;
-                    }
-                }
-            };
-            let reading = async {
-                while let Ok(Some(Ok(message))) = tokio::time::timeout(WAIT, stream.next()).await {
-                    let Message::Text(text) = message else {
-                        continue;
-                    };
-                    let frame: Value = serde_json::from_str(text.as_str()).unwrap();
-                    if frame["type"] == "ack" {
-                        let client_id = frame["client_id"].as_str().unwrap().to_owned();
-                        acked
-                            .lock()
-                            .unwrap()
-                            .insert(client_id, frame["id"].as_i64().unwrap());
-                        let _ = enough_tx.try_send(());
-                    }
-                }
-            };
-            tokio::join!(sending, reading);
-        }));
-    }
-    drop(enough_tx);
-    // Kill mid-stream: once a quarter of all messages have been acked.
-    for _ in 0..USERS * PER_USER / 4 {
-        enough.recv().await.expect("acks keep coming");
-    }
-    server.kill();
-    for client in clients {
-        client.await.unwrap();
-    }
-    let acked = acked.lock().unwrap().clone();
-    assert!(acked.len() >= USERS * PER_USER / 4);
-
-    let server = Server::start(data_dir.path(), &[]);
-    let base = server.base.clone();
-    let token0 = token(&http, &base, "crash0", false).await;
-    let stored = history(&http, &base, &token0).await;
-    let ids: Vec<i64> = stored.iter().map(|m| m["id"].as_i64().unwrap()).collect();
-    assert!(
-        ids.windows(2).all(|pair| pair[0] < pair[1]),
-        "ids strictly increase"
-    );
-    let by_client_id: BTreeMap<String, i64> = stored
-        .iter()
-        .map(|m| {
-            (
-                m["client_id"].as_str().unwrap().to_owned(),
-                m["id"].as_i64().unwrap(),
-            )
+    let mut clients: Vec<Client> = (0..CLIENTS)
+        .map(|user| Client {
+            user,
+            room: ROOMS[user % ROOMS.len()],
+            ..Client::default()
         })
         .collect();
-    assert_eq!(
-        by_client_id.len(),
-        stored.len(),
-        "each client_id stored once"
-    );
-    for (client_id, id) in &acked {
-        assert_eq!(
-            by_client_id.get(client_id),
-            Some(id),
-            "acked {client_id} (id {id}) is stored"
+
+    for kill in 0..KILLS {
+        let (acks_tx, mut acks) = mpsc::unbounded_channel();
+        let running: Vec<_> = clients
+            .drain(..)
+            .map(|client| {
+                let token = tokens[client.user].clone();
+                tokio::spawn(live(client, server.base.clone(), token, acks_tx.clone()))
+            })
+            .collect();
+        drop(acks_tx);
+        // A random moment: after 1 to 120 acks of this life, then 0 to 20 ms later.
+        let wanted = 1 + moments.next(120);
+        for _ in 0..wanted {
+            tokio::time::timeout(WAIT, acks.recv())
+                .await
+                .expect("acks keep coming")
+                .expect("clients are alive");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(moments.next(21))).await;
+        server.kill();
+        for client in running {
+            clients.push(client.await.unwrap());
+        }
+        server = Server::start(data_dir.path(), &[]);
+        eprintln!(
+            "kill {}: after {wanted} acks; {} acked, {} unacked so far",
+            kill + 1,
+            clients.iter().map(|c| c.acked.len()).sum::<usize>(),
+            clients.iter().map(|c| c.unacked.len()).sum::<usize>(),
         );
     }
 
-    // Clients resend everything they have no ack for, with the same client_ids, plus a
-    // few that were acked (as a client that lost the ack would).
-    // Tokens from before the crash still work: sessions are stored too.
-    for (user, token) in tokens.iter().enumerate() {
-        let mut socket = connect(&base, token).await;
-        let resend: Vec<usize> = (0..PER_USER)
-            .filter(|n| !acked.contains_key(&format!("u{user}-{n}")) || n % 10 == 0)
+    // The last life: every client resends what it has no ack for, plus every tenth acked
+    // message (as a client that lost those acks would), and waits for all of them.
+    let base = server.base.clone();
+    for client in &mut clients {
+        let mut socket = join(&base, &tokens[client.user], client.room)
+            .await
+            .expect("the restarted server serves");
+        let again: BTreeSet<usize> = client
+            .unacked
+            .iter()
+            .copied()
+            .chain(client.acked.keys().copied().filter(|n| n % 10 == 0))
             .collect();
-        for n in &resend {
-            socket.send(send_frame(user, *n)).await.unwrap();
+        for n in &again {
+            socket.send(client.frame(*n)).await.unwrap();
         }
-        let mut acks = 0;
-        while acks < resend.len() {
-            let frame = tokio::time::timeout(WAIT, socket.next())
+        let mut waiting = again.clone();
+        while !waiting.is_empty() {
+            let message = tokio::time::timeout(WAIT, socket.next())
                 .await
                 .expect("ack in time")
                 .unwrap()
                 .unwrap();
-            if let Message::Text(text) = frame
-                && serde_json::from_str::<Value>(text.as_str()).unwrap()["type"] == "ack"
-            {
-                acks += 1;
+            let Message::Text(text) = message else {
+                continue;
+            };
+            let frame: Value = serde_json::from_str(text.as_str()).unwrap();
+            if frame["type"] == "ack" {
+                let n: usize = frame["client_id"]
+                    .as_str()
+                    .unwrap()
+                    .rsplit('-')
+                    .next()
+                    .unwrap()
+                    .parse()
+                    .unwrap();
+                let id = frame["id"].as_i64().unwrap();
+                if let Some(earlier) = client.acked.get(&n) {
+                    assert_eq!(
+                        *earlier, id,
+                        "a resend of an acked message acks its first id"
+                    );
+                }
+                client.acked.insert(n, id);
+                client.unacked.remove(&n);
+                waiting.remove(&n);
             }
         }
     }
-    let stored = history(&http, &base, &token0).await;
-    assert_eq!(
-        stored.len(),
-        USERS * PER_USER,
-        "every message stored exactly once"
-    );
-    let mut client_ids: Vec<&str> = stored
-        .iter()
-        .map(|m| m["client_id"].as_str().unwrap())
-        .collect();
-    client_ids.sort_unstable();
-    client_ids.dedup();
-    assert_eq!(client_ids.len(), USERS * PER_USER);
-    for (client_id, id) in &acked {
+
+    let mut stored_by_client_id: HashMap<String, i64> = HashMap::new();
+    for room in ROOMS {
+        let stored = history(&http, &base, &tokens[0], room).await;
+        let ids: Vec<i64> = stored.iter().map(|m| m["id"].as_i64().unwrap()).collect();
         assert!(
-            stored
-                .iter()
-                .any(|m| m["client_id"] == client_id.as_str() && m["id"] == *id)
+            ids.windows(2).all(|pair| pair[0] < pair[1]),
+            "{room}: ids strictly increase"
         );
+        for message in &stored {
+            let client_id = message["client_id"].as_str().unwrap().to_owned();
+            let id = message["id"].as_i64().unwrap();
+            assert!(
+                stored_by_client_id.insert(client_id.clone(), id).is_none(),
+                "{client_id} stored twice"
+            );
+        }
     }
+    let sent: usize = clients.iter().map(|client| client.next).sum();
+    let acked: usize = clients.iter().map(|client| client.acked.len()).sum();
+    assert_eq!(acked, sent, "every message sent was acked in the end");
+    assert_eq!(
+        stored_by_client_id.len(),
+        sent,
+        "every message sent is stored exactly once"
+    );
+    for client in &clients {
+        for (n, id) in &client.acked {
+            assert_eq!(
+                stored_by_client_id.get(&client.client_id(*n)),
+                Some(id),
+                "acked {} is stored with the id its ack gave",
+                client.client_id(*n)
+            );
+        }
+    }
+    eprintln!("{KILLS} kills, {sent} messages sent, all stored once");
 }
