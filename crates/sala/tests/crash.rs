@@ -328,3 +328,190 @@ async fn acked_messages_survive_repeated_sigkills_and_resends_do_not_duplicate()
     }
     eprintln!("{KILLS} kills, {sent} messages sent, all stored once");
 }
+
+/// What one client saw of a server life that ended with SIGTERM.
+struct Drained {
+    acked: BTreeMap<usize, i64>,
+    unacked: BTreeSet<usize>,
+    seen: Vec<i64>,
+    close: Option<u16>,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_during_traffic_closes_with_1001_and_clients_resume_without_a_gap() {
+    const SENDERS: usize = 10;
+    const PER_SENDER: usize = 300;
+    let data_dir = tempfile::tempdir().unwrap();
+    let http = reqwest::Client::builder().timeout(WAIT).build().unwrap();
+    let mut server = Server::start(data_dir.path(), &[]);
+    let mut tokens = Vec::new();
+    for user in 0..SENDERS {
+        tokens.push(token(&http, &server.base, &format!("term{user}"), true).await);
+    }
+    let (acks_tx, mut acks) = mpsc::unbounded_channel::<()>();
+    let mut running = Vec::new();
+    for (user, token) in tokens.iter().enumerate() {
+        let client = Client {
+            user,
+            room: "general",
+            ..Client::default()
+        };
+        let socket = join(&server.base, token, "general").await.unwrap();
+        let acks_tx = acks_tx.clone();
+        running.push(tokio::spawn(async move {
+            let (mut sink, mut stream) = socket.split();
+            let mut drained = Drained {
+                acked: BTreeMap::new(),
+                unacked: (0..PER_SENDER).collect(),
+                seen: Vec::new(),
+                close: None,
+            };
+            let sending = async {
+                for n in 0..PER_SENDER {
+                    if sink.send(client.frame(n)).await.is_err() {
+                        return;
+                    }
+                    tokio::task::yield_now().await;
+                }
+            };
+            let reading = async {
+                while let Ok(Some(Ok(message))) = tokio::time::timeout(WAIT, stream.next()).await {
+                    match message {
+                        Message::Text(text) => {
+                            let frame: Value = serde_json::from_str(text.as_str()).unwrap();
+                            match frame["type"].as_str() {
+                                Some("ack") => {
+                                    let n: usize = frame["client_id"].as_str().unwrap()
+                                        [format!("c{user}-").len()..]
+                                        .parse()
+                                        .unwrap();
+                                    drained.acked.insert(n, frame["id"].as_i64().unwrap());
+                                    drained.unacked.remove(&n);
+                                    let _ = acks_tx.send(());
+                                }
+                                Some("message") => drained.seen.push(frame["id"].as_i64().unwrap()),
+                                Some("error") => {
+                                    // Sends read after shutdown began are refused, unstored.
+                                    assert_eq!(frame["code"], "unavailable", "{frame}");
+                                }
+                                _ => {}
+                            }
+                        }
+                        Message::Close(frame) => {
+                            drained.close = frame.map(|frame| u16::from(frame.code));
+                            break;
+                        }
+                        _ => {}
+                    }
+                }
+            };
+            tokio::join!(sending, reading);
+            (client, drained)
+        }));
+    }
+    drop(acks_tx);
+    // SIGTERM mid-stream: once a third of the messages are acked.
+    for _ in 0..SENDERS * PER_SENDER / 3 {
+        acks.recv().await.expect("acks keep coming");
+    }
+    let server_stopped = tokio::task::spawn_blocking(move || {
+        server.stop();
+        server
+    });
+    let mut results = Vec::new();
+    for client in running {
+        results.push(client.await.unwrap());
+    }
+    drop(server_stopped.await.unwrap());
+
+    let server = Server::start(data_dir.path(), &[]);
+    let mut stored: BTreeMap<i64, String> = BTreeMap::new();
+    let mut after = 0;
+    loop {
+        let page: Value = http
+            .get(format!(
+                "{}/api/rooms/general/messages?after={after}&limit=200",
+                server.base
+            ))
+            .bearer_auth(&tokens[0])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        for message in page["messages"].as_array().unwrap() {
+            after = message["id"].as_i64().unwrap();
+            stored.insert(after, message["client_id"].as_str().unwrap().to_owned());
+        }
+        if page["more"] == false {
+            break;
+        }
+    }
+    let mut total_acked = 0;
+    for (client, drained) in &results {
+        assert_eq!(
+            drained.close,
+            Some(1001),
+            "client {} got close 1001",
+            client.user
+        );
+        total_acked += drained.acked.len();
+        for (n, id) in &drained.acked {
+            assert_eq!(
+                stored.get(id),
+                Some(&client.client_id(*n)),
+                "acked message lost"
+            );
+        }
+        // Resume: `join` with `since` = the last id this client saw brings exactly the rest.
+        let last = drained.seen.last().copied().unwrap_or(0);
+        let mut socket = open(&server.base, &tokens[client.user]).await;
+        let join = json!({"type": "join", "room": "general", "since": last}).to_string();
+        socket.send(Message::text(join)).await.unwrap();
+        let joined = loop {
+            let Message::Text(text) = tokio::time::timeout(WAIT, socket.next())
+                .await
+                .unwrap()
+                .unwrap()
+                .unwrap()
+            else {
+                continue;
+            };
+            let frame: Value = serde_json::from_str(text.as_str()).unwrap();
+            if frame["type"] == "joined" {
+                break frame;
+            }
+        };
+        let resumed: Vec<i64> = joined["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|message| message["id"].as_i64().unwrap())
+            .collect();
+        let mut whole = drained.seen.clone();
+        whole.extend(&resumed);
+        // From the first message it saw live (earlier ones came in its own `joined`).
+        let first = whole.first().copied().unwrap_or(0);
+        let expected: Vec<i64> = stored.range(first..).map(|(id, _)| *id).collect();
+        if let Some(at) =
+            (0..whole.len().max(expected.len())).find(|&i| whole.get(i) != expected.get(i))
+        {
+            panic!(
+                "client {}: live + resumed differ from the history at {at}: {:?} vs {:?} \
+                 ({} live, {} resumed, {} stored from {first})",
+                client.user,
+                whole.get(at),
+                expected.get(at),
+                drained.seen.len(),
+                resumed.len(),
+                expected.len()
+            );
+        }
+    }
+    assert!(total_acked >= SENDERS * PER_SENDER / 3);
+    eprintln!(
+        "SIGTERM after {total_acked} acks; {} stored; every client closed with 1001 and resumed",
+        stored.len()
+    );
+}
