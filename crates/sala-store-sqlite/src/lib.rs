@@ -24,7 +24,7 @@ use sala_store::{
     SessionStore, StatusRecord, Store, StoreError, UserRecord, fold_key,
 };
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Sqlite, SqlitePool, Transaction};
+use sqlx::{Connection as _, Sqlite, SqliteConnection, SqlitePool, Transaction};
 
 use error::map_err;
 use rows::{MemberRoomRow, MessageRow, RoomRow, SessionRow, UserRow, millis};
@@ -116,17 +116,17 @@ impl AccountStore for SqliteStore {
              created_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING ",
             user_columns!()
         );
-        let row: UserRow = sqlx::query_as(SQL)
+        let rows: Vec<UserRow> = sqlx::query_as(SQL)
             .bind(user.username)
             .bind(fold_key(user.username))
             .bind(user.email)
             .bind(user.email.map(fold_key))
             .bind(user.password_hash)
             .bind(millis(user.created_at))
-            .fetch_one(&self.writer)
+            .fetch_all(&self.writer)
             .await
             .map_err(map_err)?;
-        row.try_into()
+        only_row(rows)?.try_into()
     }
 
     async fn find_user_by_username(
@@ -171,15 +171,15 @@ impl AccountStore for SqliteStore {
              WHERE id = ?3 RETURNING ",
             user_columns!()
         );
-        let row: Option<UserRow> = sqlx::query_as(SQL)
+        let rows: Vec<UserRow> = sqlx::query_as(SQL)
             .bind(status.busy)
             .bind(status.note.as_deref())
             .bind(user_id)
             .bind(status.busy_since.map(millis))
-            .fetch_optional(&self.writer)
+            .fetch_all(&self.writer)
             .await
             .map_err(map_err)?;
-        row.ok_or(StoreError::NotFound)?.try_into()
+        only_row(rows)?.try_into()
     }
 }
 
@@ -230,6 +230,16 @@ impl SessionStore for SqliteStore {
                 .map_err(map_err)?;
         Ok(rows.into_iter().map(|(id,)| id).collect())
     }
+}
+
+/// The one row a write's `RETURNING` gave; none: `NotFound`.
+///
+/// Writes with `RETURNING` outside a transaction are read with `fetch_all`, never
+/// `fetch_one` / `fetch_optional`: SQLite commits such a statement when it runs to its end.
+/// Stopping after the first row leaves the commit to the statement's reset, whose error
+/// sqlx does not report, so on a full disk a user was "registered" (201) and never stored.
+fn only_row<T>(rows: Vec<T>) -> Result<T, StoreError> {
+    rows.into_iter().next().ok_or(StoreError::NotFound)
 }
 
 /// The case-folded text that room search matches against.
@@ -345,7 +355,7 @@ impl RoomStore for SqliteStore {
     }
 
     async fn mark_read(&self, user_id: i64, room_id: i64, id: i64) -> Result<i64, StoreError> {
-        let marker: Option<(i64,)> = sqlx::query_as(
+        let marker: Vec<(i64,)> = sqlx::query_as(
             "UPDATE memberships SET last_read = MAX(last_read, \
                MIN(?1, (SELECT COALESCE(MAX(id), 0) FROM messages WHERE room_id = ?3))) \
              WHERE user_id = ?2 AND room_id = ?3 RETURNING last_read",
@@ -353,12 +363,10 @@ impl RoomStore for SqliteStore {
         .bind(id)
         .bind(user_id)
         .bind(room_id)
-        .fetch_optional(&self.writer)
+        .fetch_all(&self.writer)
         .await
         .map_err(map_err)?;
-        marker
-            .map(|(last_read,)| last_read)
-            .ok_or(StoreError::NotFound)
+        only_row(marker).map(|(last_read,)| last_read)
     }
 }
 
@@ -375,6 +383,20 @@ impl SqliteStore {
     }
 
     /// Stores one message inside `tx`, or finds the one its `client_id` already stored.
+    /// Appends the batch in one transaction on `connection`.
+    async fn append_in_transaction(
+        connection: &mut SqliteConnection,
+        batch: &[NewMessage],
+    ) -> Result<Vec<Appended>, StoreError> {
+        let mut tx = connection.begin().await.map_err(map_err)?;
+        let mut stored = Vec::with_capacity(batch.len());
+        for message in batch {
+            stored.push(Self::append_one(&mut tx, message).await?);
+        }
+        tx.commit().await.map_err(map_err)?;
+        Ok(stored)
+    }
+
     async fn append_one(
         tx: &mut Transaction<'_, Sqlite>,
         message: &NewMessage,
@@ -423,13 +445,22 @@ impl SqliteStore {
 #[async_trait]
 impl MessageStore for SqliteStore {
     async fn append_messages(&self, batch: &[NewMessage]) -> Result<Vec<Appended>, StoreError> {
-        let mut tx = self.writer.begin().await.map_err(map_err)?;
-        let mut stored = Vec::with_capacity(batch.len());
-        for message in batch {
-            stored.push(Self::append_one(&mut tx, message).await?);
+        let mut connection = self.writer.acquire().await.map_err(map_err)?;
+        let appended = Self::append_in_transaction(&mut connection, batch).await;
+        if let Err(err) = &appended {
+            // After a failed write (a full disk, an I/O error), SQLite may or may not have
+            // rolled the transaction back, and sqlx's count of open transactions can part
+            // from SQLite's: the next BEGIN then becomes a SAVEPOINT inside a transaction
+            // that never commits, and every later "commit" succeeds without reaching the
+            // disk. (The disk-full test found exactly that: acks for messages never
+            // stored.) Closing the connection rolls back whatever is open; the pool opens
+            // a fresh one for the next write.
+            tracing::warn!(error = %err, "a message batch failed; reopening the writer connection");
+            if let Err(close) = connection.close().await {
+                tracing::warn!(error = %close, "closing the failed writer connection");
+            }
         }
-        tx.commit().await.map_err(map_err)?;
-        Ok(stored)
+        appended
     }
 
     async fn messages_since(
