@@ -122,8 +122,16 @@ impl Server {
                     .to_owned();
             }
         };
-        // Keep draining the log so the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
+        // Keep draining the log so the server never blocks on a full pipe; with
+        // SALA_TEST_LOG=1 it goes to stderr too.
+        let show = std::env::var_os("SALA_TEST_LOG").is_some();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                if show {
+                    eprintln!("{line}");
+                }
+            }
+        });
         let port = address
             .rsplit(':')
             .next()
@@ -134,6 +142,11 @@ impl Server {
             base: format!("http://{address}"),
             port,
         }
+    }
+
+    /// The server's process id, to read its memory.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// SIGKILL: the crash.
