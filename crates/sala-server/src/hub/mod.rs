@@ -687,8 +687,14 @@ mod tests {
             hub.connect(user(1, "ann"), 2).err(),
             Some(TooManyConnections { max: 2 })
         );
-        assert!(hub.connect(user(2, "bob"), 2).is_ok(), "the cap is per user");
+        assert!(
+            hub.connect(user(2, "bob"), 2).is_ok(),
+            "the cap is per user"
+        );
         hub.disconnect(first.id());
-        assert!(hub.connect(user(1, "ann"), 2).is_ok(), "a closed one frees its place");
+        assert!(
+            hub.connect(user(1, "ann"), 2).is_ok(),
+            "a closed one frees its place"
+        );
     }
 }

@@ -212,10 +212,13 @@ mod tests {
         let (conn, outbound) = hub
             .connect(
                 ConnUser {
-            id,
-            username: name.into(),
-            session_id: format!("s-{name}"),
-        }, usize::MAX).unwrap();
+                    id,
+                    username: name.into(),
+                    session_id: format!("s-{name}"),
+                },
+                usize::MAX,
+            )
+            .unwrap();
         assert!(hub.begin_join(conn.id(), "r"));
         assert!(hub.complete_join(conn.id(), "r", None, |members| {
             Event::new(ServerFrame::Joined {
