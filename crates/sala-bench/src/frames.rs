@@ -18,13 +18,19 @@ use crate::target::Protocol;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Seen {
     /// A chat message with a bench text.
-    Bench { publisher: usize, sent_ns: u64 },
+    Bench {
+        publisher: usize,
+        seq: u64,
+        sent_ns: u64,
+    },
     /// A chat message with a probe text.
     Probe,
     /// Sala stored a message: an `ack` frame (`/ws`) or a send's ack callback (Socket.io).
-    /// `sent_ns` is read from a bench `client_id`; `None` for sends without one.
+    /// `seq` and `sent_ns` are read from a bench `client_id`; `None` for sends without
+    /// one.
     Ack {
         id: Option<i64>,
+        seq: Option<u64>,
         sent_ns: Option<u64>,
     },
     /// Sala's answer to `join` (a `joined` frame, or the ack of a Socket.io `join`).
@@ -92,9 +98,13 @@ fn message(frame: &str) -> Seen {
     };
     let mut words = text.split(' ');
     match (words.next(), words.next(), words.next(), words.next()) {
-        (Some("b"), Some(publisher), Some(_seq), Some(sent_ns)) => {
-            match (publisher.parse(), sent_ns.parse()) {
-                (Ok(publisher), Ok(sent_ns)) => Seen::Bench { publisher, sent_ns },
+        (Some("b"), Some(publisher), Some(seq), Some(sent_ns)) => {
+            match (publisher.parse(), seq.parse(), sent_ns.parse()) {
+                (Ok(publisher), Ok(seq), Ok(sent_ns)) => Seen::Bench {
+                    publisher,
+                    seq,
+                    sent_ns,
+                },
                 _ => Seen::Other,
             }
         }
@@ -104,12 +114,16 @@ fn message(frame: &str) -> Seen {
 }
 
 fn ack(frame: &str) -> Seen {
-    let sent_ns = string_field(frame, "client_id")
-        .and_then(|client_id| client_id.rsplit('-').next())
-        .and_then(|sent_ns| sent_ns.parse().ok());
+    // `<publisher>-<seq>-<sent_ns>` (see the module doc); the publisher is the receiver.
+    let mut numbers = string_field(frame, "client_id")
+        .unwrap_or_default()
+        .split('-')
+        .skip(1)
+        .map(|part| part.parse().ok());
     Seen::Ack {
         id: int_field(frame, "id"),
-        sent_ns,
+        seq: numbers.next().flatten(),
+        sent_ns: numbers.next().flatten(),
     }
 }
 
@@ -168,6 +182,7 @@ mod tests {
             classify(message, Protocol::Ws),
             Seen::Bench {
                 publisher: 3,
+                seq: 9,
                 sent_ns: 12345
             }
         );
@@ -176,6 +191,7 @@ mod tests {
             classify(ack, Protocol::Ws),
             Seen::Ack {
                 id: Some(42),
+                seq: Some(9),
                 sent_ns: Some(12345)
             }
         );
@@ -184,6 +200,7 @@ mod tests {
             classify(probe_ack, Protocol::Ws),
             Seen::Ack {
                 id: Some(43),
+                seq: None,
                 sent_ns: None
             }
         );
@@ -208,6 +225,7 @@ mod tests {
             classify(message, Protocol::Socketio),
             Seen::Bench {
                 publisher: 0,
+                seq: 1,
                 sent_ns: 99
             }
         );
@@ -216,6 +234,7 @@ mod tests {
             classify(ack, Protocol::Socketio),
             Seen::Ack {
                 id: Some(8),
+                seq: Some(17),
                 sent_ns: Some(99)
             }
         );

@@ -7,9 +7,11 @@
 //! `--server` points (loopback only), and every run is bounded in connections and time.
 //!
 //! Module map:
-//! - `scenarios/`: fanout, rooms, idle, churn, history: flags, run, report;
+//! - `scenarios/`: fanout, rooms, idle, churn, history, soak: flags, run, report;
 //! - `member`: connections that listen to a room and publish, moving through the phases of
-//!   a traffic run together (fanout, rooms, churn's steady members);
+//!   a traffic run together (fanout, rooms, churn's and soak's steady members);
+//! - `ledger`: what became of every message of a run, for naming losses and duplicates
+//!   (soak);
 //! - `setup`: logins in parallel, rooms, opening and joining connections, source
 //!   addresses, the open-file limit;
 //! - `target`: the server under test (Sala or a peer) and the frames each protocol sends;
@@ -17,6 +19,7 @@
 //! - `report`: latency histograms, server memory, the final report.
 
 mod frames;
+mod ledger;
 mod member;
 mod report;
 mod scenarios;
@@ -26,7 +29,7 @@ mod target;
 
 use clap::{Parser, Subcommand};
 
-use scenarios::{churn, fanout, history, idle, rooms};
+use scenarios::{churn, fanout, history, idle, rooms, soak};
 
 #[derive(Debug, Parser)]
 #[command(version)]
@@ -54,6 +57,10 @@ enum Scenario {
     /// Clients resuming with `join` + `since` while the room is busy (Sala, /ws): join rate
     /// and latency, and that every history is complete (no gap, no duplicate).
     History(history::HistoryArgs),
+    /// A long run at a steady load over many rooms, with connections coming and going (Sala):
+    /// every acked message must reach every member of its room, once, and the server's
+    /// memory must not grow; a line every --interval, and exit 1 on any loss.
+    Soak(soak::SoakArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -68,6 +75,7 @@ fn main() -> anyhow::Result<()> {
             Scenario::Idle(args) => idle::run(args).await,
             Scenario::Churn(args) => churn::run(args).await,
             Scenario::History(args) => history::run(args).await,
+            Scenario::Soak(args) => soak::run(args).await,
         }
     })
 }

@@ -9,7 +9,9 @@
 //!
 //! What confirms a send, for the closed loop, is the publisher's choice: its own copy
 //! coming back (every target), or Sala's ack (stored durably). Either way every delivery of
-//! a bench message is counted and its end-to-end latency recorded, and every ack too.
+//! a bench message is counted and its end-to-end latency recorded, and every ack too; a
+//! group spawned with a `Ledger` also enters every send, ack and delivery there, message by
+//! message (`soak`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -24,6 +26,7 @@ use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::frames::{self, Seen};
+use crate::ledger::{Ledger, Received};
 use crate::report;
 use crate::target::{Protocol, Socket};
 
@@ -138,12 +141,29 @@ pub struct Group {
 impl Group {
     /// Starts every member, in the warm-up phase.
     pub fn spawn(members: Vec<Member>, protocol: Protocol) -> Self {
+        Self::spawn_with(members, protocol, None)
+    }
+
+    /// Starts every member, in the warm-up phase, entering every bench message's send, ack
+    /// and deliveries in `ledger` (publisher indexes are the ledger's).
+    pub fn spawn_tracked(members: Vec<Member>, protocol: Protocol, ledger: Arc<Ledger>) -> Self {
+        Self::spawn_with(members, protocol, Some(ledger))
+    }
+
+    fn spawn_with(members: Vec<Member>, protocol: Protocol, ledger: Option<Arc<Ledger>>) -> Self {
         let counters = Arc::new(Counters::new());
         let (phase, watching) = watch::channel(Phase::Warmup);
         let size = members.len();
         let tasks = members
             .into_iter()
-            .map(|member| tokio::spawn(run(member, protocol, counters.clone(), watching.clone())))
+            .map(|member| {
+                let shared = Shared {
+                    protocol,
+                    counters: counters.clone(),
+                    ledger: ledger.clone(),
+                };
+                tokio::spawn(run(member, shared, watching.clone()))
+            })
             .collect();
         Self {
             counters,
@@ -200,13 +220,22 @@ impl Group {
     }
 }
 
-/// One connection: listens always, sends if it is a publisher. Returns its latencies.
-async fn run(
-    member: Member,
+/// What every member of a group shares.
+struct Shared {
     protocol: Protocol,
     counters: Arc<Counters>,
-    mut phase: watch::Receiver<Phase>,
-) -> Latencies {
+    ledger: Option<Arc<Ledger>>,
+}
+
+/// One connection: listens always, sends if it is a publisher. Returns its latencies.
+async fn run(member: Member, shared: Shared, mut phase: watch::Receiver<Phase>) -> Latencies {
+    let Shared {
+        protocol,
+        counters,
+        ledger,
+    } = shared;
+    let ledger = ledger.as_deref();
+    let mut received = Received::default();
     let mut latencies = Latencies::new();
     let Member {
         socket,
@@ -253,7 +282,8 @@ async fn run(
                 }
                 seq += 1;
                 let index = my_index.unwrap_or_default();
-                if send(&mut sink, protocol, &room, confirm, index, seq, counters.now_ns()).await.is_ok() {
+                let bench = Bench { index, seq, sent_ns: counters.now_ns() };
+                if send(&mut sink, protocol, &room, confirm, bench, ledger).await.is_ok() {
                     counters.sent.fetch_add(1, Ordering::Relaxed);
                     in_flight += 1;
                 }
@@ -274,18 +304,24 @@ async fn run(
                     continue;
                 }
                 match frames::classify(text.as_str(), protocol) {
-                    Seen::Bench { publisher, sent_ns } => {
+                    Seen::Bench { publisher, seq: their_seq, sent_ns } => {
                         counters.received.fetch_add(1, Ordering::Relaxed);
                         let micros = counters.now_ns().saturating_sub(sent_ns) / 1000;
                         let _ = latencies.delivery.record(micros.max(1));
+                        if let Some(ledger) = ledger {
+                            ledger.delivered(&mut received, &room, publisher, their_seq, micros);
+                        }
                         if confirm == Confirm::Echo && Some(publisher) == my_index {
                             in_flight = in_flight.saturating_sub(1);
                         }
                     }
-                    Seen::Ack { sent_ns: Some(sent_ns), .. } => {
+                    Seen::Ack { seq: acked_seq, sent_ns: Some(sent_ns), .. } => {
                         counters.acked.fetch_add(1, Ordering::Relaxed);
                         let micros = counters.now_ns().saturating_sub(sent_ns) / 1000;
                         let _ = latencies.ack.record(micros.max(1));
+                        if let (Some(ledger), Some(index), Some(acked_seq)) = (ledger, my_index, acked_seq) {
+                            ledger.acked(index, acked_seq);
+                        }
                         if confirm == Confirm::Ack {
                             in_flight = in_flight.saturating_sub(1);
                         }
@@ -309,7 +345,8 @@ async fn run(
             () = std::future::ready(()), if closed_loop_ready => {
                 seq += 1;
                 let index = my_index.unwrap_or_default();
-                if send(&mut sink, protocol, &room, confirm, index, seq, counters.now_ns()).await.is_ok() {
+                let bench = Bench { index, seq, sent_ns: counters.now_ns() };
+                if send(&mut sink, protocol, &room, confirm, bench, ledger).await.is_ok() {
                     counters.sent.fetch_add(1, Ordering::Relaxed);
                     in_flight += 1;
                 }
@@ -320,16 +357,32 @@ async fn run(
     latencies
 }
 
-/// Sends bench message `seq` of publisher `index`, asking for an ack if `confirm` says so.
+/// One bench message: message `seq` of publisher `index`, sent at `sent_ns`.
+#[derive(Debug, Clone, Copy)]
+struct Bench {
+    index: usize,
+    seq: u64,
+    sent_ns: u64,
+}
+
+/// Sends a bench message, asking for an ack if `confirm` says so, and enters it in
+/// `ledger` first.
 async fn send(
     sink: &mut SplitSink<Socket, Message>,
     protocol: Protocol,
     room: &str,
     confirm: Confirm,
-    index: usize,
-    seq: u64,
-    sent_ns: u64,
+    bench: Bench,
+    ledger: Option<&Ledger>,
 ) -> Result<(), tokio_tungstenite::tungstenite::Error> {
+    let Bench {
+        index,
+        seq,
+        sent_ns,
+    } = bench;
+    if let Some(ledger) = ledger {
+        ledger.sent(index, seq);
+    }
     let text = frames::bench_text(index, seq, sent_ns);
     let frame = match confirm {
         Confirm::Echo => protocol.send(room, &text),

@@ -51,7 +51,9 @@ impl Scrape {
             .iter()
             .filter(|(name, _)| name.starts_with(prefix))
             .map(|(name, after)| after - before.0.get(name).copied().unwrap_or(0.0))
-            .sum()
+            .sum::<f64>()
+            // An empty sum is -0.0, which would print as "-0".
+            + 0.0
     }
 }
 

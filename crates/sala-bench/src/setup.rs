@@ -42,18 +42,24 @@ pub async fn login(
         .collect()
 }
 
-/// Creates `rooms` on Sala, `concurrency` at a time (nothing to do on the peers).
+/// Creates `rooms` on Sala, `concurrency` at a time, room `i` as the user of
+/// `tokens[i % tokens.len()]`: the work is spread over the users, since a server may limit
+/// the rooms one user creates per hour (nothing to do on the peers).
 ///
 /// # Errors
 /// When the server refuses one.
+///
+/// # Panics
+/// When `tokens` is empty.
 pub async fn create_rooms(
     target: &Target,
-    token: &str,
+    tokens: &[String],
     rooms: &[String],
     concurrency: usize,
 ) -> anyhow::Result<()> {
-    stream::iter(rooms)
-        .map(|room| target.create_room(token, room))
+    assert!(!tokens.is_empty(), "BUG: rooms are created by some user");
+    stream::iter(rooms.iter().enumerate())
+        .map(|(i, room)| target.create_room(&tokens[i % tokens.len()], room))
         .buffer_unordered(concurrency.max(1))
         .collect::<Vec<_>>()
         .await

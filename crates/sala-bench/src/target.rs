@@ -88,7 +88,7 @@ impl Protocol {
 #[derive(Debug, Clone, Args)]
 pub struct TargetArgs {
     /// The protocol of the chat connection.
-    #[arg(long, value_enum, default_value_t = Protocol::Ws)]
+    #[arg(long, visible_alias = "transport", value_enum, default_value_t = Protocol::Ws)]
     pub protocol: Protocol,
     /// Base URL of the server (loopback only: this tool sends load).
     #[arg(long, default_value = "http://127.0.0.1:3000")]

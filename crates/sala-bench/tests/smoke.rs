@@ -11,6 +11,13 @@ use serde_json::Value;
 /// Runs `sala-bench <args> --server <a fresh node>` and returns its final JSON line,
 /// after checking that it succeeded.
 async fn run_bench(args: &[&str]) -> Value {
+    let stdout = run_bench_stdout(args).await;
+    serde_json::from_str(stdout.lines().last().expect("a final line")).expect("JSON")
+}
+
+/// Runs `sala-bench <args> --server <a fresh node>` and returns its standard output, after
+/// checking that it succeeded.
+async fn run_bench_stdout(args: &[&str]) -> String {
     let data_dir = tempfile::tempdir().unwrap();
     let mut config = Config::for_tests(data_dir.path().to_path_buf());
     config.send_rate = 1e9;
@@ -35,13 +42,13 @@ async fn run_bench(args: &[&str]) -> Value {
     shutdown.cancel();
     serving.await.unwrap().unwrap();
 
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(
         output.status.success(),
         "sala-bench failed: {stdout}\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    serde_json::from_str(stdout.lines().last().expect("a final line")).expect("JSON")
+    stdout
 }
 
 fn target_name(protocol: &str) -> &'static str {
@@ -239,6 +246,73 @@ async fn history_resumes_are_complete_while_the_room_is_busy() {
     assert_eq!(report["background"]["error_frames"], 0);
 }
 
+#[tokio::test]
+async fn soak_loses_nothing_and_reports_every_interval() {
+    // The node runs in this process, so its memory is this process's.
+    let pid = std::process::id().to_string();
+    let stdout = run_bench_stdout(&[
+        "soak",
+        "--connections",
+        "50",
+        "--rooms",
+        "5",
+        "--rate",
+        "20",
+        "--duration",
+        "4",
+        "--interval",
+        "1",
+        "--churn-per-sec",
+        "5",
+        "--churn-lifetime-ms",
+        "300",
+        "--server-pid",
+        &pid,
+    ])
+    .await;
+    let report: Value =
+        serde_json::from_str(stdout.lines().last().expect("a final line")).expect("JSON");
+
+    let periodic = stdout
+        .lines()
+        .filter(|line| line.starts_with("soak @ "))
+        .count();
+    assert_eq!(periodic, 4, "{stdout}");
+    assert!(
+        stdout.contains("server RSS trend after warm-up"),
+        "{stdout}"
+    );
+    assert_eq!(report["scenario"], "soak");
+    assert_eq!(report["passed"], true, "{report}");
+    let acked = report["messages_acked"].as_u64().unwrap();
+    assert!(acked > 0, "{report}");
+    assert_eq!(report["unacked"], 0, "{report}");
+    // Every room has 10 members, each owed every acked message of its room.
+    assert_eq!(report["deliveries_owed"].as_u64(), Some(acked * 10));
+    assert_eq!(
+        report["deliveries_received"], report["deliveries_owed"],
+        "{report}"
+    );
+    assert_eq!(report["lost"], 0);
+    assert_eq!(report["duplicates"], 0);
+    assert_eq!(report["misrouted"], 0);
+    assert_eq!(report["error_frames"], 0);
+    assert_eq!(report["connections_dropped"], 0);
+    assert_eq!(report["windows"].as_array().unwrap().len(), 4);
+    assert_eq!(report["server_rss_series_kib"].as_array().unwrap().len(), 4);
+    assert!(
+        report["server_rss_trend"]["growth_pct"].is_f64(),
+        "{report}"
+    );
+    let churn = &report["churn"];
+    let attempted = churn["attempted"].as_u64().unwrap();
+    assert!(attempted > 0, "{report}");
+    assert_eq!(churn["succeeded"].as_u64(), Some(attempted), "{report}");
+    assert_eq!(churn["failed"], 0);
+    assert!(churn["closed_cleanly"].as_u64().unwrap() > 0, "{report}");
+    assert!(churn["socket_dropped"].as_u64().unwrap() > 0, "{report}");
+}
+
 /// Runs the bench with `args` where no server is needed, expecting a refusal that
 /// mentions `reason`.
 fn refuses(args: &[&str], reason: &str) {
@@ -283,4 +357,13 @@ fn refuses_flags_that_make_no_run() {
         "--connections-per-sec",
     );
     refuses(&["idle", "--connections", "1000000"], "open files");
+    refuses(&["soak", "--target", "peer"], "Sala only");
+    refuses(
+        &["soak", "--connections", "3", "--rooms", "5"],
+        "--connections",
+    );
+    refuses(
+        &["soak", "--duration", "100000000"],
+        "--duration must be between",
+    );
 }

@@ -9,7 +9,12 @@
 //!
 //! Accounts: the steady members have their own; the churning connections share `--users`
 //! accounts in turn (each Sala login costs an argon2 hash).
+//!
+//! The churning itself ([`Churn`], [`Churned`]) is shared with `soak`, which churns beside
+//! its own steady traffic, over many rooms, and ends half of its connections by dropping
+//! the socket.
 
+use std::hash::{BuildHasher as _, RandomState};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -101,15 +106,126 @@ impl ChurnArgs {
     }
 }
 
-/// What the churning connections did.
-struct Churned {
-    succeeded: AtomicU64,
-    failures: Failures,
+/// How a churning connection ends once its lifetime is over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ending {
+    /// A close frame, then the server's (a client that leaves politely).
+    Close,
+    /// The socket dropped without a close frame (a lost network, a killed tab).
+    Drop,
+}
+
+/// Connections opened at a steady rate, each of which connects, authenticates, joins a
+/// room, lives a while and ends.
+pub struct Churn {
+    /// New connections per second.
+    pub per_sec: f64,
+    /// How long each stays after joining.
+    pub lifetime: Duration,
+    /// The rooms they join: one picked at random per connection.
+    pub rooms: Vec<String>,
+    /// The tokens they take in turn.
+    pub tokens: Vec<String>,
+    pub sources: Sources,
+    /// Most alive at once (the open-file limit): a connection due beyond it is skipped.
+    pub most_alive: usize,
+    /// Every other connection drops its socket instead of closing cleanly.
+    pub mixed_endings: bool,
+}
+
+/// What the churning connections did, readable while they run.
+pub struct Churned {
+    pub attempted: AtomicU64,
+    /// Not attempted, because `most_alive` connections were alive.
+    pub skipped: AtomicU64,
+    pub succeeded: AtomicU64,
+    pub failures: Failures,
+    /// Ended with a close frame after their lifetime.
+    pub closed: AtomicU64,
+    /// Ended by dropping the socket, without a close frame, after their lifetime.
+    pub abandoned: AtomicU64,
     /// Connections the server closed, or that failed, before their lifetime was over.
-    dropped_early: AtomicU64,
-    errors: AtomicU64,
-    /// Connect latencies; held only to record one.
+    pub dropped_early: AtomicU64,
+    pub errors: AtomicU64,
+    /// Connect latencies; held only to record one or copy them ([`Churned::latency`]).
     latency: Mutex<Histogram<u64>>,
+}
+
+impl Churned {
+    pub fn new() -> Self {
+        Self {
+            attempted: AtomicU64::new(0),
+            skipped: AtomicU64::new(0),
+            succeeded: AtomicU64::new(0),
+            failures: Failures::default(),
+            closed: AtomicU64::new(0),
+            abandoned: AtomicU64::new(0),
+            dropped_early: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+            latency: Mutex::new(report::histogram()),
+        }
+    }
+
+    pub fn latency(&self) -> Histogram<u64> {
+        self.latency
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+}
+
+impl Churn {
+    /// Churns until `until`, then lets the last connections live and end (each within its
+    /// lifetime and the connect and close limits). Returns the seconds of churning.
+    pub async fn run(self, target: Target, churned: Arc<Churned>, until: Instant) -> f64 {
+        // One permit per connection alive: the open-file limit is never crossed.
+        let permits = Arc::new(Semaphore::new(self.most_alive.min(Semaphore::MAX_PERMITS)));
+        let rooms = RandomState::new();
+        let mut attempted: usize = 0;
+        let mut cycles = JoinSet::new();
+        let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / self.per_sec));
+        // Burst: a tick delayed by a busy moment is made up for, so the offered rate holds.
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+        let started = Instant::now();
+        loop {
+            ticker.tick().await;
+            if Instant::now() >= until {
+                break;
+            }
+            let Ok(permit) = permits.clone().try_acquire_owned() else {
+                churned.skipped.fetch_add(1, Ordering::Relaxed);
+                continue;
+            };
+            let index = attempted;
+            attempted += 1;
+            churned.attempted.fetch_add(1, Ordering::Relaxed);
+            let target = target.clone();
+            let token = self.tokens[index % self.tokens.len()].clone();
+            let pick = usize::try_from(rooms.hash_one(index)).unwrap_or_default();
+            let room = self.rooms[pick % self.rooms.len()].clone();
+            let dial = self.sources.dial(index, true);
+            let ending = if self.mixed_endings && index % 2 == 1 {
+                Ending::Drop
+            } else {
+                Ending::Close
+            };
+            let lifetime = self.lifetime;
+            let churned = churned.clone();
+            cycles.spawn(async move {
+                cycle(&target, &token, &room, dial, lifetime, ending, &churned).await;
+                drop(permit);
+            });
+            while cycles.try_join_next().is_some() {}
+        }
+        let churn_secs = started.elapsed().as_secs_f64();
+        eprintln!("letting the last churning connections live and end…");
+        let _ = tokio::time::timeout(self.lifetime + CONNECT_LIMIT + CLOSE_LIMIT, async {
+            while cycles.join_next().await.is_some() {}
+        })
+        .await;
+        cycles.abort_all();
+        churn_secs
+    }
 }
 
 pub async fn run(args: ChurnArgs) -> anyhow::Result<()> {
@@ -174,56 +290,23 @@ pub async fn run(args: ChurnArgs) -> anyhow::Result<()> {
         "churning {} connections/s for {} s, each living {} ms…",
         args.connections_per_sec, args.duration, args.lifetime_ms
     );
-    let churned = Arc::new(Churned {
-        succeeded: AtomicU64::new(0),
-        failures: Failures::default(),
-        dropped_early: AtomicU64::new(0),
-        errors: AtomicU64::new(0),
-        latency: Mutex::new(report::histogram()),
-    });
-    // One permit per connection alive: the open-file limit is never crossed.
-    let permits = Arc::new(Semaphore::new(
-        usize::try_from(setup::connections_allowed(open_files).saturating_sub(steady as u64))
-            .unwrap_or(usize::MAX)
-            .min(Semaphore::MAX_PERMITS),
-    ));
-    let mut attempted: u64 = 0;
-    let mut skipped: u64 = 0;
-    let mut cycles = JoinSet::new();
-    let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / args.connections_per_sec));
-    // Burst: a tick delayed by a busy moment is made up for, so the offered rate holds.
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-    let started = Instant::now();
-    let deadline = started + Duration::from_secs(args.duration);
-    loop {
-        ticker.tick().await;
-        if Instant::now() >= deadline {
-            break;
-        }
-        let Ok(permit) = permits.clone().try_acquire_owned() else {
-            skipped += 1;
-            continue;
-        };
-        let index = usize::try_from(attempted).unwrap_or_default();
-        attempted += 1;
-        let target = target.clone();
-        let token = churn_tokens[index % users].clone();
-        let room = args.room.clone();
-        let dial = sources.dial(index, true);
-        let churned = churned.clone();
-        cycles.spawn(async move {
-            cycle(&target, &token, &room, dial, lifetime, &churned).await;
-            drop(permit);
-        });
-        while cycles.try_join_next().is_some() {}
-    }
-    let churn_secs = started.elapsed().as_secs_f64();
-    eprintln!("letting the last connections live and close…");
-    let _ = tokio::time::timeout(lifetime + CONNECT_LIMIT + CLOSE_LIMIT, async {
-        while cycles.join_next().await.is_some() {}
-    })
-    .await;
-    cycles.abort_all();
+    let churned = Arc::new(Churned::new());
+    let churn = Churn {
+        per_sec: args.connections_per_sec,
+        lifetime,
+        rooms: vec![args.room.clone()],
+        tokens: churn_tokens.to_vec(),
+        sources,
+        most_alive: usize::try_from(
+            setup::connections_allowed(open_files).saturating_sub(steady as u64),
+        )
+        .unwrap_or(usize::MAX),
+        mixed_endings: false,
+    };
+    let deadline = Instant::now() + Duration::from_secs(args.duration);
+    let churn_secs = churn.run(target.clone(), churned.clone(), deadline).await;
+    let attempted = churned.attempted.load(Ordering::Relaxed);
+    let skipped = churned.skipped.load(Ordering::Relaxed);
 
     let mut steady_report = Value::Null;
     let mut steady_line = String::new();
@@ -266,11 +349,7 @@ pub async fn run(args: ChurnArgs) -> anyhow::Result<()> {
     let failed = churned.failures.count();
     let dropped_early = churned.dropped_early.load(Ordering::Relaxed);
     let errors = churned.errors.load(Ordering::Relaxed);
-    let latency = churned
-        .latency
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .clone();
+    let latency = churned.latency();
     let ends_at = if target.answers_join() {
         "joined"
     } else {
@@ -317,13 +396,14 @@ pub async fn run(args: ChurnArgs) -> anyhow::Result<()> {
 }
 
 /// One churning connection: connect and join, live `lifetime` (reading what the room
-/// sends), close cleanly.
+/// sends), end as `ending` says.
 async fn cycle(
     target: &Target,
     token: &str,
     room: &str,
     dial: Dial,
     lifetime: Duration,
+    ending: Ending,
     churned: &Churned,
 ) {
     let joined = match setup::connect_and_join(target, token, room, None, dial, CONNECT_LIMIT).await
@@ -365,5 +445,14 @@ async fn cycle(
             }
         }
     }
-    setup::close(socket, CLOSE_LIMIT).await;
+    match ending {
+        Ending::Close => {
+            setup::close(socket, CLOSE_LIMIT).await;
+            churned.closed.fetch_add(1, Ordering::Relaxed);
+        }
+        Ending::Drop => {
+            drop(socket);
+            churned.abandoned.fetch_add(1, Ordering::Relaxed);
+        }
+    }
 }

@@ -359,7 +359,7 @@ async fn publish(
                     Some(Err(_)) | None => break,
                 };
                 match frames::classify(text.as_str(), protocol) {
-                    Seen::Ack { id: Some(id), sent_ns: Some(_) } => {
+                    Seen::Ack { id: Some(id), sent_ns: Some(_), .. } => {
                         known.insert(id);
                         published.acked.fetch_add(1, Ordering::Relaxed);
                         answered += 1;

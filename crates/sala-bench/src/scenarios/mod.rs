@@ -6,3 +6,4 @@ pub mod fanout;
 pub mod history;
 pub mod idle;
 pub mod rooms;
+pub mod soak;

@@ -103,7 +103,7 @@ pub async fn run(args: RoomsArgs) -> anyhow::Result<()> {
     let rooms: Vec<String> = (0..args.rooms)
         .map(|n| format!("{}-{n}", args.room_prefix))
         .collect();
-    setup::create_rooms(&target, &tokens[0], &rooms, args.connect_concurrency).await?;
+    setup::create_rooms(&target, &tokens, &rooms, args.connect_concurrency).await?;
     let rss_before = report::rss_kib(args.server_pid);
 
     let connect_started = Instant::now();
