@@ -18,6 +18,7 @@
 //! - [`sio`]: the Socket.io transport at `/socket.io/` (socketioxide), on the same hub.
 //! - [`wire`]: store records into wire types.
 //! - [`metrics`]: counters for `/metrics`.
+//! - `fuzzing`: entry points for the fuzz targets in `fuzz/` (hidden; not an interface).
 //!
 //! Storage is behind the `sala_store::Store` traits; backends live in their own crates.
 
@@ -27,6 +28,8 @@ pub mod cluster;
 pub mod config;
 pub mod domain;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http;
 pub mod hub;
 pub mod metrics;

@@ -1,6 +1,9 @@
 //! The events a Socket.io client may emit (SPEC §4), each turned into a `ClientFrame`.
 //! A payload of the wrong shape gets an `error` event (and an error ack), and the socket
 //! stays usable.
+//!
+//! Reading a payload (`*_frame`) is kept apart from acting on it, in plain functions, so
+//! that the fuzz target (`crate::fuzzing`) runs exactly the decoding the handlers run.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -68,7 +71,7 @@ fn bad_payload(socket: &SocketRef, ack: Option<AckSender>, event: &str, expected
 }
 
 /// A room name given as a string or as `{room}`.
-fn room_of(data: Option<&Value>) -> Option<String> {
+pub(crate) fn room_of(data: Option<&Value>) -> Option<String> {
     match data? {
         Value::String(room) => Some(room.clone()),
         Value::Object(fields) => fields.get("room")?.as_str().map(str::to_owned),
@@ -77,15 +80,21 @@ fn room_of(data: Option<&Value>) -> Option<String> {
 }
 
 /// Canonical room name, so acks can be matched to the `joined`/`left` that answer them.
-fn canonical(room: &str) -> String {
+pub(crate) fn canonical(room: &str) -> String {
     RoomName::parse(room).map_or_else(|_| room.to_owned(), |name| name.as_ref().to_owned())
 }
 
+/// `join`: a room name, or `{room, since}`.
+pub(crate) fn join_frame(data: Option<&Value>) -> Option<ClientFrame> {
+    let room = room_of(data)?;
+    let since = data.and_then(|data| data["since"].as_i64());
+    Some(ClientFrame::Join { room, since })
+}
+
 async fn join(socket: &SocketRef, sio: &SioConn, data: Option<Value>, ack: Option<AckSender>) {
-    let Some(room) = room_of(data.as_ref()) else {
+    let Some(ClientFrame::Join { room, since }) = join_frame(data.as_ref()) else {
         return bad_payload(socket, ack, "join", "a room name");
     };
-    let since = data.as_ref().and_then(|data| data["since"].as_i64());
     if let Some(ack) = ack {
         sio.pending()
             .joins
@@ -96,8 +105,15 @@ async fn join(socket: &SocketRef, sio: &SioConn, data: Option<Value>, ack: Optio
     handle(sio, ClientFrame::Join { room, since }).await;
 }
 
+/// `leave`: a room name.
+pub(crate) fn leave_frame(data: Option<&Value>) -> Option<ClientFrame> {
+    Some(ClientFrame::Leave {
+        room: room_of(data)?,
+    })
+}
+
 async fn leave(socket: &SocketRef, sio: &SioConn, data: Option<Value>, ack: Option<AckSender>) {
-    let Some(room) = room_of(data.as_ref()) else {
+    let Some(ClientFrame::Leave { room }) = leave_frame(data.as_ref()) else {
         return bad_payload(socket, ack, "leave", "a room name");
     };
     if let Some(ack) = ack {
@@ -135,27 +151,47 @@ async fn send(
     .await;
 }
 
+/// `chat-message`: `{room, text, client_id?}`, with the `client_id` as the client gave it.
+pub(crate) fn chat_message_frame(data: Option<&Value>) -> Option<ClientFrame> {
+    let fields = data.and_then(Value::as_object)?;
+    let room = fields.get("room").and_then(Value::as_str)?;
+    let text = fields.get("text").and_then(Value::as_str)?;
+    let client_id = match fields.get("client_id") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(id)) => Some(id.clone()),
+        Some(_) => return None,
+    };
+    Some(ClientFrame::Send {
+        room: room.to_owned(),
+        text: text.to_owned(),
+        client_id,
+    })
+}
+
 async fn chat_message(
     socket: &SocketRef,
     sio: &SioConn,
     data: Option<Value>,
     ack: Option<AckSender>,
 ) {
-    let fields = data.as_ref().and_then(Value::as_object);
-    let room = fields.and_then(|f| f.get("room")).and_then(Value::as_str);
-    let text = fields.and_then(|f| f.get("text")).and_then(Value::as_str);
-    let client_id = fields.and_then(|f| f.get("client_id"));
-    let client_id = match client_id {
-        None | Some(Value::Null) => Some(None),
-        Some(Value::String(id)) => Some(Some(id.clone())),
-        Some(_) => None,
-    };
-    match (room, text, client_id) {
-        (Some(room), Some(text), Some(client_id)) => {
-            send(sio, room.to_owned(), text.to_owned(), client_id, ack).await;
-        }
+    match chat_message_frame(data.as_ref()) {
+        Some(ClientFrame::Send {
+            room,
+            text,
+            client_id,
+        }) => send(sio, room, text, client_id, ack).await,
         _ => bad_payload(socket, ack, "chat-message", "{room, text, client_id?}"),
     }
+}
+
+/// `send-chat-message`: a bare string, for the room `general`.
+pub(crate) fn send_chat_message_frame(data: Option<&Value>) -> Option<ClientFrame> {
+    let text = data?.as_str()?;
+    Some(ClientFrame::Send {
+        room: RoomName::GENERAL.into(),
+        text: text.to_owned(),
+        client_id: None,
+    })
 }
 
 /// The seeds' apps: a bare string, for the room `general`, which the socket joins first
@@ -166,73 +202,87 @@ async fn send_chat_message(
     data: Option<Value>,
     ack: Option<AckSender>,
 ) {
-    let Some(Value::String(text)) = data else {
+    let Some(ClientFrame::Send { room, text, .. }) = send_chat_message_frame(data.as_ref()) else {
         return bad_payload(socket, ack, "send-chat-message", "a string");
     };
     let joined = {
         let session = sio.session.lock().await;
-        session.is_member(RoomName::GENERAL)
+        session.is_member(&room)
     };
     if !joined {
         handle(
             sio,
             ClientFrame::Join {
-                room: RoomName::GENERAL.into(),
+                room: room.clone(),
                 since: None,
             },
         )
         .await;
     }
-    send(sio, RoomName::GENERAL.into(), text, None, ack).await;
+    send(sio, room, text, None, ack).await;
+}
+
+/// `typing`: a room name.
+pub(crate) fn typing_frame(data: Option<&Value>) -> Option<ClientFrame> {
+    Some(ClientFrame::Typing {
+        room: room_of(data)?,
+    })
 }
 
 async fn typing(socket: &SocketRef, sio: &SioConn, data: Option<Value>, ack: Option<AckSender>) {
-    let Some(room) = room_of(data.as_ref()) else {
+    let Some(frame) = typing_frame(data.as_ref()) else {
         return bad_payload(socket, ack, "typing", "a room name");
     };
-    handle(sio, ClientFrame::Typing { room }).await;
+    handle(sio, frame).await;
+}
+
+/// `status`: `{status, note?}`.
+pub(crate) fn status_frame(data: Option<&Value>) -> Option<ClientFrame> {
+    let data = data?;
+    let status = data["status"].as_str()?.to_owned();
+    let note = data["note"].as_str().map(str::to_owned);
+    Some(ClientFrame::Status { status, note })
 }
 
 async fn status(socket: &SocketRef, sio: &SioConn, data: Option<Value>, ack: Option<AckSender>) {
-    let status = data
-        .as_ref()
-        .and_then(|d| d["status"].as_str())
-        .map(str::to_owned);
-    let note = data
-        .as_ref()
-        .and_then(|d| d["note"].as_str())
-        .map(str::to_owned);
-    let Some(status) = status else {
+    let Some(frame) = status_frame(data.as_ref()) else {
         return bad_payload(socket, ack, "status", "{status, note?}");
     };
-    handle(sio, ClientFrame::Status { status, note }).await;
+    handle(sio, frame).await;
+}
+
+/// `history`: `{room, before?, after?, limit?}`; a `limit` that is no `u32` counts as none.
+pub(crate) fn history_frame(data: Option<&Value>) -> Option<ClientFrame> {
+    let room = room_of(data)?;
+    let field = |name: &str| data.and_then(|d| d[name].as_i64());
+    let limit = field("limit").and_then(|limit| u32::try_from(limit).ok());
+    Some(ClientFrame::History {
+        room,
+        before: field("before"),
+        after: field("after"),
+        limit,
+    })
 }
 
 async fn history(socket: &SocketRef, sio: &SioConn, data: Option<Value>, ack: Option<AckSender>) {
-    let Some(room) = room_of(data.as_ref()) else {
+    let Some(frame) = history_frame(data.as_ref()) else {
         return bad_payload(socket, ack, "history", "{room, before?, after?, limit?}");
     };
-    let field = |name: &str| data.as_ref().and_then(|d| d[name].as_i64());
-    let limit = field("limit").and_then(|limit| u32::try_from(limit).ok());
-    handle(
-        sio,
-        ClientFrame::History {
-            room,
-            before: field("before"),
-            after: field("after"),
-            limit,
-        },
-    )
-    .await;
+    handle(sio, frame).await;
+}
+
+/// `read`: `{room, id}`.
+pub(crate) fn read_frame(data: Option<&Value>) -> Option<ClientFrame> {
+    let room = room_of(data)?;
+    let id = data.and_then(|d| d["id"].as_i64())?;
+    Some(ClientFrame::Read { room, id })
 }
 
 async fn read(socket: &SocketRef, sio: &SioConn, data: Option<Value>, ack: Option<AckSender>) {
-    let room = room_of(data.as_ref());
-    let id = data.as_ref().and_then(|d| d["id"].as_i64());
-    let (Some(room), Some(id)) = (room, id) else {
+    let Some(frame) = read_frame(data.as_ref()) else {
         return bad_payload(socket, ack, "read", "{room, id}");
     };
-    handle(sio, ClientFrame::Read { room, id }).await;
+    handle(sio, frame).await;
 }
 
 async fn ping(_socket: &SocketRef, sio: &SioConn, _data: Option<Value>, _ack: Option<AckSender>) {

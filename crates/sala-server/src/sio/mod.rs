@@ -10,7 +10,7 @@
 //! emits in the same instant may be handled in either order; the session serialises their
 //! effects, and a client that needs an order waits for the ack (as the seeds' apps do).
 
-mod events;
+pub(crate) mod events;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -156,10 +156,10 @@ fn register(
         username: user.username.clone(),
         session_id: auth.session_id.clone(),
     };
-    let (conn, outbound) = state
-        .chat
-        .hub()
-        .connect(conn_user.clone(), state.chat.limits().max_connections_per_user)?;
+    let (conn, outbound) = state.chat.hub().connect(
+        conn_user.clone(),
+        state.chat.limits().max_connections_per_user,
+    )?;
     conn.send(HubEvent::new(crate::wire::ready(user)));
     let sio = Arc::new(SioConn {
         session: tokio::sync::Mutex::new(Session::new(state.chat.clone(), conn.clone(), conn_user)),
