@@ -181,14 +181,11 @@ async fn read(mut stream: Stream, mut session: Session, auth: &AuthUser, state: 
 }
 
 fn read_error_reason(err: axum::Error) -> CloseReason {
-    let too_big = err
-        .into_inner()
-        .downcast_ref::<tungstenite::Error>()
-        .is_some_and(|err| matches!(err, tungstenite::Error::Capacity(_)));
-    if too_big {
-        CloseReason::TooBig
-    } else {
-        CloseReason::Gone
+    match err.into_inner().downcast_ref::<tungstenite::Error>() {
+        Some(tungstenite::Error::Capacity(_)) => CloseReason::TooBig,
+        // A text frame that is not UTF-8: the client is told why (1007).
+        Some(tungstenite::Error::Utf8(_)) => CloseReason::InvalidText,
+        _ => CloseReason::Gone,
     }
 }
 

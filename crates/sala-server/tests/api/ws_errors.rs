@@ -226,3 +226,15 @@ async fn a_client_that_stops_reading_is_dropped_and_the_room_keeps_flowing() {
     );
     assert_ne!(sloth.ended().await, Ended::Closed(Some(1000)));
 }
+
+#[tokio::test]
+async fn a_text_frame_that_is_not_utf8_closes_with_1007() {
+    use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+    let app = TestApp::spawn().await;
+    let token = app.user_token("garbled").await;
+    let mut client = WsClient::connect(&app, &token).await;
+    let not_utf8 = Frame::message(vec![0xff, 0xfe, b'{'], OpCode::Data(Data::Text), true);
+    client.send_raw(Message::Frame(not_utf8)).await;
+    assert_eq!(client.ended().await, Ended::Closed(Some(1007)));
+}
