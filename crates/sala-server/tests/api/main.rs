@@ -8,6 +8,7 @@ mod errors;
 mod helpers;
 mod limits;
 mod persistence;
+mod protocol_props;
 mod rooms;
 mod tokens;
 mod web;
