@@ -35,7 +35,7 @@ use scenarios::{churn, fanout, history, idle, rooms, soak};
 #[command(version)]
 /// Load generator for Sala and the reference chat servers. Each scenario prints a short
 /// summary, then one JSON line with every figure. Against Sala, start the server with a
-/// high --send-rate and --send-burst so its per-connection rate limit does not cap the load.
+/// high --send-rate and --send-burst so its per-user rate limit does not cap the load.
 struct Cli {
     #[command(subcommand)]
     scenario: Scenario,
