@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 
-use common::{Server, Socket, WAIT, open, token};
+use common::{Server, Socket, WAIT, history, open, token};
 
 const CLIENTS: usize = 20;
 const KILLS: usize = 22;
@@ -139,33 +139,6 @@ async fn live(
             }
             Some("error") => panic!("client {}: {frame}", client.user),
             _ => {}
-        }
-    }
-}
-
-/// A room's whole history, oldest first, paged forward with `after`.
-async fn history(http: &reqwest::Client, base: &str, token: &str, room: &str) -> Vec<Value> {
-    let mut all = Vec::new();
-    let mut after = 0;
-    loop {
-        let page: Value = http
-            .get(format!(
-                "{base}/api/rooms/{room}/messages?after={after}&limit=200"
-            ))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let messages = page["messages"].as_array().unwrap().clone();
-        if let Some(last) = messages.last() {
-            after = last["id"].as_i64().unwrap();
-        }
-        all.extend(messages);
-        if page["more"] == false {
-            return all;
         }
     }
 }
@@ -425,29 +398,16 @@ async fn sigterm_during_traffic_closes_with_1001_and_clients_resume_without_a_ga
     drop(server_stopped.await.unwrap());
 
     let server = Server::start(data_dir.path(), &[]);
-    let mut stored: BTreeMap<i64, String> = BTreeMap::new();
-    let mut after = 0;
-    loop {
-        let page: Value = http
-            .get(format!(
-                "{}/api/rooms/general/messages?after={after}&limit=200",
-                server.base
-            ))
-            .bearer_auth(&tokens[0])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        for message in page["messages"].as_array().unwrap() {
-            after = message["id"].as_i64().unwrap();
-            stored.insert(after, message["client_id"].as_str().unwrap().to_owned());
-        }
-        if page["more"] == false {
-            break;
-        }
-    }
+    let stored: BTreeMap<i64, String> = history(&http, &server.base, &tokens[0], "general")
+        .await
+        .iter()
+        .map(|m| {
+            (
+                m["id"].as_i64().unwrap(),
+                m["client_id"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
     let mut total_acked = 0;
     for (client, drained) in &results {
         assert_eq!(

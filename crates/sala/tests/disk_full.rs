@@ -104,28 +104,16 @@ async fn stored_client_ids(
     base: &str,
     token: &str,
 ) -> BTreeMap<String, i64> {
-    let mut stored = BTreeMap::new();
-    let mut after = 0;
-    loop {
-        let page: Value = http
-            .get(format!(
-                "{base}/api/rooms/general/messages?after={after}&limit=200"
-            ))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        for message in page["messages"].as_array().unwrap() {
-            after = message["id"].as_i64().unwrap();
-            stored.insert(message["client_id"].as_str().unwrap().to_owned(), after);
-        }
-        if page["more"] == false {
-            return stored;
-        }
-    }
+    common::history(http, base, token, "general")
+        .await
+        .iter()
+        .map(|m| {
+            (
+                m["client_id"].as_str().unwrap().to_owned(),
+                m["id"].as_i64().unwrap(),
+            )
+        })
+        .collect()
 }
 
 #[tokio::test]

@@ -42,6 +42,33 @@ pub async fn token(http: &reqwest::Client, base: &str, username: &str, register:
     login["token"].as_str().expect("token").to_owned()
 }
 
+/// A room's whole history, oldest first, paged forward with `after`.
+pub async fn history(http: &reqwest::Client, base: &str, token: &str, room: &str) -> Vec<Value> {
+    let mut all = Vec::new();
+    let mut after = 0;
+    loop {
+        let page: Value = http
+            .get(format!(
+                "{base}/api/rooms/{room}/messages?after={after}&limit=200"
+            ))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let messages = page["messages"].as_array().unwrap().clone();
+        if let Some(last) = messages.last() {
+            after = last["id"].as_i64().unwrap();
+        }
+        all.extend(messages);
+        if page["more"] == false {
+            return all;
+        }
+    }
+}
+
 pub type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
