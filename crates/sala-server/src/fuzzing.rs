@@ -41,14 +41,11 @@ use crate::domain::{Availability, Email, MessageText, Password, RoomName, RoomTo
 use crate::error::ApiError;
 use crate::http::extract::ApiJson;
 use crate::sio::events;
-use crate::ws::MAX_FRAME_BYTES;
+use crate::ws::{MAX_FRAME_BYTES, READ_BUFFER_BYTES};
 
 /// The signing secret of the fuzz targets' tokens. The `auth` and `validate_token` seeds
 /// carry tokens signed with it (valid until 2100), so mutations reach the claims.
 pub const TOKEN_SECRET: &str = "sala-fuzzing-secret-0123456789abcdef";
-
-/// The read buffer `/ws` gives tungstenite (`ws::READ_BUFFER_BYTES`, private there).
-const READ_BUFFER_BYTES: usize = 4 * 1024;
 
 fn tokens() -> &'static TokenKeys {
     static KEYS: OnceLock<TokenKeys> = OnceLock::new();

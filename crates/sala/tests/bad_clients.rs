@@ -36,20 +36,9 @@ fn rss_kib(pid: u32) -> u64 {
         .expect("VmRSS")
 }
 
-/// One value of the server's `/metrics`.
-async fn metric(http: &reqwest::Client, base: &str, line_start: &str) -> f64 {
-    let text = http
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find_map(|line| line.strip_prefix(line_start))
-        .and_then(|value| value.trim().parse().ok())
-        .unwrap_or(0.0)
+/// One value of the server's `/metrics`; a sample not there yet counts as 0.
+async fn metric(http: &reqwest::Client, base: &str, sample: &str) -> f64 {
+    common::metric(http, base, sample).await.unwrap_or(0.0)
 }
 
 /// The next frame of `kind` on `socket`, skipping others.

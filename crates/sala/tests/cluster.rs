@@ -147,19 +147,11 @@ async fn await_online(http: &reqwest::Client, base: &str, token: &str, room: &st
     .expect("presence reached the other node");
 }
 
-/// One sample of the node's `/metrics`.
-async fn metric(http: &reqwest::Client, base: &str, sample: &str) -> u64 {
-    let text = http
-        .get(format!("{base}/metrics"))
-        .send()
+/// One sample of the node's `/metrics`, which must be there.
+async fn metric(http: &reqwest::Client, base: &str, sample: &str) -> f64 {
+    common::metric(http, base, sample)
         .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find_map(|line| line.strip_prefix(sample)?.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {sample} in {text}"))
+        .unwrap_or_else(|| panic!("no {sample} in /metrics"))
 }
 
 /// Reads the close frame; returns its code.
@@ -482,9 +474,9 @@ async fn fan_out_resumes_after_a_redis_restart_and_nothing_acked_is_lost() {
             "sala_cluster_events_total{direction=\"dropped\"}"
         )
         .await
-            > 0
+            > 0.0
     );
-    assert!(metric(&http, &node_b.base, "sala_cluster_catch_ups_total").await >= 2);
+    assert!(metric(&http, &node_b.base, "sala_cluster_catch_ups_total").await >= 2.0);
 
     // A client resuming with `since` has every acked message, on either node.
     for base in [&node_a.base, &node_b.base] {

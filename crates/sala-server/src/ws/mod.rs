@@ -23,7 +23,7 @@ use crate::state::AppState;
 pub const MAX_FRAME_BYTES: usize = 64 * 1024;
 
 /// Bytes read from a socket at a time.
-const READ_BUFFER_BYTES: usize = 4 * 1024;
+pub(crate) const READ_BUFFER_BYTES: usize = 4 * 1024;
 
 /// Timings of the transport, from the configuration.
 #[derive(Debug, Clone, Copy)]

@@ -69,6 +69,20 @@ pub async fn history(http: &reqwest::Client, base: &str, token: &str, room: &str
     }
 }
 
+/// One sample of the node's `/metrics` (`sample` is the line up to its value), if present.
+pub async fn metric(http: &reqwest::Client, base: &str, sample: &str) -> Option<f64> {
+    let text = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|line| line.strip_prefix(sample)?.trim().parse().ok())
+}
+
 pub type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
