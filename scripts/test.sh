@@ -91,53 +91,8 @@ log "cargo test --workspace (including tests that need outside services)"
 cargo test --workspace --all-targets --locked -- --include-ignored
 
 # --- Fuzzing (docs/fuzzing.md) -----------------------------------------------------------
-# Each cargo-fuzz target in fuzz/ runs for FUZZ_SECONDS (default 60; 0 skips the step),
-# starting from its committed seeds (fuzz/seeds/TARGET) and the corpus earlier runs on this
-# machine left in fuzz/corpus/TARGET. A crash, a panic, an overflow or an input slower than
-# 10 s fails the script; libFuzzer keeps the input in fuzz/artifacts/TARGET/.
-FUZZ_SECONDS=${FUZZ_SECONDS:-60}
-FUZZ_TARGETS=(ws_frames http_bodies sio_events)
-
-run_fuzz_targets() {
-  if ! cargo fuzz --version >/dev/null 2>&1; then
-    log "installing cargo-fuzz"
-    cargo install cargo-fuzz --locked
-  fi
-  # cargo-fuzz is made for nightly, which it needs for sanitizers (-Zsanitizer). With
-  # --sanitizer none (below) it passes rustc only stable options (-C and --cfg; checked with
-  # cargo-fuzz 0.13.2), so the default (stable) toolchain builds the targets as they are:
-  # no nightly to install, and no RUSTC_BOOTSTRAP=1, which would also make build scripts
-  # that probe for nightly features (anyhow, proc-macro2) turn them on.
-  local fuzz=(cargo fuzz)
-  # Build options shared by build and run, so that run does not build again.
-  # --sanitizer none: AddressSanitizer finds memory errors, which the server's safe Rust
-  # (unsafe_code = "forbid") cannot have, at about twice the run time and a nightly-only
-  # build. What we look for is still caught without it: panics, arithmetic overflows (debug
-  # assertions stay on), stack overflows, slow inputs. --codegen-units 16: a much shorter
-  # build of the whole server than cargo-fuzz's default of 1, for somewhat slower runs.
-  local options=(--sanitizer none --codegen-units 16)
-  # The fuzz crate is outside the workspace, with a lock file of its own: start it from the
-  # workspace's, so the targets are built against the versions the server ships with.
-  cp Cargo.lock fuzz/Cargo.lock
-  log "building the fuzz targets"
-  "${fuzz[@]}" build "${options[@]}"
-  local crashed=()
-  for target in "${FUZZ_TARGETS[@]}"; do
-    log "fuzzing $target for ${FUZZ_SECONDS} s"
-    mkdir -p "fuzz/corpus/$target"
-    # The first folder takes the new inputs; the seeds are read only.
-    if ! "${fuzz[@]}" run "${options[@]}" "$target" "fuzz/corpus/$target" "fuzz/seeds/$target" \
-      -- -max_total_time="$FUZZ_SECONDS" -timeout=10 -print_final_stats=1; then
-      crashed+=("$target")
-    fi
-  done
-  if [ ${#crashed[@]} -gt 0 ]; then
-    echo "fuzzing found a crash in: ${crashed[*]} (inputs in fuzz/artifacts/; docs/fuzzing.md" \
-      "says how to reproduce one and keep it as a regression test)" >&2
-    return 1
-  fi
-}
-
-if [ "$FUZZ_SECONDS" -gt 0 ]; then
-  run_fuzz_targets
+# Every cargo-fuzz target for FUZZ_SECONDS (default 60; 0 skips the step): scripts/fuzz.sh.
+if [ "${FUZZ_SECONDS:-60}" -gt 0 ]; then
+  log "fuzzing (scripts/fuzz.sh)"
+  scripts/fuzz.sh
 fi
