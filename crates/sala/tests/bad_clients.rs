@@ -201,17 +201,22 @@ async fn slow_dead_and_silent_clients_are_cleaned_up_while_the_others_chat_on() 
         }
     });
     let flood = json!({"type": "send", "room": "busy", "text": "x".repeat(2000)}).to_string();
-    let mut sent = 0;
-    while metric(&http, &base, "sala_slow_consumers_closed_total ").await < 1.0 {
-        for _ in 0..100 {
-            flood_sink.send(Message::text(flood.clone())).await.unwrap();
+    // Filling the stalled client's queue and socket buffers can take longer than the idle
+    // timeout: the steady pair keeps reading (and answering pings) meanwhile.
+    let flooding = async {
+        let mut sent = 0;
+        while metric(&http, &base, "sala_slow_consumers_closed_total ").await < 1.0 {
+            for _ in 0..100 {
+                flood_sink.send(Message::text(flood.clone())).await.unwrap();
+            }
+            for _ in 0..100 {
+                acks.recv().await.expect("the flooder is served");
+            }
+            sent += 100;
+            assert!(sent < 100_000, "the stalled client was never closed");
         }
-        for _ in 0..100 {
-            acks.recv().await.expect("the flooder is served");
-        }
-        sent += 100;
-        assert!(sent < 100_000, "the stalled client was never closed");
-    }
+    };
+    keeping_alive(&mut speaker, keeping_alive(&mut listener, flooding)).await;
     let during_flood = round_trips(&mut speaker, &mut listener, 100).await;
     let ended = loop {
         match tokio::time::timeout(WAIT, stalled.next())
