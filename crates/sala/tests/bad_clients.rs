@@ -4,9 +4,9 @@
 //!   not even the close frame fits in what it left unread);
 //! - one that vanishes without a close (silent: no FIN, no pong), and one whose connection
 //!   is reset: both are dropped, and the room is told `disconnected`;
-//! - three waves of 1,000 connections that never authenticate: every one is closed after
-//!   the auth timeout, and the server's memory after the third wave is where it was after
-//!   the first (no growth per wave).
+//! - four waves of 1,000 connections that never authenticate: every one is closed after
+//!   the auth timeout, and the server's memory after the last wave is where it was after
+//!   the second (no growth per wave; the first wave warms the allocator up).
 //!
 //! Meanwhile a steady pair keeps chatting: every message still arrives, in order. Their
 //! round trips are printed for docs/reliability.md; the test asserts no time.
@@ -23,7 +23,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 
 use common::{Server, Socket, WAIT, connect, token};
 
-const WAVES: usize = 3;
+const WAVES: usize = 4;
 const SILENT_PER_WAVE: usize = 1000;
 
 /// The server's resident memory, in KiB.
@@ -295,9 +295,12 @@ async fn slow_dead_and_silent_clients_are_cleaned_up_while_the_others_chat_on() 
         2.0,
         "only the steady pair is left"
     );
+    // The first wave is the warm-up: the allocator's arenas and caches grow to their
+    // working size then (seen: +6 MiB after wave 2, then flat). After it, a leak of 2 KiB
+    // per connection would add 4 MiB over the last two waves.
     assert!(
-        rss_after[WAVES - 1] <= rss_after[0] + 4096,
-        "memory does not grow per wave: {rss_after:?} KiB"
+        rss_after[WAVES - 1] <= rss_after[1] + 4096,
+        "memory does not grow per wave after the first: {rss_after:?} KiB"
     );
     during.sort();
     after_wave.sort();
