@@ -21,7 +21,7 @@ use anyhow::{Context, bail};
 use futures_util::stream::SplitSink;
 use futures_util::{SinkExt as _, StreamExt as _};
 use hdrhistogram::Histogram;
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -54,6 +54,10 @@ pub struct Counters {
     pub errors: AtomicU64,
     /// Connections that closed or failed before the run ended.
     pub dropped: AtomicU64,
+    /// Members that will send nothing more: they have seen the drain phase, or ended.
+    stopped: AtomicUsize,
+    /// Told each time a member stops sending (`Group::drain` waits on it).
+    stopping: Notify,
 }
 
 impl Counters {
@@ -66,6 +70,18 @@ impl Counters {
             probed: AtomicUsize::new(0),
             errors: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
+            stopped: AtomicUsize::new(0),
+            stopping: Notify::new(),
+        }
+    }
+
+    /// Counts a member out of the sending, once. Release: whatever it counted before (its
+    /// last `sent`) is visible to `Group::drain`'s caller after this.
+    fn stop_sending(&self, stopped: &mut bool) {
+        if !*stopped {
+            *stopped = true;
+            self.stopped.fetch_add(1, Ordering::Release);
+            self.stopping.notify_one();
         }
     }
 
@@ -201,6 +217,34 @@ impl Group {
         self.phase.send_replace(phase);
     }
 
+    /// Ends the sending phase, and returns once every member has finished the send it may
+    /// have been in the middle of: from then on `sent` is final. (Reading it right after
+    /// `set(Phase::Drain)` could miss a send still on its way, whose deliveries then
+    /// arrived beyond what was expected.)
+    ///
+    /// # Errors
+    /// When a member is still sending after `limit` (its socket blocked).
+    pub async fn drain(&self, limit: Duration) -> anyhow::Result<()> {
+        self.set(Phase::Drain);
+        let deadline = tokio::time::Instant::now() + limit;
+        // notify_one keeps a permit when no one waits, so a member that stops between the
+        // check and the wait is not missed.
+        while self.counters.stopped.load(Ordering::Acquire) < self.size {
+            if tokio::time::timeout_at(deadline, self.counters.stopping.notified())
+                .await
+                .is_err()
+            {
+                bail!(
+                    "{} of {} connections were still sending {} s after the sending phase",
+                    self.size - self.counters.stopped.load(Ordering::Acquire),
+                    self.size,
+                    limit.as_secs()
+                );
+            }
+        }
+        Ok(())
+    }
+
     /// Ends the run (phase done) and merges the members' latencies.
     ///
     /// # Errors
@@ -246,6 +290,7 @@ async fn run(member: Member, shared: Shared, mut phase: watch::Receiver<Phase>) 
     let mut probed = false;
     let mut seq: u64 = 0;
     let mut in_flight: usize = 0;
+    let mut stopped = false;
     let my_index = publisher.map(|p| p.index);
     let interval = publisher.and_then(|p| p.interval);
     let offset = publisher.map_or(Duration::ZERO, |p| p.offset);
@@ -269,6 +314,9 @@ async fn run(member: Member, shared: Shared, mut phase: watch::Receiver<Phase>) 
             changed = phase.changed() => {
                 if changed.is_err() { break; }
                 current = *phase.borrow();
+                if matches!(current, Phase::Drain | Phase::Done) {
+                    counters.stop_sending(&mut stopped);
+                }
                 if current == Phase::Done { break; }
                 if current == Phase::Send {
                     // Ticks missed while warming up must not burst out now.
@@ -294,6 +342,7 @@ async fn run(member: Member, shared: Shared, mut phase: watch::Receiver<Phase>) 
                     Some(Ok(_)) => continue,
                     Some(Err(_)) | None => {
                         counters.dropped.fetch_add(1, Ordering::Relaxed);
+                        counters.stop_sending(&mut stopped);
                         // Wait for the end so the report still collects these latencies.
                         while phase.changed().await.is_ok() && *phase.borrow() != Phase::Done {}
                         break;
@@ -353,6 +402,7 @@ async fn run(member: Member, shared: Shared, mut phase: watch::Receiver<Phase>) 
             }
         }
     }
+    counters.stop_sending(&mut stopped);
     let _ = sink.close().await;
     latencies
 }

@@ -311,7 +311,7 @@ pub async fn run(args: ChurnArgs) -> anyhow::Result<()> {
     let mut steady_report = Value::Null;
     let mut steady_line = String::new();
     if let Some(group) = group {
-        group.set(Phase::Drain);
+        group.drain(Duration::from_secs(args.drain)).await?;
         let counters = group.counters();
         let sent = Counters::get(&counters.sent);
         let expected = sent * steady as u64;

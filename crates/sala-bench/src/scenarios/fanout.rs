@@ -136,7 +136,7 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<()> {
     let send_started = Instant::now();
     group.set(Phase::Send);
     tokio::time::sleep(Duration::from_secs(args.duration)).await;
-    group.set(Phase::Drain);
+    group.drain(Duration::from_secs(args.drain)).await?;
     let send_secs = send_started.elapsed().as_secs_f64();
     let sent = Counters::get(&counters.sent);
     let expected = sent * total as u64;

@@ -154,7 +154,7 @@ pub async fn run(args: RoomsArgs) -> anyhow::Result<()> {
     let send_started = Instant::now();
     group.set(Phase::Send);
     tokio::time::sleep(Duration::from_secs(args.duration)).await;
-    group.set(Phase::Drain);
+    group.drain(Duration::from_secs(args.drain)).await?;
     let send_secs = send_started.elapsed().as_secs_f64();
     let acked_while_sending = Counters::get(&counters.acked);
     let sent = Counters::get(&counters.sent);

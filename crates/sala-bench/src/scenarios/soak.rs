@@ -387,7 +387,7 @@ pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
     let send_secs = started.elapsed().as_secs_f64();
 
     eprintln!("draining…");
-    group.set(Phase::Drain);
+    group.drain(Duration::from_secs(args.drain)).await?;
     let drain_until = Instant::now() + Duration::from_secs(args.drain);
     while Instant::now() < drain_until
         && (Counters::get(&counters.acked) < Counters::get(&counters.sent)
