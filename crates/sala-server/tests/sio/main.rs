@@ -22,8 +22,8 @@ use ws_client::WsClient;
 
 const WAIT: Duration = Duration::from_secs(30);
 
-/// One scenario at a time: each starts node and python interpreters, and on two cores a
-/// pile of them starting together made a python client miss its wait.
+/// One scenario at a time: each starts node and python interpreters, which on two cores
+/// would otherwise compete with the server under test.
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 #[derive(Debug, Clone, Copy)]
@@ -79,9 +79,11 @@ impl SioClient {
         let (sender, lines) = mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Ok(value) = serde_json::from_str(&line)
-                    && sender.send(value).is_err()
-                {
+                // A line that is not one JSON value is kept as it is, so that a wait that
+                // fails shows it among what it skipped.
+                let value =
+                    serde_json::from_str(&line).unwrap_or_else(|_| json!({"unparsed": line}));
+                if sender.send(value).is_err() {
                     break;
                 }
             }
@@ -115,13 +117,9 @@ impl SioClient {
 
     /// The next line matching `wanted`, skipping others.
     fn wait(&mut self, wanted: impl Fn(&Value) -> bool) -> Value {
-        self.wait_up_to(WAIT, wanted)
-    }
-
-    fn wait_up_to(&mut self, within: Duration, wanted: impl Fn(&Value) -> bool) -> Value {
         let mut skipped = Vec::new();
         loop {
-            let Ok(line) = self.lines.recv_timeout(within) else {
+            let Ok(line) = self.lines.recv_timeout(WAIT) else {
                 panic!(
                     "{:?}: nothing wanted arrived in time; skipped {skipped:#?}",
                     self.kind
@@ -155,26 +153,7 @@ impl Drop for SioClient {
 fn connected(kind: Kind, app: &TestApp, token: &str, transport: &str) -> SioClient {
     let is_connect = |line: &Value| line["event"] == "connect" || line["event"] == "connect_error";
     let mut client = SioClient::start(kind, app, Some(token), transport);
-    // python-socketio's client sometimes prints nothing at all for 30 s after starting
-    // (about one start in fifteen here under the full suite; never node's client; its
-    // faulthandler dump in driver.py shows it is not stuck in `connect`). It is started once
-    // more, and says so, rather than failing the scenario; a second silent start fails it.
-    let connect = match kind {
-        Kind::Python => {
-            let first = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                client.wait_up_to(Duration::from_secs(10), is_connect)
-            }));
-            match first {
-                Ok(line) => line,
-                Err(_) => {
-                    eprintln!("python-socketio printed nothing in 10 s; starting it once more");
-                    client = SioClient::start(kind, app, Some(token), transport);
-                    client.wait(is_connect)
-                }
-            }
-        }
-        Kind::Node => client.wait(is_connect),
-    };
+    let connect = client.wait(is_connect);
     assert_eq!(connect["event"], "connect", "{kind:?}: {connect}");
     assert_eq!(connect["transport"], transport);
     client
@@ -357,35 +336,10 @@ macro_rules! both_clients {
 both_clients! {
     a_client_without_a_good_token_is_refused => refused_without_a_good_token();
     socket_io_and_ws_clients_chat_with_acks => chat_with_acks_and_with_a_ws_client("websocket");
-}
-
-/// The other scenarios with node's client only: python-socketio's client sometimes prints
-/// nothing at all after starting (an open flake, see `connected`), and the fewer times it
-/// starts, the fewer runs it fails.
-macro_rules! node_client {
-    ($($name:ident => $scenario:ident($($arg:expr),*);)*) => {$(
-        #[tokio::test(flavor = "multi_thread")]
-        #[ignore = "needs node's socket.io-client (scripts/test.sh installs it)"]
-        async fn $name() {
-            let _turn = ONE_AT_A_TIME.lock().await;
-            $scenario(Kind::Node $(, $arg)*).await;
-        }
-    )*};
-}
-
-node_client! {
+    long_polling_works_too => chat_with_acks_and_with_a_ws_client("polling");
     bad_input_gets_an_error_event => bad_input_gets_an_error_and_the_socket_stays_usable();
     send_chat_message_goes_to_general => the_legacy_string_event_goes_to_general();
     logout_disconnects_socket_io_clients => logout_disconnects_the_client();
-}
-
-/// Long-polling with socket.io-client. (A python-socketio client sometimes printed nothing
-/// for 20 s when many of these ran in parallel; python covers the WebSocket transport.)
-#[tokio::test(flavor = "multi_thread")]
-#[ignore = "needs node's socket.io-client (scripts/test.sh installs it)"]
-async fn long_polling_works_too() {
-    let _turn = ONE_AT_A_TIME.lock().await;
-    chat_with_acks_and_with_a_ws_client(Kind::Node, "polling").await;
 }
 
 /// Socket.io clients take part in a cluster through the same path (SPEC §7): a Socket.io

@@ -12,14 +12,23 @@ import sys
 # test gives up.
 faulthandler.dump_traceback_later(20)
 
+import threading  # noqa: E402
+
 import socketio  # noqa: E402
 
 url, transport = sys.argv[1], sys.argv[2]
 token = os.environ.get("SALA_TOKEN")
 
+# python-socketio runs every handler and ack callback in a thread of its own, and print()
+# writes the text and the newline separately: two handlers at once (the `connect` handler
+# and the server's `ready` event, or an ack and its echo) could run their lines together,
+# and the test could read neither. One line at a time.
+out_lock = threading.Lock()
+
 
 def out(value):
-    print(json.dumps(value), flush=True)
+    with out_lock:
+        print(json.dumps(value), flush=True)
 
 
 client = socketio.Client(reconnection=False)
