@@ -6,11 +6,10 @@
 //! the `ApiJson` extractor the HTTP handlers take, the Socket.io payload readers of
 //! [`crate::sio::events`], the [`crate::domain`] parsers, token verification, and the
 //! rendering of every error into the `error` frame or JSON body a client would get. What
-//! is not reached is everything behind the store: the glue here (which field goes to which
-//! parser, and which error a failure becomes) follows the handlers, but the checks that sit
-//! inline in `chat::Session` next to store calls (a `send`'s `client_id` length, a
-//! `history`'s `limit` range) are not run. The fuzz targets look for panics and overflows;
-//! an `Err` is a correct answer to bad input.
+//! is not reached is everything behind the store. Every field check `chat::Session` makes
+//! is a [`crate::domain`] parser, run here as there; the glue (which field goes to which
+//! parser, and which error a failure becomes) follows the handlers. The fuzz targets look
+//! for panics and overflows; an `Err` is a correct answer to bad input.
 //!
 //! Not part of the server's interface: `#[doc(hidden)]`, and used by `fuzz/` only.
 
@@ -37,7 +36,9 @@ use tokio_tungstenite::tungstenite::{self, Message};
 
 use crate::auth::token::TokenKeys;
 use crate::chat::ChatError;
-use crate::domain::{Availability, Email, MessageText, Password, RoomName, RoomTopic, Username};
+use crate::domain::{
+    Availability, ClientId, Email, MessageText, PageSize, Password, RoomName, RoomTopic, Username,
+};
 use crate::error::ApiError;
 use crate::http::extract::ApiJson;
 use crate::sio::events;
@@ -155,11 +156,19 @@ fn check_frame(frame: &ClientFrame) -> Result<(), ChatError> {
         }
         ClientFrame::Join { room, .. }
         | ClientFrame::Leave { room }
-        | ClientFrame::History { room, .. }
         | ClientFrame::Read { room, .. } => room_named(room),
-        ClientFrame::Send { room, text, .. } => {
+        ClientFrame::History { room, limit, .. } => {
+            PageSize::of_messages(*limit)?;
+            room_named(room)
+        }
+        ClientFrame::Send {
+            room,
+            text,
+            client_id,
+        } => {
             room_named(&room.to_ascii_lowercase())?;
             MessageText::parse(text)?;
+            client_id.clone().map(ClientId::parse).transpose()?;
             Ok(())
         }
         ClientFrame::Typing { room } => room_named(&room.to_ascii_lowercase()),
@@ -495,5 +504,33 @@ mod tests {
         assert!(body.contains(r#""code":"bad_request""#), "{body}");
         let sio = decode_sio_event("chat-message", serde_json::json!({"room": "general"}));
         assert!(sio.is_err());
+    }
+
+    /// The checks the session makes on a `send`'s `client_id` and a `history`'s `limit`
+    /// run here too (they are the same `domain` parsers).
+    #[test]
+    fn client_ids_and_history_limits_are_checked_as_the_session_does() {
+        let long_key = format!(
+            r#"{{"type":"send","room":"general","text":"hi","client_id":"{}"}}"#,
+            "k".repeat(129)
+        );
+        for refused in [
+            long_key.as_str(),
+            r#"{"type":"send","room":"general","text":"hi","client_id":""}"#,
+            r#"{"type":"history","room":"general","limit":0}"#,
+            r#"{"type":"history","room":"general","limit":201}"#,
+        ] {
+            let frame: Value = serde_json::from_str(&decode_ws_text(refused).unwrap_err()).unwrap();
+            assert_eq!(frame["code"], "invalid", "{refused}: {frame}");
+        }
+        let accepted = format!(
+            r#"{{"type":"send","room":"general","text":"hi","client_id":"{}"}}"#,
+            "k".repeat(128)
+        );
+        assert_eq!(decode_ws_text(&accepted), Ok(()));
+        assert_eq!(
+            decode_ws_text(r#"{"type":"history","room":"general","limit":200}"#),
+            Ok(())
+        );
     }
 }

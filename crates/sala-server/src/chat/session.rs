@@ -11,7 +11,7 @@ use sala_store::{MessageQuery, NewMessage, RoomRecord};
 use super::commit::CommitRequest;
 use super::rate::{self, SharedBucket};
 use super::{Chat, ChatError};
-use crate::domain::{Availability, MessageText, RoomName, ValidationError};
+use crate::domain::{Availability, ClientId, MessageText, PageSize, RoomName};
 use crate::hub::{ConnHandle, ConnUser, Event, Skip};
 use crate::wire;
 
@@ -20,9 +20,6 @@ const JOIN_HISTORY: u32 = 50;
 /// Most messages a `since` resume returns at once; `more: true` says the client should page
 /// on with `history` + `after`.
 const RESUME_LIMIT: u32 = 1000;
-const HISTORY_DEFAULT: u32 = 50;
-const HISTORY_MAX: u32 = 200;
-const CLIENT_ID_MAX_CHARS: usize = 128;
 
 /// The state of one authenticated connection. Dropping it unregisters the connection.
 pub struct Session {
@@ -224,12 +221,7 @@ impl Session {
     ) -> Result<(), ChatError> {
         let (room, room_id) = self.joined_room(room).await?;
         let text = MessageText::parse(text)?;
-        if client_id
-            .as_ref()
-            .is_some_and(|id| id.is_empty() || id.chars().count() > CLIENT_ID_MAX_CHARS)
-        {
-            return Err(ValidationError::new("client_id", "must be 1 to 128 characters").into());
-        }
+        let client_id = client_id.map(ClientId::parse).transpose()?;
         if !rate::try_take(&self.sends, Instant::now()) {
             return Err(ChatError::RateLimited);
         }
@@ -238,7 +230,7 @@ impl Session {
                 room_id,
                 user_id: self.user.id,
                 text: text.into_inner(),
-                client_id,
+                client_id: client_id.map(ClientId::into_inner),
                 assistant: false,
                 created_at: Utc::now(),
             },
@@ -261,10 +253,7 @@ impl Session {
         after: Option<i64>,
         limit: Option<u32>,
     ) -> Result<(), ChatError> {
-        let limit = limit.unwrap_or(HISTORY_DEFAULT);
-        if !(1..=HISTORY_MAX).contains(&limit) {
-            return Err(ValidationError::new("limit", "must be 1 to 200").into());
-        }
+        let limit = PageSize::of_messages(limit)?.get();
         let room = self.find_room(name).await?;
         let (messages, more) = self
             .chat

@@ -2,16 +2,20 @@
 //! in, so a `Username` in hand is a valid username (SPEC §2 rules).
 
 mod availability;
+mod client_id;
 mod email;
 mod message_text;
+mod page_size;
 mod password;
 mod room_name;
 mod text;
 mod username;
 
 pub use availability::Availability;
+pub use client_id::ClientId;
 pub use email::Email;
 pub use message_text::MessageText;
+pub use page_size::PageSize;
 pub use password::Password;
 pub use room_name::RoomName;
 pub use text::{RoomTopic, StatusNote};

@@ -18,14 +18,10 @@ use utoipa::IntoParams;
 
 use super::extract::{ApiJson, ApiQuery};
 use crate::auth::AuthUser;
-use crate::domain::{RoomName, RoomTopic, ValidationError};
+use crate::domain::{PageSize, RoomName, RoomTopic};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::wire;
-
-const DEFAULT_PAGE: u32 = 50;
-const MAX_ROOM_PAGE: u32 = 100;
-const MAX_MESSAGE_PAGE: u32 = 200;
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -36,13 +32,6 @@ pub struct RoomListParams {
     limit: Option<u32>,
     /// `next_cursor` of the previous page.
     cursor: Option<String>,
-}
-
-fn page_limit(limit: Option<u32>, max: u32) -> Result<u32, ApiError> {
-    match limit.unwrap_or(DEFAULT_PAGE) {
-        limit if (1..=max).contains(&limit) => Ok(limit),
-        _ => Err(ValidationError::new("limit", "is out of range").into()),
-    }
 }
 
 /// Cursors are opaque to clients: the last name of the page, base64url-encoded.
@@ -68,7 +57,7 @@ pub async fn list_rooms(
     _auth: AuthUser,
     ApiQuery(params): ApiQuery<RoomListParams>,
 ) -> Result<Json<RoomPage>, ApiError> {
-    let limit = page_limit(params.limit, MAX_ROOM_PAGE)?;
+    let limit = PageSize::of_rooms(params.limit)?.get();
     let after = params.cursor.as_deref().map(decode_cursor).transpose()?;
     let search = params.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
     // One more than asked tells whether another page exists.
@@ -192,7 +181,7 @@ pub async fn room_messages(
     Path(name): Path<String>,
     ApiQuery(params): ApiQuery<MessageParams>,
 ) -> Result<Json<MessagePage>, ApiError> {
-    let limit = page_limit(params.limit, MAX_MESSAGE_PAGE)?;
+    let limit = PageSize::of_messages(params.limit)?.get();
     let room = find_room(&state, &name).await?;
     let (messages, more) = state
         .store
