@@ -22,7 +22,7 @@ fi
 # cargo-fuzz 0.13.2), so the default (stable) toolchain builds the targets as they are:
 # no nightly to install, and no RUSTC_BOOTSTRAP=1, which would also make build scripts
 # that probe for nightly features (anyhow, proc-macro2) turn them on.
-fuzz=(cargo fuzz)
+#
 # Build options shared by build and run, so that run does not build again.
 # --sanitizer none: AddressSanitizer finds memory errors, which the server's safe Rust
 # (unsafe_code = "forbid") cannot have, at about twice the run time and a nightly-only
@@ -34,13 +34,13 @@ options=(--sanitizer none --codegen-units 16)
 # workspace's, so the targets are built against the versions the server ships with.
 cp Cargo.lock fuzz/Cargo.lock
 log "building the fuzz targets"
-"${fuzz[@]}" build "${options[@]}"
+cargo fuzz build "${options[@]}"
 crashed=()
 for target in "${FUZZ_TARGETS[@]}"; do
   log "fuzzing $target for ${FUZZ_SECONDS} s"
   mkdir -p "fuzz/corpus/$target"
   # The first folder takes the new inputs; the seeds are read only.
-  if ! "${fuzz[@]}" run "${options[@]}" "$target" "fuzz/corpus/$target" "fuzz/seeds/$target" \
+  if ! cargo fuzz run "${options[@]}" "$target" "fuzz/corpus/$target" "fuzz/seeds/$target" \
     -- -max_total_time="$FUZZ_SECONDS" -timeout=10 -print_final_stats=1; then
     crashed+=("$target")
   fi

@@ -296,7 +296,7 @@ async fn slow_dead_and_silent_clients_are_cleaned_up_while_the_others_chat_on() 
         "only the steady pair is left"
     );
     // The first wave is the warm-up: the allocator's arenas and caches grow to their
-    // working size then (seen: +6 MiB after wave 2, then flat). After it, a leak of 2 KiB
+    // working size then (the second wave ended 0–5.8 MiB above it, then flat). After it, a leak of 2 KiB
     // per connection would add 4 MiB over the last two waves.
     assert!(
         rss_after[WAVES - 1] <= rss_after[1] + 4096,
