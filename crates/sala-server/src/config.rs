@@ -83,6 +83,22 @@ pub struct Config {
     #[arg(long, env = "SALA_OUTBOUND_QUEUE", default_value_t = 1024, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..1_000_000))]
     pub outbound_queue: usize,
 
+    /// Bytes that may wait for one slow client, queued and unwritten, before it is
+    /// disconnected (close 1013). A single reply larger than this still goes to a client
+    /// whose queue is empty.
+    #[arg(long, env = "SALA_OUTBOUND_BYTES", default_value_t = 4 << 20, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(64 * 1024..=1 << 34))]
+    pub outbound_bytes: usize,
+
+    /// Bytes that may wait for all the clients of this node together; an event that would
+    /// pass it disconnects the client it was for (close 1013).
+    #[arg(long, env = "SALA_OUTBOUND_BYTES_TOTAL", default_value_t = 512 << 20, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1 << 20..=1 << 40))]
+    pub outbound_bytes_total: usize,
+
+    /// Seconds a client may leave its replies unread, or a write to it make no progress,
+    /// before it is disconnected as too slow (close 1013).
+    #[arg(long, env = "SALA_WRITE_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub write_timeout_secs: u64,
+
     /// Messages per second one user may send, sustained, over all their connections to
     /// this node (then `rate_limited`).
     #[arg(long, env = "SALA_SEND_RATE", default_value_t = 20.0, value_parser = positive_rate)]
@@ -219,6 +235,9 @@ impl Config {
             public_url: None,
             trusted_proxies: Vec::new(),
             outbound_queue: 1024,
+            outbound_bytes: 4 << 20,
+            outbound_bytes_total: 512 << 20,
+            write_timeout_secs: 10,
             send_rate: 1000.0,
             send_burst: 1000,
             max_connections_per_user: 20,

@@ -65,6 +65,8 @@ pub struct Gauges {
     pub rooms: u64,
     /// Frames queued to connections since the start.
     pub deliveries: u64,
+    /// Bytes queued to connections and not yet written, now.
+    pub queued_bytes: u64,
 }
 
 /// The metrics of one node. Shared as `Arc<Metrics>`.
@@ -86,6 +88,7 @@ pub struct Metrics {
     pub messages_stored: Counter,
     deliveries: Counter,
     rooms: Gauge,
+    queued_bytes: Gauge,
     /// Time of one group-commit transaction, and how many messages it held.
     pub commit_seconds: Histogram,
     pub commit_batch_size: Histogram,
@@ -209,6 +212,11 @@ impl Metrics {
                 "Rooms with at least one member connected to this node.",
                 &[],
             ),
+            queued_bytes: gauge(
+                "sala_outbound_queued_bytes",
+                "Bytes queued to this node's connections and not yet written (bounded by --outbound-bytes-total).",
+                &[],
+            ),
             commit_seconds: histogram(
                 "sala_commit_seconds",
                 Some(Unit::Seconds),
@@ -305,6 +313,7 @@ impl Metrics {
     pub fn render(&self, gauges: Gauges) -> String {
         self.rooms.set(gauges.rooms as f64);
         self.deliveries.absolute(gauges.deliveries);
+        self.queued_bytes.set(gauges.queued_bytes as f64);
         self.handle.render()
     }
 }
@@ -357,6 +366,7 @@ mod tests {
             let text = metrics.render(Gauges {
                 rooms: 2,
                 deliveries: 40,
+                queued_bytes: 0,
             });
             assert!(
                 text.contains("sala_connections{transport=\"ws\"} 2\n"),
@@ -366,6 +376,7 @@ mod tests {
         let text = metrics.render(Gauges {
             rooms: 2,
             deliveries: 40,
+            queued_bytes: 0,
         });
         assert!(
             text.contains("sala_http_responses_total{class=\"4xx\"} 2\n"),

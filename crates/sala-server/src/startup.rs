@@ -28,7 +28,7 @@ use crate::config::{Config, Role};
 use crate::domain::RoomName;
 use crate::http;
 use crate::http::quota::Quota;
-use crate::hub::Hub;
+use crate::hub::{Hub, OutboundLimits};
 use crate::metrics::Metrics;
 use crate::state::AppState;
 use crate::ws::WsSettings;
@@ -97,7 +97,12 @@ impl App {
 
         let metrics = Arc::new(Metrics::new());
         spawn_metrics_upkeep(Arc::downgrade(&metrics));
-        let hub = Hub::new(config.outbound_queue.max(1));
+        let hub = Hub::new(OutboundLimits {
+            frames: config.outbound_queue.max(1),
+            bytes_per_connection: config.outbound_bytes,
+            bytes_per_node: config.outbound_bytes_total,
+        });
+        let write_timeout = std::time::Duration::from_secs(config.write_timeout_secs);
         let link = match &config.redis_url {
             Some(url) => Some(Link::start(
                 &LinkSettings {
@@ -120,6 +125,7 @@ impl App {
             cluster,
             ChatLimits {
                 outbound_queue: config.outbound_queue.max(1),
+                write_timeout,
                 sends_per_sec: config.send_rate,
                 send_burst: config.send_burst,
                 max_connections_per_user: config.max_connections_per_user,
@@ -162,6 +168,7 @@ impl App {
                 ping_interval: std::time::Duration::from_secs(
                     (config.idle_timeout_secs / 3).max(1),
                 ),
+                write_timeout,
             },
             connections: connections.clone(),
         };

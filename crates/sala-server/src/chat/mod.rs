@@ -38,6 +38,9 @@ const CATCH_UP_SCAN: u32 = 2000;
 pub struct ChatLimits {
     /// Capacity of each connection's outbound queue, in frames.
     pub outbound_queue: usize,
+    /// How long a connection may leave its replies unread (or a write make no progress)
+    /// before it is closed as too slow.
+    pub write_timeout: Duration,
     /// Sustained messages per second one user may send (all their connections together).
     pub sends_per_sec: f64,
     /// Messages one user may send in a burst.

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use chrono::Utc;
 use sala_proto::frames::{ClientFrame, ServerFrame};
-use sala_store::{MessageQuery, NewMessage, RoomRecord};
+use sala_store::{MessageQuery, MessageRecord, NewMessage, RoomRecord};
 
 use super::commit::CommitRequest;
 use super::rate::{self, SharedBucket};
@@ -20,6 +20,12 @@ const JOIN_HISTORY: u32 = 50;
 /// Most messages a `since` resume returns at once; `more: true` says the client should page
 /// on with `history` + `after`.
 const RESUME_LIMIT: u32 = 1000;
+/// Most bytes of messages one `joined` or `history` reply carries, besides its count limit
+/// (a thousand messages of 4,000 characters would be megabytes in one frame). A page cut
+/// short by it says `more: true`, as one cut by its count does.
+pub const PAGE_BYTES: usize = 1 << 20;
+/// What a message costs in a page beyond its text and names: ids, timestamp, field names.
+const MESSAGE_OVERHEAD_BYTES: usize = 128;
 
 /// The state of one authenticated connection. Dropping it unregisters the connection.
 pub struct Session {
@@ -65,7 +71,14 @@ impl Session {
 
     /// Handles one frame; a failure is answered with an `error` frame (naming the room and
     /// `client_id` of a failed `send`).
+    ///
+    /// A connection whose replies are piling up unread waits here before its next command
+    /// is looked at (and is closed as too slow if it stays so for the write timeout): a
+    /// client cannot make the server hold more than it reads.
     pub async fn handle(&mut self, frame: ClientFrame) {
+        if !self.conn.writable(self.chat.limits().write_timeout).await {
+            return;
+        }
         let send = match &frame {
             ClientFrame::Send {
                 room, client_id, ..
@@ -172,8 +185,9 @@ impl Session {
                 limit: JOIN_HISTORY,
             },
         };
+        let keep_newest = since.is_none();
         let (history, more) = match store.list_messages(room.id, query).await {
-            Ok(page) => page,
+            Ok((page, more)) => cut_to_page_bytes(page, more, keep_newest),
             Err(err) => {
                 hub.abort_join(self.conn.id(), &room.name);
                 return Err(err.into());
@@ -267,6 +281,9 @@ impl Session {
                 },
             )
             .await?;
+        // A page read forward (`after`) keeps its oldest messages; one read backward, its
+        // newest, so that paging on from the cut leaves no gap.
+        let (messages, more) = cut_to_page_bytes(messages, more, after.is_none());
         self.reply(ServerFrame::History {
             room: room.name,
             messages: messages.into_iter().map(wire::message).collect(),
@@ -319,8 +336,90 @@ impl Session {
     }
 }
 
+/// Cuts a page of messages (oldest first) to [`PAGE_BYTES`], keeping its newest messages
+/// when `keep_newest`, else its oldest; a cut page has `more`. A single message always fits.
+fn cut_to_page_bytes(
+    mut page: Vec<MessageRecord>,
+    more: bool,
+    keep_newest: bool,
+) -> (Vec<MessageRecord>, bool) {
+    let cost = |m: &MessageRecord| {
+        m.text.len()
+            + m.username.len()
+            + m.room.len()
+            + m.client_id.as_ref().map_or(0, String::len)
+            + MESSAGE_OVERHEAD_BYTES
+    };
+    let mut total = 0;
+    let fits = |m: &MessageRecord, total: &mut usize| {
+        *total += cost(m);
+        *total <= PAGE_BYTES
+    };
+    let kept = if keep_newest {
+        page.iter()
+            .rev()
+            .position(|m| !fits(m, &mut total))
+            .map(|n| page.len() - n.max(1))
+    } else {
+        page.iter()
+            .position(|m| !fits(m, &mut total))
+            .map(|n| n.max(1))
+    };
+    match kept {
+        None => (page, more),
+        Some(split) if keep_newest => (page.split_off(split), true),
+        Some(split) => {
+            page.truncate(split);
+            (page, true)
+        }
+    }
+}
+
 impl Drop for Session {
     fn drop(&mut self) {
         self.chat.hub().disconnect(self.conn.id());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(id: i64, text_bytes: usize) -> MessageRecord {
+        MessageRecord {
+            id,
+            room: "r".into(),
+            user_id: 1,
+            username: "u".into(),
+            text: "x".repeat(text_bytes),
+            client_id: None,
+            assistant: false,
+            created_at: Utc::now(),
+        }
+    }
+
+    fn ids(page: &[MessageRecord]) -> Vec<i64> {
+        page.iter().map(|m| m.id).collect()
+    }
+
+    #[test]
+    fn a_page_over_its_byte_budget_is_cut_on_the_side_paging_continues_from() {
+        let page = || {
+            (1..=5)
+                .map(|id| record(id, PAGE_BYTES / 3))
+                .collect::<Vec<_>>()
+        };
+        let (newest, more) = cut_to_page_bytes(page(), false, true);
+        assert_eq!((ids(&newest), more), (vec![4, 5], true));
+        let (oldest, more) = cut_to_page_bytes(page(), false, false);
+        assert_eq!((ids(&oldest), more), (vec![1, 2], true));
+        let small: Vec<_> = (1..=3).map(|id| record(id, 10)).collect();
+        assert_eq!(ids(&cut_to_page_bytes(small, false, true).0), vec![1, 2, 3]);
+        let huge = vec![record(7, PAGE_BYTES * 2)];
+        assert_eq!(
+            ids(&cut_to_page_bytes(huge, false, false).0),
+            vec![7],
+            "one always fits"
+        );
     }
 }

@@ -105,7 +105,7 @@ impl Cluster {
                 Skip::User(user) => Some(user),
                 Skip::Nobody | Skip::Conn(_) => None,
             },
-            frame: event.frame().clone(),
+            frame: event.decode(),
         });
     }
 
@@ -114,7 +114,7 @@ impl Cluster {
         self.hub.send_to_user(user_id, event, skip);
         self.publish(|| Body::User {
             user_id,
-            frame: event.frame().clone(),
+            frame: event.decode(),
         });
     }
 
@@ -124,7 +124,7 @@ impl Cluster {
         self.publish(|| Body::RoomsAndUser {
             rooms: rooms.to_vec(),
             user_id,
-            frame: event.frame().clone(),
+            frame: event.decode(),
         });
     }
 

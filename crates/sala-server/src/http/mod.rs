@@ -160,6 +160,7 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let gauges = Gauges {
         rooms: hub.room_count() as u64,
         deliveries: hub.deliveries(),
+        queued_bytes: hub.queued_bytes() as u64,
     };
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],

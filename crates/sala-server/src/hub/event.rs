@@ -1,4 +1,9 @@
 //! `Event`: one server frame, serialised to JSON once and shared by every receiver.
+//!
+//! An event keeps its frame in one form only, the JSON text: a queued `joined` of a thousand
+//! messages costs its bytes once, not once as a typed tree and again as text. What the hub
+//! routes on (a message's id) is read out when the event is made; a transport that needs the
+//! typed frame back (Socket.io) decodes it when it delivers, and keeps nothing.
 
 use std::any::Any;
 use std::sync::{Arc, OnceLock};
@@ -7,15 +12,16 @@ use bytes::Bytes;
 use sala_proto::frames::ServerFrame;
 
 /// A frame on its way to one or many connections. Built once per broadcast; receivers hold
-/// an `Arc` and transports take either the typed frame or its JSON text.
+/// an `Arc` and transports take its JSON text, or decode the typed frame.
 pub struct Event {
-    frame: ServerFrame,
     /// The frame as one JSON object (valid UTF-8).
     json: Bytes,
-    /// The transports' own forms of the frame (a WebSocket text payload, a Socket.io
-    /// argument), each made by the first receiver of that transport and shared by the
-    /// others, so that per-receiver work stays O(1). One slot per transport. The hub never
-    /// looks inside: it does not know the transports' types.
+    /// The id of the message this event carries, if it is a `message` frame.
+    message_id: Option<i64>,
+    /// The transports' own forms of the frame (a WebSocket text payload sharing `json`'s
+    /// bytes, a Socket.io argument for a `message`), each made by the first receiver of that
+    /// transport and shared by the others, so that per-receiver work stays O(1). One slot
+    /// per transport. The hub never looks inside: it does not know the transports' types.
     prepared: [OnceLock<Box<dyn Any + Send + Sync>>; PREPARED_SLOTS],
 }
 
@@ -25,7 +31,7 @@ const PREPARED_SLOTS: usize = 2;
 impl std::fmt::Debug for Event {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Event")
-            .field("frame", &self.frame)
+            .field("json", &String::from_utf8_lossy(&self.json))
             .finish_non_exhaustive()
     }
 }
@@ -38,11 +44,28 @@ impl Event {
     /// always serialise.
     pub fn new(frame: ServerFrame) -> Arc<Self> {
         let json = serde_json::to_vec(&frame).expect("BUG: server frames always serialise");
+        let message_id = match &frame {
+            ServerFrame::Message(message) => Some(message.id),
+            _ => None,
+        };
         Arc::new(Self {
-            frame,
             json: Bytes::from(json),
+            message_id,
             prepared: [OnceLock::new(), OnceLock::new()],
         })
+    }
+
+    /// The typed frame, decoded from the JSON (for transports that need its fields).
+    ///
+    /// # Panics
+    /// Never in practice: the JSON was written from a `ServerFrame`, and reads back as one.
+    pub fn decode(&self) -> ServerFrame {
+        serde_json::from_slice(&self.json).expect("BUG: an event's JSON is a server frame")
+    }
+
+    /// What the event costs while it waits in a connection's queue, in bytes.
+    pub fn cost(&self) -> usize {
+        self.json.len() + std::mem::size_of::<Self>()
     }
 
     /// The frame in a transport's own form `T`, made from the JSON by `prepare` once per
@@ -68,10 +91,6 @@ impl Event {
         prepare(&self.json)
     }
 
-    pub fn frame(&self) -> &ServerFrame {
-        &self.frame
-    }
-
     /// The JSON text, cheap to clone.
     pub fn json(&self) -> &Bytes {
         &self.json
@@ -79,10 +98,7 @@ impl Event {
 
     /// The id of the message this event carries, if it is a `message` frame.
     pub fn message_id(&self) -> Option<i64> {
-        match &self.frame {
-            ServerFrame::Message(message) => Some(message.id),
-            _ => None,
-        }
+        self.message_id
     }
 }
 

@@ -28,7 +28,7 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use sala_proto::frames::{PresenceEvent, ServerFrame};
 use tokio::sync::mpsc;
 
-pub use connection::{CloseReason, ConnHandle, ConnId, Outbound};
+pub use connection::{CloseReason, ConnHandle, ConnId, Outbound, OutboundLimits, Queued};
 pub use event::Event;
 pub use remote::{LocalPresence, NodeId, RoomPresence};
 
@@ -66,8 +66,10 @@ pub struct Hub {
 struct Inner {
     state: Mutex<State>,
     next_id: AtomicU64,
-    /// Capacity of each connection's outbound queue.
-    queue_capacity: usize,
+    /// How much each connection's outbound queue may hold, in frames and bytes.
+    limits: OutboundLimits,
+    /// The bytes queued on every connection together, against the node's budget.
+    node_budget: Arc<connection::NodeBudget>,
     /// Where this node's presence changes go, once a cluster link listens.
     presence_feed: OnceLock<mpsc::UnboundedSender<LocalPresence>>,
     /// Frames queued to connections by broadcasts, for `/metrics`: one add per broadcast.
@@ -186,12 +188,13 @@ fn presence(room: &str, user: String, event: PresenceEvent) -> Arc<Event> {
 }
 
 impl Hub {
-    pub fn new(queue_capacity: usize) -> Self {
+    pub fn new(limits: OutboundLimits) -> Self {
         Self {
             inner: Arc::new(Inner {
                 state: Mutex::new(State::default()),
                 next_id: AtomicU64::new(1),
-                queue_capacity,
+                limits,
+                node_budget: connection::NodeBudget::new(limits.bytes_per_node),
                 presence_feed: OnceLock::new(),
                 deliveries: AtomicU64::new(0),
             }),
@@ -221,7 +224,8 @@ impl Hub {
             return Err(TooManyConnections { max: max_per_user });
         }
         let id = ConnId(self.inner.next_id.fetch_add(1, Ordering::Relaxed));
-        let (handle, outbound) = ConnHandle::new(id, self.inner.queue_capacity);
+        let (handle, outbound) =
+            ConnHandle::new(id, self.inner.limits, self.inner.node_budget.clone());
         state
             .by_session
             .entry(user.session_id.clone())
@@ -550,6 +554,11 @@ impl Hub {
         (local.map_or(0, |live| live.online.len()) + elsewhere) as u64
     }
 
+    /// Bytes queued on this node's connections and not yet written.
+    pub fn queued_bytes(&self) -> usize {
+        self.inner.node_budget.queued()
+    }
+
     /// Connections currently registered.
     pub fn connection_count(&self) -> usize {
         self.lock().connections.len()
@@ -593,7 +602,7 @@ mod tests {
     fn drain(outbound: &mut Outbound) -> Vec<ServerFrame> {
         let mut frames = Vec::new();
         while let Ok(event) = outbound.try_recv() {
-            frames.push(event.frame().clone());
+            frames.push(event.decode());
         }
         frames
     }
@@ -605,7 +614,7 @@ mod tests {
 
     #[test]
     fn events_during_a_join_are_held_back_and_deduplicated_against_history() {
-        let hub = Hub::new(16);
+        let hub = Hub::new(OutboundLimits::frames(16));
         let (conn, mut outbound) = hub.connect(user(1, "ann"), usize::MAX).unwrap();
         assert!(hub.begin_join(conn.id(), "r"));
         // Committed while the history was being read: 1 and 2 made it into the history.
@@ -622,7 +631,7 @@ mod tests {
 
     #[test]
     fn presence_counts_users_not_connections() {
-        let hub = Hub::new(16);
+        let hub = Hub::new(OutboundLimits::frames(16));
         let (watcher, mut watched) = hub.connect(user(1, "watcher"), usize::MAX).unwrap();
         join(&hub, &watcher);
         let (phone, _phone_out) = hub.connect(user(2, "eve"), usize::MAX).unwrap();
@@ -652,7 +661,7 @@ mod tests {
 
     #[test]
     fn a_full_queue_closes_that_connection_only() {
-        let hub = Hub::new(2);
+        let hub = Hub::new(OutboundLimits::frames(2));
         let (slow, _never_read) = hub.connect(user(1, "slow"), usize::MAX).unwrap();
         let (fast, mut fast_out) = hub.connect(user(2, "fast"), usize::MAX).unwrap();
         join(&hub, &slow);
@@ -668,7 +677,7 @@ mod tests {
 
     #[test]
     fn logout_closes_only_that_sessions_connections() {
-        let hub = Hub::new(4);
+        let hub = Hub::new(OutboundLimits::frames(4));
         let (a, _a) = hub.connect(user(1, "ann"), usize::MAX).unwrap();
         let mut other = user(1, "ann");
         other.session_id = "s-other".into();
@@ -680,7 +689,7 @@ mod tests {
 
     #[test]
     fn a_user_may_hold_only_so_many_connections() {
-        let hub = Hub::new(4);
+        let hub = Hub::new(OutboundLimits::frames(4));
         let (first, _first) = hub.connect(user(1, "ann"), 2).unwrap();
         let (_second, _second_out) = hub.connect(user(1, "ann"), 2).unwrap();
         assert_eq!(

@@ -235,8 +235,8 @@ mod tests {
     fn presence_frames(outbound: &mut Outbound) -> Vec<(String, PresenceEvent)> {
         let mut seen = Vec::new();
         while let Ok(event) = outbound.try_recv() {
-            if let ServerFrame::Presence { user, event, .. } = event.frame() {
-                seen.push((user.clone(), *event));
+            if let ServerFrame::Presence { user, event, .. } = event.decode() {
+                seen.push((user, event));
             }
         }
         seen
@@ -253,7 +253,7 @@ mod tests {
 
     #[test]
     fn a_user_on_two_nodes_is_announced_once_and_gone_when_both_are() {
-        let hub = Hub::new(16);
+        let hub = Hub::new(crate::hub::OutboundLimits::frames(16));
         let mut watcher = connect_and_join(&hub, 1, "watcher");
         let (a, b) = (NodeId(10), NodeId(20));
         hub.remote_presence(a, &change(2, "eve", PresenceEvent::Joined));
@@ -275,14 +275,14 @@ mod tests {
 
     #[test]
     fn local_changes_are_reported_and_remote_users_are_members() {
-        let hub = Hub::new(16);
+        let hub = Hub::new(crate::hub::OutboundLimits::frames(16));
         let mut feed = hub.presence_feed().expect("first feed");
         assert!(hub.presence_feed().is_none());
         hub.remote_snapshot(NodeId(7), &[("r".into(), vec![(5, "zed".into())])]);
         let mut ann = connect_and_join(&hub, 1, "ann");
         let joined = ann.try_recv().expect("joined");
         assert!(
-            matches!(joined.frame(), ServerFrame::Joined { members, .. } if members == &["ann", "zed"])
+            matches!(joined.decode(), ServerFrame::Joined { members, .. } if members == &["ann", "zed"])
         );
         assert_eq!(
             feed.try_recv().expect("reported"),

@@ -270,19 +270,21 @@ impl serde::Serialize for SharedArgument {
 }
 
 fn deliver_frame(socket: &SocketRef, sio: &SioConn, event: &HubEvent) -> bool {
-    let frame = event.frame();
-    match frame {
-        ServerFrame::Message(message) => {
-            let argument = event.prepared(|_| {
-                serde_json::value::to_raw_value(message)
-                    .map(|raw| SharedArgument(Arc::from(raw)))
-                    .ok()
-            });
-            match argument {
-                Some(argument) => emit(socket, "chat-message", &argument),
-                None => emit(socket, "chat-message", message),
-            }
-        }
+    if event.message_id().is_some() {
+        let argument = event.prepared(|json| match serde_json::from_slice::<ServerFrame>(json) {
+            Ok(ServerFrame::Message(message)) => serde_json::value::to_raw_value(&message)
+                .map(|raw| SharedArgument(Arc::from(raw)))
+                .ok(),
+            _ => None,
+        });
+        return match argument {
+            Some(argument) => emit(socket, "chat-message", &argument),
+            None => false,
+        };
+    }
+    let frame = event.decode();
+    match &frame {
+        ServerFrame::Message(message) => emit(socket, "chat-message", message),
         ServerFrame::Presence { room, user, event } => {
             let name = match event {
                 PresenceEvent::Joined => "user-connected",
@@ -290,25 +292,25 @@ fn deliver_frame(socket: &SocketRef, sio: &SioConn, event: &HubEvent) -> bool {
             };
             emit(socket, name, &json!({"room": room, "user": user}))
         }
-        ServerFrame::Typing { .. } => emit(socket, "typing", frame),
-        ServerFrame::Status { .. } => emit(socket, "status", frame),
-        ServerFrame::Read { .. } => emit(socket, "read", frame),
-        ServerFrame::CatchUp { .. } => emit(socket, "catch-up", frame),
-        ServerFrame::History { .. } => emit(socket, "history", frame),
+        ServerFrame::Typing { .. } => emit(socket, "typing", &frame),
+        ServerFrame::Status { .. } => emit(socket, "status", &frame),
+        ServerFrame::Read { .. } => emit(socket, "read", &frame),
+        ServerFrame::CatchUp { .. } => emit(socket, "catch-up", &frame),
+        ServerFrame::History { .. } => emit(socket, "history", &frame),
         ServerFrame::Ready { user } => emit(socket, "ready", user),
         ServerFrame::Pong => emit(socket, "pong", &json!({})),
         ServerFrame::Joined { room, .. } => {
             let ack = take(&mut sio.pending().joins, room);
             match ack {
-                Some(ack) => send_ack(ack, frame),
-                None => emit(socket, "joined", frame),
+                Some(ack) => send_ack(ack, &frame),
+                None => emit(socket, "joined", &frame),
             }
         }
         ServerFrame::Left { room } => {
             let ack = take(&mut sio.pending().leaves, room);
             match ack {
-                Some(ack) => send_ack(ack, frame),
-                None => emit(socket, "left", frame),
+                Some(ack) => send_ack(ack, &frame),
+                None => emit(socket, "left", &frame),
             }
         }
         ServerFrame::Ack {
@@ -324,7 +326,7 @@ fn deliver_frame(socket: &SocketRef, sio: &SioConn, event: &HubEvent) -> bool {
                     send_ack(ack, &json!({"id": id, "client_id": given, "room": room}))
                 }
                 Some((None, _)) => true,
-                None => emit(socket, "ack", frame),
+                None => emit(socket, "ack", &frame),
             }
         }
         ServerFrame::Error {

@@ -20,7 +20,7 @@ use super::WsSettings;
 use crate::auth::session::{AuthUser, authenticate};
 use crate::chat::{ChatError, Session};
 use crate::error::ApiError;
-use crate::hub::{CloseReason, ConnHandle, ConnUser, Event, Outbound};
+use crate::hub::{CloseReason, ConnHandle, ConnUser, Event, Outbound, Queued};
 use crate::metrics::{OpenConnection, Transport};
 use crate::state::AppState;
 
@@ -189,28 +189,44 @@ fn read_error_reason(err: axum::Error) -> CloseReason {
     }
 }
 
-/// Drains the connection's queue into the socket until the connection is closed.
+/// Drains the connection's queue into the socket until the connection is closed. A write
+/// that makes no progress for the write timeout (the client stopped reading, and the
+/// socket's buffers are full) closes the connection as too slow: what it holds is bounded
+/// in bytes, and now in time too.
 async fn write(mut sink: Sink, mut outbound: Outbound, conn: ConnHandle, settings: WsSettings) {
     let mut heartbeat = tokio::time::interval_at(
         Instant::now() + settings.ping_interval,
         settings.ping_interval,
     );
     loop {
-        let written = tokio::select! {
+        let writing = tokio::select! {
             biased;
             () = conn.closed() => break,
             event = outbound.recv() => {
                 let Some(event) = event else { break };
+                let batch = write_batch(&mut sink, &mut outbound, event);
                 tokio::select! {
-                    written = write_batch(&mut sink, &mut outbound, &event) => written,
+                    writing = tokio::time::timeout(settings.write_timeout, batch) => writing,
                     () = conn.closed() => break,
                 }
             }
             _ = heartbeat.tick() => {
+                let ping = sink.send(Message::Ping(Bytes::new()));
                 tokio::select! {
-                    written = sink.send(Message::Ping(Bytes::new())) => written,
+                    writing = tokio::time::timeout(settings.write_timeout, ping) => writing,
                     () = conn.closed() => break,
                 }
+            }
+        };
+        let written = match writing {
+            Ok(written) => written,
+            Err(_stalled) => {
+                tracing::info!(
+                    conn = conn.id().0,
+                    "websocket write stalled; closing slow client"
+                );
+                conn.close(CloseReason::SlowConsumer);
+                break;
             }
         };
         if let Err(err) = written {
@@ -227,12 +243,15 @@ async fn write(mut sink: Sink, mut outbound: Outbound, conn: ConnHandle, setting
     .await;
 }
 
+/// Writes `first` and whatever else is queued, up to a batch, then flushes. Each event's
+/// bytes are released as soon as the socket has taken it.
 async fn write_batch(
     sink: &mut Sink,
     outbound: &mut Outbound,
-    first: &Event,
+    first: Queued,
 ) -> Result<(), axum::Error> {
-    sink.feed(text(first)).await?;
+    sink.feed(text(&first)).await?;
+    drop(first);
     for _ in 1..WRITE_BATCH {
         match outbound.try_recv() {
             Ok(event) => sink.feed(text(&event)).await?,

@@ -34,6 +34,8 @@ pub struct WsSettings {
     pub idle_timeout: Duration,
     /// How often the server pings.
     pub ping_interval: Duration,
+    /// A write that makes no progress this long closes the connection as too slow (1013).
+    pub write_timeout: Duration,
 }
 
 /// Refuses upgrades from pages of other sites, so they cannot ride a user's session. A

@@ -1,0 +1,204 @@
+//! Hostile clients (issue #15), against the real `sala` binary over real sockets, with the
+//! server's memory read from outside (`/proc/PID/status`):
+//!
+//! - one user asks for page after page of large history and never reads: the connection is
+//!   closed (1013, or dropped) and the server's memory stays within a stated bound, while
+//!   another member of the room receives every message;
+//!
+//! Every flood is bounded in count and time and goes to 127.0.0.1 only. The figures are
+//! printed for docs/reliability.md; the bounds asserted are far from what the bugs cost.
+
+mod common;
+
+use std::time::Duration;
+
+use futures_util::{SinkExt as _, StreamExt as _};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+
+use common::{Server, Socket, WAIT, open, token};
+
+/// The server's resident memory, in MiB.
+fn rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kib: f64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS");
+    kib / 1024.0
+}
+
+/// Samples the server's RSS every 50 ms until `work` is done; returns its result and the
+/// highest RSS seen.
+async fn peak_rss_during<T>(pid: u32, work: impl std::future::Future<Output = T>) -> (T, f64) {
+    let mut peak = rss_mib(pid);
+    let mut ticks = tokio::time::interval(Duration::from_millis(50));
+    tokio::pin!(work);
+    loop {
+        tokio::select! {
+            done = &mut work => return (done, peak.max(rss_mib(pid))),
+            _ = ticks.tick() => peak = peak.max(rss_mib(pid)),
+        }
+    }
+}
+
+async fn send(socket: &mut Socket, frame: Value) {
+    socket
+        .send(Message::text(frame.to_string()))
+        .await
+        .expect("frame sent");
+}
+
+/// The next frame of `kind` on `socket`, skipping others.
+async fn next_of(socket: &mut Socket, kind: &str) -> Value {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let message = tokio::time::timeout_at(deadline, socket.next())
+            .await
+            .unwrap_or_else(|_| panic!("a {kind} frame in time"))
+            .expect("open")
+            .expect("a frame");
+        if let Message::Text(text) = message {
+            let frame: Value = serde_json::from_str(text.as_str()).unwrap();
+            if frame["type"] == kind {
+                return frame;
+            }
+        }
+    }
+}
+
+/// A connection that has joined `room`.
+async fn join(base: &str, token: &str, room: &str) -> Socket {
+    let mut socket = open(base, token).await;
+    send(&mut socket, json!({"type": "join", "room": room})).await;
+    next_of(&mut socket, "joined").await;
+    socket
+}
+
+/// Reads what the server left on `socket` until it ends it; returns the close code, if a
+/// close frame came (a dropped connection has none).
+async fn close_code(socket: &mut Socket) -> Option<u16> {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        match tokio::time::timeout_at(deadline, socket.next())
+            .await
+            .expect("the server ends the connection in time")
+        {
+            Some(Ok(Message::Close(frame))) => return frame.map(|f| u16::from(f.code)),
+            Some(Ok(_)) => {}
+            Some(Err(_)) | None => return None,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_asks_for_history_and_never_reads_is_closed_and_memory_stays_bounded() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let server = Server::start(data_dir.path(), &["--write-timeout-secs", "3"]);
+    let base = server.base.clone();
+    let http = reqwest::Client::builder().timeout(WAIT).build().unwrap();
+    let owner = token(&http, &base, "hoarder", true).await;
+    let made = http
+        .post(format!("{base}/api/rooms"))
+        .bearer_auth(&owner)
+        .json(&json!({"name": "big"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(made.status(), 201);
+
+    // 200 messages of 4,000 characters: each page of history is ~850 KB.
+    let mut filler = join(&base, &owner, "big").await;
+    let text = "x".repeat(4000);
+    for n in 0..200 {
+        send(
+            &mut filler,
+            json!({"type": "send", "room": "big", "text": text, "client_id": format!("f{n}")}),
+        )
+        .await;
+        next_of(&mut filler, "ack").await;
+    }
+    let mut watcher = join(&base, &token(&http, &base, "watcher", true).await, "big").await;
+    let baseline = rss_mib(server.pid());
+
+    // The flood: 150 history pages and 220 joins with since 0, never read. Writes stop
+    // going through once the server stops reading this connection; they are given up on
+    // when it closes.
+    let flooder = open(&base, &owner).await;
+    let (mut flood_sink, mut flood_stream) = flooder.split();
+    let flood = async {
+        let frames = (0..150)
+            .map(|_| json!({"type": "history", "room": "big", "limit": 200}))
+            .chain((0..220).map(|_| json!({"type": "join", "room": "big", "since": 0})));
+        for frame in frames {
+            let sent =
+                tokio::time::timeout(WAIT, flood_sink.send(Message::text(frame.to_string()))).await;
+            if !matches!(sent, Ok(Ok(()))) {
+                break;
+            }
+        }
+    };
+    // Meanwhile the room goes on: the watcher must get every one of these.
+    let chatter = async {
+        let mut said = Vec::new();
+        for n in 0..20 {
+            let text = format!("during the flood {n}");
+            send(
+                &mut filler,
+                json!({"type": "send", "room": "big", "text": text}),
+            )
+            .await;
+            next_of(&mut filler, "ack").await;
+            said.push(text);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        said
+    };
+    // The server gives up on the flooder after the write timeout (3 s here).
+    let given_up = async {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while common::metric(&http, &base, "sala_slow_consumers_closed_total")
+            .await
+            .unwrap_or(0.0)
+            < 1.0
+        {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the flooder is never closed"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    let ((_, said, ()), peak) = peak_rss_during(server.pid(), async {
+        tokio::join!(flood, chatter, given_up)
+    })
+    .await;
+    let (code, peak_after) = peak_rss_during(server.pid(), async {
+        // Now read: what the server had written, then its close (or the end, dropped).
+        let mut closing = flood_sink.reunite(flood_stream).expect("one socket");
+        close_code(&mut closing).await
+    })
+    .await;
+    let peak = peak.max(peak_after);
+    let grew = peak - baseline;
+    println!(
+        "flood of unread history: RSS {baseline:.0} MiB -> peak {peak:.0} MiB (+{grew:.0}), close {code:?}"
+    );
+    assert!(
+        matches!(code, None | Some(1013)),
+        "closed as too slow, got {code:?}"
+    );
+    // Before the byte budget this flood took the server past 1 GiB. The budget is 4 MiB
+    // per connection; the rest is the allocator, socket buffers and the pages in flight.
+    assert!(grew < 96.0, "RSS grew {grew:.0} MiB during the flood");
+
+    for text in &said {
+        let frame = next_of(&mut watcher, "message").await;
+        assert_eq!(
+            frame["text"],
+            text.as_str(),
+            "the watcher gets every message in order"
+        );
+    }
+}
