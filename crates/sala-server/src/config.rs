@@ -63,6 +63,11 @@ pub struct Config {
     #[arg(long, env = "SALA_LOGIN_FAILURES_PER_ADDRESS", default_value_t = 50)]
     pub login_failures_per_address: u32,
 
+    /// Accounts one client address may register per hour on this node (then 429
+    /// `rate_limited`). Behind a proxy, see `--trusted-proxies`.
+    #[arg(long, env = "SALA_REGISTRATIONS_PER_HOUR", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..))]
+    pub registrations_per_hour: u32,
+
     /// Length of the login throttle window, in seconds.
     #[arg(long, env = "SALA_LOGIN_WINDOW_SECS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
     pub login_window_secs: u64,
@@ -232,6 +237,7 @@ impl Config {
             login_failures_per_user: 5,
             login_failures_per_address: 50,
             login_window_secs: 300,
+            registrations_per_hour: 1_000_000,
             public_url: None,
             trusted_proxies: Vec::new(),
             outbound_queue: 1024,

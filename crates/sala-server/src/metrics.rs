@@ -58,6 +58,15 @@ pub enum AssistantOutcome {
     NoEndpoint,
 }
 
+/// Registration counters.
+#[derive(Clone)]
+pub struct Registrations {
+    pub stored: Counter,
+    pub refused: Counter,
+    pub throttled: Counter,
+    pub hashed: Counter,
+}
+
 /// Values read at scrape time.
 #[derive(Debug, Clone, Copy)]
 pub struct Gauges {
@@ -78,6 +87,8 @@ pub struct Metrics {
     pub logins_succeeded: Counter,
     pub logins_failed: Counter,
     pub logins_throttled: Counter,
+    /// Registrations by outcome: stored, refused before hashing (taken, invalid), throttled.
+    pub registrations: Registrations,
     pub connections_opened: PerTransport<Counter>,
     /// Open connections; each transport adds one at open and takes it back at close.
     pub connections: PerTransport<Gauge>,
@@ -161,6 +172,7 @@ impl Metrics {
         };
         let responses = "HTTP responses by status class.";
         let logins = "Login attempts by outcome.";
+        let registrations = "Registration attempts by outcome.";
         let opened = "Real-time connections authenticated, by transport.";
         let open = "Open real-time connections, by transport.";
         let assistant = "Assistant replies by outcome (answered by the model, or the plain reply).";
@@ -171,6 +183,28 @@ impl Metrics {
             logins_succeeded: counter("sala_logins_total", logins, &[("outcome", "ok")]),
             logins_failed: counter("sala_logins_total", logins, &[("outcome", "failed")]),
             logins_throttled: counter("sala_logins_total", logins, &[("outcome", "throttled")]),
+            registrations: Registrations {
+                stored: counter(
+                    "sala_registrations_total",
+                    registrations,
+                    &[("outcome", "ok")],
+                ),
+                refused: counter(
+                    "sala_registrations_total",
+                    registrations,
+                    &[("outcome", "refused")],
+                ),
+                throttled: counter(
+                    "sala_registrations_total",
+                    registrations,
+                    &[("outcome", "throttled")],
+                ),
+                hashed: counter(
+                    "sala_password_hashes_total",
+                    "New password hashes computed (registrations that got past every check).",
+                    &[],
+                ),
+            },
             connections_opened: PerTransport {
                 ws: counter(
                     "sala_connections_opened_total",

@@ -151,6 +151,10 @@ impl App {
                 config.rooms_per_hour,
                 std::time::Duration::from_secs(60 * 60),
             )),
+            register_quota: Arc::new(Quota::new(
+                config.registrations_per_hour,
+                std::time::Duration::from_secs(60 * 60),
+            )),
             public_url: config.public_url.as_deref().map(Arc::from),
             local_addr,
             chat: chat.clone(),

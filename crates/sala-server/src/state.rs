@@ -28,6 +28,8 @@ pub struct AppState {
     pub throttle: Arc<LoginThrottle>,
     /// Rooms each user may still create this hour.
     pub room_quota: Arc<Quota>,
+    /// Registrations each client address may still make this hour.
+    pub register_quota: Arc<Quota<std::net::IpAddr>>,
     /// The configured public URL, if any, for `chat_url`.
     pub public_url: Option<Arc<str>>,
     /// Where this node listens; the last resort for `chat_url`.

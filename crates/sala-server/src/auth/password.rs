@@ -22,6 +22,8 @@ use crate::domain::Password;
 pub struct PasswordHasher {
     /// Work for the hashing threads; bounded, so callers wait when they are all busy.
     jobs: mpsc::Sender<Job>,
+    /// Registration's share of the threads: hashes of new passwords wait for a permit.
+    new_hashes: Arc<tokio::sync::Semaphore>,
     /// A real hash of a random password: verified against when the user does not exist, so
     /// both failures take the same time.
     dummy_hash: Arc<str>,
@@ -49,6 +51,7 @@ impl PasswordHasher {
         }
         Ok(Self {
             jobs,
+            new_hashes: Arc::new(tokio::sync::Semaphore::new((cores / 2).max(1))),
             dummy_hash: dummy_hash.into(),
         })
     }
@@ -58,6 +61,11 @@ impl PasswordHasher {
     /// # Errors
     /// When hashing fails (no randomness for the salt) or the blocking task dies.
     pub async fn hash(&self, password: Password) -> anyhow::Result<String> {
+        let _share = self
+            .new_hashes
+            .acquire()
+            .await
+            .context("the hashing permits are gone")?;
         self.run(move || {
             Argon2::default()
                 .hash_password(password.expose().as_bytes())

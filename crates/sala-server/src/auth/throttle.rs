@@ -1,13 +1,19 @@
-//! Login throttling: failed attempts are counted per username and per client address in
+//! Login throttling: login attempts are counted per login name and per client address in
 //! fixed windows; past the limit, logins for that key answer 429 with `Retry-After` until
 //! the window ends, without checking the password (SPEC §2).
 //!
-//! A success clears the username's counter but not the address's, so one valid account
-//! cannot be used to reset an address that is guessing other users' passwords.
+//! An attempt is counted when it begins, before the password is hashed, and uncounted only
+//! if it succeeds: so the limit holds for attempts in flight too. (Counting after the hash
+//! let a wave of 200 concurrent guesses all be checked while each saw a count of zero.)
+//! A success clears the name's counter but not the address's, so one valid account cannot
+//! be used to reset an address that is guessing other users' passwords.
+//!
+//! The name is the one typed, case-folded: a username, or an email address. Counting an
+//! email under the account it belongs to would tell anyone which account owns it.
 //!
 //! Counters live in memory, per node, under a std `Mutex`: each operation is a few map
 //! lookups and never awaits. Memory is bounded because an address can add at most
-//! `per_address` usernames per window before it is blocked, and expired entries are swept.
+//! `per_address` names per window before it is blocked, and expired entries are swept.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -24,14 +30,15 @@ pub struct ThrottleLimits {
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum Key {
-    Username(String),
+    Name(String),
     Address(IpAddr),
 }
 
 #[derive(Debug, Clone, Copy)]
 struct Window {
     started: Instant,
-    failures: u32,
+    /// Attempts begun in this window that did not succeed (failed, or still in flight).
+    attempts: u32,
 }
 
 /// The per-node throttle.
@@ -47,6 +54,9 @@ pub struct Blocked {
     pub retry_after: Duration,
 }
 
+/// Sweep expired windows once the map holds this many.
+const SWEEP_AT: usize = 10_000;
+
 impl LoginThrottle {
     pub fn new(limits: ThrottleLimits) -> Self {
         Self {
@@ -55,53 +65,58 @@ impl LoginThrottle {
         }
     }
 
-    /// Whether a login for `username` (case-folded by the caller) from `address` may proceed.
+    /// Begins a login for `name` (case-folded by the caller) from `address`: counts it
+    /// against both, unless either is at its limit.
     ///
     /// # Errors
-    /// `Blocked` with the longest wait of the two keys.
-    pub fn check(&self, username: &str, address: IpAddr, now: Instant) -> Result<(), Blocked> {
-        let windows = self.lock();
-        let waits = [
-            (Key::Username(username.to_owned()), self.limits.per_username),
-            (Key::Address(address), self.limits.per_address),
-        ]
-        .into_iter()
-        .filter_map(|(key, limit)| {
-            let window = windows.get(&key)?;
-            let ends = window.started + self.limits.window;
-            (window.failures >= limit && now < ends).then(|| ends - now)
-        });
-        match waits.max() {
-            Some(retry_after) => Err(Blocked { retry_after }),
-            None => Ok(()),
-        }
-    }
-
-    /// Counts a failed login against both keys.
-    pub fn record_failure(&self, username: &str, address: IpAddr, now: Instant) {
+    /// `Blocked` with the longest wait of the two keys; nothing is counted then.
+    pub fn begin(&self, name: &str, address: IpAddr, now: Instant) -> Result<(), Blocked> {
         let mut windows = self.lock();
-        if windows.len() > 10_000 {
+        if windows.len() > SWEEP_AT {
             let window = self.limits.window;
             windows.retain(|_, w| now < w.started + window);
         }
-        for key in [Key::Username(username.to_owned()), Key::Address(address)] {
+        let keys = [
+            (Key::Name(name.to_owned()), self.limits.per_username),
+            (Key::Address(address), self.limits.per_address),
+        ];
+        let mut longest = None;
+        for (key, limit) in &keys {
+            let Some(window) = windows.get(key) else {
+                continue;
+            };
+            let ends = window.started + self.limits.window;
+            if window.attempts >= *limit && now < ends {
+                longest = longest.max(Some(ends - now));
+            }
+        }
+        if let Some(retry_after) = longest {
+            return Err(Blocked { retry_after });
+        }
+        for (key, _) in keys {
             let entry = windows.entry(key).or_insert(Window {
                 started: now,
-                failures: 0,
+                attempts: 0,
             });
             if now >= entry.started + self.limits.window {
                 *entry = Window {
                     started: now,
-                    failures: 0,
+                    attempts: 0,
                 };
             }
-            entry.failures += 1;
+            entry.attempts += 1;
         }
+        Ok(())
     }
 
-    /// A successful login clears the username's failures.
-    pub fn record_success(&self, username: &str) {
-        self.lock().remove(&Key::Username(username.to_owned()));
+    /// A begun login succeeded: the name's count is cleared, and the address gets its
+    /// attempt back.
+    pub fn succeeded(&self, name: &str, address: IpAddr) {
+        let mut windows = self.lock();
+        windows.remove(&Key::Name(name.to_owned()));
+        if let Some(window) = windows.get_mut(&Key::Address(address)) {
+            window.attempts = window.attempts.saturating_sub(1);
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Window>> {
@@ -131,51 +146,65 @@ mod tests {
     }
 
     #[test]
-    fn blocks_a_username_after_its_limit_until_the_window_ends() {
+    fn blocks_a_name_after_its_limit_until_the_window_ends() {
         let throttle = throttle();
         let start = Instant::now();
         for i in 0..3 {
-            assert!(throttle.check(ALICE, address(i), start).is_ok());
-            throttle.record_failure(ALICE, address(i), start);
+            assert!(throttle.begin(ALICE, address(i), start).is_ok());
         }
-        let blocked = throttle.check(ALICE, address(9), start + Duration::from_secs(10));
+        let blocked = throttle.begin(ALICE, address(9), start + Duration::from_secs(10));
         assert_eq!(
             blocked,
             Err(Blocked {
                 retry_after: Duration::from_secs(50)
             })
         );
-        assert!(throttle.check("bob", address(9), start).is_ok());
+        assert!(throttle.begin("bob", address(9), start).is_ok());
         assert!(
             throttle
-                .check(ALICE, address(9), start + Duration::from_secs(60))
+                .begin(ALICE, address(9), start + Duration::from_secs(60))
                 .is_ok()
         );
     }
 
     #[test]
-    fn blocks_an_address_guessing_many_usernames() {
+    fn attempts_in_flight_count_so_a_wave_gets_only_the_limit_through() {
         let throttle = throttle();
         let now = Instant::now();
-        for i in 0..5 {
-            throttle.record_failure(&format!("user{i}"), address(1), now);
-        }
-        assert!(throttle.check("someone-else", address(1), now).is_err());
-        assert!(throttle.check("someone-else", address(2), now).is_ok());
+        let begun = (0..200)
+            .filter(|i| throttle.begin(ALICE, address(i % 4), now).is_ok())
+            .count();
+        assert_eq!(
+            begun, 3,
+            "none of them has finished, and only 3 may be checked"
+        );
     }
 
     #[test]
-    fn success_clears_the_username_but_not_the_address() {
+    fn blocks_an_address_guessing_many_names() {
+        let throttle = throttle();
+        let now = Instant::now();
+        for i in 0..5 {
+            assert!(throttle.begin(&format!("user{i}"), address(1), now).is_ok());
+        }
+        assert!(throttle.begin("someone-else", address(1), now).is_err());
+        assert!(throttle.begin("someone-else", address(2), now).is_ok());
+    }
+
+    #[test]
+    fn success_clears_the_name_but_not_the_addresses_failures() {
         let throttle = throttle();
         let now = Instant::now();
         for _ in 0..3 {
-            throttle.record_failure(ALICE, address(1), now);
+            throttle.begin(ALICE, address(1), now).unwrap();
         }
-        throttle.record_success(ALICE);
-        assert!(throttle.check(ALICE, address(2), now).is_ok());
+        throttle.succeeded(ALICE, address(1));
+        assert!(throttle.begin(ALICE, address(2), now).is_ok());
         for _ in 0..2 {
-            throttle.record_failure("bob", address(1), now);
+            throttle.begin("bob", address(1), now).unwrap();
         }
-        assert!(throttle.check(ALICE, address(1), now).is_err());
+        // Address 1: three of alice's attempts, one given back by the success, two of bob's.
+        assert!(throttle.begin("carol", address(1), now).is_ok());
+        assert!(throttle.begin(ALICE, address(1), now).is_err());
     }
 }

@@ -13,7 +13,7 @@ use sala_proto::api::{
     TokenValidity, ValidateTokenRequest,
 };
 use sala_proto::error::ErrorBody;
-use sala_store::{NewSession, NewUser, UserRecord, fold_key};
+use sala_store::{ConflictOn, NewSession, NewUser, StoreError, UserRecord, fold_key};
 
 use super::client_address::client_address;
 use super::extract::ApiJson;
@@ -30,19 +30,55 @@ use crate::wire;
     responses(
         (status = 201, body = Account),
         (status = 400, body = ErrorBody), (status = 409, body = ErrorBody),
-        (status = 422, body = ErrorBody)))]
+        (status = 422, body = ErrorBody),
+        (status = 429, body = ErrorBody, headers(("Retry-After" = u64)))))]
 pub async fn register(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     ApiJson(request): ApiJson<RegisterRequest>,
 ) -> Result<(StatusCode, Json<Account>), ApiError> {
-    let username = Username::parse(&request.username)?;
+    let address = client_address(peer.ip(), &headers, &state.trusted_proxies);
+    if let Err(exhausted) = state.register_quota.take(address, Instant::now()) {
+        tracing::info!(%address, "registration throttled");
+        state.metrics.registrations.throttled.increment(1);
+        return Err(ApiError::RateLimited {
+            retry_after_secs: exhausted.retry_after.as_secs_f64().ceil() as u64,
+        });
+    }
+    let refused = |err: ApiError| {
+        state.metrics.registrations.refused.increment(1);
+        err
+    };
+    let username = Username::parse(&request.username).map_err(|e| refused(e.into()))?;
     let email = request
         .email
         .as_deref()
         .filter(|email| !email.trim().is_empty())
         .map(Email::parse)
-        .transpose()?;
-    let password = Password::parse(request.password)?;
+        .transpose()
+        .map_err(|e| refused(e.into()))?;
+    let password = Password::parse(request.password).map_err(|e| refused(e.into()))?;
+    // A taken name or email is answered before the costly hash. (Two registrations of one
+    // free name at once both hash; the store's uniqueness still refuses the second.)
+    if state
+        .store
+        .find_user_by_username(username.as_ref())
+        .await?
+        .is_some()
+    {
+        return Err(refused(StoreError::Conflict(ConflictOn::Username).into()));
+    }
+    if let Some(email) = &email
+        && state
+            .store
+            .find_user_by_email(email.as_ref())
+            .await?
+            .is_some()
+    {
+        return Err(refused(StoreError::Conflict(ConflictOn::Email).into()));
+    }
+    state.metrics.registrations.hashed.increment(1);
     let password_hash = state
         .passwords
         .hash(password)
@@ -57,6 +93,7 @@ pub async fn register(
             created_at: Utc::now(),
         })
         .await?;
+    state.metrics.registrations.stored.increment(1);
     tracing::info!(user_id = user.id, username = %user.username, "account registered");
     Ok((StatusCode::CREATED, Json(wire::account(user))))
 }
@@ -106,20 +143,18 @@ pub async fn login(
     ApiJson(request): ApiJson<LoginRequest>,
 ) -> Result<Json<LoginResponse>, ApiError> {
     let name = LoginName::from_request(&request)?;
-    let user = name.find(&state).await?;
-    // One counter per account however it is named (username or email); unknown names count
-    // under what was typed.
-    let key = user
-        .as_ref()
-        .map_or_else(|| name.throttle_key(), |user| fold_key(&user.username));
+    // Counted under the name as typed (a username or an email), before any work, so that
+    // attempts in flight count too (see `auth::throttle`).
+    let key = name.throttle_key();
     let address = client_address(peer.ip(), &headers, &state.trusted_proxies);
-    if let Err(blocked) = state.throttle.check(&key, address, Instant::now()) {
+    if let Err(blocked) = state.throttle.begin(&key, address, Instant::now()) {
         tracing::info!(%address, "login throttled");
         state.metrics.logins_throttled.increment(1);
         return Err(ApiError::RateLimited {
             retry_after_secs: blocked.retry_after.as_secs_f64().ceil() as u64,
         });
     }
+    let user = name.find(&state).await?;
     let stored_hash = user.as_ref().map(|user| user.password_hash.clone());
     let matches = state
         .passwords
@@ -127,12 +162,11 @@ pub async fn login(
         .await
         .map_err(ApiError::Internal)?;
     let Some(user) = user.filter(|_| matches) else {
-        state.throttle.record_failure(&key, address, Instant::now());
         tracing::info!(%address, "login failed");
         state.metrics.logins_failed.increment(1);
         return Err(ApiError::InvalidCredentials);
     };
-    state.throttle.record_success(&key);
+    state.throttle.succeeded(&key, address);
 
     let session_id = new_session_id();
     let now = Utc::now();

@@ -121,7 +121,7 @@ pub async fn create_room(
         Ok(room) => room,
         Err(err) => {
             // Only rooms made count: a taken name or an outage costs the user nothing.
-            state.room_quota.give_back(auth.user_id);
+            state.room_quota.give_back(&auth.user_id);
             return Err(err.into());
         }
     };

@@ -140,6 +140,8 @@ impl Server {
         }
         let mut child = command
             .args(["--send-rate", "1000000", "--send-burst", "1000000"])
+            // Every test client registers and logs in from 127.0.0.1.
+            .args(["--registrations-per-hour", "1000000"])
             .args(extra)
             .arg("--data-dir")
             .arg(data_dir)
