@@ -68,6 +68,11 @@ pub struct Config {
     #[arg(long, env = "SALA_REGISTRATIONS_PER_HOUR", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..))]
     pub registrations_per_hour: u32,
 
+    /// New Socket.io (Engine.IO) sessions one client address may open per minute (then 429).
+    /// A session that has not authenticated within `--auth-timeout-secs` is closed.
+    #[arg(long, env = "SALA_SOCKETIO_SESSIONS_PER_MINUTE", default_value_t = 120, value_parser = clap::value_parser!(u32).range(1..))]
+    pub socketio_sessions_per_minute: u32,
+
     /// Length of the login throttle window, in seconds.
     #[arg(long, env = "SALA_LOGIN_WINDOW_SECS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
     pub login_window_secs: u64,
@@ -238,6 +243,7 @@ impl Config {
             login_failures_per_address: 50,
             login_window_secs: 300,
             registrations_per_hour: 1_000_000,
+            socketio_sessions_per_minute: 1_000_000,
             public_url: None,
             trusted_proxies: Vec::new(),
             outbound_queue: 1024,

@@ -155,6 +155,10 @@ impl App {
                 config.registrations_per_hour,
                 std::time::Duration::from_secs(60 * 60),
             )),
+            socketio_sessions: Arc::new(Quota::new(
+                config.socketio_sessions_per_minute,
+                std::time::Duration::from_secs(60),
+            )),
             public_url: config.public_url.as_deref().map(Arc::from),
             local_addr,
             chat: chat.clone(),

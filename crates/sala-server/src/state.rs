@@ -30,6 +30,8 @@ pub struct AppState {
     pub room_quota: Arc<Quota>,
     /// Registrations each client address may still make this hour.
     pub register_quota: Arc<Quota<std::net::IpAddr>>,
+    /// New Engine.IO sessions each client address may still open this minute.
+    pub socketio_sessions: Arc<Quota<std::net::IpAddr>>,
     /// The configured public URL, if any, for `chat_url`.
     pub public_url: Option<Arc<str>>,
     /// Where this node listens; the last resort for `chat_url`.

@@ -64,7 +64,8 @@ impl Session {
     /// Handles one text frame. Malformed input is answered with `bad_request`.
     pub async fn handle_text(&mut self, text: &str) {
         match serde_json::from_str::<ClientFrame>(text) {
-            Ok(frame) => self.handle(frame).await,
+            // The outcome was answered on the connection; nothing more to do with it here.
+            Ok(frame) => drop(self.handle(frame).await),
             Err(err) => self.reply_error(&ChatError::BadRequest(format!("malformed frame: {err}"))),
         }
     }
@@ -75,9 +76,13 @@ impl Session {
     /// A connection whose replies are piling up unread waits here before its next command
     /// is looked at (and is closed as too slow if it stays so for the write timeout): a
     /// client cannot make the server hold more than it reads.
-    pub async fn handle(&mut self, frame: ClientFrame) {
+    ///
+    /// # Errors
+    /// The refusal, already answered on the connection as an `error` frame, for transports
+    /// that also answer a callback (Socket.io acks). A connection closing meanwhile is `Ok`.
+    pub async fn handle(&mut self, frame: ClientFrame) -> Result<(), ChatError> {
         if !self.conn.writable(self.chat.limits().write_timeout).await {
-            return;
+            return Ok(());
         }
         let send = match &frame {
             ClientFrame::Send {
@@ -85,7 +90,8 @@ impl Session {
             } => Some((room.to_ascii_lowercase(), client_id.clone())),
             _ => None,
         };
-        if let Err(err) = self.dispatch(frame).await {
+        let outcome = self.dispatch(frame).await;
+        if let Err(err) = &outcome {
             self.chat.metrics().count_error(err.code());
             let event = match &send {
                 Some((room, client_id)) => err.to_event_for(Some(room), client_id.as_deref()),
@@ -93,6 +99,7 @@ impl Session {
             };
             self.conn.send(event);
         }
+        outcome
     }
 
     fn reply(&self, frame: ServerFrame) {

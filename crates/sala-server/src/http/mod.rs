@@ -101,10 +101,7 @@ pub fn router(state: AppState, role: Role) -> Router {
         // too.
         with_common_layers(app)
             .layer(crate::sio::layer(state.clone()))
-            .layer(middleware::from_fn_with_state(
-                state,
-                crate::sio::check_origin,
-            ))
+            .layer(middleware::from_fn_with_state(state, crate::sio::admit))
     } else {
         with_common_layers(app)
     };

@@ -15,7 +15,8 @@ use socketioxide::extract::{AckSender, SocketRef, TryData};
 use socketioxide::handler::FromMessageParts;
 use socketioxide::socket::Socket;
 
-use super::{SioConn, emit, handle, send_ack, unknown_event};
+use super::{SioConn, emit, error_reply, handle, send_ack, take_back, unknown_event};
+use crate::chat::ChatError;
 use crate::domain::RoomName;
 
 /// The ack callback, if the client asked for one: `joined` and `left` answers go to it
@@ -95,14 +96,24 @@ async fn join(socket: &SocketRef, sio: &SioConn, data: Option<Value>, ack: Optio
     let Some(ClientFrame::Join { room, since }) = join_frame(data.as_ref()) else {
         return bad_payload(socket, ack, "join", "a room name");
     };
-    if let Some(ack) = ack {
+    let key = canonical(&room);
+    let number = ack.map(|ack| {
+        let number = sio.sends.fetch_add(1, Ordering::Relaxed);
         sio.pending()
             .joins
-            .entry(canonical(&room))
+            .entry(key.clone())
             .or_default()
-            .push(ack);
+            .push((number, ack));
+        number
+    });
+    // `joined` answers the ack through the writer; a refusal sends no `joined`, so the ack
+    // is taken back and answered here, once.
+    if let Err(err) = handle(sio, ClientFrame::Join { room, since }).await
+        && let Some(number) = number
+        && let Some(ack) = take_back(&mut sio.pending().joins, &key, number)
+    {
+        send_ack(ack, &error_reply(&err));
     }
-    handle(sio, ClientFrame::Join { room, since }).await;
 }
 
 /// `leave`: a room name.
@@ -116,14 +127,33 @@ async fn leave(socket: &SocketRef, sio: &SioConn, data: Option<Value>, ack: Opti
     let Some(ClientFrame::Leave { room }) = leave_frame(data.as_ref()) else {
         return bad_payload(socket, ack, "leave", "a room name");
     };
-    if let Some(ack) = ack {
+    let key = canonical(&room);
+    let number = ack.map(|ack| {
+        let number = sio.sends.fetch_add(1, Ordering::Relaxed);
         sio.pending()
             .leaves
-            .entry(canonical(&room))
+            .entry(key.clone())
             .or_default()
-            .push(ack);
+            .push((number, ack));
+        number
+    });
+    if let Err(err) = handle(sio, ClientFrame::Leave { room }).await
+        && let Some(number) = number
+        && let Some(ack) = take_back(&mut sio.pending().leaves, &key, number)
+    {
+        send_ack(ack, &error_reply(&err));
     }
-    handle(sio, ClientFrame::Leave { room }).await;
+}
+
+/// Answers the ack callback of a command that no reply answers (`typing`, `status`,
+/// `history`, `read`, `ping`): `{ok: true}`, or the error.
+fn answer(ack: Option<AckSender>, outcome: Result<(), ChatError>) {
+    if let Some(ack) = ack {
+        match outcome {
+            Ok(()) => send_ack(ack, &json!({"ok": true})),
+            Err(err) => send_ack(ack, &error_reply(&err)),
+        };
+    }
 }
 
 /// Sends `text` to `room`, matching the ack callback to the message's ack.
@@ -140,7 +170,9 @@ async fn send(
         format!("sio-{}-{n}", sio.socket_id)
     });
     sio.pending().sends.insert(key.clone(), (ack, client_id));
-    handle(
+    // A refusal comes back through the writer as an `error` naming the client_id, and
+    // that answers the ack.
+    let _ = handle(
         sio,
         ClientFrame::Send {
             room,
@@ -210,7 +242,8 @@ async fn send_chat_message(
         session.is_member(&room)
     };
     if !joined {
-        handle(
+        // A refused join was told as an `error` event; the send's own answer follows.
+        let _ = handle(
             sio,
             ClientFrame::Join {
                 room: room.clone(),
@@ -233,7 +266,7 @@ async fn typing(socket: &SocketRef, sio: &SioConn, data: Option<Value>, ack: Opt
     let Some(frame) = typing_frame(data.as_ref()) else {
         return bad_payload(socket, ack, "typing", "a room name");
     };
-    handle(sio, frame).await;
+    answer(ack, handle(sio, frame).await);
 }
 
 /// `status`: `{status, note?}`.
@@ -248,7 +281,7 @@ async fn status(socket: &SocketRef, sio: &SioConn, data: Option<Value>, ack: Opt
     let Some(frame) = status_frame(data.as_ref()) else {
         return bad_payload(socket, ack, "status", "{status, note?}");
     };
-    handle(sio, frame).await;
+    answer(ack, handle(sio, frame).await);
 }
 
 /// `history`: `{room, before?, after?, limit?}`; a `limit` that is no `u32` counts as none.
@@ -268,7 +301,7 @@ async fn history(socket: &SocketRef, sio: &SioConn, data: Option<Value>, ack: Op
     let Some(frame) = history_frame(data.as_ref()) else {
         return bad_payload(socket, ack, "history", "{room, before?, after?, limit?}");
     };
-    handle(sio, frame).await;
+    answer(ack, handle(sio, frame).await);
 }
 
 /// `read`: `{room, id}`.
@@ -282,9 +315,9 @@ async fn read(socket: &SocketRef, sio: &SioConn, data: Option<Value>, ack: Optio
     let Some(frame) = read_frame(data.as_ref()) else {
         return bad_payload(socket, ack, "read", "{room, id}");
     };
-    handle(sio, frame).await;
+    answer(ack, handle(sio, frame).await);
 }
 
-async fn ping(_socket: &SocketRef, sio: &SioConn, _data: Option<Value>, _ack: Option<AckSender>) {
-    handle(sio, ClientFrame::Ping).await;
+async fn ping(_socket: &SocketRef, sio: &SioConn, _data: Option<Value>, ack: Option<AckSender>) {
+    answer(ack, handle(sio, ClientFrame::Ping).await);
 }

@@ -41,22 +41,60 @@ pub fn layer(state: AppState) -> SocketIoLayer {
     let buffer = state.chat.limits().outbound_queue;
     let (layer, io) = SocketIo::builder()
         .max_buffer_size(buffer)
+        // What a client may send, before authentication as after, is what /ws allows: a
+        // 15 MB CONNECT packet was read and parsed whole before its token was refused.
+        .max_payload(crate::ws::MAX_FRAME_BYTES as u64)
+        .ws_max_message_size(crate::ws::MAX_FRAME_BYTES)
+        .ws_max_frame_size(crate::ws::MAX_FRAME_BYTES)
+        .ws_read_buffer_size(crate::ws::READ_BUFFER_BYTES)
+        // An Engine.IO session that has not connected (authenticated) by then is closed,
+        // as a /ws socket without its auth frame is.
+        .connect_timeout(state.ws.auth_timeout)
         .with_state(state)
         .build_layer();
     io.ns("/", on_connect.with(authenticate_socket));
     layer
 }
 
-/// Refuses the Socket.io handshake from pages of other origins, as `/ws` does.
-pub async fn check_origin(
+/// Admits Socket.io requests: refuses the handshake from pages of other origins, as `/ws`
+/// does, and caps the new Engine.IO sessions (requests without a `sid`) each client address
+/// may open per minute (`--socketio-sessions-per-minute`). A session lives at most the auth
+/// timeout before it authenticates, so together they bound the unauthenticated sessions an
+/// address can hold.
+pub async fn admit(
     axum::extract::State(state): axum::extract::State<AppState>,
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
     request: Request,
     next: Next,
 ) -> Response {
-    if request.uri().path().starts_with("/socket.io")
-        && let Err(err) = crate::ws::check_origin(request.headers(), &state.allowed_origins)
-    {
+    if !request.uri().path().starts_with("/socket.io") {
+        return next.run(request).await;
+    }
+    if let Err(err) = crate::ws::check_origin(request.headers(), &state.allowed_origins) {
         return err.into_response();
+    }
+    let opens_a_session = !request
+        .uri()
+        .query()
+        .unwrap_or_default()
+        .split('&')
+        .any(|pair| pair.starts_with("sid="));
+    if opens_a_session {
+        let address = crate::http::client_address::client_address(
+            peer.ip(),
+            request.headers(),
+            &state.trusted_proxies,
+        );
+        if let Err(exhausted) = state
+            .socketio_sessions
+            .take(address, std::time::Instant::now())
+        {
+            tracing::info!(%address, "socket.io sessions throttled");
+            return crate::error::ApiError::RateLimited {
+                retry_after_secs: exhausted.retry_after.as_secs_f64().ceil() as u64,
+            }
+            .into_response();
+        }
     }
     next.run(request).await
 }
@@ -108,14 +146,27 @@ async fn authenticate_socket(
     // as a task after the answer: a client's first event (a `join` right after `connect`)
     // could beat it and find no handler, and be lost.
     register(&socket, &state, &auth, &user)?;
-    Ok(())
+    // A logout between the token check and the registration above would have missed this
+    // connection: now that logouts reach it, look again (as /ws does).
+    match state.store.get_session(&auth.session_id).await {
+        Ok(Some(session)) if session.is_active(chrono::Utc::now()) => Ok(()),
+        Ok(_) => Err(HandshakeError::BadToken),
+        Err(err) => {
+            tracing::warn!(error = %err, "could not re-check a Socket.io session");
+            Err(HandshakeError::Unavailable)
+        }
+    }
 }
+
+/// An ack callback waiting for the reply that answers it, with the number its handler
+/// knows it by (to take it back and answer it with the error, should the command fail).
+type Waiting = (u64, AckSender);
 
 /// Ack callbacks waiting for the reply that answers them.
 #[derive(Default)]
 struct PendingAcks {
-    joins: HashMap<String, Vec<AckSender>>,
-    leaves: HashMap<String, Vec<AckSender>>,
+    joins: HashMap<String, Vec<Waiting>>,
+    leaves: HashMap<String, Vec<Waiting>>,
     /// By the client_id the session saw: the ack, and the client_id the client gave.
     sends: HashMap<String, (Option<AckSender>, Option<String>)>,
 }
@@ -126,7 +177,8 @@ struct SioConn {
     session: tokio::sync::Mutex<Session>,
     conn: ConnHandle,
     pending: Mutex<PendingAcks>,
-    /// Numbers the sends that came without a client_id, to match their acks.
+    /// Numbers the sends that came without a client_id, to match their acks, and the
+    /// join and leave acks.
     sends: std::sync::atomic::AtomicU64,
     socket_id: String,
 }
@@ -141,7 +193,10 @@ impl SioConn {
 
 /// What the middleware prepared and the connect handler starts: the connection's queue
 /// and the socket's session, for the writer task.
-type Prepared = Arc<Mutex<Option<(Outbound, Arc<SioConn>)>>>;
+type Prepared = Arc<Mutex<Option<(Outbound, Arc<SioConn>, Expiry)>>>;
+
+/// When the connection's token expires.
+type Expiry = chrono::DateTime<chrono::Utc>;
 
 /// Registers the socket as a hub connection with its session and event handlers; the
 /// writer starts in [`on_connect`], once the client has been told it is connected.
@@ -176,7 +231,7 @@ fn register(
             conn.close(CloseReason::Gone);
         }
     });
-    let prepared: Prepared = Arc::new(Mutex::new(Some((outbound, sio))));
+    let prepared: Prepared = Arc::new(Mutex::new(Some((outbound, sio, auth.expires_at))));
     socket.extensions.insert(prepared);
     Ok(())
 }
@@ -188,7 +243,7 @@ async fn on_connect(socket: SocketRef, State(state): State<AppState>) {
             .unwrap_or_else(PoisonError::into_inner)
             .take()
     });
-    let Some((outbound, sio)) = prepared else {
+    let Some((outbound, sio, expires_at)) = prepared else {
         tracing::error!("a Socket.io socket connected without its session; disconnecting it");
         let _ = socket.disconnect();
         return;
@@ -197,21 +252,39 @@ async fn on_connect(socket: SocketRef, State(state): State<AppState>) {
         sio.conn.close(CloseReason::GoingAway);
     }
     let tracker = state.connections.clone();
-    tracker.spawn(write(socket, outbound, sio, state.metrics.clone()));
+    tracker.spawn(write(
+        socket,
+        outbound,
+        sio,
+        expires_at,
+        state.metrics.clone(),
+    ));
 }
 
-/// Drains the connection's queue into Socket.io emits and ack callbacks.
+/// Drains the connection's queue into Socket.io emits and ack callbacks, until the
+/// connection closes or its token expires (as a `/ws` connection does, with 1008).
 async fn write(
     socket: SocketRef,
     mut outbound: Outbound,
     sio: Arc<SioConn>,
+    expires_at: Expiry,
     metrics: Arc<Metrics>,
 ) {
     let _open = OpenConnection::new(&metrics, Transport::SocketIo);
+    let remaining = (expires_at - chrono::Utc::now())
+        .to_std()
+        .unwrap_or_default();
+    let expiry = tokio::time::sleep(remaining);
+    tokio::pin!(expiry);
     loop {
         tokio::select! {
             biased;
             () = sio.conn.closed() => break,
+            () = &mut expiry => {
+                tracing::debug!(conn = sio.conn.id().0, "socket.io token expired");
+                sio.conn.close(CloseReason::TokenExpired);
+                break;
+            }
             event = outbound.recv() => match event {
                 Some(event) => deliver(&socket, &sio, &event),
                 None => break,
@@ -352,13 +425,33 @@ fn deliver_frame(socket: &SocketRef, sio: &SioConn, event: &HubEvent) -> bool {
     }
 }
 
-fn take(waiting: &mut HashMap<String, Vec<AckSender>>, room: &str) -> Option<AckSender> {
+fn take(waiting: &mut HashMap<String, Vec<Waiting>>, room: &str) -> Option<AckSender> {
     let acks = waiting.get_mut(room)?;
-    let ack = (!acks.is_empty()).then(|| acks.remove(0));
+    let ack = (!acks.is_empty()).then(|| acks.remove(0).1);
     if acks.is_empty() {
         waiting.remove(room);
     }
     ack
+}
+
+/// Takes back the ack numbered `number`, if no reply has taken it yet.
+fn take_back(
+    waiting: &mut HashMap<String, Vec<Waiting>>,
+    room: &str,
+    number: u64,
+) -> Option<AckSender> {
+    let acks = waiting.get_mut(room)?;
+    let index = acks.iter().position(|(n, _)| *n == number)?;
+    let (_, ack) = acks.remove(index);
+    if acks.is_empty() {
+        waiting.remove(room);
+    }
+    Some(ack)
+}
+
+/// The error an ack callback gets, in the shape of the `error` event.
+fn error_reply(err: &crate::chat::ChatError) -> Value {
+    json!({"error": {"code": err.code(), "message": err.to_string()}})
 }
 
 fn send_ack(ack: AckSender, payload: &impl serde::Serialize) -> bool {
@@ -372,8 +465,11 @@ fn send_ack(ack: AckSender, payload: &impl serde::Serialize) -> bool {
 }
 
 /// Hands a frame to the session, in this socket's order of arrival at the lock.
-async fn handle(sio: &SioConn, frame: ClientFrame) {
-    sio.session.lock().await.handle(frame).await;
+///
+/// # Errors
+/// The refusal, already sent to the client as an `error` event.
+async fn handle(sio: &SioConn, frame: ClientFrame) -> Result<(), crate::chat::ChatError> {
+    sio.session.lock().await.handle(frame).await
 }
 
 /// The unknown-event answer.

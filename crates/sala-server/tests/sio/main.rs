@@ -320,6 +320,61 @@ async fn logout_disconnects_the_client(kind: Kind) {
     sio.event("disconnect");
 }
 
+/// Every ack callback is answered once: a join or leave that fails gets its error (it was
+/// never answered, and the next successful join of that name took the oldest stale ack),
+/// and commands without a reply of their own get `{ok: true}`.
+async fn every_ack_is_answered_once_even_when_the_command_fails(kind: Kind) {
+    let app = TestApp::spawn().await;
+    let token = app.user_token("acker").await;
+    let mut sio = connected(kind, &app, &token, "websocket");
+    for n in 0..40 {
+        // Valid names of rooms that do not exist, and names too long to be valid.
+        let name = if n % 2 == 0 {
+            format!("nosuchroom{n}")
+        } else {
+            format!("{}{n}", "x".repeat(100))
+        };
+        let reply = sio.call("join", json!(name));
+        assert_eq!(
+            reply["error"]["code"], "not_found",
+            "{kind:?} join {name}: {reply}"
+        );
+    }
+    let reply = sio.call("join", json!("nosuchroom0"));
+    assert_eq!(reply["error"]["code"], "not_found", "{kind:?}: {reply}");
+    let left = sio.call("leave", json!("nosuchroom0"));
+    assert_eq!(left["error"]["code"], "not_found", "{kind:?}: {left}");
+    let joined = sio.call("join", json!("general"));
+    assert_eq!(
+        (joined["type"].as_str(), joined["room"].as_str()),
+        (Some("joined"), Some("general")),
+        "{kind:?}: the join's own answer: {joined}"
+    );
+    assert_eq!(sio.call("typing", json!("general")), json!({"ok": true}));
+    let typing_elsewhere = sio.call("typing", json!("nosuchroom0"));
+    assert_eq!(
+        typing_elsewhere["error"]["code"], "not_found",
+        "{typing_elsewhere}"
+    );
+    let left = sio.call("leave", json!("general"));
+    assert_eq!(left["type"], "left", "{kind:?}: {left}");
+}
+
+/// Both transports close a connection when its token expires (`/ws` with 1008, Socket.io
+/// by disconnecting it); before, a Socket.io connection outlived its token.
+async fn both_transports_end_a_connection_when_its_token_expires(kind: Kind) {
+    let app = TestApp::spawn_with(|config| config.token_ttl_secs = 2).await;
+    let token = app.user_token("brief").await;
+    let mut ws = WsClient::connect(&app, &token).await;
+    let mut sio = connected(kind, &app, &token, "websocket");
+    assert_eq!(
+        ws.ended().await,
+        ws_client::Ended::Closed(Some(1008)),
+        "/ws"
+    );
+    sio.event("disconnect");
+}
+
 macro_rules! both_clients {
     ($($name:ident => $scenario:ident($($arg:expr),*);)*) => {$(
         #[tokio::test(flavor = "multi_thread")]
@@ -340,6 +395,8 @@ both_clients! {
     bad_input_gets_an_error_event => bad_input_gets_an_error_and_the_socket_stays_usable();
     send_chat_message_goes_to_general => the_legacy_string_event_goes_to_general();
     logout_disconnects_socket_io_clients => logout_disconnects_the_client();
+    every_ack_callback_is_answered_once => every_ack_is_answered_once_even_when_the_command_fails();
+    an_expired_token_ends_the_connection_on_both_transports => both_transports_end_a_connection_when_its_token_expires();
 }
 
 /// Socket.io clients take part in a cluster through the same path (SPEC §7): a Socket.io

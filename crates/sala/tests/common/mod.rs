@@ -138,10 +138,19 @@ impl Server {
         if !extra.contains(&"--port") {
             command.args(["--port", "0"]);
         }
+        // Limits out of the way unless the test sets them: every test client registers,
+        // logs in and connects from 127.0.0.1.
+        for flag in [
+            "--send-rate",
+            "--send-burst",
+            "--registrations-per-hour",
+            "--socketio-sessions-per-minute",
+        ] {
+            if !extra.contains(&flag) {
+                command.args([flag, "1000000"]);
+            }
+        }
         let mut child = command
-            .args(["--send-rate", "1000000", "--send-burst", "1000000"])
-            // Every test client registers and logs in from 127.0.0.1.
-            .args(["--registrations-per-hour", "1000000"])
             .args(extra)
             .arg("--data-dir")
             .arg(data_dir)
