@@ -132,6 +132,21 @@ pub struct Config {
     #[arg(long, env = "SALA_ROOMS_PER_HOUR", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
     pub rooms_per_hour: u32,
 
+    /// Seconds a client has to send a whole HTTP request head; a kept-alive connection
+    /// that starts no new request within it is closed too (slow or idle clients).
+    #[arg(long, env = "SALA_HEADER_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub header_timeout_secs: u64,
+
+    /// Connections (HTTP and WebSocket, authenticated or not) one client address may hold
+    /// open at once; more are closed at accept. Trusted proxies are exempt.
+    #[arg(long, env = "SALA_MAX_CONNECTIONS_PER_ADDRESS", default_value_t = 256, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub max_connections_per_address: usize,
+
+    /// Seconds shutdown waits for open connections to finish before closing them; the
+    /// process then exits 0.
+    #[arg(long, env = "SALA_SHUTDOWN_GRACE_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub shutdown_grace_secs: u64,
+
     /// Seconds a WebSocket client without an Authorization header has to send `auth`.
     #[arg(long, env = "SALA_AUTH_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
     pub auth_timeout_secs: u64,
@@ -256,6 +271,9 @@ impl Config {
             max_rooms_per_connection: 100,
             rooms_per_hour: 1000,
             auth_timeout_secs: 10,
+            header_timeout_secs: 10,
+            max_connections_per_address: 1_000_000,
+            shutdown_grace_secs: 5,
             idle_timeout_secs: 60,
             allowed_origins: Vec::new(),
             ai_base_url: None,

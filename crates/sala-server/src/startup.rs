@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use axum::serve::ListenerExt as _;
 use chrono::{Duration, Utc};
 use sala_store::{NewRoom, Store};
 use sala_store_postgres::PostgresStore;
@@ -33,9 +32,6 @@ use crate::metrics::Metrics;
 use crate::state::AppState;
 use crate::ws::WsSettings;
 
-/// How long shutdown waits for connections to flush and close.
-const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
-
 /// File descriptors kept aside from client connections: the listener, database and Redis
 /// connections, the log, the data files.
 const RESERVED_FILES: u64 = 64;
@@ -53,6 +49,8 @@ pub struct App {
     /// The Redis link to the other nodes, when there are any.
     link: Option<Link>,
     role: Role,
+    /// Timeouts, caps and the shutdown grace of the HTTP server loop.
+    listening: http::listener::ListenerSettings,
     connections: TaskTracker,
     /// Cancelled to stop the node; `run` then drains and returns.
     shutdown: CancellationToken,
@@ -188,6 +186,12 @@ impl App {
             chat,
             link,
             role: config.role,
+            listening: http::listener::ListenerSettings {
+                header_timeout: std::time::Duration::from_secs(config.header_timeout_secs),
+                max_connections_per_address: config.max_connections_per_address,
+                shutdown_grace: std::time::Duration::from_secs(config.shutdown_grace_secs),
+                trusted_proxies: config.trusted_proxies.clone().into(),
+            },
             connections,
             shutdown: CancellationToken::new(),
         })
@@ -211,33 +215,26 @@ impl App {
     /// When accepting connections fails for good.
     pub async fn run(self) -> anyhow::Result<()> {
         tracing::info!(address = %self.local_addr, role = ?self.role, "sala is listening");
-        let service = self
-            .router
-            .into_make_service_with_connect_info::<SocketAddr>();
         let shutdown = self.shutdown.clone();
         let chat = self.chat.clone();
         // The real-time layer shuts down as soon as the signal comes, not after in-flight
         // HTTP requests: Socket.io long-polling requests end only when their sockets close.
-        // No Nagle delay: the writers already batch frames per flush, and with Nagle a small
-        // frame right behind another (`joined` after `ready`) waited for the client's delayed
-        // ACK, about 40 ms.
-        let listener = self.listener.tap_io(|tcp| {
-            if let Err(err) = tcp.set_nodelay(true) {
-                tracing::debug!(error = %err, "could not set TCP_NODELAY");
-            }
-        });
-        axum::serve(listener, service)
-            .with_graceful_shutdown(async move {
+        http::listener::serve(
+            self.listener,
+            self.router,
+            self.listening.clone(),
+            async move {
                 shutdown.cancelled().await;
                 chat.shutdown().await;
-            })
-            .await
-            .context("serving HTTP")?;
+            },
+        )
+        .await
+        .context("serving HTTP")?;
         if let Some(link) = &self.link {
             link.stop().await;
         }
         self.connections.close();
-        if tokio::time::timeout(SHUTDOWN_GRACE, self.connections.wait())
+        if tokio::time::timeout(self.listening.shutdown_grace, self.connections.wait())
             .await
             .is_err()
         {

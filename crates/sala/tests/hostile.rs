@@ -290,3 +290,157 @@ async fn socket_io_refuses_huge_packets_and_bounds_sessions_before_authenticatio
         );
     }
 }
+
+/// Reads from a raw TCP socket until the server closes it; returns what it sent.
+async fn read_until_closed(stream: &mut tokio::net::TcpStream) -> Vec<u8> {
+    use tokio::io::AsyncReadExt as _;
+    let mut received = Vec::new();
+    let mut buffer = [0u8; 4096];
+    loop {
+        let read = tokio::time::timeout(WAIT, stream.read(&mut buffer))
+            .await
+            .expect("the server closes the connection in time");
+        match read {
+            Ok(0) | Err(_) => return received,
+            Ok(n) => received.extend_from_slice(&buffer[..n]),
+        }
+    }
+}
+
+async fn tcp(server: &Server) -> tokio::net::TcpStream {
+    tokio::net::TcpStream::connect(("127.0.0.1", server.port))
+        .await
+        .expect("connects")
+}
+
+/// Slow and idle HTTP clients: an unfinished request head, a head trickled a byte at a
+/// time and an idle kept-alive connection are each closed after the header timeout (they
+/// stayed open past 75 s); one address holds at most its cap of connections.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_heads_idle_connections_and_too_many_from_one_address_are_closed() {
+    use tokio::io::AsyncWriteExt as _;
+    let data_dir = tempfile::tempdir().unwrap();
+    let server = Server::start(
+        data_dir.path(),
+        &[
+            "--header-timeout-secs",
+            "2",
+            "--max-connections-per-address",
+            "40",
+        ],
+    );
+
+    let started = std::time::Instant::now();
+    let mut unfinished = tcp(&server).await;
+    unfinished
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    read_until_closed(&mut unfinished).await;
+    println!(
+        "an unfinished head was closed after {:?}",
+        started.elapsed()
+    );
+
+    let started = std::time::Instant::now();
+    let mut trickled = tcp(&server).await;
+    let head = b"GET /healthz HTTP/1.1\r\nHost: x\r\nUser-Agent: a-very-slow-client\r\n\r\n";
+    let mut closed_early = false;
+    for byte in head {
+        if trickled.write_all(&[*byte]).await.is_err() {
+            closed_early = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let mut probe = [0u8; 1];
+        if let Ok(Ok(0)) =
+            tokio::time::timeout(Duration::from_millis(1), trickled.peek(&mut probe)).await
+        {
+            closed_early = true;
+            break;
+        }
+    }
+    assert!(closed_early, "a head trickled over 20 s was let through");
+    println!("a trickled head was closed after {:?}", started.elapsed());
+
+    let started = std::time::Instant::now();
+    let mut idle = tcp(&server).await;
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let answered = read_until_closed(&mut idle).await;
+    assert!(
+        answered.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&answered)
+    );
+    println!(
+        "an idle kept-alive connection was closed after {:?}",
+        started.elapsed()
+    );
+
+    // 40 unfinished heads fill the address's places: the 41st connection is closed at once,
+    // unanswered. Once the heads time out, the address may connect again.
+    let mut holders = Vec::new();
+    for _ in 0..40 {
+        let mut holder = tcp(&server).await;
+        holder
+            .write_all(b"GET /healthz HTTP/1.1\r\n")
+            .await
+            .unwrap();
+        holders.push(holder);
+    }
+    let mut over = tcp(&server).await;
+    let _ = over
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await;
+    let refused = read_until_closed(&mut over).await;
+    assert!(
+        refused.is_empty(),
+        "over the cap: {}",
+        String::from_utf8_lossy(&refused)
+    );
+    for holder in &mut holders {
+        read_until_closed(holder).await;
+    }
+    let http = reqwest::Client::builder().timeout(WAIT).build().unwrap();
+    let health = http
+        .get(format!("{}/healthz", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200, "places are given back");
+}
+
+/// SIGTERM while a client holds an unfinished request head (and a header timeout longer
+/// than the test): the node stops after its shutdown grace and exits 0. It never stopped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_ends_within_its_grace_whatever_the_clients_hold() {
+    use tokio::io::AsyncWriteExt as _;
+    let data_dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(
+        data_dir.path(),
+        &["--header-timeout-secs", "600", "--shutdown-grace-secs", "2"],
+    );
+    let mut unfinished = tcp(&server).await;
+    unfinished
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let http = reqwest::Client::builder().timeout(WAIT).build().unwrap();
+    let token = token(&http, &server.base, "stayer", true).await;
+    let mut socket = join(&server.base, &token, "general").await;
+    let started = std::time::Instant::now();
+    let exit = tokio::task::block_in_place(|| server.stop_within(WAIT));
+    let exit = exit.expect("the node stops within the wait");
+    assert!(exit.success(), "exit status {exit}");
+    println!(
+        "SIGTERM with an unfinished head held: exited in {:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        close_code(&mut socket).await,
+        Some(1001),
+        "the WebSocket is told"
+    );
+}

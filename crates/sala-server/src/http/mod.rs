@@ -14,6 +14,7 @@ pub mod accounts;
 pub mod client_address;
 pub mod extract;
 pub mod health;
+pub mod listener;
 pub mod openapi;
 pub mod quota;
 pub mod rooms;

@@ -282,7 +282,7 @@ mod tests {
         let mut ann = connect_and_join(&hub, 1, "ann");
         let joined = ann.try_recv().expect("joined");
         assert!(
-            matches!(joined.decode(), ServerFrame::Joined { members, .. } if members == &["ann", "zed"])
+            matches!(joined.decode(), ServerFrame::Joined { members, .. } if members == ["ann", "zed"])
         );
         assert_eq!(
             feed.try_recv().expect("reported"),

@@ -145,6 +145,7 @@ impl Server {
             "--send-burst",
             "--registrations-per-hour",
             "--socketio-sessions-per-minute",
+            "--max-connections-per-address",
         ] {
             if !extra.contains(&flag) {
                 command.args([flag, "1000000"]);
@@ -216,6 +217,26 @@ impl Server {
         assert!(status.success());
         let exit = self.child.wait().expect("reaped");
         assert!(exit.success(), "sala exits 0 on SIGTERM, got {exit}");
+    }
+}
+
+impl Server {
+    /// SIGTERM; the exit status, if the process ended within `limit`.
+    pub fn stop_within(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+        let deadline = std::time::Instant::now() + limit;
+        while std::time::Instant::now() < deadline {
+            if let Some(exit) = self.child.try_wait().expect("try_wait") {
+                return Some(exit);
+            }
+            // Polling the child: there is no event to await for a process's exit here.
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
     }
 }
 
