@@ -60,7 +60,7 @@ start_node() {
   port=$(_sala_free_port)
   mkdir -p "$work/$name"
   taskset -c 0 "$sala" serve --port "$port" --data-dir "$work/$name" \
-    --send-rate 1000000 --send-burst 1000000 --registrations-per-hour 1000000 --login-failures-per-address 1000000 --socketio-sessions-per-minute 1000000 --max-connections-per-address 1000000 --max-connections-per-user 1000000 \
+    --send-rate 1000000 --send-burst 1000000 --registrations-per-hour 1000000 --login-failures-per-address 1000000 --socketio-sessions-per-minute 1000000 --max-connections-per-address 1000000 --command-rate 1000000 --command-burst 1000000 --max-connections-per-user 1000000 \
     --rooms-per-hour 1000000 --log-format json \
     --jwt-secret "bench-cluster-secret-0123456789abcdef" \
     "${db_args[@]}" "${redis_args[@]}" >"$work/$name.log" 2>&1 &

@@ -535,7 +535,7 @@ start_server() {
     sala | sala-socketio)
       server_data=$(mktemp -d "$work/data.XXXXXX")
       cmd=("$sala" serve --port "$port" --data-dir "$server_data"
-        --send-rate 1000000 --send-burst 1000000 --registrations-per-hour 1000000 --login-failures-per-address 1000000 --socketio-sessions-per-minute 1000000 --max-connections-per-address 1000000 --max-connections-per-user 1000000
+        --send-rate 1000000 --send-burst 1000000 --registrations-per-hour 1000000 --login-failures-per-address 1000000 --socketio-sessions-per-minute 1000000 --max-connections-per-address 1000000 --command-rate 1000000 --command-burst 1000000 --max-connections-per-user 1000000
         --rooms-per-hour 1000000 --log-format json)
       health=/healthz
       ;;

@@ -98,7 +98,7 @@ port=$(_sala_free_port)
 server=http://127.0.0.1:$port
 # taskset execs what it runs, so $! is the server's own pid (--server-pid).
 "${server_cpu[@]}" "$sala" serve --port "$port" --data-dir "$data" \
-  --send-rate 1000000 --send-burst 1000000 --registrations-per-hour 1000000 --login-failures-per-address 1000000 --socketio-sessions-per-minute 1000000 --max-connections-per-address 1000000 --log-format json >"$server_log" 2>&1 &
+  --send-rate 1000000 --send-burst 1000000 --registrations-per-hour 1000000 --login-failures-per-address 1000000 --socketio-sessions-per-minute 1000000 --max-connections-per-address 1000000 --command-rate 1000000 --command-burst 1000000 --log-format json >"$server_log" 2>&1 &
 server_pid=$!
 healthy=0
 for _ in $(seq 1 300); do
@@ -121,7 +121,7 @@ cmd=("${bench_cpu[@]}" "$bench" soak --server "$server" --server-pid "$server_pi
 {
   echo "# scripts/soak.sh, $(date -u +%Y-%m-%dT%H:%M:%SZ), Sala at $(git describe --always --dirty)"
   echo "# $(nproc) CPUs, $(uname -sr); server pid $server_pid, log $server_log"
-  echo "# ${server_cpu[*]} $sala serve --port $port --data-dir \$(mktemp -d) --send-rate 1000000 --send-burst 1000000 --registrations-per-hour 1000000 --login-failures-per-address 1000000 --socketio-sessions-per-minute 1000000 --max-connections-per-address 1000000 --log-format json"
+  echo "# ${server_cpu[*]} $sala serve --port $port --data-dir \$(mktemp -d) --send-rate 1000000 --send-burst 1000000 --registrations-per-hour 1000000 --login-failures-per-address 1000000 --socketio-sessions-per-minute 1000000 --max-connections-per-address 1000000 --command-rate 1000000 --command-burst 1000000 --log-format json"
   echo "# ${cmd[*]}"
 } | tee "$log"
 

@@ -26,6 +26,8 @@ async fn run_bench_stdout(args: &[&str]) -> String {
     config.rooms_per_hour = u32::MAX;
     // Its logins run 100 at a time from one address; attempts in flight count.
     config.login_failures_per_address = u32::MAX;
+    config.command_rate = 1e9;
+    config.command_burst = u32::MAX;
     let app = App::build(config).await.unwrap();
     let server = format!("http://{}", app.local_addr());
     let shutdown = app.shutdown_token();

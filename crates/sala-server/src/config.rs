@@ -118,6 +118,17 @@ pub struct Config {
     #[arg(long, env = "SALA_SEND_BURST", default_value_t = 40, value_parser = clap::value_parser!(u32).range(1..))]
     pub send_burst: u32,
 
+    /// Commands other than `send` (join, leave, history, typing, status, read, ping) per
+    /// second one user may give, sustained, over all their connections to this node (then
+    /// `rate_limited`; extra typing hints are dropped).
+    #[arg(long, env = "SALA_COMMAND_RATE", default_value_t = 20.0, value_parser = positive_rate)]
+    pub command_rate: f64,
+
+    /// Commands other than `send` one user may give in a burst (a reconnecting client
+    /// joins each of its rooms at once).
+    #[arg(long, env = "SALA_COMMAND_BURST", default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..))]
+    pub command_burst: u32,
+
     /// Connections (WebSocket and Socket.io) one user may hold open on this node at once;
     /// one more is refused with `limit_reached`.
     #[arg(long, env = "SALA_MAX_CONNECTIONS_PER_USER", default_value_t = 20, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
@@ -267,6 +278,8 @@ impl Config {
             write_timeout_secs: 10,
             send_rate: 1000.0,
             send_burst: 1000,
+            command_rate: 1000.0,
+            command_burst: 1000,
             max_connections_per_user: 20,
             max_rooms_per_connection: 100,
             rooms_per_hour: 1000,

@@ -126,6 +126,8 @@ impl App {
                 write_timeout,
                 sends_per_sec: config.send_rate,
                 send_burst: config.send_burst,
+                commands_per_sec: config.command_rate,
+                command_burst: config.command_burst,
                 max_connections_per_user: config.max_connections_per_user,
                 max_rooms_per_connection: config.max_rooms_per_connection,
                 typing_interval: std::time::Duration::from_secs(1),

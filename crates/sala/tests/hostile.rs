@@ -444,3 +444,92 @@ async fn shutdown_ends_within_its_grace_whatever_the_clients_hold() {
         "the WebSocket is told"
     );
 }
+
+/// Every frame kind is rate-limited per user, not only `send`: 10,000 `status` frames over
+/// 20 connections of one user (they went through, each a write and a fan-out, and delayed
+/// another user's acks by up to 8.7 s). Now the room hears at most the burst plus the rate
+/// of them, and another user's acks are measured meanwhile (printed, not asserted).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_status_frames_is_rate_limited_per_user() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let server = Server::start(data_dir.path(), &[]);
+    let base = server.base.clone();
+    let http = reqwest::Client::builder().timeout(WAIT).build().unwrap();
+    let flooder = token(&http, &base, "statusflood", true).await;
+    let mut sockets = Vec::new();
+    for _ in 0..20 {
+        sockets.push(join(&base, &flooder, "general").await);
+    }
+    let mut steady = join(&base, &token(&http, &base, "steady", true).await, "general").await;
+    let mut listener = join(
+        &base,
+        &token(&http, &base, "listens", true).await,
+        "general",
+    )
+    .await;
+
+    let started = std::time::Instant::now();
+    let flood = async {
+        for socket in &mut sockets {
+            for n in 0..500 {
+                let status = if n % 2 == 0 { "busy" } else { "available" };
+                let frame = json!({"type": "status", "status": status}).to_string();
+                if socket.send(Message::text(frame)).await.is_err() {
+                    break;
+                }
+            }
+        }
+    };
+    let acks = async {
+        let mut slowest = Duration::ZERO;
+        for n in 0..20 {
+            let sent = std::time::Instant::now();
+            send(
+                &mut steady,
+                json!({"type": "send", "room": "general", "text": format!("steady {n}")}),
+            )
+            .await;
+            next_of(&mut steady, "ack").await;
+            slowest = slowest.max(sent.elapsed());
+        }
+        slowest
+    };
+    let ((), slowest_ack) = tokio::join!(flood, acks);
+    // The listener reads until the steady user's last message: every status frame the
+    // flood got through was fanned out before it.
+    let mut statuses = 0;
+    loop {
+        let frame = next_of_any(&mut listener).await;
+        if frame["type"] == "status" && frame["user"] == "statusflood" {
+            statuses += 1;
+        }
+        if frame["type"] == "message" && frame["text"] == "steady 19" {
+            break;
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    println!(
+        "10,000 status frames from one user: {statuses} reached the room in {elapsed:.1} s; another user's slowest ack {slowest_ack:?}"
+    );
+    // Burst 200 plus 20 a second, and a margin for the frames in flight at the end.
+    let allowed = 200.0 + 20.0 * elapsed + 20.0;
+    assert!(
+        f64::from(statuses) <= allowed,
+        "{statuses} status frames reached the room"
+    );
+}
+
+/// The next text frame, whatever its type.
+async fn next_of_any(socket: &mut Socket) -> Value {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let message = tokio::time::timeout_at(deadline, socket.next())
+            .await
+            .expect("a frame in time")
+            .expect("open")
+            .expect("a frame");
+        if let Message::Text(text) = message {
+            return serde_json::from_str(text.as_str()).unwrap();
+        }
+    }
+}

@@ -45,6 +45,11 @@ pub struct ChatLimits {
     pub sends_per_sec: f64,
     /// Messages one user may send in a burst.
     pub send_burst: u32,
+    /// Other commands (join, leave, history, typing, status, read, ping) per second one
+    /// user may give, sustained, over all their connections.
+    pub commands_per_sec: f64,
+    /// Other commands one user may give in a burst.
+    pub command_burst: u32,
     /// Connections one user may hold open on this node.
     pub max_connections_per_user: usize,
     /// Rooms one connection may have joined at once.
@@ -76,6 +81,7 @@ struct Inner {
     assistant: assistant::Assistant,
     metrics: Arc<Metrics>,
     send_rates: rate::UserRates,
+    command_rates: rate::UserRates,
 }
 
 impl Chat {
@@ -116,6 +122,7 @@ impl Chat {
                 assistant,
                 metrics,
                 send_rates: rate::UserRates::new(limits.sends_per_sec, limits.send_burst),
+                command_rates: rate::UserRates::new(limits.commands_per_sec, limits.command_burst),
             }),
         }
     }
@@ -145,6 +152,11 @@ impl Chat {
         &self.inner.send_rates
     }
 
+    /// The buckets of the users connected here for commands other than `send`.
+    pub fn command_rates(&self) -> &rate::UserRates {
+        &self.inner.command_rates
+    }
+
     /// Resolves when transports should stop reading commands (shutdown has begun).
     pub fn stop_reading(&self) -> &CancellationToken {
         &self.inner.stop_reading
@@ -166,6 +178,11 @@ impl Chat {
     ) -> Result<UserRecord, StoreError> {
         let store = &self.inner.store;
         let before = store.get_user(user_id).await?.ok_or(StoreError::NotFound)?;
+        // The same status again changes nothing: no write, no broadcast (a flood of
+        // identical `status` frames was one fsync'd write and one fan-out each).
+        if before.status.busy == availability.busy && before.status.note == availability.note {
+            return Ok(before);
+        }
         let status = StatusRecord {
             busy: availability.busy,
             note: availability.note,

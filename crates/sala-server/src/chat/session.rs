@@ -36,18 +36,22 @@ pub struct Session {
     room_ids: HashMap<String, i64>,
     /// The user's send-rate bucket, shared with their other connections.
     sends: SharedBucket,
+    /// The user's bucket for every other command, shared likewise.
+    commands: SharedBucket,
     last_typing: HashMap<String, Instant>,
 }
 
 impl Session {
     pub fn new(chat: Chat, conn: ConnHandle, user: ConnUser) -> Self {
         let sends = chat.send_rates().bucket(user.id, Instant::now());
+        let commands = chat.command_rates().bucket(user.id, Instant::now());
         Self {
             chat,
             conn,
             user,
             room_ids: HashMap::new(),
             sends,
+            commands,
             last_typing: HashMap::new(),
         }
     }
@@ -112,6 +116,17 @@ impl Session {
     }
 
     async fn dispatch(&mut self, frame: ClientFrame) -> Result<(), ChatError> {
+        // Sends have their own bucket (`send`); every other command takes from this one, so
+        // that no kind of frame lets one user make the node work without bound. A typing
+        // hint over the rate is dropped quietly, like one within the typing interval.
+        if !matches!(frame, ClientFrame::Send { .. })
+            && !rate::try_take(&self.commands, Instant::now())
+        {
+            return match frame {
+                ClientFrame::Typing { .. } => Ok(()),
+                _ => Err(ChatError::RateLimited),
+            };
+        }
         match frame {
             ClientFrame::Auth { .. } => Err(ChatError::BadRequest("already authenticated".into())),
             ClientFrame::Join { room, since } => self.join(&room, since).await,

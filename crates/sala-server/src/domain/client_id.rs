@@ -11,10 +11,10 @@ impl ClientId {
     /// # Errors
     /// When `value` is empty or longer than 128 characters.
     pub fn parse(value: String) -> Result<Self, ValidationError> {
-        if value.is_empty() || value.chars().count() > Self::MAX_CHARS {
+        if value.is_empty() || value.chars().count() > Self::MAX_CHARS || value.contains('\0') {
             return Err(ValidationError::new(
                 "client_id",
-                "must be 1 to 128 characters",
+                "must be 1 to 128 characters, without NUL",
             ));
         }
         Ok(Self(value))

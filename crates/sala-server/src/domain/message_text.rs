@@ -11,11 +11,18 @@ impl MessageText {
     /// Trims, then checks the length.
     ///
     /// # Errors
-    /// When nothing is left after trimming, or more than 4000 characters are.
+    /// When nothing is left after trimming, or more than 4000 characters are, or it holds a
+    /// NUL character (no backend stores one the same way; PostgreSQL refuses it).
     pub fn parse(value: &str) -> Result<Self, ValidationError> {
         let text = value.trim();
         if text.is_empty() || text.chars().count() > Self::MAX_CHARS {
             return Err(ValidationError::new("text", "must be 1 to 4000 characters"));
+        }
+        if text.contains('\0') {
+            return Err(ValidationError::new(
+                "text",
+                "must not contain NUL characters",
+            ));
         }
         Ok(Self(text.to_owned()))
     }
@@ -35,5 +42,6 @@ mod tests {
         assert!(MessageText::parse(" \n\t ").is_err());
         assert!(MessageText::parse(&"é".repeat(4000)).is_ok());
         assert!(MessageText::parse(&"é".repeat(4001)).is_err());
+        assert!(MessageText::parse("a\0b").is_err());
     }
 }

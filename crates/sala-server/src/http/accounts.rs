@@ -20,7 +20,7 @@ use super::extract::ApiJson;
 use crate::auth::AuthUser;
 use crate::auth::session::authenticate;
 use crate::auth::token::new_session_id;
-use crate::domain::{Availability, Email, Password, Username};
+use crate::domain::{Availability, Email, Password, Username, ValidationError};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::wire;
@@ -106,6 +106,14 @@ enum LoginName {
 
 impl LoginName {
     fn from_request(request: &LoginRequest) -> Result<Self, ApiError> {
+        // No account's name holds a NUL, and no backend can look one up the same way.
+        let given = [&request.username, &request.email];
+        if given
+            .iter()
+            .any(|name| name.as_deref().is_some_and(|n| n.contains('\0')))
+        {
+            return Err(ValidationError::new("username", "must not contain NUL characters").into());
+        }
         match (&request.username, &request.email) {
             (Some(name), _) if name.contains('@') => Ok(Self::Email(name.trim().to_owned())),
             (Some(name), _) => Ok(Self::Username(name.trim().to_owned())),

@@ -18,7 +18,7 @@ use utoipa::IntoParams;
 
 use super::extract::{ApiJson, ApiQuery};
 use crate::auth::AuthUser;
-use crate::domain::{PageSize, RoomName, RoomTopic};
+use crate::domain::{PageSize, RoomName, RoomTopic, ValidationError};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::wire;
@@ -44,6 +44,7 @@ fn decode_cursor(cursor: &str) -> Result<String, ApiError> {
         .decode(cursor)
         .ok()
         .and_then(|bytes| String::from_utf8(bytes).ok())
+        .filter(|name| !name.contains('\0'))
         .ok_or_else(|| ApiError::BadRequest("invalid cursor".into()))
 }
 
@@ -60,6 +61,9 @@ pub async fn list_rooms(
     let limit = PageSize::of_rooms(params.limit)?.get();
     let after = params.cursor.as_deref().map(decode_cursor).transpose()?;
     let search = params.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
+    if search.is_some_and(|q| q.contains('\0')) {
+        return Err(ValidationError::new("q", "must not contain NUL characters").into());
+    }
     // One more than asked tells whether another page exists.
     let mut rooms = state
         .store

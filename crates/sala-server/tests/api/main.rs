@@ -6,6 +6,7 @@ mod accounts;
 mod assistant;
 mod errors;
 mod helpers;
+mod hostile_input;
 mod limits;
 mod persistence;
 mod protocol_props;

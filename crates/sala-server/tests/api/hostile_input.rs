@@ -1,0 +1,79 @@
+//! Input no backend stores the same way (issue #15): a NUL character in a login name, a
+//! room search, a cursor, a message or a client_id is refused as `invalid` (or
+//! `bad_request` for a cursor), never a 500, on SQLite and on PostgreSQL alike.
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::helpers::{PASSWORD, TestApp, error_of};
+use crate::ws_client::WsClient;
+
+async fn nul_characters_are_refused(app: &TestApp) {
+    let token = app.user_token("nully").await;
+    for login in [
+        json!({"username": "nu\u{0}lly", "password": PASSWORD}),
+        json!({"email": "nu\u{0}lly@example.org", "password": PASSWORD}),
+    ] {
+        let (status, code) = error_of(app.post_json("/api/login", &login).await).await;
+        assert_eq!(
+            (status, code.as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, "invalid"),
+            "{login}"
+        );
+    }
+    let search = app.get("/api/rooms?q=gen%00eral", &token).await;
+    let (status, code) = error_of(search).await;
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "invalid")
+    );
+    // base64url of "a\0b"
+    let cursor = app.get("/api/rooms?cursor=YQBi", &token).await;
+    let (status, code) = error_of(cursor).await;
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::BAD_REQUEST, "bad_request")
+    );
+
+    let mut ws = WsClient::connect(app, &token).await;
+    ws.join("general").await;
+    ws.send(json!({"type": "send", "room": "general", "text": "a\u{0}b", "client_id": "c1"}))
+        .await;
+    let refused = ws.next_of("error").await;
+    assert_eq!(
+        (refused["code"].as_str(), refused["client_id"].as_str()),
+        (Some("invalid"), Some("c1"))
+    );
+    ws.send(json!({"type": "send", "room": "general", "text": "fine", "client_id": "c\u{0}2"}))
+        .await;
+    assert_eq!(ws.next_of("error").await["code"], "invalid");
+    // The connection is still usable, and nothing was stored.
+    let id = ws.say("general", "after the refusals").await;
+    let page: serde_json::Value = app
+        .get("/api/rooms/general/messages", &token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let texts: Vec<_> = page["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["text"].clone())
+        .collect();
+    assert_eq!(texts, vec![json!("after the refusals")], "message {id}");
+}
+
+#[tokio::test]
+async fn nul_characters_are_refused_on_sqlite() {
+    nul_characters_are_refused(&TestApp::spawn().await).await;
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL (scripts/test.sh starts one)"]
+async fn nul_characters_are_refused_on_postgres() {
+    let database = sala_store_postgres::test_support::TempDatabase::create().await;
+    let app =
+        TestApp::spawn_with(|config| config.database_url = Some(database.url.clone().into())).await;
+    nul_characters_are_refused(&app).await;
+}
