@@ -51,16 +51,16 @@ pub struct Config {
     #[arg(long, env = "SALA_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<SecretString>,
 
-    /// How long a login token stays valid, in seconds.
-    #[arg(long, env = "SALA_TOKEN_TTL_SECS", default_value_t = 24 * 60 * 60, value_parser = clap::value_parser!(u64).range(1..))]
+    /// How long a login token stays valid, in seconds (at most ten years).
+    #[arg(long, env = "SALA_TOKEN_TTL_SECS", default_value_t = 24 * 60 * 60, value_parser = clap::value_parser!(u64).range(1..=MAX_TOKEN_TTL_SECS))]
     pub token_ttl_secs: u64,
 
     /// Failed logins allowed for one username within the throttle window; then 429.
-    #[arg(long, env = "SALA_LOGIN_FAILURES_PER_USER", default_value_t = 5)]
+    #[arg(long, env = "SALA_LOGIN_FAILURES_PER_USER", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
     pub login_failures_per_user: u32,
 
     /// Failed logins allowed from one client address within the throttle window; then 429.
-    #[arg(long, env = "SALA_LOGIN_FAILURES_PER_ADDRESS", default_value_t = 50)]
+    #[arg(long, env = "SALA_LOGIN_FAILURES_PER_ADDRESS", default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..))]
     pub login_failures_per_address: u32,
 
     /// Accounts one client address may register per hour on this node (then 429
@@ -73,8 +73,8 @@ pub struct Config {
     #[arg(long, env = "SALA_SOCKETIO_SESSIONS_PER_MINUTE", default_value_t = 120, value_parser = clap::value_parser!(u32).range(1..))]
     pub socketio_sessions_per_minute: u32,
 
-    /// Length of the login throttle window, in seconds.
-    #[arg(long, env = "SALA_LOGIN_WINDOW_SECS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
+    /// Length of the login throttle window, in seconds (at most a week).
+    #[arg(long, env = "SALA_LOGIN_WINDOW_SECS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=7 * 24 * 60 * 60))]
     pub login_window_secs: u64,
 
     /// Reverse proxies (addresses or ADDRESS/PREFIX networks, comma-separated) whose
@@ -159,11 +159,11 @@ pub struct Config {
     pub shutdown_grace_secs: u64,
 
     /// Seconds a WebSocket client without an Authorization header has to send `auth`.
-    #[arg(long, env = "SALA_AUTH_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, env = "SALA_AUTH_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub auth_timeout_secs: u64,
 
     /// Seconds of silence (not even a pong) after which a connection is dropped.
-    #[arg(long, env = "SALA_IDLE_TIMEOUT_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(3..))]
+    #[arg(long, env = "SALA_IDLE_TIMEOUT_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(3..=86_400))]
     pub idle_timeout_secs: u64,
 
     /// Other origins (scheme://host[:port]) whose pages may open WebSockets here,
@@ -188,11 +188,11 @@ pub struct Config {
     pub ai_model: String,
 
     /// Seconds to wait for the model before posting the plain reply.
-    #[arg(long, env = "SALA_AI_TIMEOUT_SECS", default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, env = "SALA_AI_TIMEOUT_SECS", default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub ai_timeout_secs: u64,
 
     /// Seconds between two assistant replies for one busy user in one room.
-    #[arg(long, env = "SALA_ASSISTANT_INTERVAL_SECS", default_value_t = 60)]
+    #[arg(long, env = "SALA_ASSISTANT_INTERVAL_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(0..=86_400))]
     pub assistant_interval_secs: u64,
 
     /// Log format.
@@ -200,11 +200,15 @@ pub struct Config {
     pub log_format: LogFormat,
 }
 
-/// A send rate: a positive, finite number of messages per second.
+/// The longest token lifetime `--token-ttl-secs` takes: ten years. (Larger ones overflowed
+/// the expiry's date: one panicked at start, others made every login a 500.)
+pub const MAX_TOKEN_TTL_SECS: u64 = 10 * 365 * 24 * 60 * 60;
+
+/// A rate: a positive, finite number per second, at most a billion.
 fn positive_rate(value: &str) -> Result<f64, String> {
     match value.parse::<f64>() {
-        Ok(rate) if rate.is_finite() && rate > 0.0 => Ok(rate),
-        _ => Err("must be a positive number of messages per second".into()),
+        Ok(rate) if rate.is_finite() && rate > 0.0 && rate <= 1e9 => Ok(rate),
+        _ => Err("must be a positive number per second, at most 1000000000".into()),
     }
 }
 
@@ -296,5 +300,54 @@ impl Config {
             assistant_interval_secs: 60,
             log_format: LogFormat::Pretty,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        config: Config,
+    }
+
+    fn parse(args: &[&str]) -> Result<Config, clap::Error> {
+        Cli::try_parse_from(std::iter::once("sala").chain(args.iter().copied()))
+            .map(|cli| cli.config)
+    }
+
+    #[test]
+    fn numeric_flags_out_of_range_are_refused_at_parse_time() {
+        for args in [
+            ["--token-ttl-secs", "9223372036854775807"],
+            ["--token-ttl-secs", "9000000000000000"],
+            ["--token-ttl-secs", "0"],
+            ["--login-window-secs", "18446744073709551615"],
+            ["--send-rate", "1e300"],
+            ["--send-rate", "NaN"],
+            ["--command-rate=-1", "--port=0"],
+            ["--idle-timeout-secs", "99999999999"],
+            ["--ai-timeout-secs", "99999999999"],
+            ["--auth-timeout-secs", "0"],
+            ["--login-failures-per-user", "0"],
+            ["--outbound-bytes", "10"],
+            ["--write-timeout-secs", "0"],
+            ["--header-timeout-secs", "99999999"],
+            ["--max-connections-per-address", "0"],
+            ["--assistant-interval-secs", "99999999999"],
+        ] {
+            let refused = parse(&args).expect_err(&format!("{args:?} is refused"));
+            assert_eq!(
+                refused.kind(),
+                clap::error::ErrorKind::ValueValidation,
+                "{args:?}"
+            );
+        }
+        let longest = MAX_TOKEN_TTL_SECS.to_string();
+        let config = parse(&["--token-ttl-secs", &longest]).expect("ten years is allowed");
+        assert_eq!(config.token_ttl_secs, MAX_TOKEN_TTL_SECS);
     }
 }

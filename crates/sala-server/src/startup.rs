@@ -63,8 +63,7 @@ impl App {
     /// When the data dir, the database or the port cannot be used, or the configuration is
     /// inconsistent (a short JWT secret, an unsupported database URL).
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(&config.data_dir)
-            .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
+        prepare_data_dir(&config.data_dir)?;
         raise_open_files_limit();
         let store = open_store(&config).await?;
         store
@@ -248,6 +247,64 @@ impl App {
     }
 }
 
+/// Creates the data dir readable by this user only (0700): it holds password hashes,
+/// emails, every message and the session ids. An existing dir is left as it is, with a
+/// warning when other users may read it.
+///
+/// # Errors
+/// When the dir cannot be created or read.
+fn prepare_data_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
+    if !dir.exists() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .with_context(|| format!("creating data dir {}", dir.display()))?;
+    }
+    let mode = std::fs::metadata(dir)
+        .with_context(|| format!("reading data dir {}", dir.display()))?
+        .permissions()
+        .mode();
+    if mode & 0o077 != 0 {
+        tracing::warn!(
+            dir = %dir.display(),
+            mode = format!("{:o}", mode & 0o777),
+            "the data dir can be read by other users; `chmod 700` it"
+        );
+    }
+    Ok(())
+}
+
+/// Makes the SQLite database file (and its journal files, if there) readable by this user
+/// only (0600) before SQLite opens it; SQLite gives new journal files the database's mode.
+///
+/// # Errors
+/// When the file cannot be created or its mode set.
+fn restrict_database_file(path: &std::path::Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+    if !path.exists() {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+            .with_context(|| format!("creating {}", path.display()))?;
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let file = std::path::PathBuf::from(format!("{}{suffix}", path.display()));
+        let Ok(metadata) = std::fs::metadata(&file) else {
+            continue;
+        };
+        if metadata.permissions().mode() & 0o077 != 0 {
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))
+                .with_context(|| format!("making {} private (0600)", file.display()))?;
+            tracing::info!(file = %file.display(), "database file made readable by its owner only (0600)");
+        }
+    }
+    Ok(())
+}
+
 /// Drains histogram samples every few seconds, until the node's metrics are dropped.
 fn spawn_metrics_upkeep(metrics: std::sync::Weak<Metrics>) {
     tokio::spawn(async move {
@@ -295,6 +352,7 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
         }
         Some(url) => sqlite_path(url.expose_secret())?,
     };
+    restrict_database_file(&path)?;
     let store = SqliteStore::open(&path)
         .await
         .with_context(|| format!("opening SQLite database {}", path.display()))?;

@@ -533,3 +533,27 @@ async fn next_of_any(socket: &mut Socket) -> Value {
         }
     }
 }
+
+/// The data dir is created 0700 and the database files 0600 (they were 0755 and 0644:
+/// argon2 hashes, emails, messages and session ids readable by every local user), and
+/// files an older version left readable are made private at start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_data_dir_and_database_files_are_private() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let parent = tempfile::tempdir().unwrap();
+    let data_dir = parent.path().join("sala-data");
+    let mode =
+        |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    let mut server = Server::start(&data_dir, &[]);
+    let http = reqwest::Client::builder().timeout(WAIT).build().unwrap();
+    token(&http, &server.base, "private", true).await;
+    assert_eq!(mode(&data_dir), 0o700, "data dir");
+    for file in ["sala.db", "sala.db-wal", "jwt-secret"] {
+        assert_eq!(mode(&data_dir.join(file)), 0o600, "{file}");
+    }
+    server.stop();
+    let database = data_dir.join("sala.db");
+    std::fs::set_permissions(&database, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let _server = Server::start(&data_dir, &[]);
+    assert_eq!(mode(&database), 0o600, "made private again at start");
+}

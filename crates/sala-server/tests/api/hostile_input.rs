@@ -77,3 +77,16 @@ async fn nul_characters_are_refused_on_postgres() {
         TestApp::spawn_with(|config| config.database_url = Some(database.url.clone().into())).await;
     nul_characters_are_refused(&app).await;
 }
+
+/// The longest token lifetime the flag takes still logs in and validates (one beyond the
+/// range made every login a 500; the flag now refuses it).
+#[tokio::test]
+async fn the_longest_token_lifetime_works() {
+    let app = TestApp::spawn_with(|config| {
+        config.token_ttl_secs = sala_server::config::MAX_TOKEN_TTL_SECS;
+    })
+    .await;
+    let token = app.user_token("lasting").await;
+    let validity = app.get("/api/validate_token", &token).await;
+    assert_eq!(validity.status(), StatusCode::OK);
+}
