@@ -73,6 +73,10 @@ pub struct Config {
     #[arg(long, env = "SALA_SOCKETIO_SESSIONS_PER_MINUTE", default_value_t = 120, value_parser = clap::value_parser!(u32).range(1..))]
     pub socketio_sessions_per_minute: u32,
 
+    /// Seconds between two purges of expired sessions (by nodes that serve accounts).
+    #[arg(long, env = "SALA_SESSION_PURGE_INTERVAL_SECS", default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..=7 * 24 * 60 * 60))]
+    pub session_purge_interval_secs: u64,
+
     /// Length of the login throttle window, in seconds (at most a week).
     #[arg(long, env = "SALA_LOGIN_WINDOW_SECS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=7 * 24 * 60 * 60))]
     pub login_window_secs: u64,
@@ -274,6 +278,7 @@ impl Config {
             login_window_secs: 300,
             registrations_per_hour: 1_000_000,
             socketio_sessions_per_minute: 1_000_000,
+            session_purge_interval_secs: 3600,
             public_url: None,
             trusted_proxies: Vec::new(),
             outbound_queue: 1024,

@@ -49,6 +49,8 @@ pub struct App {
     /// The Redis link to the other nodes, when there are any.
     link: Option<Link>,
     role: Role,
+    /// How often sessions that expired are deleted.
+    session_purge_interval: std::time::Duration,
     /// Timeouts, caps and the shutdown grace of the HTTP server loop.
     listening: http::listener::ListenerSettings,
     connections: TaskTracker,
@@ -187,6 +189,9 @@ impl App {
             chat,
             link,
             role: config.role,
+            session_purge_interval: std::time::Duration::from_secs(
+                config.session_purge_interval_secs,
+            ),
             listening: http::listener::ListenerSettings {
                 header_timeout: std::time::Duration::from_secs(config.header_timeout_secs),
                 max_connections_per_address: config.max_connections_per_address,
@@ -216,6 +221,13 @@ impl App {
     /// When accepting connections fails for good.
     pub async fn run(self) -> anyhow::Result<()> {
         tracing::info!(address = %self.local_addr, role = ?self.role, "sala is listening");
+        let purging = self.role.serves_accounts().then(|| {
+            tokio::spawn(purge_sessions(
+                self.store.clone(),
+                self.session_purge_interval,
+                self.shutdown.clone(),
+            ))
+        });
         let shutdown = self.shutdown.clone();
         let chat = self.chat.clone();
         // The real-time layer shuts down as soon as the signal comes, not after in-flight
@@ -231,6 +243,11 @@ impl App {
         )
         .await
         .context("serving HTTP")?;
+        if let Some(purging) = purging
+            && let Err(err) = purging.await
+        {
+            tracing::error!(error = %err, "the session purge task failed");
+        }
         if let Some(link) = &self.link {
             link.stop().await;
         }
@@ -303,6 +320,27 @@ fn restrict_database_file(path: &std::path::Path) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Deletes expired sessions every `interval` until `stop`: nothing else ever deleted them,
+/// so the table grew by one row per login for ever.
+async fn purge_sessions(
+    store: Arc<dyn Store>,
+    interval: std::time::Duration,
+    stop: CancellationToken,
+) {
+    let mut ticks = tokio::time::interval(interval);
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            _ = ticks.tick() => {}
+        }
+        match store.purge_sessions(Utc::now()).await {
+            Ok(0) => {}
+            Ok(purged) => tracing::info!(purged, "expired sessions deleted"),
+            Err(err) => tracing::warn!(error = %err, "could not delete expired sessions"),
+        }
+    }
 }
 
 /// Drains histogram samples every few seconds, until the node's metrics are dropped.

@@ -184,6 +184,27 @@ impl AccountStore for PostgresStore {
         self.user_where(SQL, &fold_key(username)).await
     }
 
+    async fn find_users_by_username(
+        &self,
+        usernames: &[String],
+    ) -> Result<Vec<UserRecord>, StoreError> {
+        const SQL: &str = concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM users WHERE username_key = ANY($1)"
+        );
+        if usernames.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<String> = usernames.iter().map(|name| fold_key(name)).collect();
+        let rows: Vec<UserRow> = sqlx::query_as(SQL)
+            .bind(&keys)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?;
+        rows.into_iter().map(UserRecord::try_from).collect()
+    }
+
     async fn find_user_by_email(&self, email: &str) -> Result<Option<UserRecord>, StoreError> {
         const SQL: &str = concat!(
             "SELECT ",
@@ -273,6 +294,15 @@ impl SessionStore for PostgresStore {
                 .await
                 .map_err(map_err)?;
         Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
+
+    async fn purge_sessions(&self, expired_before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM sessions WHERE expires_at < $1")
+            .bind(millis(expired_before))
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(done.rows_affected())
     }
 }
 

@@ -141,6 +141,27 @@ impl AccountStore for SqliteStore {
         self.user_where(SQL, &fold_key(username)).await
     }
 
+    async fn find_users_by_username(
+        &self,
+        usernames: &[String],
+    ) -> Result<Vec<UserRecord>, StoreError> {
+        const SQL: &str = concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM users WHERE username_key IN (SELECT value FROM json_each(?))"
+        );
+        if usernames.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<String> = usernames.iter().map(|name| fold_key(name)).collect();
+        let rows: Vec<UserRow> = sqlx::query_as(SQL)
+            .bind(serde_json::to_string(&keys).map_err(|err| StoreError::Backend(Box::new(err)))?)
+            .fetch_all(&self.readers)
+            .await
+            .map_err(map_err)?;
+        rows.into_iter().map(UserRecord::try_from).collect()
+    }
+
     async fn find_user_by_email(&self, email: &str) -> Result<Option<UserRecord>, StoreError> {
         const SQL: &str = concat!(
             "SELECT ",
@@ -229,6 +250,15 @@ impl SessionStore for SqliteStore {
                 .await
                 .map_err(map_err)?;
         Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
+
+    async fn purge_sessions(&self, expired_before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM sessions WHERE expires_at < ?")
+            .bind(millis(expired_before))
+            .execute(&self.writer)
+            .await
+            .map_err(map_err)?;
+        Ok(done.rows_affected())
     }
 }
 

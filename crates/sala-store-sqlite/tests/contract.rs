@@ -25,6 +25,8 @@ contract_tests!(
     a_batch_is_all_or_nothing,
     history_pages_both_ways,
     messages_since_cover_the_users_rooms,
+    expired_sessions_are_purged,
+    users_are_found_by_many_usernames,
 );
 
 #[tokio::test]

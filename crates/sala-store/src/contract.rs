@@ -197,6 +197,70 @@ pub async fn sessions_can_be_revoked(store: &dyn Store) {
     assert!(store.revoked_since(later).await.unwrap().is_empty());
 }
 
+/// Sessions that expired are purged, revoked or not; those still valid stay, revoked ones
+/// included (their revocation is what keeps their tokens out).
+pub async fn expired_sessions_are_purged(store: &dyn Store) {
+    let id = user(store, "pu_dave").await;
+    let created_at = now();
+    let session = |name: &'static str, expires_at| NewSession {
+        id: name,
+        user_id: id,
+        created_at,
+        expires_at,
+    };
+    let past = created_at - Duration::hours(1);
+    let future = created_at + Duration::hours(1);
+    for (name, expires_at) in [
+        ("pu-expired", past),
+        ("pu-expired-revoked", past),
+        ("pu-valid", future),
+        ("pu-valid-revoked", future),
+    ] {
+        store
+            .create_session(session(name, expires_at))
+            .await
+            .unwrap();
+    }
+    for name in ["pu-expired-revoked", "pu-valid-revoked"] {
+        assert!(store.revoke_session(name, now()).await.unwrap());
+    }
+    assert_eq!(store.purge_sessions(created_at).await.unwrap(), 2);
+    for (name, kept) in [
+        ("pu-expired", false),
+        ("pu-expired-revoked", false),
+        ("pu-valid", true),
+        ("pu-valid-revoked", true),
+    ] {
+        assert_eq!(
+            store.get_session(name).await.unwrap().is_some(),
+            kept,
+            "{name}"
+        );
+    }
+    assert_eq!(
+        store.purge_sessions(created_at).await.unwrap(),
+        0,
+        "nothing left to purge"
+    );
+}
+
+/// Several usernames are found in one query, in any case; unknown ones are left out.
+pub async fn users_are_found_by_many_usernames(store: &dyn Store) {
+    let ann = user(store, "mu_Ann").await;
+    let bob = user(store, "mu_bob").await;
+    let names = ["MU_ANN", "mu_Bob", "mu_nobody", "mu_ann"].map(str::to_owned);
+    let mut found: Vec<i64> = store
+        .find_users_by_username(&names)
+        .await
+        .unwrap()
+        .iter()
+        .map(|user| user.id)
+        .collect();
+    found.sort_unstable();
+    assert_eq!(found, [ann, bob]);
+    assert!(store.find_users_by_username(&[]).await.unwrap().is_empty());
+}
+
 /// Rooms: unique names, `ensure_room` idempotent, literal case-insensitive search, cursor.
 pub async fn rooms_are_created_searched_and_paged(store: &dyn Store) {
     let owner = user(store, "rm_dave").await;

@@ -22,6 +22,16 @@ pub trait AccountStore: Send + Sync {
     async fn find_user_by_username(&self, username: &str)
     -> Result<Option<UserRecord>, StoreError>;
 
+    /// Looks users up by username, case-insensitively, in one query (the users a message
+    /// mentions). Unknown names are left out; the order is unspecified.
+    ///
+    /// # Errors
+    /// Backend failures only.
+    async fn find_users_by_username(
+        &self,
+        usernames: &[String],
+    ) -> Result<Vec<UserRecord>, StoreError>;
+
     /// Looks a user up by email, case-insensitively.
     ///
     /// # Errors
@@ -66,6 +76,14 @@ pub trait SessionStore: Send + Sync {
     /// # Errors
     /// Backend failures only.
     async fn revoked_since(&self, since: DateTime<Utc>) -> Result<Vec<String>, StoreError>;
+
+    /// Deletes the sessions that expired before `expired_before`, revoked or not (a revoked
+    /// session must be kept until it expires: its token would be valid again without it).
+    /// Returns how many were deleted.
+    ///
+    /// # Errors
+    /// Backend failures only.
+    async fn purge_sessions(&self, expired_before: DateTime<Utc>) -> Result<u64, StoreError>;
 }
 
 /// Rooms and membership.

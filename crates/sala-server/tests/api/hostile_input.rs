@@ -90,3 +90,39 @@ async fn the_longest_token_lifetime_works() {
     let validity = app.get("/api/validate_token", &token).await;
     assert_eq!(validity.status(), StatusCode::OK);
 }
+
+/// Expired sessions are deleted on a schedule (no code deleted them; the table grew by one
+/// row per login): with a one-second token and purge interval, the row goes.
+#[tokio::test]
+async fn expired_sessions_are_purged_on_a_schedule() {
+    let app = TestApp::spawn_with(|config| {
+        config.token_ttl_secs = 1;
+        config.session_purge_interval_secs = 1;
+    })
+    .await;
+    app.user_token("fleeting").await;
+    let options =
+        sqlx::sqlite::SqliteConnectOptions::new().filename(app.data_dir().join("sala.db"));
+    let mut connection = sqlx::ConnectOptions::connect(&options).await.unwrap();
+    assert_eq!(
+        session_count(&mut connection).await,
+        1,
+        "the login's session"
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while session_count(&mut connection).await > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the expired session was never purged"
+        );
+        // The schedule is the thing under test; its next run is the event waited for.
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
+async fn session_count(connection: &mut sqlx::SqliteConnection) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM sessions")
+        .fetch_one(connection)
+        .await
+        .unwrap()
+}
