@@ -61,7 +61,7 @@ ensure_socketio_clients() {
     log "installing socket.io-client (npm)"
     (cd "$clients" && npm ci --no-audit --no-fund --loglevel=error)
   fi
-  if [ ! -x .tools/sio-venv/bin/python ] || ! .tools/sio-venv/bin/python -c "import socketio" 2>/dev/null; then
+  if [ ! -x .tools/sio-venv/bin/python ] || ! .tools/sio-venv/bin/python -c "import socketio, websocket" 2>/dev/null; then
     log "installing python-socketio (PyPI)"
     if ! python3 -c "import ensurepip" 2>/dev/null; then
       APT_PACKAGES=([python3-venv-marker]=python3-venv)

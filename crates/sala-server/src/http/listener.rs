@@ -12,7 +12,11 @@
 //!   the socket closes, upgraded WebSockets included; the addresses of trusted proxies
 //!   (`--trusted-proxies`) are not capped, since every client behind them shares theirs;
 //! - at shutdown the node stops accepting, asks every connection to finish its request,
-//!   and closes those still open after the grace period.
+//!   and closes those still open after the grace period;
+//! - a socket the server closes is shut down for writing and then read and discarded for
+//!   a moment before it is closed ([`Counted`]'s drop): closing a socket whose client was
+//!   still sending (a frame over the size limit) made the kernel send a reset, and the
+//!   reset destroyed the close frame (1009, 1008, ...) the client had not read yet.
 //!
 //! What a connection carries is the router's business; this module only moves bytes.
 
@@ -102,10 +106,7 @@ pub async fn serve(
             tracing::debug!(error = %err, "could not set TCP_NODELAY");
         }
         connections.spawn(serve_connection(
-            Counted {
-                stream,
-                _slot: slot,
-            },
+            Counted::new(stream, slot),
             peer,
             router.clone(),
             settings.header_timeout,
@@ -218,11 +219,68 @@ impl Drop for AddressSlot {
     }
 }
 
+/// How long a closed socket is drained before it is closed for good.
+const LINGER: Duration = Duration::from_secs(2);
+/// Most bytes read and discarded while draining.
+const LINGER_BYTES: usize = 1 << 20;
+
 /// A socket that holds its address's slot for as long as it is open: through hyper, and
-/// inside an upgraded WebSocket after it.
+/// inside an upgraded WebSocket after it. Dropped, it drains before closing (see
+/// [`linger`]).
 struct Counted {
-    stream: TcpStream,
-    _slot: Option<AddressSlot>,
+    /// `Some` until dropped.
+    stream: Option<TcpStream>,
+    slot: Option<AddressSlot>,
+}
+
+impl Counted {
+    fn new(stream: TcpStream, slot: Option<AddressSlot>) -> Self {
+        Self {
+            stream: Some(stream),
+            slot,
+        }
+    }
+
+    fn stream(&mut self) -> Pin<&mut TcpStream> {
+        Pin::new(
+            self.stream
+                .as_mut()
+                .expect("BUG: a Counted socket is used only before it is dropped"),
+        )
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        let (Some(stream), Ok(runtime)) =
+            (self.stream.take(), tokio::runtime::Handle::try_current())
+        else {
+            return;
+        };
+        runtime.spawn(linger(stream, self.slot.take()));
+    }
+}
+
+/// Shuts the socket down for writing (what was written still goes out, then a FIN), then
+/// reads and discards what the client still sends until it closes too, for at most
+/// [`LINGER`] and [`LINGER_BYTES`]. The address keeps the socket's slot meanwhile.
+async fn linger(mut stream: TcpStream, slot: Option<AddressSlot>) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    if stream.shutdown().await.is_err() {
+        return;
+    }
+    let drain = async {
+        let mut buffer = [0u8; 4096];
+        let mut discarded = 0;
+        while discarded < LINGER_BYTES {
+            match stream.read(&mut buffer).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => discarded += n,
+            }
+        }
+    };
+    let _ = tokio::time::timeout(LINGER, drain).await;
+    drop(slot);
 }
 
 impl AsyncRead for Counted {
@@ -231,7 +289,7 @@ impl AsyncRead for Counted {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.stream).poll_read(cx, buf)
+        self.stream().poll_read(cx, buf)
     }
 }
 
@@ -241,7 +299,7 @@ impl AsyncWrite for Counted {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write(cx, buf)
+        self.stream().poll_write(cx, buf)
     }
 
     fn poll_write_vectored(
@@ -249,19 +307,21 @@ impl AsyncWrite for Counted {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+        self.stream().poll_write_vectored(cx, bufs)
     }
 
     fn is_write_vectored(&self) -> bool {
-        self.stream.is_write_vectored()
+        self.stream
+            .as_ref()
+            .is_some_and(TcpStream::is_write_vectored)
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.stream).poll_flush(cx)
+        self.stream().poll_flush(cx)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.stream).poll_shutdown(cx)
+        self.stream().poll_shutdown(cx)
     }
 }
 
