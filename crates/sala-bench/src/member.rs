@@ -33,6 +33,8 @@ use crate::target::{Protocol, Socket};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
     Warmup,
+    /// Between the warm-up and the sending: nobody sends, and the last probes land.
+    Settle,
     Send,
     Drain,
     Done,
@@ -50,6 +52,12 @@ pub struct Counters {
     pub received: AtomicU64,
     /// Members that have received a probe.
     pub probed: AtomicUsize,
+    /// Probes sent, and their echoes seen by the members that sent them: the warm-up ends
+    /// once they match, so that no probe is stored after the server's counters are read.
+    probes_sent: AtomicU64,
+    probe_echoes: AtomicU64,
+    /// Members that have seen the settle phase (they send no more probes).
+    settled: AtomicUsize,
     /// Error frames received.
     pub errors: AtomicU64,
     /// Connections that closed or failed before the run ended.
@@ -68,6 +76,9 @@ impl Counters {
             acked: AtomicU64::new(0),
             received: AtomicU64::new(0),
             probed: AtomicUsize::new(0),
+            probes_sent: AtomicU64::new(0),
+            probe_echoes: AtomicU64::new(0),
+            settled: AtomicUsize::new(0),
             errors: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             stopped: AtomicUsize::new(0),
@@ -193,19 +204,41 @@ impl Group {
         &self.counters
     }
 
-    /// Waits until every member has received a probe.
+    /// Waits until every member has received a probe, then until the probes still on their
+    /// way have landed (a probe stored after the server's counters were read made the
+    /// server count one message more than the bench had sent).
     ///
     /// # Errors
     /// When that takes longer than `limit`.
     pub async fn warm_up(&self, limit: Duration) -> anyhow::Result<()> {
         let deadline = Instant::now() + limit;
-        while self.counters.probed.load(Ordering::Relaxed) < self.size {
+        self.wait_until(deadline, "received a probe", || {
+            self.counters.probed.load(Ordering::Relaxed) >= self.size
+        })
+        .await?;
+        self.set(Phase::Settle);
+        self.wait_until(deadline, "settled after the warm-up", || {
+            let counters = &self.counters;
+            counters.settled.load(Ordering::Acquire) >= self.size
+                && counters.probe_echoes.load(Ordering::Acquire)
+                    >= counters.probes_sent.load(Ordering::Acquire)
+        })
+        .await
+    }
+
+    async fn wait_until(
+        &self,
+        deadline: Instant,
+        what: &str,
+        done: impl Fn() -> bool,
+    ) -> anyhow::Result<()> {
+        while !done() {
             if Instant::now() > deadline {
                 bail!(
-                    "only {} of {} connections received a probe within {} s",
+                    "not every connection {what} in time ({} of {} probed, {} settled)",
                     self.counters.probed.load(Ordering::Relaxed),
                     self.size,
-                    limit.as_secs()
+                    self.counters.settled.load(Ordering::Relaxed),
                 );
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -318,6 +351,9 @@ async fn run(member: Member, shared: Shared, mut phase: watch::Receiver<Phase>) 
                     counters.stop_sending(&mut stopped);
                 }
                 if current == Phase::Done { break; }
+                if current == Phase::Settle {
+                    counters.settled.fetch_add(1, Ordering::AcqRel);
+                }
                 if current == Phase::Send {
                     // Ticks missed while warming up must not burst out now.
                     ticker.reset_at(tokio::time::Instant::now() + offset);
@@ -325,7 +361,11 @@ async fn run(member: Member, shared: Shared, mut phase: watch::Receiver<Phase>) 
             }
             _ = ticker.tick(), if ticking => {
                 if warming_probe {
-                    let _ = sink.send(Message::text(protocol.send(&room, "probe"))).await;
+                    // Counted before it leaves, so that the settle phase waits for its echo.
+                    counters.probes_sent.fetch_add(1, Ordering::AcqRel);
+                    if sink.send(Message::text(protocol.send(&room, "probe"))).await.is_err() {
+                        counters.probes_sent.fetch_sub(1, Ordering::AcqRel);
+                    }
                     continue;
                 }
                 seq += 1;
@@ -375,9 +415,14 @@ async fn run(member: Member, shared: Shared, mut phase: watch::Receiver<Phase>) 
                             in_flight = in_flight.saturating_sub(1);
                         }
                     }
-                    Seen::Probe if !probed => {
-                        probed = true;
-                        counters.probed.fetch_add(1, Ordering::Relaxed);
+                    Seen::Probe => {
+                        if probes {
+                            counters.probe_echoes.fetch_add(1, Ordering::AcqRel);
+                        }
+                        if !probed {
+                            probed = true;
+                            counters.probed.fetch_add(1, Ordering::Relaxed);
+                        }
                     }
                     Seen::Error { send } => {
                         counters.errors.fetch_add(1, Ordering::Relaxed);
@@ -388,7 +433,7 @@ async fn run(member: Member, shared: Shared, mut phase: watch::Receiver<Phase>) 
                     Seen::SendRefused if confirm == Confirm::Ack => {
                         in_flight = in_flight.saturating_sub(1);
                     }
-                    Seen::Probe | Seen::Ack { .. } | Seen::Joined | Seen::SendRefused | Seen::Other => {}
+                    Seen::Ack { .. } | Seen::Joined | Seen::SendRefused | Seen::Other => {}
                 }
             }
             () = std::future::ready(()), if closed_loop_ready => {

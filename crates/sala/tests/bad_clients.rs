@@ -21,52 +21,15 @@ use tokio::io::AsyncWriteExt as _;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 
-use common::{Server, Socket, WAIT, connect, token};
+use common::join_room as join;
+use common::{Server, Socket, WAIT, connect, next_of, rss_kib, token};
 
 const WAVES: usize = 4;
 const SILENT_PER_WAVE: usize = 1000;
 
-/// The server's resident memory, in KiB.
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS")
-}
-
 /// One value of the server's `/metrics`; a sample not there yet counts as 0.
 async fn metric(http: &reqwest::Client, base: &str, sample: &str) -> f64 {
     common::metric(http, base, sample).await.unwrap_or(0.0)
-}
-
-/// The next frame of `kind` on `socket`, skipping others.
-async fn next_of(socket: &mut Socket, kind: &str) -> Value {
-    // One deadline for the whole wait: the server's pings must not extend it.
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let message = tokio::time::timeout_at(deadline, socket.next())
-            .await
-            .unwrap_or_else(|_| panic!("a {kind} frame in time"))
-            .expect("open")
-            .expect("a frame");
-        if let Message::Text(text) = message {
-            let frame: Value = serde_json::from_str(text.as_str()).unwrap();
-            if frame["type"] == kind {
-                return frame;
-            }
-        }
-    }
-}
-
-/// A connection that has joined `room`.
-async fn join(base: &str, token: &str, room: &str) -> Socket {
-    let mut socket = common::open(base, token).await;
-    let join = json!({"type": "join", "room": room}).to_string();
-    socket.send(Message::text(join)).await.unwrap();
-    next_of(&mut socket, "joined").await;
-    socket
 }
 
 /// Runs `work` while `socket` is read (and so answers the server's pings): a client that

@@ -16,17 +16,11 @@ use futures_util::{SinkExt as _, StreamExt as _};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
-use common::{Server, Socket, WAIT, open, token};
+use common::{Server, Socket, WAIT, join_room as join, next_of, open, token};
 
 /// The server's resident memory, in MiB.
 fn rss_mib(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let kib: f64 = status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS");
-    kib / 1024.0
+    common::rss_kib(pid) as f64 / 1024.0
 }
 
 /// Samples the server's RSS every 50 ms until `work` is done; returns its result and the
@@ -48,32 +42,6 @@ async fn send(socket: &mut Socket, frame: Value) {
         .send(Message::text(frame.to_string()))
         .await
         .expect("frame sent");
-}
-
-/// The next frame of `kind` on `socket`, skipping others.
-async fn next_of(socket: &mut Socket, kind: &str) -> Value {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let message = tokio::time::timeout_at(deadline, socket.next())
-            .await
-            .unwrap_or_else(|_| panic!("a {kind} frame in time"))
-            .expect("open")
-            .expect("a frame");
-        if let Message::Text(text) = message {
-            let frame: Value = serde_json::from_str(text.as_str()).unwrap();
-            if frame["type"] == kind {
-                return frame;
-            }
-        }
-    }
-}
-
-/// A connection that has joined `room`.
-async fn join(base: &str, token: &str, room: &str) -> Socket {
-    let mut socket = open(base, token).await;
-    send(&mut socket, json!({"type": "join", "room": room})).await;
-    next_of(&mut socket, "joined").await;
-    socket
 }
 
 /// Reads what the server left on `socket` until it ends it; returns the close code, if a

@@ -123,6 +123,44 @@ pub async fn connect(base: &str, token: &str) -> Socket {
     }
 }
 
+/// A process's resident memory, in KiB, read from outside (`/proc/PID/status`).
+pub fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS")
+}
+
+/// The next frame of `kind` on `socket`, skipping others.
+pub async fn next_of(socket: &mut Socket, kind: &str) -> Value {
+    // One deadline for the whole wait: the server's pings must not extend it.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let message = tokio::time::timeout_at(deadline, socket.next())
+            .await
+            .unwrap_or_else(|_| panic!("a {kind} frame in time"))
+            .expect("open")
+            .expect("a frame");
+        if let Message::Text(text) = message {
+            let frame: Value = serde_json::from_str(text.as_str()).unwrap();
+            if frame["type"] == kind {
+                return frame;
+            }
+        }
+    }
+}
+
+/// A connection that has joined `room`.
+pub async fn join_room(base: &str, token: &str, room: &str) -> Socket {
+    let mut socket = open(base, token).await;
+    let join = json!({"type": "join", "room": room}).to_string();
+    socket.send(Message::text(join)).await.unwrap();
+    next_of(&mut socket, "joined").await;
+    socket
+}
+
 /// A `sala serve` process.
 pub struct Server {
     child: Child,
