@@ -30,6 +30,7 @@ function newRoom(name, topic = "", unread = 0, lastRead = 0) {
     joined: false, // this connection has joined it (since the last `ready`)
     members: new Set(),
     typing: new Map(), // username -> timer
+    readSentAt: 0, readTimer: null, // the last `read` frame sent, and one waiting
   };
 }
 
@@ -342,9 +343,31 @@ function markRead(r) {
   if (last.id > r.lastRead || r.unread > 0) {
     r.lastRead = Math.max(r.lastRead, last.id);
     r.unread = 0;
-    state.connection?.send({ type: "read", room: r.name, id: last.id });
+    scheduleRead(r);
     renderRooms();
   }
+}
+
+// At most one `read` frame per room a second, the newest id always last: the server limits
+// each user's commands (--command-rate), and a busy room would otherwise spend them all.
+const READ_INTERVAL_MS = 1000;
+
+function scheduleRead(r) {
+  if (r.readTimer) return;
+  const wait = READ_INTERVAL_MS - (Date.now() - r.readSentAt);
+  if (wait <= 0) {
+    sendRead(r);
+    return;
+  }
+  r.readTimer = setTimeout(() => {
+    r.readTimer = null;
+    sendRead(r);
+  }, wait);
+}
+
+function sendRead(r) {
+  r.readSentAt = Date.now();
+  state.connection?.send({ type: "read", room: r.name, id: r.lastRead });
 }
 
 function joinRoom(name, topic = "") {
