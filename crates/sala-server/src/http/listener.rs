@@ -68,6 +68,10 @@ pub async fn serve(
     settings: ListenerSettings,
     stop: impl Future<Output = ()>,
 ) -> io::Result<()> {
+    // Finalised once, as `axum::serve` does: a router called as it is re-applies its layers
+    // on every request, and socketioxide's layer then made a new Engine.IO engine for each
+    // (a long-polling session was unknown to the next request).
+    let router = router.with_state(());
     let counts = AddressCounts::default();
     let connections = TaskTracker::new();
     let finishing = CancellationToken::new();
