@@ -274,10 +274,12 @@ impl Target {
                 let (mut socket, _) =
                     tokio_tungstenite::client_async_with_config(url, stream, config).await?;
                 // Engine.IO open ("0{...}"), then the Socket.io connect with auth: {token}.
+                // Sala would subscribe each connection to `general` (the replaced servers'
+                // broadcast to everyone): the bench joins its own rooms, so it opts out
+                // (other servers ignore the field).
                 expect_prefix(&mut socket, "0").await?;
-                socket
-                    .send(Message::text(format!("40{}", json!({"token": token}))))
-                    .await?;
+                let auth = json!({"token": token, "join_general": false});
+                socket.send(Message::text(format!("40{auth}"))).await?;
                 let connected = expect_prefix(&mut socket, "4").await?;
                 if !connected.starts_with("40") {
                     bail!("Socket.io connect refused: {connected}");

@@ -77,6 +77,21 @@ pub struct Config {
     #[arg(long, env = "SALA_SESSION_PURGE_INTERVAL_SECS", default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..=7 * 24 * 60 * 60))]
     pub session_purge_interval_secs: u64,
 
+    /// Seconds between two Engine.IO pings to a Socket.io client.
+    #[arg(long, env = "SALA_SOCKETIO_PING_INTERVAL_SECS", default_value_t = 25, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub socketio_ping_interval_secs: u64,
+
+    /// Seconds a Socket.io client has to answer a ping before it counts as gone (its
+    /// users are then shown disconnected).
+    #[arg(long, env = "SALA_SOCKETIO_PING_TIMEOUT_SECS", default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub socketio_ping_timeout_secs: u64,
+
+    /// Subscribe each new Socket.io connection to `general`, as the replaced servers
+    /// broadcast to everyone connected (`true` or `false`). A client can opt out with
+    /// `auth: {token, join_general: false}`.
+    #[arg(long, env = "SALA_SOCKETIO_JOIN_GENERAL", default_value_t = true, action = clap::ArgAction::Set)]
+    pub socketio_join_general: bool,
+
     /// Length of the login throttle window, in seconds (at most a week).
     #[arg(long, env = "SALA_LOGIN_WINDOW_SECS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=7 * 24 * 60 * 60))]
     pub login_window_secs: u64,
@@ -279,6 +294,9 @@ impl Config {
             registrations_per_hour: 1_000_000,
             socketio_sessions_per_minute: 1_000_000,
             session_purge_interval_secs: 3600,
+            socketio_ping_interval_secs: 25,
+            socketio_ping_timeout_secs: 20,
+            socketio_join_general: true,
             public_url: None,
             trusted_proxies: Vec::new(),
             outbound_queue: 1024,

@@ -179,6 +179,11 @@ impl App {
                 ),
                 write_timeout,
             },
+            socketio: crate::sio::SocketIoSettings {
+                ping_interval: std::time::Duration::from_secs(config.socketio_ping_interval_secs),
+                ping_timeout: std::time::Duration::from_secs(config.socketio_ping_timeout_secs),
+                join_general: config.socketio_join_general,
+            },
             connections: connections.clone(),
         };
         Ok(Self {

@@ -46,6 +46,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// WebSocket timings.
     pub ws: WsSettings,
+    /// Socket.io timings and the `general` subscription.
+    pub socketio: crate::sio::SocketIoSettings,
     /// Upgraded connections run detached from the HTTP server; this lets shutdown wait
     /// for them.
     pub connections: TaskTracker,

@@ -156,6 +156,15 @@ fn answer(ack: Option<AckSender>, outcome: Result<(), ChatError>) {
     }
 }
 
+/// Whether a send's message comes back to the socket that sent it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Echo {
+    /// `chat-message`: as on `/ws`, the sender gets its ack and its message.
+    ToSender,
+    /// `send-chat-message`: the seeds' semantics, the other users only.
+    OthersOnly,
+}
+
 /// Sends `text` to `room`, matching the ack callback to the message's ack.
 async fn send(
     sio: &SioConn,
@@ -163,13 +172,20 @@ async fn send(
     text: String,
     client_id: Option<String>,
     ack: Option<AckSender>,
+    echo: Echo,
 ) {
     // Without a client_id of its own, a send gets one that only serves to match its ack.
     let key = client_id.clone().unwrap_or_else(|| {
         let n = sio.sends.fetch_add(1, Ordering::Relaxed);
         format!("sio-{}-{n}", sio.socket_id)
     });
-    sio.pending().sends.insert(key.clone(), (ack, client_id));
+    {
+        let mut pending = sio.pending();
+        pending.sends.insert(key.clone(), (ack, client_id));
+        if echo == Echo::OthersOnly {
+            pending.no_echo.insert(key.clone());
+        }
+    }
     // A refusal comes back through the writer as an `error` naming the client_id, and
     // that answers the ack.
     let _ = handle(
@@ -211,7 +227,7 @@ async fn chat_message(
             room,
             text,
             client_id,
-        }) => send(sio, room, text, client_id, ack).await,
+        }) => send(sio, room, text, client_id, ack, Echo::ToSender).await,
         _ => bad_payload(socket, ack, "chat-message", "{room, text, client_id?}"),
     }
 }
@@ -227,7 +243,8 @@ pub(crate) fn send_chat_message_frame(data: Option<&Value>) -> Option<ClientFram
 }
 
 /// The seeds' apps: a bare string, for the room `general`, which the socket joins first
-/// if it has not.
+/// if it has not. As their servers did (`socket.broadcast.emit`), the message goes to the
+/// other users; the sender gets its ack, not its own line back.
 async fn send_chat_message(
     socket: &SocketRef,
     sio: &SioConn,
@@ -252,7 +269,7 @@ async fn send_chat_message(
         )
         .await;
     }
-    send(sio, room, text, None, ack).await;
+    send(sio, room, text, None, ack, Echo::OthersOnly).await;
 }
 
 /// `typing`: a room name.

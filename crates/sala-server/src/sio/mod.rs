@@ -12,7 +12,7 @@
 
 pub(crate) mod events;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use axum::extract::Request;
@@ -34,6 +34,18 @@ use crate::metrics::{Metrics, OpenConnection, Transport};
 use crate::state::AppState;
 use sala_store::UserRecord;
 
+/// Socket.io's own settings, from the configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct SocketIoSettings {
+    /// How often Engine.IO pings the client.
+    pub ping_interval: std::time::Duration,
+    /// How long a ping may wait for its pong before the client counts as gone.
+    pub ping_timeout: std::time::Duration,
+    /// Whether a new connection is subscribed to `general` (SPEC §4; a client may still
+    /// say `join_general: false` in its handshake's `auth`).
+    pub join_general: bool,
+}
+
 /// The layer that serves `/socket.io/`, wired to the node's state.
 pub fn layer(state: AppState) -> SocketIoLayer {
     // socketioxide's own per-socket buffer holds as many packets as our queue; when it is
@@ -50,6 +62,8 @@ pub fn layer(state: AppState) -> SocketIoLayer {
         // An Engine.IO session that has not connected (authenticated) by then is closed,
         // as a /ws socket without its auth frame is.
         .connect_timeout(state.ws.auth_timeout)
+        .ping_interval(state.socketio.ping_interval)
+        .ping_timeout(state.socketio.ping_timeout)
         .with_state(state)
         .build_layer();
     io.ns("/", on_connect.with(authenticate_socket));
@@ -118,8 +132,9 @@ async fn authenticate_socket(
     TryData(auth): TryData<Value>,
     State(state): State<AppState>,
 ) -> Result<(), HandshakeError> {
-    let from_auth = auth
-        .ok()
+    let auth_data = auth.ok();
+    let from_auth = auth_data
+        .as_ref()
         .and_then(|auth| auth["token"].as_str().map(str::to_owned));
     let token = from_auth
         .or_else(|| bearer_token(&socket.req_parts().headers).map(str::to_owned))
@@ -145,17 +160,36 @@ async fn authenticate_socket(
     // before it answers the client's CONNECT. Its connect handler, by contrast, is spawned
     // as a task after the answer: a client's first event (a `join` right after `connect`)
     // could beat it and find no handler, and be lost.
-    register(&socket, &state, &auth, &user)?;
+    let sio = register(&socket, &state, &auth, &user)?;
     // A logout between the token check and the registration above would have missed this
     // connection: now that logouts reach it, look again (as /ws does).
     match state.store.get_session(&auth.session_id).await {
-        Ok(Some(session)) if session.is_active(chrono::Utc::now()) => Ok(()),
-        Ok(_) => Err(HandshakeError::BadToken),
+        Ok(Some(session)) if session.is_active(chrono::Utc::now()) => {}
+        Ok(_) => return Err(HandshakeError::BadToken),
         Err(err) => {
             tracing::warn!(error = %err, "could not re-check a Socket.io session");
-            Err(HandshakeError::Unavailable)
+            return Err(HandshakeError::Unavailable);
         }
     }
+    // The replaced servers broadcast to everyone connected: a client that only listens
+    // hears `general` from the start (SPEC §4), unless it asks not to.
+    if state.socketio.join_general && !opted_out_of_general(&auth_data) {
+        let general = ClientFrame::Join {
+            room: crate::domain::RoomName::GENERAL.to_owned(),
+            since: None,
+        };
+        // A refusal (the room cap, a failing store) is told to the client as an `error`.
+        let _ = handle(&sio, general).await;
+    }
+    Ok(())
+}
+
+/// Whether the handshake's `auth` says `join_general: false`.
+fn opted_out_of_general(auth: &Option<Value>) -> bool {
+    auth.as_ref()
+        .and_then(|auth| auth.get("join_general"))
+        .and_then(Value::as_bool)
+        == Some(false)
 }
 
 /// An ack callback waiting for the reply that answers it, with the number its handler
@@ -169,6 +203,9 @@ struct PendingAcks {
     leaves: HashMap<String, Vec<Waiting>>,
     /// By the client_id the session saw: the ack, and the client_id the client gave.
     sends: HashMap<String, (Option<AckSender>, Option<String>)>,
+    /// Keys of legacy `send-chat-message` sends whose message must not come back to this
+    /// socket: the replaced servers sent it to the *other* users only.
+    no_echo: HashSet<String>,
 }
 
 /// One Socket.io connection.
@@ -205,7 +242,7 @@ fn register(
     state: &AppState,
     auth: &AuthUser,
     user: &UserRecord,
-) -> Result<(), HandshakeError> {
+) -> Result<Arc<SioConn>, HandshakeError> {
     let conn_user = ConnUser {
         id: user.id,
         username: user.username.clone(),
@@ -231,9 +268,9 @@ fn register(
             conn.close(CloseReason::Gone);
         }
     });
-    let prepared: Prepared = Arc::new(Mutex::new(Some((outbound, sio, auth.expires_at))));
+    let prepared: Prepared = Arc::new(Mutex::new(Some((outbound, sio.clone(), auth.expires_at))));
     socket.extensions.insert(prepared);
-    Ok(())
+    Ok(sio)
 }
 
 async fn on_connect(socket: SocketRef, State(state): State<AppState>) {
@@ -343,6 +380,15 @@ impl serde::Serialize for SharedArgument {
 }
 
 fn deliver_frame(socket: &SocketRef, sio: &SioConn, event: &HubEvent) -> bool {
+    if event.message_id().is_some() && !sio.pending().no_echo.is_empty() {
+        // Decoded only while a legacy send of this socket is on its way.
+        if let ServerFrame::Message(message) = event.decode()
+            && let Some(key) = &message.client_id
+            && sio.pending().no_echo.remove(key)
+        {
+            return true;
+        }
+    }
     if event.message_id().is_some() {
         let argument = event.prepared(|json| match serde_json::from_slice::<ServerFrame>(json) {
             Ok(ServerFrame::Message(message)) => serde_json::value::to_raw_value(&message)
@@ -408,9 +454,11 @@ fn deliver_frame(socket: &SocketRef, sio: &SioConn, event: &HubEvent) -> bool {
             client_id,
             ..
         } => {
-            let pending = client_id
-                .as_ref()
-                .and_then(|key| sio.pending().sends.remove(key));
+            let pending = client_id.as_ref().and_then(|key| {
+                let mut pending = sio.pending();
+                pending.no_echo.remove(key);
+                pending.sends.remove(key)
+            });
             let given = match &pending {
                 Some((_, given)) => given.clone(),
                 None => client_id.clone(),

@@ -47,6 +47,17 @@ struct SioClient {
 
 impl SioClient {
     fn start(kind: Kind, app: &TestApp, token: Option<&str>, transport: &str) -> Self {
+        Self::start_with_auth(kind, app, token, transport, &json!({}))
+    }
+
+    /// With more fields in the handshake's `auth` than the token (node's client only).
+    fn start_with_auth(
+        kind: Kind,
+        app: &TestApp,
+        token: Option<&str>,
+        transport: &str,
+        extra: &Value,
+    ) -> Self {
         let dir = clients_dir();
         let mut command = match kind {
             Kind::Node => {
@@ -62,7 +73,10 @@ impl SioClient {
                 command
             }
         };
-        command.args([&app.base, transport]).current_dir(&dir);
+        command
+            .args([&app.base, transport])
+            .env("SALA_AUTH_EXTRA", extra.to_string())
+            .current_dir(&dir);
         match token {
             Some(token) => command.env("SALA_TOKEN", token),
             None => command.env_remove("SALA_TOKEN"),
@@ -280,20 +294,43 @@ async fn the_legacy_string_event_goes_to_general(kind: Kind) {
     let mut ws = WsClient::connect(&app, &app.user_token("listener").await).await;
     ws.join("general").await;
     let mut sio = connected(kind, &app, &app.user_token("legacy").await, "websocket");
-    sio.emit("send-chat-message", json!("hi from an old client"));
+    let ack = sio.call("send-chat-message", json!("hi from an old client"));
+    let legacy_id = ack["id"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("{kind:?}: an ack with an id: {ack}"));
     let heard = ws.next_of("message").await;
     assert_eq!(
         (
+            heard["id"].as_i64(),
             heard["user"].as_str(),
             heard["text"].as_str(),
             heard["room"].as_str()
         ),
         (
+            Some(legacy_id),
             Some("legacy"),
             Some("hi from an old client"),
             Some("general")
         )
     );
+    // The seeds' servers sent it to the *other* users: the sender's own line does not come
+    // back (it would print twice), though the next message in the room does.
+    let after = ws.say("general", "and the next one").await;
+    let next = sio.wait(|line| {
+        assert!(
+            !(line["event"] == "chat-message" && line["data"]["id"] == legacy_id),
+            "{kind:?}: the legacy sender got its own line back: {line}"
+        );
+        line["event"] == "chat-message"
+    });
+    assert_eq!(next["data"]["id"], after, "{kind:?}: {next}");
+    // The newer `chat-message` event still echoes to its sender, as on /ws.
+    let own = sio.call(
+        "chat-message",
+        json!({"room": "general", "text": "new style"}),
+    );
+    let echo = sio.event("chat-message");
+    assert_eq!(echo["data"]["id"], own["id"], "{kind:?}: {echo}");
 
     // user-connected / user-disconnected, as the seeds' apps broadcast them.
     let late = WsClient::connect(&app, &app.user_token("late").await).await;
@@ -375,6 +412,25 @@ async fn both_transports_end_a_connection_when_its_token_expires(kind: Kind) {
     sio.event("disconnect");
 }
 
+/// A client of the replaced systems connects and only listens: it hears `general` without
+/// emitting anything, as their servers broadcast to everyone connected (it heard nothing).
+async fn a_client_that_only_listens_hears_general(kind: Kind) {
+    let app = TestApp::spawn().await;
+    let mut sio = connected(kind, &app, &app.user_token("quiet").await, "websocket");
+    // Connected means subscribed: the `joined` for general was queued before `connect`.
+    let joined = sio.event("joined");
+    assert_eq!(joined["data"]["room"], "general", "{kind:?}: {joined}");
+    let mut ws = WsClient::connect(&app, &app.user_token("talker").await).await;
+    ws.join("general").await;
+    let id = ws.say("general", "is anyone there?").await;
+    let heard = sio.event("chat-message");
+    assert_eq!(
+        (heard["data"]["id"].as_i64(), heard["data"]["user"].as_str()),
+        (Some(id), Some("talker")),
+        "{kind:?}: {heard}"
+    );
+}
+
 macro_rules! both_clients {
     ($($name:ident => $scenario:ident($($arg:expr),*);)*) => {$(
         #[tokio::test(flavor = "multi_thread")]
@@ -397,6 +453,65 @@ both_clients! {
     logout_disconnects_socket_io_clients => logout_disconnects_the_client();
     every_ack_callback_is_answered_once => every_ack_is_answered_once_even_when_the_command_fails();
     an_expired_token_ends_the_connection_on_both_transports => both_transports_end_a_connection_when_its_token_expires();
+    a_listening_client_is_subscribed_to_general => a_client_that_only_listens_hears_general();
+}
+
+/// `auth: {token, join_general: false}` opts out: the client hears `general` only once it
+/// joins (node's client; the first message it hears is the one sent after its join).
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs node's socket.io-client (scripts/test.sh installs it)"]
+async fn a_client_may_opt_out_of_general() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let app = TestApp::spawn().await;
+    let token = app.user_token("picky").await;
+    let mut sio = SioClient::start_with_auth(
+        Kind::Node,
+        &app,
+        Some(&token),
+        "websocket",
+        &json!({"join_general": false}),
+    );
+    assert_eq!(
+        sio.wait(|line| line["event"] == "connect" || line["event"] == "connect_error")["event"],
+        "connect"
+    );
+    let mut ws = WsClient::connect(&app, &app.user_token("speaker").await).await;
+    ws.join("general").await;
+    let before = ws.say("general", "before the join").await;
+    let joined = sio.call("join", json!("general"));
+    assert_eq!(joined["type"], "joined", "{joined}");
+    let after = ws.say("general", "after the join").await;
+    let first = sio.wait(|line| line["event"] == "chat-message");
+    assert_eq!(
+        first["data"]["id"], after,
+        "nothing of {before} before the join: {first}"
+    );
+}
+
+/// Engine.IO's ping interval and timeout are flags, as `/ws`'s heartbeat is: the
+/// handshake tells the client the configured values.
+#[tokio::test]
+async fn the_socket_io_heartbeat_is_configurable() {
+    let app = TestApp::spawn_with(|config| {
+        config.socketio_ping_interval_secs = 3;
+        config.socketio_ping_timeout_secs = 2;
+    })
+    .await;
+    let open = app
+        .client
+        .get(app.url("/socket.io/?EIO=4&transport=polling"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let open: Value = serde_json::from_str(open.trim_start_matches('0')).unwrap();
+    assert_eq!(
+        (open["pingInterval"].as_u64(), open["pingTimeout"].as_u64()),
+        (Some(3000), Some(2000)),
+        "{open}"
+    );
 }
 
 /// Socket.io clients take part in a cluster through the same path (SPEC §7): a Socket.io

@@ -7,7 +7,7 @@ import readline from "node:readline";
 const [url, transport] = process.argv.slice(2);
 const token = process.env.SALA_TOKEN;
 const options = { reconnection: false, transports: transport === "polling" ? ["polling"] : ["websocket"] };
-if (token) options.auth = { token };
+if (token) options.auth = { token, ...JSON.parse(process.env.SALA_AUTH_EXTRA ?? "{}") };
 const out = (value) => process.stdout.write(JSON.stringify(value) + "\n");
 
 const socket = io(url, options);
