@@ -78,6 +78,8 @@ fn chat(args: sala_tui::ChatArgs) -> ! {
     runtime.shutdown_background();
     match outcome {
         Ok(()) => std::process::exit(0),
+        // Each refused line was told on stderr already, one line each.
+        Err(err) if err.is::<sala_tui::line::LinesRefused>() => std::process::exit(1),
         Err(err) => {
             eprintln!("sala chat: {err:#}");
             std::process::exit(1);

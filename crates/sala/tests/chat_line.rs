@@ -23,6 +23,12 @@ fn two_line_clients_exchange_messages_through_pipes() {
     let server = Server::start(data.path(), &[]);
     let mut bob = LineClient::start(&server.base, "bob", "general");
     let mut alice = LineClient::start(&server.base, "alice", "general");
+    // A line client prints what arrives after it joined, not the history before: each says
+    // hello and sees its own line, so both are in the room before the exchange.
+    for (client, name) in [(&mut bob, "bob"), (&mut alice, "alice")] {
+        client.say(&format!("{name} is here"));
+        client.wait_for(&format!("{name}: {name} is here"));
+    }
 
     alice.say("hello bob");
     let line = bob.wait_for("alice: hello bob");
@@ -67,6 +73,9 @@ fn a_line_client_resumes_after_a_server_restart_without_gaps() {
     let port = server.port.to_string();
     let mut dave = LineClient::start(&server.base, "dave", "general");
     let mut erin = LineClient::start(&server.base, "erin", "general");
+    // Both in the room before erin speaks (what came before a join is not printed).
+    dave.say("dave is here");
+    dave.wait_for("dave: dave is here");
     erin.say("before");
     dave.wait_for("erin: before");
 
@@ -100,7 +109,7 @@ fn a_line_client_resumes_after_a_server_restart_without_gaps() {
         ],
         "{seen:#?}"
     );
-    assert_eq!(history(&server.base, "dave").len(), 7);
+    assert_eq!(history(&server.base, "dave").len(), 8);
 }
 
 #[test]
@@ -178,4 +187,106 @@ fn history(base: &str, user: &str) -> Vec<String> {
             .map(|m| m["text"].as_str().unwrap().to_owned())
             .collect()
     })
+}
+
+/// `sala chat` in line mode as `user` in `room` (registering), `input` on stdin; waits for
+/// the exit (bounded) and returns its status, stdout and stderr.
+fn line_mode(base: &str, user: &str, room: &str, input: &str) -> (Option<i32>, String, String) {
+    use std::io::Write as _;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sala"))
+        .args([
+            "chat",
+            "--server",
+            base,
+            "--user",
+            user,
+            "--room",
+            room,
+            "--register",
+        ])
+        .env("SALA_PASSWORD", common::PASSWORD)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let (done, output) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(child.wait_with_output());
+    });
+    let output = output
+        .recv_timeout(common::WAIT)
+        .expect("line mode exits after EOF")
+        .unwrap();
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// A line for a room that cannot be joined was reported as sent (status 0), and in about 1
+/// run in 5 nothing reached stderr. Now: one line on stderr and status 1, every time.
+#[test]
+fn a_room_that_cannot_be_joined_fails_every_time() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path(), &[]);
+    for run in 0..5 {
+        let (status, stdout, stderr) =
+            line_mode(&server.base, "erin", "nosuchroom", "important alert\n");
+        assert_eq!(status, Some(1), "run {run}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "run {run}: {stderr}");
+        assert!(
+            stderr.contains("cannot join #nosuchroom"),
+            "run {run}: {stderr}"
+        );
+        assert!(stdout.is_empty(), "run {run}: {stdout}");
+    }
+}
+
+/// A line the server refuses is one line on stderr, and the status is 1; the other lines
+/// are stored. A sender gets no dump of the room's history on stdout.
+#[test]
+fn a_refused_line_is_told_and_the_history_is_not_dumped() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path(), &[]);
+    let (status, _, stderr) = line_mode(&server.base, "frank", "general", "old one\nold two\n");
+    assert_eq!(status, Some(0), "{stderr}");
+    let too_long = "x".repeat(4001);
+    let input = format!("first\n{too_long}\nlast\n");
+    let (status, stdout, stderr) = line_mode(&server.base, "grace", "general", &input);
+    assert_eq!(status, Some(1), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.starts_with("not sent (invalid"), "{stderr}");
+    assert!(
+        !stdout.contains("old one") && !stdout.contains("old two"),
+        "no history: {stdout}"
+    );
+    assert_eq!(
+        history(&server.base, "grace"),
+        ["old one", "old two", "first", "last"]
+    );
+}
+
+/// A line refused as too fast is sent again until it is stored: every line of a burst
+/// past the send rate arrives, and the status is 0.
+#[test]
+fn rate_limited_lines_are_sent_again() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path(), &["--send-rate", "4", "--send-burst", "1"]);
+    let input: String = (0..6).map(|n| format!("burst {n}\n")).collect();
+    let (status, _, stderr) = line_mode(&server.base, "heidi", "general", &input);
+    assert_eq!(status, Some(0), "{stderr}");
+    let mut stored = history(&server.base, "heidi");
+    stored.sort();
+    assert_eq!(
+        stored,
+        (0..6).map(|n| format!("burst {n}")).collect::<Vec<_>>()
+    );
 }
