@@ -511,6 +511,9 @@ function renderRooms() {
       return item;
     });
   $("my-rooms").replaceChildren(...(items.length ? items : [textItem("No rooms yet: search or create one.")]));
+  // The tab says how many messages wait, as chat apps' tabs do.
+  const unread = [...state.rooms.values()].reduce((sum, r) => sum + r.unread, 0);
+  document.title = unread > 0 ? `(${unread}) Sala` : "Sala";
 }
 
 function renderConversation({ keepScroll = false } = {}) {
@@ -590,7 +593,7 @@ function renderMembers() {
     dot.setAttribute("aria-hidden", "true");
     item.append(dot, el("span", "member-name", name));
     if (status?.status === "busy") {
-      item.append(el("span", "busy", status.note ? `busy: ${status.note}` : "busy"));
+      item.append(el("span", "busy-note", status.note ? `busy: ${status.note}` : "busy"));
     }
     return item;
   }));

@@ -17,9 +17,15 @@ pub async fn index(headers: HeaderMap) -> Response {
     asset("index.html", &headers)
 }
 
-/// `GET /{file}`: a script, the stylesheet, an image.
+/// `GET /{file}`: a script, the stylesheet, an image. `/favicon.ico`, which browsers ask
+/// for on their own, is the page's icon.
 pub async fn file(Path(file): Path<String>, headers: HeaderMap) -> Response {
-    asset(&file, &headers)
+    let name = if file == "favicon.ico" {
+        "favicon.svg"
+    } else {
+        &file
+    };
+    asset(name, &headers)
 }
 
 fn asset(name: &str, headers: &HeaderMap) -> Response {

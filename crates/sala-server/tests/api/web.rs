@@ -73,6 +73,31 @@ async fn assets_have_types_and_etags_and_unknown_files_are_json_404() {
     );
 }
 
+/// The page has an icon, and `/favicon.ico` (which browsers ask for unprompted) is it: it
+/// was a 404 and a console error in every browser (issue #16 item 8).
+#[tokio::test]
+async fn the_page_has_an_icon_at_favicon_ico_too() {
+    let app = TestApp::spawn().await;
+    for path in ["/favicon.svg", "/favicon.ico"] {
+        let icon = app.client.get(app.url(path)).send().await.unwrap();
+        assert_eq!(icon.status(), StatusCode::OK, "{path}");
+        assert_eq!(icon.headers()["content-type"], "image/svg+xml", "{path}");
+    }
+    let page = app
+        .client
+        .get(app.url("/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains(r#"<link rel="icon" href="/favicon.svg""#),
+        "{page}"
+    );
+}
+
 async fn upgrade_with_origin(app: &TestApp, token: &str, origin: &str) -> Result<u16, u16> {
     let mut request = ws_url(app).into_client_request().unwrap();
     request

@@ -213,3 +213,40 @@ async fn user_controlled_strings_are_rendered_inert() {
     assert!(page.client.get_alert_text().await.is_err(), "no alert ran");
     page.close().await;
 }
+
+/// The busy dot stays a dot (issue #16 item 6): in one's own status box and in the Online
+/// list it took the note's `.busy` rule and became a bar as wide as the sidebar.
+#[tokio::test]
+#[ignore = "needs Chromium and chromedriver"]
+async fn the_busy_dot_stays_a_dot() {
+    let app = TestApp::spawn().await;
+    let driver = Chromedriver::start().await;
+    let alice = Browser::open(&driver, &app.base, (1280, 800)).await;
+    let bob = Browser::open(&driver, &app.base, (1280, 800)).await;
+    alice.register("alice").await;
+    bob.register("bob").await;
+    alice.join_by_search("general").await;
+    bob.join_by_search("general").await;
+    bob.fill_status_note("on a call").await;
+    alice.wait_for_text("#members", "busy: on a call").await;
+    // Every busy dot, in the status box and the member list, is at most 12 px each way.
+    let dots_are_dots = r#"
+        const dots = [...document.querySelectorAll(".status-dot.busy")];
+        return dots.length > 0 && dots.every((dot) => {
+            const box = dot.getBoundingClientRect();
+            return box.width > 0 && box.width <= 12 && box.height <= 12;
+        });"#;
+    bob.wait_for_script(dots_are_dots).await;
+    alice.wait_for_script(dots_are_dots).await;
+    alice.screenshot("busy-dot.png").await;
+
+    // The tab counts what waits in other rooms: "(1) Sala" (issue #16 item 8).
+    alice.create_room("elsewhere", "").await;
+    bob.select_room("general").await;
+    bob.say("one for the badge").await;
+    alice
+        .wait_for_script(r#"return document.title === "(1) Sala";"#)
+        .await;
+    alice.close().await;
+    bob.close().await;
+}
