@@ -414,8 +414,8 @@ impl RoomStore for PostgresStore {
     async fn member_rooms(&self, user_id: i64) -> Result<Vec<MemberRoomRecord>, StoreError> {
         let rows: Vec<MemberRoomRow> = sqlx::query_as(
             "SELECT r.id, r.name, r.topic, u.username AS created_by, r.created_at, m.last_read, \
-             (SELECT COUNT(*) FROM messages x WHERE x.room_id = r.id AND x.id > m.last_read) \
-               AS unread \
+             (SELECT COUNT(*) FROM messages x WHERE x.room_id = r.id AND x.id > m.last_read \
+                AND (x.user_id <> m.user_id OR x.assistant)) AS unread \
              FROM memberships m JOIN rooms r ON r.id = m.room_id \
              LEFT JOIN users u ON u.id = r.created_by \
              WHERE m.user_id = $1 ORDER BY r.name COLLATE \"C\"",

@@ -371,8 +371,8 @@ impl RoomStore for SqliteStore {
     async fn member_rooms(&self, user_id: i64) -> Result<Vec<MemberRoomRecord>, StoreError> {
         let rows: Vec<MemberRoomRow> = sqlx::query_as(
             "SELECT r.id, r.name, r.topic, u.username AS created_by, r.created_at, m.last_read, \
-             (SELECT COUNT(*) FROM messages x WHERE x.room_id = r.id AND x.id > m.last_read) \
-               AS unread \
+             (SELECT COUNT(*) FROM messages x WHERE x.room_id = r.id AND x.id > m.last_read \
+                AND (x.user_id <> m.user_id OR x.assistant <> 0)) AS unread \
              FROM memberships m JOIN rooms r ON r.id = m.room_id \
              LEFT JOIN users u ON u.id = r.created_by \
              WHERE m.user_id = ? ORDER BY r.name",

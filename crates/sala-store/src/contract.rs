@@ -340,14 +340,16 @@ pub async fn rooms_are_created_searched_and_paged(store: &dyn Store) {
     assert!(store.get_room("rm-none").await.unwrap().is_none());
 }
 
-/// Membership, read markers (never moving back) and unread counts.
+/// Membership, read markers (never moving back) and unread counts: what others wrote,
+/// and the user's own assistant's replies, not the user's own messages.
 pub async fn membership_tracks_reading(store: &dyn Store) {
     let erin = user(store, "mb_erin").await;
+    let other = user(store, "mb_other").await;
     let room_id = room(store, "mb-room").await;
     store.add_member(erin, room_id, now()).await.unwrap();
     store.add_member(erin, room_id, now()).await.unwrap();
     let batch: Vec<_> = (0..3)
-        .map(|i| message(room_id, erin, &format!("m{i}"), None))
+        .map(|i| message(room_id, other, &format!("m{i}"), None))
         .collect();
     let stored: Vec<_> = store
         .append_messages(&batch)
@@ -383,10 +385,19 @@ pub async fn membership_tracks_reading(store: &dyn Store) {
         stored[2].id
     );
     store
-        .append_messages(&[message(room_id, erin, "later", None)])
+        .append_messages(&[message(room_id, other, "later", None)])
         .await
         .unwrap();
     assert_eq!(store.member_rooms(erin).await.unwrap()[0].unread, 1);
+    // The user's own message is not unread for them (it was: 7 became 8); a reply their
+    // assistant posted for them is.
+    let mut by_assistant = message(room_id, erin, "erin is busy", None);
+    by_assistant.assistant = true;
+    store
+        .append_messages(&[message(room_id, erin, "mine", None), by_assistant])
+        .await
+        .unwrap();
+    assert_eq!(store.member_rooms(erin).await.unwrap()[0].unread, 2);
 
     assert!(store.remove_member(erin, room_id).await.unwrap());
     assert!(!store.remove_member(erin, room_id).await.unwrap());
