@@ -60,7 +60,8 @@ export const api = {
   me: (token) => request("GET", "/api/me", { token }),
   myRooms: (token) => request("GET", "/api/me/rooms", { token }),
   setStatus: (token, status, note) => request("PUT", "/api/me/status", { token, body: { status, note } }),
-  searchRooms: (token, q) => request("GET", `/api/rooms?limit=20&q=${encodeURIComponent(q)}`, { token }),
+  searchRooms: (token, q, cursor) =>
+    request("GET", `/api/rooms?limit=20&q=${encodeURIComponent(q)}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`, { token }),
   createRoom: (token, name, topic) => request("POST", "/api/rooms", { token, body: { name, topic } }),
   room: (token, name) => request("GET", `/api/rooms/${encodeURIComponent(name)}`, { token }),
 };

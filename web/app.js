@@ -112,6 +112,9 @@ async function enterChat() {
   for (const room of mine.rooms) {
     state.rooms.set(room.name, newRoom(room.name, room.topic || "", room.unread, room.last_read));
   }
+  // A user in no room at all (a new account) starts in general, as the terminal client
+  // does, rather than on an empty "Pick a room"; the join on connecting makes it theirs.
+  if (state.rooms.size === 0) state.rooms.set("general", newRoom("general"));
   setStatus(me.status, me.status_note);
   $("me-name").textContent = me.username;
   $("auth-view").hidden = true;
@@ -436,34 +439,61 @@ async function toggleStatus(event) {
 }
 
 let searchTimer = null;
+/** Rooms whose name or topic matches what is typed; with nothing typed, every room, a page
+ *  at a time ("More rooms" fetches the next). */
 function searchRooms() {
   clearTimeout(searchTimer);
-  searchTimer = setTimeout(async () => {
-    const q = $("room-search").value.trim();
-    const list = $("search-results");
-    if (!q) {
+  searchTimer = setTimeout(() => showRoomPage(null), 200);
+}
+
+async function showRoomPage(cursor) {
+  const q = $("room-search").value.trim();
+  const list = $("search-results");
+  try {
+    const page = await api.searchRooms(state.session.token, q, cursor);
+    // An answer for what is no longer typed (a slower, older request) is dropped.
+    if ($("room-search").value.trim() !== q) return;
+    const items = page.rooms.map((r) => roomItem(r.name, r.topic, `${r.online} online`, () => {
+      joinRoom(r.name, r.topic || "");
+      $("room-search").value = "";
       list.replaceChildren();
-      return;
+    }));
+    if (cursor) {
+      list.querySelector(".more-rooms")?.remove();
+      list.append(...items);
+    } else {
+      list.replaceChildren(...(items.length ? items : [textItem(q ? "No rooms match." : "No rooms yet.")]));
     }
-    try {
-      const page = await api.searchRooms(state.session.token, q);
-      list.replaceChildren(...page.rooms.map((r) => roomItem(r.name, r.topic, `${r.online} online`, () => {
-        joinRoom(r.name, r.topic || "");
-        $("room-search").value = "";
-        list.replaceChildren();
-      })));
-      if (!page.rooms.length) list.replaceChildren(textItem("No rooms match."));
-    } catch (error) {
-      list.replaceChildren(textItem(error.message));
+    if (page.next_cursor) {
+      const more = el("li", "more-rooms");
+      const button = el("button", "link", "More rooms");
+      button.type = "button";
+      button.addEventListener("click", () => showRoomPage(page.next_cursor));
+      more.append(button);
+      list.append(more);
     }
-  }, 200);
+  } catch (error) {
+    list.replaceChildren(textItem(error.message));
+  }
+}
+
+/** A room name as the server takes it: spaces become dashes, letters lower case. */
+function roomNameFrom(typed) {
+  return typed.trim().toLowerCase().replace(/\s+/g, "-");
 }
 
 async function createRoom(event) {
   event.preventDefault();
-  const name = $("room-name").value.trim();
+  const typed = $("room-name").value.trim();
+  const name = roomNameFrom(typed);
   const topic = $("room-topic").value.trim();
   $("room-error").textContent = "";
+  if (name !== typed.toLowerCase()) {
+    // Offered, not refused: the field now holds the name the server takes.
+    $("room-name").value = name;
+    $("room-error").textContent = `Room names have no spaces: create #${name}?`;
+    return;
+  }
   try {
     const created = await api.createRoom(state.session.token, name, topic || undefined);
     $("room-name").value = "";
@@ -614,6 +644,7 @@ function wire() {
   $("logout").addEventListener("click", logout);
   $("status-form").addEventListener("submit", toggleStatus);
   $("room-search").addEventListener("input", searchRooms);
+  $("room-search").addEventListener("focus", searchRooms);
   $("search-form").addEventListener("submit", (event) => event.preventDefault());
   $("room-form").addEventListener("submit", createRoom);
   $("leave-room").addEventListener("click", () => {

@@ -196,6 +196,11 @@ impl Browser {
         panic!("{room} is not among my rooms");
     }
 
+    /// Presses the new-room form's submit button again, as it is.
+    pub async fn submit_room_form(&self) {
+        self.click("#room-form button[type=submit]").await;
+    }
+
     pub async fn create_room(&self, name: &str, topic: &str) {
         self.click("#new-room summary").await;
         self.fill("#room-name", name).await;

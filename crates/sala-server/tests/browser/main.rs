@@ -250,3 +250,33 @@ async fn the_busy_dot_stays_a_dot() {
     alice.close().await;
     bob.close().await;
 }
+
+/// A new user's first screen (issue #16 item 12): they start in #general instead of an
+/// empty "Pick a room"; a blank search lists the rooms there are; a room name typed with
+/// spaces is offered with dashes instead of being refused.
+#[tokio::test]
+#[ignore = "needs Chromium and chromedriver"]
+async fn a_new_user_starts_in_general_and_finds_rooms_without_typing() {
+    let app = TestApp::spawn().await;
+    let driver = Chromedriver::start().await;
+    let gus = Browser::open(&driver, &app.base, (1280, 800)).await;
+    gus.register("gus").await;
+    gus.wait_for_text("#room-title", "#general").await;
+    gus.wait_for_text("#my-rooms", "#general").await;
+
+    gus.create_room("Book Club", "").await;
+    gus.wait_for_text("#room-error", "create #book-club?").await;
+    gus.submit_room_form().await;
+    gus.wait_for_text("#room-title", "#book-club").await;
+
+    // Nothing typed: the search lists every room.
+    gus.wait_for_script(
+        r##"const field = document.getElementById("room-search");
+           if (document.activeElement !== field) field.focus();
+           const listed = document.getElementById("search-results").textContent;
+           return listed.includes("#general") && listed.includes("#book-club");"##,
+    )
+    .await;
+    gus.screenshot("first-screen.png").await;
+    gus.close().await;
+}
