@@ -31,6 +31,7 @@ function newRoom(name, topic = "", unread = 0, lastRead = 0) {
     members: new Set(),
     typing: new Map(), // username -> timer
     readSentAt: 0, readTimer: null, // the last `read` frame sent, and one waiting
+    joinedBefore: false, // joined earlier in this page's life: a new `joined` is a return
   };
 }
 
@@ -204,7 +205,11 @@ function onJoined(frame) {
     r.more = frame.more;
   }
   // With `since`, the history is exactly what was missed; duplicates are dropped by id.
-  for (const message of frame.history) addMessage(r, message, false);
+  // What was missed counts toward the badge as live messages do (the first history does
+  // not: the server's count came with the room list). Messages already shown are skipped.
+  const returning = r.joinedBefore;
+  r.joinedBefore = true;
+  for (const message of frame.history) addMessage(r, message, returning);
   if (r.name === state.active) {
     renderConversation({ keepScroll: resumed });
     markRead(r);

@@ -280,3 +280,37 @@ async fn a_new_user_starts_in_general_and_finds_rooms_without_typing() {
     gus.screenshot("first-screen.png").await;
     gus.close().await;
 }
+
+/// Messages missed while the page was away, which come back in a `joined` history, count
+/// toward the room's badge (issue #16 item 8b: they never did, while the room list said 3).
+#[tokio::test]
+#[ignore = "needs Chromium and chromedriver"]
+async fn messages_missed_while_away_count_as_unread() {
+    let mut app = TestApp::spawn().await;
+    let driver = Chromedriver::start().await;
+    let page = Browser::open(&driver, &app.base, (1280, 800)).await;
+    page.register("ivy").await;
+    page.wait_for_text("#room-title", "#general").await;
+    page.create_room("elsewhere", "").await;
+    page.wait_for_text("#room-title", "#elsewhere").await;
+
+    app.stop().await;
+    page.wait_for_text("#connection", "Reconnecting").await;
+    app.start_again_on_same_port().await;
+    // Said in #general, most likely before the page is back (then they come in its
+    // `joined` history; live, they counted already).
+    let mut judy = WsClient::connect(&app, &app.user_token("judy").await).await;
+    judy.join("general").await;
+    for n in 0..3 {
+        judy.say("general", &format!("while ivy was away {n}"))
+            .await;
+    }
+    page.wait_until_hidden("#connection").await;
+    page.wait_for_script(
+        r##"const badge = [...document.querySelectorAll("#my-rooms button")]
+             .find((button) => button.textContent.startsWith("#general"))?.querySelector(".badge");
+           return badge?.textContent === "3";"##,
+    )
+    .await;
+    page.close().await;
+}
