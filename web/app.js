@@ -147,7 +147,9 @@ function showConnection(phase) {
   const line = $("connection");
   line.hidden = phase === "connected";
   line.textContent = phase === "reconnecting" ? "Reconnecting…" : "Connecting…";
-  const usable = phase === "connected" && state.active !== null;
+  // Usable while reconnecting too: what is sent then waits, and goes out once, in order,
+  // when the connection is back (see onReady).
+  const usable = state.active !== null;
   $("message-input").disabled = !usable;
   $("send").disabled = !usable;
 }
@@ -163,6 +165,7 @@ function onReady() {
   for (const [clientId, { room, text }] of state.pending) {
     state.connection.send({ type: "send", room, text, client_id: clientId });
   }
+  if (state.pending.size > 0) $("send-error").textContent = "";
   showConnection("connected");
 }
 
@@ -389,16 +392,25 @@ function sendMessage() {
   const text = input.value.trim();
   $("send-error").textContent = "";
   if (!text || !state.active) return;
-  const clientId = newClientId();
-  const frame = { type: "send", room: state.active, text, client_id: clientId };
-  if (!state.connection?.send(frame)) {
-    $("send-error").textContent = "Not connected: your message is kept, send it again in a moment.";
+  const chars = [...text].length;
+  if (chars > MAX_MESSAGE_CHARS) {
+    // Said before sending, never cut: the box has no maxlength for that reason.
+    $("send-error").textContent = `That is ${chars - MAX_MESSAGE_CHARS} characters over the ${MAX_MESSAGE_CHARS} a message may have.`;
     return;
   }
+  const clientId = newClientId();
+  const frame = { type: "send", room: state.active, text, client_id: clientId };
+  // Kept until its ack; sent again (same client_id, so never twice) after a reconnect.
   state.pending.set(clientId, { room: state.active, text });
+  if (!state.connection?.send(frame)) {
+    $("send-error").textContent = "Not connected: your message will be sent when the connection is back.";
+  }
   input.value = "";
   autoGrow(input);
 }
+
+/** SPEC §2: 1–4000 characters after trimming (counted as the server counts: characters). */
+const MAX_MESSAGE_CHARS = 4000;
 
 /** A random idempotency key (crypto.randomUUID needs a secure context; this does not). */
 function newClientId() {

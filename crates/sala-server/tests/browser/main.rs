@@ -314,3 +314,47 @@ async fn messages_missed_while_away_count_as_unread() {
     .await;
     page.close().await;
 }
+
+/// Drafts are safe (issue #16 item 9): while the page reconnects the message box still
+/// takes a message, which goes out once when the server is back (the box was disabled);
+/// a message over 4,000 characters is refused with a word, not cut by `maxlength`.
+#[tokio::test]
+#[ignore = "needs Chromium and chromedriver"]
+async fn a_message_written_while_reconnecting_is_sent_once_when_back() {
+    let mut app = TestApp::spawn().await;
+    let driver = Chromedriver::start().await;
+    let page = Browser::open(&driver, &app.base, (1280, 800)).await;
+    page.register("kim").await;
+    page.wait_for_text("#room-title", "#general").await;
+    page.say("before the outage").await;
+    page.wait_for_message("before the outage").await;
+
+    app.stop().await;
+    page.wait_for_text("#connection", "Reconnecting").await;
+    page.say("written while away").await;
+    page.wait_for_text("#send-error", "when the connection is back")
+        .await;
+    app.start_again_on_same_port().await;
+    page.wait_for_message("written while away").await;
+    page.wait_until_hidden("#connection").await;
+    assert_eq!(page.count_messages_with("written while away").await, 1);
+    let token = app.user_token("checker").await;
+    let stored: serde_json::Value = app
+        .get("/api/rooms/general/messages", &token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let texts: Vec<_> = stored["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["text"] == "written while away")
+        .collect();
+    assert_eq!(texts.len(), 1, "stored once: {stored}");
+
+    page.say(&"x".repeat(4005)).await;
+    page.wait_for_text("#send-error", "5 characters over the 4000")
+        .await;
+    page.close().await;
+}
