@@ -15,7 +15,11 @@ use socketioxide::extract::{AckSender, SocketRef, TryData};
 use socketioxide::handler::FromMessageParts;
 use socketioxide::socket::Socket;
 
-use super::{SioConn, emit, error_reply, handle, send_ack, take_back, unknown_event};
+use std::collections::HashMap;
+
+use super::{
+    PendingAcks, SioConn, Waiting, emit, error_reply, handle, send_ack, take_back, unknown_event,
+};
 use crate::chat::ChatError;
 use crate::domain::RoomName;
 
@@ -97,23 +101,8 @@ async fn join(socket: &SocketRef, sio: &SioConn, data: Option<Value>, ack: Optio
         return bad_payload(socket, ack, "join", "a room name");
     };
     let key = canonical(&room);
-    let number = ack.map(|ack| {
-        let number = sio.sends.fetch_add(1, Ordering::Relaxed);
-        sio.pending()
-            .joins
-            .entry(key.clone())
-            .or_default()
-            .push((number, ack));
-        number
-    });
-    // `joined` answers the ack through the writer; a refusal sends no `joined`, so the ack
-    // is taken back and answered here, once.
-    if let Err(err) = handle(sio, ClientFrame::Join { room, since }).await
-        && let Some(number) = number
-        && let Some(ack) = take_back(&mut sio.pending().joins, &key, number)
-    {
-        send_ack(ack, &error_reply(&err));
-    }
+    let frame = ClientFrame::Join { room, since };
+    answered_by_reply(sio, |pending| &mut pending.joins, &key, ack, frame).await;
 }
 
 /// `leave`: a room name.
@@ -128,18 +117,31 @@ async fn leave(socket: &SocketRef, sio: &SioConn, data: Option<Value>, ack: Opti
         return bad_payload(socket, ack, "leave", "a room name");
     };
     let key = canonical(&room);
+    let frame = ClientFrame::Leave { room };
+    answered_by_reply(sio, |pending| &mut pending.leaves, &key, ack, frame).await;
+}
+
+/// Handles a `join` or `leave` whose ack its reply answers (`joined` / `left`, matched in
+/// the writer by the canonical room name `key`). A refusal sends no reply, so its ack is
+/// taken back, by its number, and answered here with the error: every ack is answered once.
+async fn answered_by_reply(
+    sio: &SioConn,
+    waiting: fn(&mut PendingAcks) -> &mut HashMap<String, Vec<Waiting>>,
+    key: &str,
+    ack: Option<AckSender>,
+    frame: ClientFrame,
+) {
     let number = ack.map(|ack| {
         let number = sio.sends.fetch_add(1, Ordering::Relaxed);
-        sio.pending()
-            .leaves
-            .entry(key.clone())
+        waiting(&mut sio.pending())
+            .entry(key.to_owned())
             .or_default()
             .push((number, ack));
         number
     });
-    if let Err(err) = handle(sio, ClientFrame::Leave { room }).await
+    if let Err(err) = handle(sio, frame).await
         && let Some(number) = number
-        && let Some(ack) = take_back(&mut sio.pending().leaves, &key, number)
+        && let Some(ack) = take_back(waiting(&mut sio.pending()), key, number)
     {
         send_ack(ack, &error_reply(&err));
     }

@@ -194,11 +194,11 @@ fn opted_out_of_general(auth: &Option<Value>) -> bool {
 
 /// An ack callback waiting for the reply that answers it, with the number its handler
 /// knows it by (to take it back and answer it with the error, should the command fail).
-type Waiting = (u64, AckSender);
+pub(crate) type Waiting = (u64, AckSender);
 
 /// Ack callbacks waiting for the reply that answers them.
 #[derive(Default)]
-struct PendingAcks {
+pub(crate) struct PendingAcks {
     joins: HashMap<String, Vec<Waiting>>,
     leaves: HashMap<String, Vec<Waiting>>,
     /// By the client_id the session saw: the ack, and the client_id the client gave.
@@ -396,10 +396,11 @@ fn deliver_frame(socket: &SocketRef, sio: &SioConn, event: &HubEvent) -> bool {
                 .ok(),
             _ => None,
         });
-        return match argument {
-            Some(argument) => emit(socket, "chat-message", &argument),
-            None => false,
-        };
+        if let Some(argument) = argument {
+            return emit(socket, "chat-message", &argument);
+        }
+        // No shared form (it could not be made): the message is emitted from its decoded
+        // frame below, for this receiver alone.
     }
     let frame = event.decode();
     match &frame {
@@ -473,13 +474,9 @@ fn deliver_frame(socket: &SocketRef, sio: &SioConn, event: &HubEvent) -> bool {
     }
 }
 
+/// The oldest ack waiting for the room's reply.
 fn take(waiting: &mut HashMap<String, Vec<Waiting>>, room: &str) -> Option<AckSender> {
-    let acks = waiting.get_mut(room)?;
-    let ack = (!acks.is_empty()).then(|| acks.remove(0).1);
-    if acks.is_empty() {
-        waiting.remove(room);
-    }
-    ack
+    take_at(waiting, room, |_| Some(0))
 }
 
 /// Takes back the ack numbered `number`, if no reply has taken it yet.
@@ -488,13 +485,25 @@ fn take_back(
     room: &str,
     number: u64,
 ) -> Option<AckSender> {
+    take_at(waiting, room, |acks| {
+        acks.iter().position(|(n, _)| *n == number)
+    })
+}
+
+/// Removes the ack `pick` chooses among the room's, forgetting the room once none waits.
+fn take_at(
+    waiting: &mut HashMap<String, Vec<Waiting>>,
+    room: &str,
+    pick: impl FnOnce(&[Waiting]) -> Option<usize>,
+) -> Option<AckSender> {
     let acks = waiting.get_mut(room)?;
-    let index = acks.iter().position(|(n, _)| *n == number)?;
-    let (_, ack) = acks.remove(index);
+    let ack = pick(acks)
+        .filter(|&index| index < acks.len())
+        .map(|index| acks.remove(index).1);
     if acks.is_empty() {
         waiting.remove(room);
     }
-    Some(ack)
+    ack
 }
 
 /// The error an ack callback gets, in the shape of the `error` event.

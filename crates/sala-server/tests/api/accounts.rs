@@ -410,15 +410,7 @@ async fn login_wave(app: &TestApp, names: Vec<String>, password: &str) -> (usize
 
 /// One sample of `/metrics`, 0 when absent.
 async fn metric(app: &TestApp, sample: &str) -> f64 {
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.get_text("/metrics").await;
     text.lines()
         .find_map(|line| line.strip_prefix(sample)?.trim().parse().ok())
         .unwrap_or(0.0)

@@ -83,15 +83,7 @@ async fn the_page_has_an_icon_at_favicon_ico_too() {
         assert_eq!(icon.status(), StatusCode::OK, "{path}");
         assert_eq!(icon.headers()["content-type"], "image/svg+xml", "{path}");
     }
-    let page = app
-        .client
-        .get(app.url("/"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = app.get_text("/").await;
     assert!(
         page.contains(r#"<link rel="icon" href="/favicon.svg""#),
         "{page}"

@@ -497,15 +497,7 @@ async fn the_socket_io_heartbeat_is_configurable() {
         config.socketio_ping_timeout_secs = 2;
     })
     .await;
-    let open = app
-        .client
-        .get(app.url("/socket.io/?EIO=4&transport=polling"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let open = app.get_text("/socket.io/?EIO=4&transport=polling").await;
     let open: Value = serde_json::from_str(open.trim_start_matches('0')).unwrap();
     assert_eq!(
         (open["pingInterval"].as_u64(), open["pingTimeout"].as_u64()),
