@@ -202,6 +202,12 @@ function onJoined(frame) {
   const resumed = r.messages.length > 0;
   r.joined = true;
   r.members = new Set(frame.members);
+  // Who is busy now; a member left out of `statuses` is available. Later changes come
+  // as `status` frames, which the server sends after this one.
+  const statuses = frame.statuses || {};
+  for (const name of frame.members) {
+    state.statuses.set(name, statuses[name] || { status: "available" });
+  }
   if (!resumed) {
     r.messages = [];
     r.ids = new Set();

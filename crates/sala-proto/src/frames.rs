@@ -3,6 +3,8 @@
 //! Both enums derive both directions so that servers, the terminal client, the load
 //! generator and tests share one definition.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::api::{Message, UserStatus};
@@ -63,6 +65,14 @@ pub struct ReadyUser {
     pub status: UserStatus,
 }
 
+/// A member's availability, as `joined` tells it for everyone online.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberStatus {
+    pub status: UserStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
 /// What changed about a user's presence in a room.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -86,6 +96,9 @@ pub enum ServerFrame {
         room: String,
         /// Usernames with a live connection in the room.
         members: Vec<String>,
+        /// The status of each of `members`; later changes arrive as `status` frames.
+        #[serde(default)]
+        statuses: BTreeMap<String, MemberStatus>,
         history: Vec<Message>,
         more: bool,
     },

@@ -19,9 +19,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sala_store::{
-    AccountStore, Appended, MemberRoomRecord, MessageQuery, MessageRecord, MessageStore,
-    NewMessage, NewRoom, NewSession, NewUser, RoomQuery, RoomRecord, RoomStore, SessionRecord,
-    SessionStore, StatusRecord, Store, StoreError, UserRecord, fold_key,
+    AccountStore, Appended, BusyMember, MemberRoomRecord, MessageQuery, MessageRecord,
+    MessageStore, NewMessage, NewRoom, NewSession, NewUser, RoomQuery, RoomRecord, RoomStore,
+    SessionRecord, SessionStore, StatusRecord, Store, StoreError, UserRecord, fold_key,
 };
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Connection as _, Sqlite, SqliteConnection, SqlitePool, Transaction};
@@ -382,6 +382,24 @@ impl RoomStore for SqliteStore {
         .await
         .map_err(map_err)?;
         rows.into_iter().map(MemberRoomRecord::try_from).collect()
+    }
+
+    async fn busy_members(&self, room_id: i64, limit: u32) -> Result<Vec<BusyMember>, StoreError> {
+        let rows: Vec<(String, Option<String>)> = sqlx::query_as(
+            "SELECT u.username, u.status_note FROM users u \
+             WHERE u.busy <> 0 AND EXISTS \
+               (SELECT 1 FROM memberships m WHERE m.user_id = u.id AND m.room_id = ?) \
+             ORDER BY u.username_key LIMIT ?",
+        )
+        .bind(room_id)
+        .bind(i64::from(limit))
+        .fetch_all(&self.readers)
+        .await
+        .map_err(map_err)?;
+        Ok(rows
+            .into_iter()
+            .map(|(username, note)| BusyMember { username, note })
+            .collect())
     }
 
     async fn mark_read(&self, user_id: i64, room_id: i64, id: i64) -> Result<i64, StoreError> {

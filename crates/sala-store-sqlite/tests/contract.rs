@@ -27,6 +27,7 @@ contract_tests!(
     messages_since_cover_the_users_rooms,
     expired_sessions_are_purged,
     users_are_found_by_many_usernames,
+    busy_members_are_listed_per_room,
 );
 
 #[tokio::test]

@@ -7,8 +7,8 @@
 use chrono::{DateTime, Duration, Utc};
 
 use crate::{
-    ConflictOn, MessageQuery, NewMessage, NewRoom, NewSession, NewUser, RoomQuery, StatusRecord,
-    Store, StoreError,
+    BusyMember, ConflictOn, MessageQuery, NewMessage, NewRoom, NewSession, NewUser, RoomQuery,
+    StatusRecord, Store, StoreError,
 };
 
 fn now() -> DateTime<Utc> {
@@ -259,6 +259,48 @@ pub async fn users_are_found_by_many_usernames(store: &dyn Store) {
     found.sort_unstable();
     assert_eq!(found, [ann, bob]);
     assert!(store.find_users_by_username(&[]).await.unwrap().is_empty());
+}
+
+/// A room's busy members are listed with their notes; available ones and other rooms' are not.
+pub async fn busy_members_are_listed_per_room(store: &dyn Store) {
+    let room_id = room(store, "bm_room").await;
+    let other = room(store, "bm_other").await;
+    let (zed, ann, cal, dan) = (
+        user(store, "bm_zed").await,
+        user(store, "bm_Ann").await,
+        user(store, "bm_cal").await,
+        user(store, "bm_dan").await,
+    );
+    for id in [zed, ann, cal] {
+        store.add_member(id, room_id, now()).await.unwrap();
+    }
+    store.add_member(dan, other, now()).await.unwrap();
+    let busy = |note: Option<&str>| StatusRecord {
+        busy: true,
+        note: note.map(str::to_owned),
+        busy_since: Some(now()),
+    };
+    for (id, note) in [
+        (zed, None),
+        (ann, Some("in a meeting")),
+        (dan, Some("away")),
+    ] {
+        store.set_status(id, &busy(note)).await.unwrap();
+    }
+    let listed = store.busy_members(room_id, 10).await.unwrap();
+    let expected =
+        [("bm_Ann", Some("in a meeting")), ("bm_zed", None)].map(|(name, note)| BusyMember {
+            username: name.to_owned(),
+            note: note.map(str::to_owned),
+        });
+    assert_eq!(listed, expected);
+    assert_eq!(store.busy_members(room_id, 1).await.unwrap(), expected[..1]);
+    store
+        .set_status(ann, &StatusRecord::default())
+        .await
+        .unwrap();
+    store.remove_member(zed, room_id).await.unwrap();
+    assert!(store.busy_members(room_id, 10).await.unwrap().is_empty());
 }
 
 /// Rooms: unique names, `ensure_room` idempotent, literal case-insensitive search, cursor.

@@ -20,8 +20,8 @@ mod traits;
 
 pub use error::{ConflictOn, StoreError};
 pub use records::{
-    Appended, MemberRoomRecord, MessageQuery, MessageRecord, NewMessage, NewRoom, NewSession,
-    NewUser, RoomQuery, RoomRecord, SessionRecord, StatusRecord, UserRecord,
+    Appended, BusyMember, MemberRoomRecord, MessageQuery, MessageRecord, NewMessage, NewRoom,
+    NewSession, NewUser, RoomQuery, RoomRecord, SessionRecord, StatusRecord, UserRecord,
 };
 pub use traits::{AccountStore, MessageStore, RoomStore, SessionStore, Store};
 

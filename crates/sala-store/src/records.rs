@@ -97,6 +97,13 @@ pub struct MemberRoomRecord {
     pub unread: u64,
 }
 
+/// A busy member of a room, as `joined` tells it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BusyMember {
+    pub username: String,
+    pub note: Option<String>,
+}
+
 /// A stored message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MessageRecord {

@@ -4,8 +4,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::{
-    Appended, MemberRoomRecord, MessageQuery, MessageRecord, NewMessage, NewRoom, NewSession,
-    NewUser, RoomQuery, RoomRecord, SessionRecord, StatusRecord, StoreError, UserRecord,
+    Appended, BusyMember, MemberRoomRecord, MessageQuery, MessageRecord, NewMessage, NewRoom,
+    NewSession, NewUser, RoomQuery, RoomRecord, SessionRecord, StatusRecord, StoreError,
+    UserRecord,
 };
 
 /// Accounts.
@@ -131,6 +132,13 @@ pub trait RoomStore: Send + Sync {
     /// # Errors
     /// Backend failures only.
     async fn member_rooms(&self, user_id: i64) -> Result<Vec<MemberRoomRecord>, StoreError>;
+
+    /// The room's members who are busy, with their notes, ordered by username; at most
+    /// `limit`. Costs a look at the busy users, not at every member.
+    ///
+    /// # Errors
+    /// Backend failures only.
+    async fn busy_members(&self, room_id: i64, limit: u32) -> Result<Vec<BusyMember>, StoreError>;
 
     /// Moves the read marker forward (never back, never past the room's newest message);
     /// returns the marker now in force.

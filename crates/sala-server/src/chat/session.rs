@@ -1,12 +1,13 @@
 //! One connection's commands (SPEC §3). A transport feeds it frames; every reply, and every
 //! error, goes out through the connection's queue in the hub, in order.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
 
 use chrono::Utc;
-use sala_proto::frames::{ClientFrame, ServerFrame};
-use sala_store::{MessageQuery, MessageRecord, NewMessage, RoomRecord};
+use sala_proto::api::UserStatus;
+use sala_proto::frames::{ClientFrame, MemberStatus, ServerFrame};
+use sala_store::{BusyMember, MessageQuery, MessageRecord, NewMessage, RoomRecord, StoreError};
 
 use super::commit::CommitRequest;
 use super::rate::{self, SharedBucket};
@@ -24,6 +25,8 @@ const RESUME_LIMIT: u32 = 1000;
 /// (a thousand messages of 4,000 characters would be megabytes in one frame). A page cut
 /// short by it says `more: true`, as one cut by its count does.
 pub const PAGE_BYTES: usize = 1 << 20;
+/// Most busy members one `joined` tells of; the rest show as available until they change.
+const MAX_BUSY_LISTED: u32 = 1000;
 /// What a message costs in a page beyond its text and names: ids, timestamp, field names.
 const MESSAGE_OVERHEAD_BYTES: usize = 128;
 
@@ -208,8 +211,15 @@ impl Session {
             },
         };
         let keep_newest = since.is_none();
-        let (history, more) = match store.list_messages(room.id, query).await {
-            Ok((page, more)) => cut_to_page_bytes(page, more, keep_newest),
+        // Read after `begin_join`: a status changed after this read reaches the connection as
+        // a `status` frame held back until `joined` is out, so the client ends up current.
+        let read = async {
+            let page = store.list_messages(room.id, query).await?;
+            let busy = store.busy_members(room.id, MAX_BUSY_LISTED).await?;
+            Ok::<_, StoreError>((page, busy))
+        };
+        let ((history, more), busy) = match read.await {
+            Ok(((page, more), busy)) => (cut_to_page_bytes(page, more, keep_newest), busy),
             Err(err) => {
                 hub.abort_join(self.conn.id(), &room.name);
                 return Err(err.into());
@@ -220,9 +230,11 @@ impl Session {
         let history: Vec<_> = history.into_iter().map(wire::message).collect();
         let room_name = room.name.clone();
         hub.complete_join(self.conn.id(), &room.name, seen_through, move |members| {
+            let statuses = member_statuses(&members, busy);
             Event::new(ServerFrame::Joined {
                 room: room_name,
                 members,
+                statuses,
                 history,
                 more,
             })
@@ -356,6 +368,21 @@ impl Session {
             .send_to_user(self.user.id, &event, Some(self.conn.id()));
         Ok(())
     }
+}
+
+/// The `statuses` of a `joined`: the busy ones among the online `members` (sorted), with
+/// their notes. A member left out is available, which keeps the frame small in a big room.
+fn member_statuses(members: &[String], busy: Vec<BusyMember>) -> BTreeMap<String, MemberStatus> {
+    busy.into_iter()
+        .filter(|member| members.binary_search(&member.username).is_ok())
+        .map(|member| {
+            let status = MemberStatus {
+                status: UserStatus::Busy,
+                note: member.note,
+            };
+            (member.username, status)
+        })
+        .collect()
 }
 
 /// Cuts a page of messages (oldest first) to [`PAGE_BYTES`], keeping its newest messages

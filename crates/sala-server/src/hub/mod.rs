@@ -594,6 +594,7 @@ mod tests {
         Event::new(ServerFrame::Joined {
             room: "r".into(),
             members,
+            statuses: Default::default(),
             history: vec![],
             more: false,
         })

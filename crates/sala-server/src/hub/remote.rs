@@ -224,6 +224,7 @@ mod tests {
             Event::new(ServerFrame::Joined {
                 room: "r".into(),
                 members,
+                statuses: Default::default(),
                 history: vec![],
                 more: false,
             })

@@ -340,6 +340,40 @@ async fn typing_status_and_read_markers_reach_the_right_connections() {
 }
 
 #[tokio::test]
+async fn joined_tells_the_status_and_note_of_every_member_online() {
+    let app = TestApp::spawn().await;
+    let mut bob = WsClient::connect(&app, &app.user_token("bob").await).await;
+    let mut cyd = WsClient::connect(&app, &app.user_token("cyd").await).await;
+    let dee_token = app.user_token("dee").await;
+    bob.join("general").await;
+    cyd.join("general").await;
+    bob.send(json!({"type": "status", "status": "busy", "note": "in a meeting"}))
+        .await;
+    bob.next_of("status").await;
+    // dee was busy and went offline: not online, so not listed.
+    let mut dee = WsClient::connect(&app, &dee_token).await;
+    dee.join("general").await;
+    dee.send(json!({"type": "status", "status": "busy"})).await;
+    dee.next_of("status").await;
+    drop(dee);
+    while bob.until("presence").await
+        != json!({"type": "presence", "room": "general", "user": "dee", "event": "disconnected"})
+    {
+    }
+
+    // A client loaded after the change learns it from `joined`, not only from live frames.
+    let mut ann = WsClient::connect(&app, &app.user_token("ann").await).await;
+    ann.send(json!({"type": "join", "room": "general"})).await;
+    let joined = ann.next_of("joined").await;
+    assert_eq!(joined["members"], json!(["ann", "bob", "cyd"]));
+    assert_eq!(
+        joined["statuses"],
+        json!({"bob": {"status": "busy", "note": "in a meeting"}}),
+        "cyd is available, so left out; dee is offline"
+    );
+}
+
+#[tokio::test]
 async fn many_senders_share_batches_and_every_message_is_acked_once() {
     let app = TestApp::spawn().await;
     let mut listener = WsClient::connect(&app, &app.user_token("counter").await).await;
