@@ -3,7 +3,8 @@
 use std::path::Path;
 
 use anyhow::{Context, bail};
-use sala_proto::api::LoginResponse;
+use sala_proto::api::{LoginResponse, MemberRooms, Room};
+use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 /// A logged-in session.
@@ -154,6 +155,53 @@ impl Accounts {
             bail!("{}", server_message(&body, status));
         }
         Ok(body["name"].as_str().unwrap_or(name).to_owned())
+    }
+
+    /// The rooms the user is a member of, with their unread counts.
+    ///
+    /// # Errors
+    /// The server unreachable, or its message.
+    pub async fn my_rooms(&self, token: &str) -> anyhow::Result<MemberRooms> {
+        self.get(token, "/api/me/rooms").await
+    }
+
+    /// One room, by name.
+    ///
+    /// # Errors
+    /// The server unreachable, or its message (`no such room`).
+    pub async fn room(&self, token: &str, name: &str) -> anyhow::Result<Room> {
+        let mut url = reqwest::Url::parse(&format!("{}/api/rooms", self.base))
+            .context("the server URL is not a URL")?;
+        url.path_segments_mut()
+            .map_err(|()| anyhow::anyhow!("the server URL is not a URL"))?
+            .push(name);
+        self.get_url(token, url).await
+    }
+
+    async fn get<T: DeserializeOwned>(&self, token: &str, path: &str) -> anyhow::Result<T> {
+        let url = reqwest::Url::parse(&format!("{}{path}", self.base))
+            .context("the server URL is not a URL")?;
+        self.get_url(token, url).await
+    }
+
+    async fn get_url<T: DeserializeOwned>(
+        &self,
+        token: &str,
+        url: reqwest::Url,
+    ) -> anyhow::Result<T> {
+        let response = self
+            .http
+            .get(url)
+            .bearer_auth(token)
+            .send()
+            .await
+            .map_err(|_| anyhow::anyhow!("cannot reach the server at {}", self.base))?;
+        let status = response.status().as_u16();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        if status != 200 {
+            bail!("{}", server_message(&body, status));
+        }
+        serde_json::from_value(body).context("the server's answer was not understood")
     }
 
     pub fn base(&self) -> &str {

@@ -13,10 +13,13 @@ use sala_proto::frames::{ClientFrame, PresenceEvent, ServerFrame};
 use crate::ChatArgs;
 use crate::account::{Accounts, Session, password_from};
 use crate::net::{self, Net, NetCommand, NetEvent};
-use crate::{menu, view};
+use crate::{menu, view, wrap};
 
 const TYPING_SHOWN: Duration = Duration::from_secs(4);
 const TYPING_SENT_EVERY: Duration = Duration::from_secs(2);
+/// Most one `read` per room this often, as the web page sends them; the clock sends the
+/// marker held back.
+const READ_EVERY: Duration = Duration::from_secs(1);
 
 /// One room as the client sees it.
 #[derive(Debug, Default)]
@@ -29,15 +32,40 @@ pub struct RoomView {
     pub typing: HashMap<String, Instant>,
     /// Older messages exist on the server.
     pub more: bool,
+    /// A `history` request for older messages is on its way (one at a time, or the same
+    /// page would be inserted twice).
+    loading_older: bool,
+    /// A `joined` came before: the next one is a return, and what it brings was missed.
+    joined: bool,
+    /// The read marker this client last sent (or heard from another device), and when.
+    read_through: i64,
+    read_sent_at: Option<Instant>,
 }
 
 impl RoomView {
     /// The id of the oldest message loaded.
     pub fn oldest_id(&self) -> Option<i64> {
-        self.lines.iter().find_map(|line| match line {
-            Line::Message(message) => Some(message.id),
+        self.messages().next().map(|message| message.id)
+    }
+
+    fn newest_id(&self) -> Option<i64> {
+        self.messages().next_back().map(|message| message.id)
+    }
+
+    fn messages(&self) -> impl DoubleEndedIterator<Item = &Message> {
+        self.lines.iter().filter_map(|line| match line {
+            Line::Message(message) => Some(message),
             Line::Note(_) => None,
         })
+    }
+
+    /// Messages of others after `id` among those loaded.
+    fn unread_after(&self, id: i64, me: &str) -> u64 {
+        let count = self
+            .messages()
+            .filter(|message| message.id > id && (message.user != me || message.assistant))
+            .count();
+        u64::try_from(count).unwrap_or(u64::MAX)
     }
 }
 
@@ -61,8 +89,13 @@ pub struct App {
     pub cursor: usize,
     pub sent_lines: Vec<String>,
     pub browsing: Option<usize>,
-    /// Lines scrolled up from the bottom of the conversation.
+    /// Rows scrolled up from the bottom of the conversation (0: at the live end).
     pub scroll: usize,
+    /// Messages that arrived below while scrolled up (the `-MORE(n)-` marker).
+    pub unseen: usize,
+    /// The conversation pane as last drawn: its width (to count the rows of what arrives
+    /// while scrolled up) and height (a page for PageUp and PageDown).
+    pub pane: (u16, u16),
     pub connection: String,
     pub busy: Option<Option<String>>,
     pub statuses: HashMap<String, (UserStatus, Option<String>)>,
@@ -79,13 +112,16 @@ impl App {
             rooms: BTreeMap::new(),
             active: None,
             notes: vec![
-                "Type /help for commands. Tab switches rooms; PageUp loads older messages.".into(),
+                "Type /help for commands. Tab switches rooms; PageUp scrolls back, Esc returns."
+                    .into(),
             ],
             input: String::new(),
             cursor: 0,
             sent_lines: Vec::new(),
             browsing: None,
             scroll: 0,
+            unseen: 0,
+            pane: (80, 20),
             connection: "connecting…".into(),
             busy: None,
             statuses: HashMap::new(),
@@ -120,15 +156,40 @@ impl App {
             ServerFrame::Joined {
                 room,
                 members,
+                statuses,
                 history,
                 more,
             } => {
+                for name in &members {
+                    let status = statuses
+                        .get(name)
+                        .map_or((UserStatus::Available, None), |s| {
+                            (s.status, s.note.clone())
+                        });
+                    if *name == self.me {
+                        self.busy = (status.0 == UserStatus::Busy).then(|| status.1.clone());
+                    }
+                    self.statuses.insert(name.clone(), status);
+                }
+                let at_end = self.viewing_end(&room);
+                let me = self.me.clone();
                 let view = self.rooms.entry(room.clone()).or_default();
                 view.members = members.into_iter().collect();
                 if view.oldest_id().is_none() {
                     view.more = more;
                 }
-                view.lines.extend(history.into_iter().map(Line::Message));
+                // What a return brings was missed while away: it counts as unread, as live
+                // messages do. The first history does not: the server's count came with the
+                // room list.
+                if view.joined && !at_end {
+                    view.unread += history
+                        .iter()
+                        .filter(|message| message.user != me || message.assistant)
+                        .count() as u64;
+                }
+                view.joined = true;
+                let lines = history.into_iter().map(Line::Message).collect();
+                self.append(&room, lines);
                 if self.active.is_none() {
                     self.active = Some(room);
                     let notes = std::mem::take(&mut self.notes);
@@ -146,13 +207,14 @@ impl App {
             }
             ServerFrame::Message(message) => {
                 let active = self.active.as_deref() == Some(message.room.as_str());
-                let own = message.user == self.me;
-                let view = self.rooms.entry(message.room.clone()).or_default();
+                let own = message.user == self.me && !message.assistant;
+                let room = message.room.clone();
+                let view = self.rooms.entry(room.clone()).or_default();
                 view.typing.remove(&message.user);
                 if !active && !own {
                     view.unread += 1;
                 }
-                view.lines.push(Line::Message(message));
+                self.append(&room, vec![Line::Message(message)]);
             }
             ServerFrame::History {
                 room,
@@ -161,6 +223,7 @@ impl App {
             } => {
                 let view = self.rooms.entry(room).or_default();
                 view.more = more;
+                view.loading_older = false;
                 let mut older: Vec<Line> = messages.into_iter().map(Line::Message).collect();
                 older.append(&mut view.lines);
                 view.lines = older;
@@ -201,7 +264,17 @@ impl App {
                     self.note(format!("#{} {}: {}", item.room, item.user, item.text));
                 }
             }
-            ServerFrame::Ack { .. } | ServerFrame::Read { .. } | ServerFrame::Pong => {}
+            ServerFrame::Read { room, id } => {
+                // Read on another device: what lies beyond that marker is what is unread.
+                let me = self.me.clone();
+                if let Some(view) = self.rooms.get_mut(&room)
+                    && id > view.read_through
+                {
+                    view.read_through = id;
+                    view.unread = view.unread_after(id, &me);
+                }
+            }
+            ServerFrame::Ack { .. } | ServerFrame::Pong => {}
         }
     }
 
@@ -224,11 +297,74 @@ impl App {
     }
 
     fn select(&mut self, room: String) {
-        if let Some(view) = self.rooms.get_mut(&room) {
-            view.unread = 0;
-        }
         self.active = Some(room);
+        self.go_to_live_end();
+    }
+
+    /// Whether the user is looking at the newest lines of `room`.
+    fn viewing_end(&self, room: &str) -> bool {
+        self.active.as_deref() == Some(room) && self.scroll == 0
+    }
+
+    /// Adds lines at the end of a room. A reader scrolled up in it stays where they were:
+    /// the offset from the bottom grows by the rows the lines take, and the `-MORE(n)-`
+    /// marker counts the messages among them.
+    fn append(&mut self, room: &str, lines: Vec<Line>) {
+        let scrolled_here = self.active.as_deref() == Some(room) && self.scroll > 0;
+        if scrolled_here {
+            let width = self.pane.0;
+            for line in &lines {
+                self.scroll += wrap::rows(&view::conversation_line(line, &self.me), width).len();
+                self.unseen += usize::from(matches!(line, Line::Message(_)));
+            }
+        }
+        self.rooms
+            .entry(room.to_owned())
+            .or_default()
+            .lines
+            .extend(lines);
+    }
+
+    fn go_to_live_end(&mut self) {
         self.scroll = 0;
+        self.unseen = 0;
+    }
+
+    fn scroll_up(&mut self, rows: usize) {
+        self.scroll += rows;
+    }
+
+    fn scroll_down(&mut self, rows: usize) {
+        self.scroll = self.scroll.saturating_sub(rows);
+        if self.scroll == 0 {
+            self.unseen = 0;
+        }
+    }
+
+    /// A page for PageUp and PageDown: the pane's height less a row of context.
+    fn page(&self) -> usize {
+        usize::from(self.pane.1.saturating_sub(1).max(1))
+    }
+
+    /// The `read` to send when the open room is viewed at its end and has messages beyond
+    /// the marker; at most one per room per [`READ_EVERY`] (the clock sends the rest).
+    fn read_due(&mut self, now: Instant) -> Option<ClientFrame> {
+        let room = self.active.clone()?;
+        if self.scroll > 0 {
+            return None;
+        }
+        let view = self.rooms.get_mut(&room)?;
+        view.unread = 0;
+        let newest = view.newest_id()?;
+        let recent = view
+            .read_sent_at
+            .is_some_and(|at| now.duration_since(at) < READ_EVERY);
+        if newest <= view.read_through || recent {
+            return None;
+        }
+        view.read_through = newest;
+        view.read_sent_at = Some(now);
+        Some(ClientFrame::Read { room, id: newest })
     }
 
     fn insert(&mut self, c: char) {
@@ -242,6 +378,31 @@ impl App {
             .char_indices()
             .nth(chars)
             .map_or(self.input.len(), |(i, _)| i)
+    }
+
+    /// Deletes the characters between two cursor positions.
+    fn delete_chars(&mut self, from: usize, to: usize) {
+        let (start, end) = (self.byte_at(from), self.byte_at(to));
+        self.input.replace_range(start..end, "");
+        self.cursor = from;
+    }
+
+    /// Where the word before the cursor starts (Ctrl-W): back over spaces, then over
+    /// the word.
+    fn word_start(&self) -> usize {
+        let before: Vec<char> = self.input.chars().take(self.cursor).collect();
+        let spaces = before
+            .iter()
+            .rev()
+            .take_while(|c| c.is_whitespace())
+            .count();
+        let word = before
+            .iter()
+            .rev()
+            .skip(spaces)
+            .take_while(|c| !c.is_whitespace())
+            .count();
+        self.cursor - spaces - word
     }
 
     fn take_input(&mut self) -> String {
@@ -273,43 +434,47 @@ enum Action {
     None,
     Send(ClientFrame),
     Command(String),
+    /// Ctrl-L: clear the terminal and draw everything again.
+    Redraw,
 }
 
 fn on_key(app: &mut App, key: KeyEvent) -> Action {
     let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+    let end = app.input.chars().count();
     match key.code {
-        KeyCode::Char('c' | 'd') if ctrl => app.quit = true,
-        KeyCode::Char('a') if ctrl => app.cursor = 0,
-        KeyCode::Char('e') if ctrl => app.cursor = app.input.chars().count(),
-        KeyCode::Char('u') if ctrl => {
-            app.take_input();
+        KeyCode::Char('c') if ctrl => app.quit = true,
+        // As in a shell: Ctrl-D ends only an empty line; on a draft it deletes a character.
+        KeyCode::Char('d') if ctrl && app.input.is_empty() => app.quit = true,
+        KeyCode::Char('d') if ctrl && app.cursor < end => {
+            app.delete_chars(app.cursor, app.cursor + 1)
         }
+        KeyCode::Char('a') if ctrl => app.cursor = 0,
+        KeyCode::Char('e') if ctrl => app.cursor = end,
+        KeyCode::Char('u') if ctrl => app.delete_chars(0, app.cursor),
+        KeyCode::Char('k') if ctrl => app.delete_chars(app.cursor, end),
+        KeyCode::Char('w') if ctrl => app.delete_chars(app.word_start(), app.cursor),
+        KeyCode::Char('l') if ctrl => return Action::Redraw,
+        KeyCode::Char(_) if ctrl => {} // never typed as a letter
         KeyCode::Char(c) => {
             app.insert(c);
             return typing(app);
         }
-        KeyCode::Backspace if app.cursor > 0 => {
-            app.cursor -= 1;
-            let at = app.byte_at(app.cursor);
-            app.input.remove(at);
-        }
-        KeyCode::Delete if app.cursor < app.input.chars().count() => {
-            let at = app.byte_at(app.cursor);
-            app.input.remove(at);
-        }
+        KeyCode::Backspace if app.cursor > 0 => app.delete_chars(app.cursor - 1, app.cursor),
+        KeyCode::Delete if app.cursor < end => app.delete_chars(app.cursor, app.cursor + 1),
         KeyCode::Left => app.cursor = app.cursor.saturating_sub(1),
-        KeyCode::Right => app.cursor = (app.cursor + 1).min(app.input.chars().count()),
+        KeyCode::Right => app.cursor = (app.cursor + 1).min(end),
         KeyCode::Home => app.cursor = 0,
-        KeyCode::End => app.cursor = app.input.chars().count(),
+        KeyCode::End => app.cursor = end,
         KeyCode::Up => app.browse(true),
         KeyCode::Down => app.browse(false),
         KeyCode::Tab => app.switch_room(true),
         KeyCode::BackTab => app.switch_room(false),
         KeyCode::PageUp => {
-            app.scroll += 10;
+            app.scroll_up(app.page());
             return older(app);
         }
-        KeyCode::PageDown => app.scroll = app.scroll.saturating_sub(10),
+        KeyCode::PageDown => app.scroll_down(app.page()),
+        KeyCode::Esc => app.go_to_live_end(),
         KeyCode::Enter => {
             let line = app.take_input();
             if line.trim().is_empty() {
@@ -319,21 +484,26 @@ fn on_key(app: &mut App, key: KeyEvent) -> Action {
             if line.starts_with('/') {
                 return Action::Command(line);
             }
-            let Some(room) = app.active.clone() else {
-                app.note("join a room first: /join ROOM");
-                return Action::None;
-            };
-            app.sent += 1;
-            app.scroll = 0;
-            return Action::Send(ClientFrame::Send {
-                room,
-                text: line,
-                client_id: Some(format!("tui-{}-{}", std::process::id(), app.sent)),
-            });
+            return say(app, line);
         }
         _ => {}
     }
     Action::None
+}
+
+/// Sends a message to the open room, and goes back to its live end to see it arrive.
+fn say(app: &mut App, text: String) -> Action {
+    let Some(room) = app.active.clone() else {
+        app.note("join a room first: /join ROOM");
+        return Action::None;
+    };
+    app.sent += 1;
+    app.go_to_live_end();
+    Action::Send(ClientFrame::Send {
+        room,
+        text,
+        client_id: Some(format!("tui-{}-{}", std::process::id(), app.sent)),
+    })
 }
 
 fn typing(app: &mut App) -> Action {
@@ -350,32 +520,57 @@ fn typing(app: &mut App) -> Action {
 }
 
 fn older(app: &mut App) -> Action {
-    match (&app.active, app.active_room()) {
-        (Some(room), Some(view)) if view.more => match view.oldest_id() {
-            Some(first) => Action::Send(ClientFrame::History {
-                room: room.clone(),
-                before: Some(first),
-                after: None,
-                limit: Some(50),
-            }),
+    let Some(room) = app.active.clone() else {
+        return Action::None;
+    };
+    match app.rooms.get_mut(&room) {
+        Some(view) if view.more && !view.loading_older => match view.oldest_id() {
+            Some(first) => {
+                view.loading_older = true;
+                Action::Send(ClientFrame::History {
+                    room,
+                    before: Some(first),
+                    after: None,
+                    limit: Some(50),
+                })
+            }
             None => Action::None,
         },
         _ => Action::None,
     }
 }
 
-const HELP: &[&str] = &[
-    "/join ROOM          join a room (and switch to it)",
-    "/leave              leave the current room",
-    "/rooms [QUERY]      search rooms by name or topic",
-    "/create NAME [TOPIC] create a room and join it",
-    "/history            load older messages (or PageUp)",
-    "/busy [NOTE]        set yourself busy, with an optional note",
-    "/available          set yourself available",
-    "/who                who is online in this room",
-    "/quit               leave the client (or Ctrl-C)",
-    "Tab / Shift-Tab switch rooms, Up/Down recall sent lines, PageUp/PageDown scroll.",
+/// The commands and keys, as `/help` shows them: two columns.
+const HELP: &[(&str, &str)] = &[
+    ("/join ROOM, /j", "join a room (and switch to it)"),
+    ("/leave [ROOM], /part", "leave this room (or ROOM)"),
+    ("/rooms [QUERY]", "search rooms by name or topic"),
+    ("/create NAME [TOPIC]", "create a room and join it"),
+    ("/topic", "show this room's topic"),
+    ("/me ACTION", "say what you do: /me waves"),
+    ("/history", "load older messages (or PageUp)"),
+    ("/busy [NOTE]", "set busy, with an optional note"),
+    ("/available", "set yourself available"),
+    ("/who", "who is online in this room"),
+    ("/quit", "leave (also Ctrl-C, or Ctrl-D)"),
+    ("Tab, Shift-Tab", "switch rooms"),
+    ("PageUp, PageDown", "scroll; Esc back to the newest"),
+    ("Up, Down", "recall sent lines"),
+    ("Ctrl-A, Ctrl-E", "start, end of the line"),
+    ("Ctrl-W, Ctrl-U, Ctrl-K", "delete word, to start, to end"),
+    ("Ctrl-L", "redraw the screen"),
 ];
+
+fn help_lines() -> Vec<String> {
+    let width = HELP
+        .iter()
+        .map(|(what, _)| what.chars().count())
+        .max()
+        .unwrap_or(0);
+    HELP.iter()
+        .map(|(what, does)| format!("{what:<width$}  {does}"))
+        .collect()
+}
 
 /// Runs one slash command; returns a frame to send, if any.
 async fn command(
@@ -393,23 +588,48 @@ async fn command(
             None
         }
         ("/help", _) => {
-            for line in HELP {
-                app.note(*line);
+            for line in help_lines() {
+                app.note(line);
             }
             None
         }
-        ("/join", Some(room)) => {
+        ("/join" | "/j", Some(room)) => {
             let room = room.trim_start_matches('#').to_ascii_lowercase();
             app.select(room.clone());
             Some(ClientFrame::Join { room, since: None })
         }
-        ("/leave", _) => match app.active.clone() {
-            Some(room) => Some(ClientFrame::Leave { room }),
-            None => {
-                app.note("not in a room");
-                None
+        ("/leave" | "/part", named) => {
+            let named = named.map(|room| room.trim_start_matches('#').to_ascii_lowercase());
+            match named.or_else(|| app.active.clone()) {
+                Some(room) => Some(ClientFrame::Leave { room }),
+                None => {
+                    app.note("not in a room");
+                    None
+                }
             }
+        }
+        ("/me", Some(action)) => match say(app, emote(action)) {
+            Action::Send(frame) => Some(frame),
+            _ => None,
         },
+        ("/topic", Some(_)) => {
+            app.note("a topic is set when the room is created (/create NAME TOPIC)");
+            None
+        }
+        ("/topic", None) => {
+            let Some(room) = app.active.clone() else {
+                app.note("not in a room");
+                return None;
+            };
+            match accounts.room(&session.token, &room).await {
+                Ok(found) => match found.topic.filter(|topic| !topic.is_empty()) {
+                    Some(topic) => app.note(format!("#{room}: {topic}")),
+                    None => app.note(format!("#{room} has no topic")),
+                },
+                Err(err) => app.note(format!("error: {err:#}")),
+            }
+            None
+        }
         ("/rooms", query) => {
             match accounts
                 .search_rooms(&session.token, query.unwrap_or(""))
@@ -470,8 +690,12 @@ async fn command(
             });
             None
         }
-        ("/join" | "/create", None) => {
+        ("/join" | "/j" | "/create", None) => {
             app.note(format!("usage: {name} NAME"));
+            None
+        }
+        ("/me", None) => {
+            app.note("usage: /me ACTION");
             None
         }
         _ => {
@@ -479,6 +703,12 @@ async fn command(
             None
         }
     }
+}
+
+/// What `/me waves` sends: the action in underscores, as Slack and Mattermost write an
+/// emote (`_waves_`); [`view`] shows such a message as `* alice waves`.
+fn emote(action: &str) -> String {
+    format!("_{action}_")
 }
 
 /// Signs in (menu, or `--user` with a password from the environment), then runs the
@@ -508,15 +738,30 @@ pub async fn run(args: ChatArgs) -> anyhow::Result<()> {
             None => return Ok(()),
         },
     };
-    let mut net = net::start(session.chat_url.clone(), session.token.clone());
-    net.commands
-        .send(NetCommand::Send(ClientFrame::Join {
-            room: args.room.to_ascii_lowercase(),
-            since: None,
-        }))
-        .await
-        .context("the connection task stopped")?;
     let mut app = App::new(session.username.clone(), accounts.base().to_owned());
+    // Every room of the user comes back, with what is unread in it; `--room` opens first.
+    let first = args.room.trim_start_matches('#').to_ascii_lowercase();
+    let mut rooms = vec![first.clone()];
+    match accounts.my_rooms(&session.token).await {
+        Ok(mine) => {
+            for member in mine.rooms {
+                let name = member.room.name;
+                app.rooms.entry(name.clone()).or_default().unread = member.unread;
+                if name != first {
+                    rooms.push(name);
+                }
+            }
+        }
+        Err(err) => app.note(format!("could not list your rooms: {err:#}")),
+    }
+    app.select(first);
+    let mut net = net::start(session.chat_url.clone(), session.token.clone());
+    for room in rooms {
+        net.commands
+            .send(NetCommand::Send(ClientFrame::Join { room, since: None }))
+            .await
+            .context("the connection task stopped")?;
+    }
     let mut terminal = ratatui::init();
     let outcome = event_loop(&mut terminal, &mut app, &mut net, &accounts, &session).await;
     ratatui::restore();
@@ -533,15 +778,24 @@ async fn event_loop(
     let mut keys = EventStream::new();
     let mut clock = tokio::time::interval(Duration::from_secs(1));
     while !app.quit {
+        let mut drawn = None;
         terminal
-            .draw(|frame| view::draw(frame, app))
+            .draw(|frame| drawn = Some(view::draw(frame, app)))
             .context("drawing the screen")?;
+        if let Some(drawn) = drawn {
+            app.pane = drawn.pane;
+            app.scroll = drawn.scroll; // never past the top
+        }
         let to_send = tokio::select! {
             event = keys.next() => match event {
                 Some(Ok(Event::Key(key))) if key.kind == KeyEventKind::Press => match on_key(app, key) {
                     Action::None => None,
                     Action::Send(frame) => Some(frame),
                     Action::Command(line) => command(app, &line, accounts, session).await,
+                    Action::Redraw => {
+                        terminal.clear().context("clearing the screen")?;
+                        None
+                    }
                 },
                 Some(Ok(_)) => None, // resize and the like: the next draw adapts
                 Some(Err(err)) => return Err(err).context("reading the terminal"),
@@ -570,7 +824,8 @@ async fn event_loop(
                 None
             }
         };
-        if let Some(frame) = to_send {
+        let read = app.read_due(Instant::now());
+        for frame in to_send.into_iter().chain(read) {
             net.commands
                 .send(NetCommand::Send(frame))
                 .await

@@ -5,7 +5,8 @@
 //!   rejoins its rooms with `since`, resends unacked messages, and drops duplicates, so
 //!   both front ends see every message once.
 //! - [`line`]: line mode, for pipes and scripts.
-//! - [`menu`], [`app`], [`view`]: the full-screen client (ratatui + crossterm).
+//! - [`menu`], [`app`], [`view`]: the full-screen client (ratatui + crossterm); [`wrap`]
+//!   breaks its lines into the rows it draws.
 
 pub mod account;
 pub mod app;
@@ -13,6 +14,7 @@ pub mod line;
 pub mod menu;
 pub mod net;
 pub mod view;
+pub mod wrap;
 
 use std::io::IsTerminal as _;
 use std::path::PathBuf;

@@ -8,12 +8,20 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Position, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, List, ListItem, Paragraph, Wrap};
+use ratatui::widgets::{Block, Borders, List, ListItem, Paragraph};
 use sala_proto::api::{Message, UserStatus};
 
 use crate::app::{self, App};
+use crate::wrap;
 
-pub fn draw(frame: &mut Frame, app: &App) {
+/// What the client must remember of a draw: the conversation pane's size, and the scroll
+/// offset actually used (never past the oldest line loaded).
+pub struct Drawn {
+    pub pane: (u16, u16),
+    pub scroll: usize,
+}
+
+pub fn draw(frame: &mut Frame, app: &App) -> Drawn {
     let [main, typing, input, status] = Layout::vertical([
         Constraint::Min(3),
         Constraint::Length(1),
@@ -22,21 +30,45 @@ pub fn draw(frame: &mut Frame, app: &App) {
     ])
     .areas(frame.area());
     let wide = main.width >= 90;
+    let rooms_width = if main.width >= 70 { 22 } else { 14 };
     let [rooms, conversation, members] = Layout::horizontal([
-        Constraint::Length(22),
+        Constraint::Length(rooms_width),
         Constraint::Min(20),
-        Constraint::Length(if wide { 22 } else { 0 }),
+        Constraint::Length(if wide { 24 } else { 0 }),
     ])
     .areas(main);
 
     draw_rooms(frame, app, rooms);
-    draw_conversation(frame, app, conversation);
+    let drawn = draw_conversation(frame, app, conversation);
     if wide {
         draw_members(frame, app, members);
     }
     draw_typing(frame, app, typing);
     draw_input(frame, app, input);
     draw_status(frame, app, status);
+    drawn
+}
+
+/// A stable colour per username, so a speaker is recognised at a glance. Green is kept for
+/// the user's own name, yellow for mentions and red for busy.
+fn name_color(name: &str) -> Color {
+    const PALETTE: [Color; 7] = [
+        Color::Cyan,
+        Color::Magenta,
+        Color::Blue,
+        Color::LightCyan,
+        Color::LightMagenta,
+        Color::LightBlue,
+        Color::LightRed,
+    ];
+    // FNV-1a: the same colour in every run and on every machine.
+    let hash = name
+        .to_lowercase()
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+            (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+        });
+    PALETTE[usize::try_from(hash % PALETTE.len() as u64).unwrap_or(0)]
 }
 
 fn draw_rooms(frame: &mut Frame, app: &App, area: Rect) {
@@ -66,14 +98,33 @@ fn draw_rooms(frame: &mut Frame, app: &App, area: Rect) {
     );
 }
 
+/// A line of the conversation as drawn, before it is wrapped into rows.
+pub fn conversation_line<'a>(line: &'a app::Line, me: &str) -> Line<'a> {
+    match line {
+        app::Line::Message(message) => message_line(message, me),
+        app::Line::Note(text) => note_line(text),
+    }
+}
+
+fn note_line(text: &str) -> Line<'static> {
+    Line::styled(format!("* {text}"), Style::new().dim().italic())
+}
+
 fn message_line<'a>(message: &'a Message, me: &str) -> Line<'a> {
     let time = message.ts.with_timezone(&Local).format("%H:%M").to_string();
     let name_style = if message.user == me {
         Style::new().fg(Color::Green).bold()
     } else {
-        Style::new().fg(Color::Cyan).bold()
+        Style::new().fg(name_color(&message.user)).bold()
     };
     let mut spans = vec![Span::styled(time, Style::new().dim()), Span::raw(" ")];
+    // `/me waves` arrives as `_waves_`: shown as an action.
+    if let Some(action) = emote(&message.text) {
+        spans.push(Span::styled("* ", Style::new().italic()));
+        spans.push(Span::styled(message.user.clone(), name_style.italic()));
+        spans.push(Span::styled(format!(" {action}"), Style::new().italic()));
+        return Line::from(spans);
+    }
     spans.push(Span::styled(message.user.clone(), name_style));
     if message.assistant {
         spans.push(Span::styled(
@@ -105,45 +156,72 @@ fn message_line<'a>(message: &'a Message, me: &str) -> Line<'a> {
     Line::from(spans)
 }
 
-fn draw_conversation(frame: &mut Frame, app: &App, area: Rect) {
-    let title = match &app.active {
+/// The action of an emote (`_waves_`), if the text is one.
+fn emote(text: &str) -> Option<&str> {
+    let inner = text.strip_prefix('_')?.strip_suffix('_')?;
+    (!inner.is_empty() && !inner.starts_with(' ') && !inner.contains('_')).then_some(inner)
+}
+
+/// Draws the conversation from the bottom up: the newest row on the pane's last row, or
+/// `app.scroll` rows higher. Each line is wrapped into rows by [`wrap::rows`], and only
+/// as many lines as fill the pane are wrapped.
+fn draw_conversation(frame: &mut Frame, app: &App, area: Rect) -> Drawn {
+    let mut title = match &app.active {
         Some(room) => format!(" #{room} "),
         None => " no room — /join ROOM ".to_owned(),
     };
-    let note = |text: &str| Line::styled(format!("* {text}"), Style::new().dim().italic());
-    let mut lines: Vec<Line> = Vec::new();
-    match app.active_room() {
-        Some(view) => {
-            if view.more {
-                lines.push(Line::styled(
-                    "(PageUp for older messages)",
-                    Style::new().dim(),
-                ));
-            }
-            lines.extend(view.lines.iter().map(|line| match line {
-                app::Line::Message(message) => message_line(message, &app.me),
-                app::Line::Note(text) => note(text),
-            }));
-        }
-        None => lines.extend(app.notes.iter().map(|text| note(text))),
-    }
-    let block = Block::bordered().title(title);
+    let block = Block::bordered();
     let inner = block.inner(area);
-    // Rows each line takes once wrapped, to keep the bottom in view.
-    let width = usize::from(inner.width.max(1));
-    let rows: usize = lines
-        .iter()
-        .map(|line| line.width().max(1).div_ceil(width))
-        .sum();
-    let height = usize::from(inner.height);
-    let top = rows.saturating_sub(height).saturating_sub(app.scroll);
-    let paragraph = Paragraph::new(lines)
-        .block(block)
-        .wrap(Wrap { trim: false })
-        .scroll((u16::try_from(top).unwrap_or(u16::MAX), 0));
-    frame.render_widget(paragraph, area);
+    let (width, height) = (inner.width.max(1), usize::from(inner.height));
+    let wanted = height + app.scroll;
+    let mut rows: Vec<Line> = Vec::new(); // newest first
+    let mut reached_top = true;
+    let lines: Vec<Line> = match app.active_room() {
+        Some(view) => view
+            .lines
+            .iter()
+            .map(|line| conversation_line(line, &app.me))
+            .collect(),
+        None => app.notes.iter().map(|text| note_line(text)).collect(),
+    };
+    for line in lines.iter().rev() {
+        if rows.len() >= wanted {
+            reached_top = false;
+            break;
+        }
+        let mut made = wrap::rows(line, width);
+        made.reverse();
+        rows.extend(made);
+    }
+    if reached_top && app.active_room().is_some_and(|view| view.more) {
+        rows.push(Line::styled(
+            "(PageUp for older messages)",
+            Style::new().dim(),
+        ));
+    }
+    // Past the top, the oldest row stays on the pane's first row.
+    let scroll = app.scroll.min(rows.len().saturating_sub(height));
+    let visible: Vec<Line> = rows.into_iter().skip(scroll).take(height).rev().collect();
+    if scroll > 0 {
+        title.push_str(&if app.unseen > 0 {
+            format!("-MORE({})- ", app.unseen)
+        } else {
+            "-MORE- ".to_owned()
+        });
+    }
+    let mut block = block.title(title);
+    if scroll > 0 {
+        block = block.title_bottom(" Esc: back to the newest ");
+    }
+    frame.render_widget(Paragraph::new(visible).block(block), area);
+    Drawn {
+        pane: (width, inner.height),
+        scroll,
+    }
 }
 
+/// Who is online, busy ones marked by a sign as well as a colour (a monochrome terminal,
+/// a colour-blind reader), with their note on the line below.
 fn draw_members(frame: &mut Frame, app: &App, area: Rect) {
     let items: Vec<ListItem> = app
         .active_room()
@@ -151,13 +229,28 @@ fn draw_members(frame: &mut Frame, app: &App, area: Rect) {
             view.members
                 .iter()
                 .map(|name| {
-                    let busy = matches!(app.statuses.get(name), Some((UserStatus::Busy, _)));
-                    let dot = if busy {
-                        Span::styled("● ", Style::new().fg(Color::Red))
+                    let name_style = Style::new().fg(if *name == app.me {
+                        Color::Green
                     } else {
-                        Span::styled("● ", Style::new().fg(Color::Green))
-                    };
-                    ListItem::new(Line::from(vec![dot, Span::raw(name.clone())]))
+                        name_color(name)
+                    });
+                    match app.statuses.get(name) {
+                        Some((UserStatus::Busy, note)) => {
+                            let mut lines = vec![Line::from(vec![
+                                Span::styled("⊘ ", Style::new().fg(Color::Red)),
+                                Span::styled(name.clone(), name_style),
+                                Span::styled(" busy", Style::new().fg(Color::Red)),
+                            ])];
+                            if let Some(note) = note {
+                                lines.push(Line::styled(format!("  {note}"), Style::new().dim()));
+                            }
+                            ListItem::new(lines)
+                        }
+                        _ => ListItem::new(Line::from(vec![
+                            Span::styled("● ", Style::new().fg(Color::Green)),
+                            Span::styled(name.clone(), name_style),
+                        ])),
+                    }
                 })
                 .collect()
         })
@@ -212,4 +305,30 @@ fn draw_status(frame: &mut Frame, app: &App, area: Rect) {
         Span::raw(format!(" {status} · {} · {}", app.connection, app.server)),
     ]);
     frame.render_widget(Paragraph::new(line), area);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_keep_their_colour_and_speakers_differ() {
+        assert_eq!(name_color("carl"), name_color("Carl"));
+        let names = ["ann", "bob", "carl", "dee", "eve", "zed", "uma", "ivy"];
+        let colours: std::collections::HashSet<String> = names
+            .iter()
+            .map(|name| format!("{:?}", name_color(name)))
+            .collect();
+        assert!(colours.len() >= 4, "eight names share {colours:?}");
+        assert!(!colours.contains("Green"), "green is the user's own name");
+    }
+
+    #[test]
+    fn an_emote_is_text_in_underscores() {
+        assert_eq!(emote("_waves_"), Some("waves"));
+        assert_eq!(emote("_waves at bob_"), Some("waves at bob"));
+        assert_eq!(emote("snake_case_name"), None);
+        assert_eq!(emote("__"), None);
+        assert_eq!(emote("_ x_"), None);
+    }
 }

@@ -5,9 +5,10 @@
 mod common;
 
 use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{PASSWORD, Server, Socket, WAIT, connect, token};
+use common::{PASSWORD, Server, Socket, WAIT, connect, next_of, open, token};
 use futures_util::{SinkExt as _, StreamExt as _};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
@@ -18,19 +19,26 @@ struct Tmux {
 }
 
 impl Tmux {
-    fn new(command: &str) -> Self {
+    /// A terminal of `columns` x `rows` running `command`.
+    fn new(command: &str, (columns, rows): (u16, u16)) -> Self {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
         let tmux = Self {
-            socket: format!("sala-test-{}", std::process::id()),
+            socket: format!(
+                "sala-test-{}-{}",
+                std::process::id(),
+                NEXT.fetch_add(1, Ordering::Relaxed)
+            ),
         };
+        let (columns, rows) = (columns.to_string(), rows.to_string());
         tmux.run(&[
             "new-session",
             "-d",
             "-s",
             "chat",
             "-x",
-            "110",
+            &columns,
             "-y",
-            "34",
+            &rows,
             command,
         ]);
         tmux.run(&["set-option", "-t", "chat", "remain-on-exit", "on"]);
@@ -83,6 +91,35 @@ impl Tmux {
         }
     }
 
+    /// Polls the screen until `check` holds for it.
+    fn wait_until(&self, what: &str, check: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let screen = self.screen();
+            if check(&screen) {
+                return screen;
+            }
+            assert!(Instant::now() < deadline, "never {what}:\n{screen}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Waits for the program to end; its exit status ("" when tmux recorded none).
+    fn wait_exit(&self) -> String {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some(status) = self.pane_dead() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "sala chat did not exit:\n{}",
+                self.screen()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// `Some(how)` once the program has ended: its exit status, or `signal N`.
     fn pane_dead(&self) -> Option<String> {
         let state = self.run(&[
@@ -127,7 +164,7 @@ async fn register_chat_and_quit_in_a_real_terminal() {
         env!("CARGO_BIN_EXE_sala"),
         server.base
     );
-    let tmux = Tmux::new(&command);
+    let tmux = Tmux::new(&command, (110, 34));
 
     // The menu: 2 registers, then it logs in by itself.
     tmux.wait_for("1) login");
@@ -166,18 +203,7 @@ async fn register_chat_and_quit_in_a_real_terminal() {
 
     // /quit leaves the alternate screen: the chat's frame is gone, the shell's screen is back.
     tmux.type_line("/quit");
-    let deadline = Instant::now() + WAIT;
-    let status = loop {
-        if let Some(status) = tmux.pane_dead() {
-            break status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "sala chat did not exit:\n{}",
-            tmux.screen()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let status = tmux.wait_exit();
     assert!(
         status == "0" || status.is_empty(),
         "sala chat ended with {status}"
@@ -207,4 +233,316 @@ async fn next_message(socket: &mut Socket) -> Value {
             }
         }
     }
+}
+
+/// `sala chat` logged in as `user` (registered beforehand), in a terminal tmux runs.
+fn chat_command(server: &Server, user: &str, room: Option<&str>) -> String {
+    let room = room
+        .map(|room| format!(" --room {room}"))
+        .unwrap_or_default();
+    format!(
+        "env TERM=xterm-256color SALA_PASSWORD='{PASSWORD}' {} chat --server {} --user {user}{room}",
+        env!("CARGO_BIN_EXE_sala"),
+        server.base
+    )
+}
+
+/// Sends a message and waits for its ack; returns its id.
+async fn say(socket: &mut Socket, room: &str, text: &str) -> i64 {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let client_id = format!("t-{}", NEXT.fetch_add(1, Ordering::Relaxed));
+    let frame = json!({"type": "send", "room": room, "text": text, "client_id": client_id});
+    socket.send(Message::text(frame.to_string())).await.unwrap();
+    loop {
+        let ack = next_of(socket, "ack").await;
+        if ack["client_id"] == client_id.as_str() {
+            return ack["id"].as_i64().unwrap();
+        }
+    }
+}
+
+/// The next message `user` wrote, skipping others'.
+async fn next_message_from(socket: &mut Socket, user: &str) -> Value {
+    loop {
+        let message = next_of(socket, "message").await;
+        if message["user"] == user {
+            return message;
+        }
+    }
+}
+
+/// The screen's rows.
+fn rows(screen: &str) -> Vec<&str> {
+    screen.lines().collect()
+}
+
+/// The last row of the conversation pane: the screen less the status bar, the input box
+/// (3), the typing line and the pane's bottom border.
+fn last_conversation_row(screen: &str, height: u16) -> &str {
+    rows(screen)
+        .get(usize::from(height) - 7)
+        .copied()
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+#[ignore = "needs tmux"]
+async fn the_newest_message_is_always_on_the_last_row_at_three_sizes() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path(), &[]);
+    let http = reqwest::Client::new();
+    let carl_token = token(&http, &server.base, "carl", true).await;
+    token(&http, &server.base, "vera", true).await;
+    let mut carl = connect(&server.base, &carl_token).await;
+    // History: an old 300-character message (on the page PageUp loads), many short ones,
+    // then what wraps early or takes two columns a character: URLs, CJK, emoji.
+    say(
+        &mut carl,
+        "general",
+        &format!("oldest {}", "word ".repeat(59)),
+    )
+    .await;
+    for i in 0..50 {
+        say(&mut carl, "general", &format!("short {i}")).await;
+    }
+    let url = "see https://github.com/example/project/pull/12345/files#diff-0123456789abcdef0123";
+    say(&mut carl, "general", url).await;
+    say(&mut carl, "general", url).await;
+    say(
+        &mut carl,
+        "general",
+        &"会議は午後三時に始まります。資料を確認してください。".repeat(3),
+    )
+    .await;
+    say(&mut carl, "general", &"🎉 ship it 🚀 ".repeat(12)).await;
+    say(
+        &mut carl,
+        "general",
+        "cafe\u{301} de\u{301}ja\u{300} vu, combining marks",
+    )
+    .await;
+
+    for (columns, height) in [(120, 35), (80, 24), (50, 16)] {
+        let tmux = Tmux::new(&chat_command(&server, "vera", None), (columns, height));
+        tmux.wait_for("combining marks");
+        let newest = format!("NEWEST-{columns}-1");
+        say(&mut carl, "general", &newest).await;
+        let screen = tmux.wait_for(&newest);
+        assert!(
+            last_conversation_row(&screen, height).contains(&newest),
+            "{columns}x{height}: the newest message is on the last row:\n{screen}"
+        );
+
+        // Scroll back until the older page, with the 300-character message, is loaded and
+        // shown; then Esc returns to the newest, and each new message shows on arrival.
+        tmux.wait_until("scrolled back to the oldest message", |screen| {
+            if screen.contains("oldest word") {
+                return true;
+            }
+            tmux.keys(&["PageUp"]);
+            false
+        });
+        tmux.keys(&["Escape"]);
+        for n in 2..4 {
+            let newest = format!("NEWEST-{columns}-{n}");
+            say(&mut carl, "general", &newest).await;
+            let screen = tmux.wait_for(&newest);
+            assert!(
+                last_conversation_row(&screen, height).contains(&newest),
+                "{columns}x{height}: after scrolling back, the newest message is on the last \
+                 row:\n{screen}"
+            );
+            assert!(!screen.contains("-MORE"), "back at the live end:\n{screen}");
+        }
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs tmux"]
+async fn the_users_rooms_come_back_with_unread_counts_reading_clears_them_and_busy_shows() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path(), &[]);
+    let http = reqwest::Client::new();
+    let ivy_token = token(&http, &server.base, "ivy", true).await;
+    let bob_token = token(&http, &server.base, "bob", true).await;
+    let created = http
+        .post(format!("{}/api/rooms", server.base))
+        .bearer_auth(&ivy_token)
+        .json(&json!({"name": "garden"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    // ivy is a member of general and garden, then goes away.
+    let mut ivy = connect(&server.base, &ivy_token).await;
+    let join = json!({"type": "join", "room": "garden"}).to_string();
+    ivy.send(Message::text(join)).await.unwrap();
+    next_of(&mut ivy, "joined").await;
+    drop(ivy);
+
+    // Meanwhile bob writes 2 messages in general and 3 in garden, and goes busy.
+    let mut bob = connect(&server.base, &bob_token).await;
+    let join = json!({"type": "join", "room": "garden"}).to_string();
+    bob.send(Message::text(join)).await.unwrap();
+    next_of(&mut bob, "joined").await;
+    let mut last_general = 0;
+    for i in 0..2 {
+        last_general = say(&mut bob, "general", &format!("general news {i}")).await;
+    }
+    let mut last_garden = 0;
+    for i in 0..3 {
+        last_garden = say(&mut bob, "garden", &format!("tomatoes {i}")).await;
+    }
+    let busy = json!({"type": "status", "status": "busy", "note": "in a meeting"});
+    bob.send(Message::text(busy.to_string())).await.unwrap();
+    next_of(&mut bob, "status").await;
+
+    // Another device of ivy hears the read markers the terminal moves.
+    let mut ivy_phone = open(&server.base, &ivy_token).await;
+    let tmux = Tmux::new(&chat_command(&server, "ivy", None), (120, 35));
+    tmux.wait_for("#garden (3)");
+    tmux.wait_for("general news 1"); // general opens first, as --room defaults to it
+    // Loaded after bob went busy, it shows him busy, by a sign and with his note.
+    let screen = tmux.wait_for("in a meeting");
+    assert!(
+        screen.contains("⊘ bob busy"),
+        "busy is marked by a sign:\n{screen}"
+    );
+
+    // general is open at its end: read. Then garden, once switched to.
+    let read = next_of(&mut ivy_phone, "read").await;
+    assert_eq!(
+        (read["room"].as_str(), read["id"].as_i64()),
+        (Some("general"), Some(last_general))
+    );
+    tmux.keys(&["Tab"]);
+    tmux.wait_for("tomatoes 2");
+    let read = next_of(&mut ivy_phone, "read").await;
+    assert_eq!(
+        (read["room"].as_str(), read["id"].as_i64()),
+        (Some("garden"), Some(last_garden))
+    );
+    tmux.wait_until("the garden badge cleared", |screen| {
+        !screen.contains("#garden (")
+    });
+    let mine: Value = http
+        .get(format!("{}/api/me/rooms", server.base))
+        .bearer_auth(&ivy_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let unread: Vec<(&str, u64)> = mine["rooms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|room| {
+            (
+                room["name"].as_str().unwrap(),
+                room["unread"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        unread,
+        [("garden", 0), ("general", 0)],
+        "the web would agree"
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs tmux"]
+async fn readline_keys_irc_commands_and_the_more_marker() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path(), &[]);
+    let http = reqwest::Client::new();
+    let zed_token = token(&http, &server.base, "zed", true).await;
+    token(&http, &server.base, "uma", true).await;
+    let created = http
+        .post(format!("{}/api/rooms", server.base))
+        .bearer_auth(&zed_token)
+        .json(&json!({"name": "garden", "topic": "plants and soil"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let mut zed = connect(&server.base, &zed_token).await;
+    let tmux = Tmux::new(&chat_command(&server, "uma", None), (80, 24));
+    tmux.wait_for("#general");
+    say(&mut zed, "general", "uma is here").await;
+    tmux.wait_for("uma is here");
+    let input_row = |screen: &str| rows(screen)[24 - 3].to_owned();
+
+    // Ctrl-W deletes the word before the cursor, Ctrl-K to the end, Ctrl-D a character.
+    tmux.run(&["send-keys", "-t", "chat", "-l", "hello wor"]);
+    tmux.keys(&["C-w"]);
+    tmux.wait_until("Ctrl-W deleted a word", |screen| {
+        let row = input_row(screen);
+        row.contains("hello") && !row.contains("wor")
+    });
+    tmux.run(&["send-keys", "-t", "chat", "-l", "there"]);
+    tmux.keys(&["C-a", "C-k"]);
+    tmux.wait_until("Ctrl-K emptied the line", |screen| {
+        !input_row(screen).contains("hello")
+    });
+    tmux.run(&["send-keys", "-t", "chat", "-l", "draft"]);
+    tmux.keys(&["C-a", "C-d", "C-l", "Enter"]);
+    let heard = next_message_from(&mut zed, "uma").await;
+    assert_eq!(
+        heard["text"], "raft",
+        "Ctrl-D deleted a character and did not quit"
+    );
+
+    // IRC habits.
+    tmux.type_line("/me waves");
+    let heard = next_message_from(&mut zed, "uma").await;
+    assert_eq!(heard["text"], "_waves_");
+    tmux.wait_for("* uma waves");
+    tmux.type_line("/j garden");
+    tmux.wait_for(" #garden ");
+    tmux.type_line("/topic");
+    tmux.wait_for("#garden: plants and soil");
+    tmux.type_line("/part");
+    tmux.wait_for("left #garden");
+    tmux.type_line("/help");
+    let screen = tmux.wait_for("redraw the screen");
+    let column = |text: &str| {
+        rows(&screen)
+            .iter()
+            .find_map(|row| row.find(text))
+            .unwrap_or_else(|| panic!("{text} in /help:\n{screen}"))
+    };
+    assert_eq!(
+        column("create a room and join it"),
+        column("redraw the screen"),
+        "/help is aligned:\n{screen}"
+    );
+
+    // Scrolled up, what arrives is counted, not shown; Esc goes back to it.
+    for i in 0..30 {
+        say(&mut zed, "general", &format!("filler {i}")).await;
+    }
+    tmux.wait_for("filler 29");
+    tmux.keys(&["PageUp"]);
+    tmux.wait_until("scrolled up", |screen| !screen.contains("filler 29"));
+    say(&mut zed, "general", "while you scrolled").await;
+    say(&mut zed, "general", "and again").await;
+    let screen = tmux.wait_for("-MORE(2)-");
+    assert!(
+        !screen.contains("while you scrolled"),
+        "the view stayed put:\n{screen}"
+    );
+    tmux.keys(&["Escape"]);
+    let screen = tmux.wait_for("and again");
+    assert!(!screen.contains("-MORE"), "{screen}");
+
+    // Ctrl-D on an empty line quits.
+    tmux.keys(&["C-d"]);
+    let status = tmux.wait_exit();
+    assert!(
+        status == "0" || status.is_empty(),
+        "sala chat ended with {status}"
+    );
 }
