@@ -39,13 +39,44 @@ function newRoom(name, topic = "", unread = 0, lastRead = 0) {
 
 let registering = false;
 
-function showAuth(message = "") {
+/** The sign-in page, with a `notice` (information, such as why the session ended) or an
+ *  `error` (what went wrong). */
+function showAuth({ notice = "", error = "" } = {}) {
   state.connection?.stop();
   state.connection = null;
   $("chat-view").hidden = true;
   $("auth-view").hidden = false;
-  $("auth-error").textContent = message;
+  $("auth-notice").textContent = notice;
+  showFormError("auth-error", AUTH_FIELDS, error);
   $("auth-username").focus();
+}
+
+/** The fields of each form, by the word the server's messages name them with ("username
+ *  must be 3 to 32 characters", "that username is taken": docs/api.md). */
+const AUTH_FIELDS = { username: "auth-username", email: "auth-email", password: "auth-password" };
+const ROOM_FIELDS = { name: "room-name", topic: "room-topic" };
+
+/** The ids of the fields a message names. */
+function fieldsNamedIn(message, fields) {
+  return Object.entries(fields)
+    .filter(([word]) => new RegExp(`\\b${word}\\b`).test(message))
+    .map(([, id]) => id);
+}
+
+/** Shows a form's error (`""` clears it) and ties it to the fields it is about, with
+ *  aria-invalid and aria-describedby, so a screen reader reads it with the field. */
+function showFormError(errorId, fields, message, invalid = fieldsNamedIn(message, fields)) {
+  $(errorId).textContent = message;
+  for (const id of Object.values(fields)) {
+    const field = $(id);
+    if (invalid.includes(id)) {
+      field.setAttribute("aria-invalid", "true");
+      field.setAttribute("aria-describedby", errorId);
+    } else {
+      field.removeAttribute("aria-invalid");
+      field.removeAttribute("aria-describedby");
+    }
+  }
 }
 
 function setAuthMode(register) {
@@ -55,7 +86,7 @@ function setAuthMode(register) {
   $("email-row").hidden = !register;
   $("auth-submit").textContent = register ? "Create account" : "Log in";
   $("auth-password").autocomplete = register ? "new-password" : "current-password";
-  $("auth-error").textContent = "";
+  showFormError("auth-error", AUTH_FIELDS, "");
 }
 
 async function submitAuth(event) {
@@ -63,7 +94,15 @@ async function submitAuth(event) {
   const username = $("auth-username").value.trim();
   const password = $("auth-password").value;
   const email = $("auth-email").value.trim();
-  $("auth-error").textContent = "";
+  $("auth-notice").textContent = "";
+  const missing = Object.entries({ username, password }).filter(([, value]) => !value).map(([word]) => word);
+  if (missing.length > 0) {
+    // Said here: the server could only refuse it after a round trip.
+    showFormError("auth-error", AUTH_FIELDS, `Enter your ${missing.join(" and ")}.`);
+    $(AUTH_FIELDS[missing[0]]).focus();
+    return;
+  }
+  showFormError("auth-error", AUTH_FIELDS, "");
   $("auth-submit").disabled = true;
   try {
     if (registering) await api.register(username, password, email || undefined);
@@ -73,7 +112,7 @@ async function submitAuth(event) {
     $("auth-password").value = "";
     await enterChat();
   } catch (error) {
-    $("auth-error").textContent = error instanceof ApiError ? error.message : String(error);
+    showFormError("auth-error", AUTH_FIELDS, error instanceof ApiError ? error.message : String(error));
   } finally {
     $("auth-submit").disabled = false;
   }
@@ -95,7 +134,7 @@ async function logout() {
 function sessionEnded(reason) {
   clearSession();
   state.session = null;
-  showAuth(`Signed out: ${reason}`);
+  showAuth({ notice: `Signed out: ${reason}` });
 }
 
 // ---------------------------------------------------------------- entering the chat
@@ -107,7 +146,7 @@ async function enterChat() {
     [me, mine] = await Promise.all([api.me(token), api.myRooms(token)]);
   } catch (error) {
     if (error instanceof ApiError && error.status === 401) return sessionEnded("please log in again.");
-    return showAuth(error.message);
+    return showAuth({ error: error.message });
   }
   state.rooms.clear();
   for (const room of mine.rooms) {
@@ -259,6 +298,7 @@ function onMessage(message) {
   stopTyping(r, message.user);
   if (r.name === state.active) {
     appendMessageElement(message);
+    if (message.user !== state.session.user.username || message.assistant) announce(message);
     markRead(r);
   }
   renderRooms();
@@ -346,7 +386,7 @@ function onError(frame) {
 function activate(name) {
   state.active = name;
   const r = room(name);
-  $("sidebar").classList.remove("open");
+  closeDrawers();
   renderRooms();
   renderConversation();
   markRead(r);
@@ -452,10 +492,14 @@ function setStatus(status, note) {
 async function toggleStatus(event) {
   event.preventDefault();
   const next = state.status === "busy" ? "available" : "busy";
-  const note = $("status-note").value.trim() || undefined;
+  // The note said why one was busy, so going available clears it: the server stores any
+  // note it is sent, whatever the status, so none is sent.
+  const note = next === "busy" ? $("status-note").value.trim() || undefined : undefined;
   try {
     const me = await api.setStatus(state.session.token, next, note);
     setStatus(me.status, me.status_note);
+    // setStatus leaves a field being typed in alone; this answers the user's own press.
+    $("status-note").value = me.status_note || "";
   } catch (error) {
     $("send-error").textContent = error.message;
   }
@@ -510,11 +554,11 @@ async function createRoom(event) {
   const typed = $("room-name").value.trim();
   const name = roomNameFrom(typed);
   const topic = $("room-topic").value.trim();
-  $("room-error").textContent = "";
+  showFormError("room-error", ROOM_FIELDS, "");
   if (name !== typed.toLowerCase()) {
     // Offered, not refused: the field now holds the name the server takes.
     $("room-name").value = name;
-    $("room-error").textContent = `Room names have no spaces: create #${name}?`;
+    showFormError("room-error", ROOM_FIELDS, `Room names have no spaces: create #${name}?`, [ROOM_FIELDS.name]);
     return;
   }
   try {
@@ -524,7 +568,7 @@ async function createRoom(event) {
     $("new-room").open = false;
     joinRoom(created.name, created.topic || "");
   } catch (error) {
-    $("room-error").textContent = error.message;
+    showFormError("room-error", ROOM_FIELDS, error.message);
   }
 }
 
@@ -564,6 +608,11 @@ function renderRooms() {
       return item;
     });
   $("my-rooms").replaceChildren(...(items.length ? items : [textItem("No rooms yet: search or create one.")]));
+  // On a phone the room list hides behind ☰, which shows a dot when another room has news
+  // (a mention is a message from someone else, so it counts as unread).
+  const elsewhere = [...state.rooms.values()].some((r) => r.name !== state.active && r.unread > 0);
+  $("rooms-unread").hidden = !elsewhere;
+  $("open-sidebar").setAttribute("aria-label", elsewhere ? "Show rooms: unread messages in other rooms" : "Show rooms");
   // The tab says how many messages wait, as chat apps' tabs do.
   const unread = [...state.rooms.values()].reduce((sum, r) => sum + r.unread, 0);
   document.title = unread > 0 ? `(${unread}) Sala` : "Sala";
@@ -574,10 +623,8 @@ function renderConversation({ keepScroll = false } = {}) {
   $("room-title").textContent = r ? `#${r.name}` : "Pick a room";
   $("room-topic-line").textContent = r ? r.topic : "";
   $("leave-room").hidden = !r;
-  const list = $("messages");
-  const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
   renderMessages();
-  if (!keepScroll || atBottom) list.scrollTop = list.scrollHeight;
+  if (!keepScroll || stuckToBottom) scrollToBottom();
   renderTyping();
   renderMembers();
 }
@@ -588,13 +635,33 @@ function renderMessages() {
 }
 
 function appendMessageElement(message) {
-  const list = $("messages");
-  const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 60;
   const r = state.rooms.get(state.active);
   // Out-of-order arrivals (rare) re-render; the usual case appends.
   if (r.messages[r.messages.length - 1].id !== message.id) renderMessages();
-  else list.append(messageElement(message));
-  if (atBottom || message.user === state.session.user.username) list.scrollTop = list.scrollHeight;
+  else $("messages").append(messageElement(message));
+  if (stuckToBottom || message.user === state.session.user.username) scrollToBottom();
+}
+
+/** Reads a new message out to screen readers, from a live region of its own. */
+function announce(message) {
+  const region = $("announcer");
+  const who = message.assistant ? `${message.user}'s assistant` : message.user;
+  region.append(el("p", "", `${who}: ${message.text}`));
+  // What has been read out need not stay; the region keeps the last few.
+  while (region.childElementCount > 3) region.firstElementChild.remove();
+}
+
+// Whether the reader is at the newest message, as of their last scroll. It is kept from
+// scroll events, not measured when needed: the "Reconnecting…" line, the catch-up panel or a
+// taller message box shrink the list without scrolling it, after which the list's own
+// numbers put the reader above the bottom. A ResizeObserver (see wire) scrolls them back.
+let stuckToBottom = true;
+const STUCK_PX = 40;
+
+function scrollToBottom() {
+  const list = $("messages");
+  list.scrollTop = list.scrollHeight;
+  stuckToBottom = true;
 }
 
 function messageElement(message) {
@@ -639,6 +706,7 @@ function renderTyping() {
 function renderMembers() {
   const r = state.active && state.rooms.get(state.active);
   const names = r ? [...r.members].sort((a, b) => a.localeCompare(b)) : [];
+  $("open-members").textContent = `Online (${names.length})`;
   $("members").replaceChildren(...names.map((name) => {
     const item = el("li", "member");
     const status = state.statuses.get(name);
@@ -658,6 +726,33 @@ function autoGrow(textarea) {
   textarea.style.overflowY = textarea.scrollHeight > 160 ? "auto" : "hidden";
 }
 
+// ---------------------------------------------------------------- drawers
+
+// On narrow screens the room list and the member list are drawers over the conversation
+// (style.css), each opened by its button. One is open at a time; its ✕, Esc or a tap
+// outside it (on the scrim) closes it.
+const DRAWER_OPENERS = { sidebar: "open-sidebar", "members-panel": "open-members" };
+
+function openDrawer(id) {
+  closeDrawers();
+  $(id).classList.add("open");
+  $(DRAWER_OPENERS[id]).setAttribute("aria-expanded", "true");
+  $("scrim").hidden = false;
+  $(id).querySelector(".drawer-close").focus();
+}
+
+function closeDrawers() {
+  for (const [id, opener] of Object.entries(DRAWER_OPENERS)) {
+    const drawer = $(id);
+    if (!drawer.classList.contains("open")) continue;
+    drawer.classList.remove("open");
+    $(opener).setAttribute("aria-expanded", "false");
+    // Focus would stay in a drawer that is sliding out of sight.
+    if (drawer.contains(document.activeElement)) $(opener).focus();
+  }
+  $("scrim").hidden = true;
+}
+
 // ---------------------------------------------------------------- wiring
 
 function wire() {
@@ -673,8 +768,13 @@ function wire() {
   $("leave-room").addEventListener("click", () => {
     if (state.active) state.connection?.send({ type: "leave", room: state.active });
   });
-  $("open-sidebar").addEventListener("click", () => $("sidebar").classList.add("open"));
-  $("close-sidebar").addEventListener("click", () => $("sidebar").classList.remove("open"));
+  $("open-sidebar").addEventListener("click", () => openDrawer("sidebar"));
+  $("open-members").addEventListener("click", () => openDrawer("members-panel"));
+  for (const close of document.querySelectorAll(".drawer-close")) close.addEventListener("click", closeDrawers);
+  $("scrim").addEventListener("click", closeDrawers);
+  document.addEventListener("keydown", (event) => {
+    if (event.key === "Escape") closeDrawers();
+  });
   $("composer").addEventListener("submit", (event) => {
     event.preventDefault();
     sendMessage();
@@ -690,9 +790,15 @@ function wire() {
     autoGrow(input);
     if (input.value) maybeSendTyping();
   });
-  $("messages").addEventListener("scroll", () => {
-    if ($("messages").scrollTop < 60) loadOlder();
+  const list = $("messages");
+  list.addEventListener("scroll", () => {
+    stuckToBottom = list.scrollHeight - list.scrollTop - list.clientHeight < STUCK_PX;
+    if (list.scrollTop < 60) loadOlder();
   });
+  // Whatever made the list shorter or taller, a reader who was at the bottom stays there.
+  new ResizeObserver(() => {
+    if (stuckToBottom) scrollToBottom();
+  }).observe(list);
   document.addEventListener("visibilitychange", () => {
     const r = state.active && state.rooms.get(state.active);
     if (r) markRead(r);

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use fantoccini::actions::{InputSource, MOUSE_BUTTON_LEFT, PointerAction, TouchActions};
 use fantoccini::key::Key;
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -12,6 +13,8 @@ use serde_json::json;
 
 pub const WAIT: Duration = Duration::from_secs(15);
 const POLL: Duration = Duration::from_millis(50);
+/// The narrowest window Chromium makes.
+const MIN_WINDOW_WIDTH: u32 = 500;
 
 pub struct Chromedriver {
     child: Child,
@@ -55,7 +58,21 @@ pub struct Browser {
 
 impl Browser {
     /// A fresh headless Chromium (its own profile, so its own sessionStorage) at `url`.
-    pub async fn open(driver: &Chromedriver, url: &str, (width, height): (u32, u32)) -> Self {
+    pub async fn open(driver: &Chromedriver, url: &str, size: (u32, u32)) -> Self {
+        Self::launch(driver, url, size, &[]).await
+    }
+
+    /// The same, with the system in dark mode: the page's `prefers-color-scheme: dark`.
+    pub async fn open_in_dark_mode(driver: &Chromedriver, url: &str, size: (u32, u32)) -> Self {
+        Self::launch(driver, url, size, &["--force-dark-mode"]).await
+    }
+
+    async fn launch(
+        driver: &Chromedriver,
+        url: &str,
+        (width, height): (u32, u32),
+        extra_args: &[&str],
+    ) -> Self {
         let profile = tempfile::tempdir().unwrap();
         let args = [
             "--headless=new",
@@ -70,16 +87,22 @@ impl Browser {
         ]
         .map(str::to_owned)
         .into_iter()
+        .chain(extra_args.iter().map(|arg| (*arg).to_owned()))
         .chain([
             format!("--user-data-dir={}", profile.path().display()),
             format!("--window-size={width},{height}"),
         ])
         .collect::<Vec<_>>();
+        let mut options = json!({"binary": chromium_binary(), "args": args});
+        // A window is at least 500 px wide, so a phone's narrower viewport is had by
+        // chromedriver's emulation of its screen (touch included).
+        if width < MIN_WINDOW_WIDTH {
+            options["mobileEmulation"] = json!({
+                "deviceMetrics": {"width": width, "height": height, "pixelRatio": 3.0}
+            });
+        }
         let mut capabilities = serde_json::Map::new();
-        capabilities.insert(
-            "goog:chromeOptions".into(),
-            json!({"binary": chromium_binary(), "args": args}),
-        );
+        capabilities.insert("goog:chromeOptions".into(), options);
         let client = ClientBuilder::new(HttpConnector::new())
             .capabilities(capabilities)
             .connect(&driver.url)
@@ -108,7 +131,7 @@ impl Browser {
         field.send_keys(text).await.unwrap();
     }
 
-    async fn click(&self, selector: &str) {
+    pub async fn click(&self, selector: &str) {
         let element = self
             .client
             .wait()
@@ -125,11 +148,65 @@ impl Browser {
         self.click("#auth-submit").await;
     }
 
-    /// Registers (which logs in) and waits for the chat.
+    /// Registers (which logs in) and waits for the chat. (Its name is read from the page's
+    /// text, not as shown: on a phone it is in the room drawer, out of sight.)
     pub async fn register(&self, username: &str) {
         self.click("#tab-register").await;
         self.fill_auth(username, "correct horse battery").await;
-        self.wait_for_text("#me-name", username).await;
+        self.wait_for_script(&format!(
+            "return document.getElementById('me-name').textContent === {};",
+            json!(username)
+        ))
+        .await;
+    }
+
+    /// On a phone, opens the room drawer (☰) unless it is open, and waits until it has slid
+    /// in; on a wider screen the room list is always there and this does nothing.
+    pub async fn show_rooms(&self) {
+        let closed_behind_button = self
+            .client
+            .execute(
+                "return document.getElementById('open-sidebar').offsetParent !== null \
+                 && !document.getElementById('sidebar').classList.contains('open');",
+                vec![],
+            )
+            .await
+            .unwrap();
+        if closed_behind_button == serde_json::Value::Bool(true) {
+            self.click("#open-sidebar").await;
+            self.wait_for_script(
+                "return document.getElementById('sidebar').getBoundingClientRect().left === 0;",
+            )
+            .await;
+        }
+    }
+
+    /// Presses Esc where the focus is.
+    pub async fn press_escape(&self) {
+        self.client
+            .active_element()
+            .await
+            .unwrap()
+            .send_keys(&char::from(Key::Escape).to_string())
+            .await
+            .unwrap();
+    }
+
+    /// A finger's tap at a point of the viewport.
+    pub async fn tap_at(&self, x: f64, y: f64) {
+        let tap = TouchActions::new("finger".into())
+            .then(PointerAction::MoveTo {
+                duration: None,
+                x,
+                y,
+            })
+            .then(PointerAction::Down {
+                button: MOUSE_BUTTON_LEFT,
+            })
+            .then(PointerAction::Up {
+                button: MOUSE_BUTTON_LEFT,
+            });
+        self.client.perform_actions(tap).await.unwrap();
     }
 
     pub async fn register_expecting_error(&self, username: &str, error: &str) {
@@ -139,6 +216,7 @@ impl Browser {
     }
 
     pub async fn search(&self, query: &str) {
+        self.show_rooms().await;
         self.fill("#room-search", query).await;
     }
 
@@ -170,38 +248,49 @@ impl Browser {
 
     /// Types a status note and presses the busy/available toggle.
     pub async fn fill_status_note(&self, note: &str) {
+        self.show_rooms().await;
         self.fill("#status-note", note).await;
         self.click("#status-toggle").await;
     }
 
     pub async fn click_status_toggle(&self) {
+        self.show_rooms().await;
         self.click("#status-toggle").await;
     }
 
-    /// Opens one of the rooms in "My rooms".
+    /// Opens one of the rooms in "My rooms". (The list is drawn anew on every change, so
+    /// a button found may be gone by the time it is read: it looks again until [`WAIT`].)
     pub async fn select_room(&self, room: &str) {
+        self.show_rooms().await;
         let label = format!("#{room}");
-        for button in self
-            .client
-            .find_all(Locator::Css("#my-rooms button"))
-            .await
-            .unwrap()
-        {
-            if button.text().await.unwrap_or_default().starts_with(&label) {
-                button.click().await.unwrap();
-                self.wait_for_text("#room-title", &label).await;
-                return;
+        let deadline = Instant::now() + WAIT;
+        loop {
+            for button in self
+                .client
+                .find_all(Locator::Css("#my-rooms button"))
+                .await
+                .unwrap()
+            {
+                if button.text().await.unwrap_or_default().starts_with(&label)
+                    && button.click().await.is_ok()
+                {
+                    self.wait_for_text("#room-title", &label).await;
+                    return;
+                }
             }
+            assert!(Instant::now() < deadline, "{room} is not among my rooms");
+            tokio::time::sleep(POLL).await;
         }
-        panic!("{room} is not among my rooms");
     }
 
     /// Presses the new-room form's submit button again, as it is.
     pub async fn submit_room_form(&self) {
+        self.show_rooms().await;
         self.click("#room-form button[type=submit]").await;
     }
 
     pub async fn create_room(&self, name: &str, topic: &str) {
+        self.show_rooms().await;
         self.click("#new-room summary").await;
         self.fill("#room-name", name).await;
         self.fill("#room-topic", topic).await;
@@ -265,6 +354,11 @@ impl Browser {
         element.text().await.unwrap()
     }
 
+    pub async fn attribute(&self, selector: &str, name: &str) -> Option<String> {
+        let element = self.client.find(Locator::Css(selector)).await.unwrap();
+        element.attr(name).await.unwrap()
+    }
+
     pub async fn count(&self, selector: &str) -> usize {
         self.client
             .find_all(Locator::Css(selector))
@@ -289,13 +383,22 @@ impl Browser {
         }
     }
 
+    pub async fn is_shown(&self, selector: &str) -> bool {
+        let element = self.client.find(Locator::Css(selector)).await.unwrap();
+        element.is_displayed().await.unwrap()
+    }
+
+    pub async fn wait_until_shown(&self, selector: &str) {
+        let deadline = Instant::now() + WAIT;
+        while !self.is_shown(selector).await {
+            assert!(Instant::now() < deadline, "{selector} never showed");
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
     pub async fn wait_until_hidden(&self, selector: &str) {
         let deadline = Instant::now() + WAIT;
-        loop {
-            let element = self.client.find(Locator::Css(selector)).await.unwrap();
-            if !element.is_displayed().await.unwrap() {
-                return;
-            }
+        while self.is_shown(selector).await {
             assert!(Instant::now() < deadline, "{selector} stayed visible");
             tokio::time::sleep(POLL).await;
         }
