@@ -2,7 +2,7 @@
 //!
 //! One async trait per aggregate ([`AccountStore`], [`SessionStore`], [`RoomStore`],
 //! [`MessageStore`]), composed into [`Store`]. Each backend lives in its own crate
-//! (`sala-store-sqlite`, later `sala-store-postgres`) and maps its driver's errors into
+//! (`sala-store-sqlite`, `sala-store-postgres`) and maps its driver's errors into
 //! [`StoreError`], so HTTP handlers and the hub never see SQL or a driver type.
 //!
 //! Why a crate of its own rather than `sala-server/src/store/`: backends implement these
@@ -16,6 +16,8 @@
 pub mod contract;
 mod error;
 mod records;
+#[cfg(feature = "rows")]
+pub mod rows;
 mod traits;
 
 pub use error::{ConflictOn, StoreError};

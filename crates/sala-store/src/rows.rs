@@ -1,16 +1,17 @@
-//! Row shapes as PostgreSQL returns them, and their conversion into the store's records.
-//!
-//! The schema keeps SQLite's column types (BIGINT milliseconds, BIGINT ids), so these match
-//! `sala-store-sqlite`'s rows field for field.
+//! Row shapes as the SQL backends return them, and their conversion into the store's
+//! records (feature `rows`). SQLite and PostgreSQL keep the same column types (BIGINT
+//! milliseconds, BIGINT ids, booleans), so one set of rows, decoded by sqlx for either
+//! database, serves both.
 
 use chrono::{DateTime, Utc};
-use sala_store::{
+
+use crate::{
     MemberRoomRecord, MessageRecord, RoomRecord, SessionRecord, StatusRecord, StoreError,
     UserRecord,
 };
 
 /// Timestamps are stored as milliseconds since the epoch.
-pub(crate) fn millis(at: DateTime<Utc>) -> i64 {
+pub fn millis(at: DateTime<Utc>) -> i64 {
     at.timestamp_millis()
 }
 
@@ -20,7 +21,7 @@ fn from_millis(ms: i64) -> Result<DateTime<Utc>, StoreError> {
 }
 
 #[derive(sqlx::FromRow)]
-pub(crate) struct UserRow {
+pub struct UserRow {
     id: i64,
     username: String,
     email: Option<String>,
@@ -50,7 +51,7 @@ impl TryFrom<UserRow> for UserRecord {
 }
 
 #[derive(sqlx::FromRow)]
-pub(crate) struct SessionRow {
+pub struct SessionRow {
     id: String,
     user_id: i64,
     created_at: i64,
@@ -72,7 +73,7 @@ impl TryFrom<SessionRow> for SessionRecord {
 }
 
 #[derive(sqlx::FromRow)]
-pub(crate) struct RoomRow {
+pub struct RoomRow {
     id: i64,
     name: String,
     topic: Option<String>,
@@ -94,7 +95,7 @@ impl TryFrom<RoomRow> for RoomRecord {
 }
 
 #[derive(sqlx::FromRow)]
-pub(crate) struct MemberRoomRow {
+pub struct MemberRoomRow {
     #[sqlx(flatten)]
     room: RoomRow,
     last_read: i64,
@@ -113,7 +114,7 @@ impl TryFrom<MemberRoomRow> for MemberRoomRecord {
 }
 
 #[derive(sqlx::FromRow)]
-pub(crate) struct MessageRow {
+pub struct MessageRow {
     id: i64,
     room: String,
     user_id: i64,

@@ -1,0 +1,171 @@
+//! Rooms, their search, and memberships with their read markers.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sala_store::rows::{MemberRoomRow, RoomRow, millis};
+use sala_store::{
+    BusyMember, MemberRoomRecord, NewRoom, RoomQuery, RoomRecord, RoomStore, StoreError, fold_key,
+};
+use sqlx::SqlitePool;
+
+use crate::error::map_err;
+use crate::{SqliteStore, only_row};
+
+/// The case-folded text that room search matches against.
+fn room_search_text(name: &str, topic: Option<&str>) -> String {
+    fold_key(&format!("{name}\n{}", topic.unwrap_or_default()))
+}
+
+#[async_trait]
+impl RoomStore for SqliteStore {
+    async fn create_room(&self, room: NewRoom<'_>) -> Result<RoomRecord, StoreError> {
+        sqlx::query(
+            "INSERT INTO rooms (name, topic, search_text, created_by, created_at) \
+             VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(room.name)
+        .bind(room.topic)
+        .bind(room_search_text(room.name, room.topic))
+        .bind(room.created_by)
+        .bind(millis(room.created_at))
+        .execute(&self.writer)
+        .await
+        .map_err(map_err)?;
+        self.room_by_name(&self.writer, room.name).await
+    }
+
+    async fn ensure_room(&self, room: NewRoom<'_>) -> Result<RoomRecord, StoreError> {
+        sqlx::query(
+            "INSERT INTO rooms (name, topic, search_text, created_by, created_at) \
+             VALUES (?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(room.name)
+        .bind(room.topic)
+        .bind(room_search_text(room.name, room.topic))
+        .bind(room.created_by)
+        .bind(millis(room.created_at))
+        .execute(&self.writer)
+        .await
+        .map_err(map_err)?;
+        self.room_by_name(&self.writer, room.name).await
+    }
+
+    async fn get_room(&self, name: &str) -> Result<Option<RoomRecord>, StoreError> {
+        const SQL: &str = concat!(room_select!(), "WHERE r.name = ?");
+        let row: Option<RoomRow> = sqlx::query_as(SQL)
+            .bind(name)
+            .fetch_optional(&self.readers)
+            .await
+            .map_err(map_err)?;
+        row.map(RoomRecord::try_from).transpose()
+    }
+
+    async fn list_rooms(&self, query: RoomQuery<'_>) -> Result<Vec<RoomRecord>, StoreError> {
+        // instr() rather than LIKE: the search string is matched literally, so `%` and `_`
+        // typed by a user are just characters.
+        const SQL: &str = concat!(
+            room_select!(),
+            "WHERE (?1 IS NULL OR instr(r.search_text, ?1) > 0) \
+             AND (?2 IS NULL OR r.name > ?2) ORDER BY r.name LIMIT ?3"
+        );
+        let rows: Vec<RoomRow> = sqlx::query_as(SQL)
+            .bind(query.search.map(fold_key))
+            .bind(query.after_name)
+            .bind(i64::from(query.limit))
+            .fetch_all(&self.readers)
+            .await
+            .map_err(map_err)?;
+        rows.into_iter().map(RoomRecord::try_from).collect()
+    }
+
+    async fn add_member(
+        &self,
+        user_id: i64,
+        room_id: i64,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO memberships (user_id, room_id, joined_at) VALUES (?, ?, ?) \
+             ON CONFLICT (user_id, room_id) DO NOTHING",
+        )
+        .bind(user_id)
+        .bind(room_id)
+        .bind(millis(at))
+        .execute(&self.writer)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn remove_member(&self, user_id: i64, room_id: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM memberships WHERE user_id = ? AND room_id = ?")
+            .bind(user_id)
+            .bind(room_id)
+            .execute(&self.writer)
+            .await
+            .map_err(map_err)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn member_rooms(&self, user_id: i64) -> Result<Vec<MemberRoomRecord>, StoreError> {
+        let rows: Vec<MemberRoomRow> = sqlx::query_as(
+            "SELECT r.id, r.name, r.topic, u.username AS created_by, r.created_at, m.last_read, \
+             (SELECT COUNT(*) FROM messages x WHERE x.room_id = r.id AND x.id > m.last_read \
+                AND (x.user_id <> m.user_id OR x.assistant <> 0)) AS unread \
+             FROM memberships m JOIN rooms r ON r.id = m.room_id \
+             LEFT JOIN users u ON u.id = r.created_by \
+             WHERE m.user_id = ? ORDER BY r.name",
+        )
+        .bind(user_id)
+        .fetch_all(&self.readers)
+        .await
+        .map_err(map_err)?;
+        rows.into_iter().map(MemberRoomRecord::try_from).collect()
+    }
+
+    async fn busy_members(&self, room_id: i64, limit: u32) -> Result<Vec<BusyMember>, StoreError> {
+        let rows: Vec<(String, Option<String>)> = sqlx::query_as(
+            "SELECT u.username, u.status_note FROM users u \
+             WHERE u.busy <> 0 AND EXISTS \
+               (SELECT 1 FROM memberships m WHERE m.user_id = u.id AND m.room_id = ?) \
+             ORDER BY u.username_key LIMIT ?",
+        )
+        .bind(room_id)
+        .bind(i64::from(limit))
+        .fetch_all(&self.readers)
+        .await
+        .map_err(map_err)?;
+        Ok(rows
+            .into_iter()
+            .map(|(username, note)| BusyMember { username, note })
+            .collect())
+    }
+
+    async fn mark_read(&self, user_id: i64, room_id: i64, id: i64) -> Result<i64, StoreError> {
+        let marker: Vec<(i64,)> = sqlx::query_as(
+            "UPDATE memberships SET last_read = MAX(last_read, \
+               MIN(?1, (SELECT COALESCE(MAX(id), 0) FROM messages WHERE room_id = ?3))) \
+             WHERE user_id = ?2 AND room_id = ?3 RETURNING last_read",
+        )
+        .bind(id)
+        .bind(user_id)
+        .bind(room_id)
+        .fetch_all(&self.writer)
+        .await
+        .map_err(map_err)?;
+        only_row(marker).map(|(last_read,)| last_read)
+    }
+}
+
+impl SqliteStore {
+    /// Reads a room through `pool`; the writer is used right after a write so the read sees it.
+    async fn room_by_name(&self, pool: &SqlitePool, name: &str) -> Result<RoomRecord, StoreError> {
+        const SQL: &str = concat!(room_select!(), "WHERE r.name = ?");
+        let row: Option<RoomRow> = sqlx::query_as(SQL)
+            .bind(name)
+            .fetch_optional(pool)
+            .await
+            .map_err(map_err)?;
+        row.ok_or(StoreError::NotFound)?.try_into()
+    }
+}
