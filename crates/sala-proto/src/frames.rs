@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::api::{Message, UserStatus};
+use crate::error::ErrorCode;
 
 /// What a client may send.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -140,7 +141,7 @@ pub enum ServerFrame {
         summary: Option<String>,
     },
     Error {
-        code: String,
+        code: ErrorCode,
         message: String,
         /// For a failed `send`: its room (a Sala addition, absent otherwise).
         #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use sala_proto::error::ErrorBody;
+use sala_proto::error::{ErrorBody, ErrorCode};
 use sala_store::{ConflictOn, StoreError};
 
 use crate::domain::ValidationError;
@@ -54,10 +54,6 @@ pub enum ApiError {
     Internal(#[source] anyhow::Error),
 }
 
-/// The code of an error response, for the metrics middleware.
-#[derive(Clone, Copy)]
-pub struct ErrorCode(pub &'static str);
-
 /// The hidden cause of a 5xx, for the logging middleware.
 #[derive(Clone)]
 pub struct ErrorCause(pub Arc<anyhow::Error>);
@@ -81,23 +77,23 @@ impl ApiError {
         }
     }
 
-    /// The stable `snake_case` code clients branch on.
-    pub fn code(&self) -> &'static str {
+    /// The stable code clients branch on.
+    pub fn code(&self) -> ErrorCode {
         match self {
-            Self::BadRequest(_) => "bad_request",
-            Self::Unauthorized => "unauthorized",
-            Self::InvalidCredentials => "invalid_credentials",
-            Self::Forbidden(_) => "forbidden",
-            Self::NotFound(_) => "not_found",
-            Self::MethodNotAllowed => "method_not_allowed",
-            Self::Conflict(_) => "conflict",
-            Self::PayloadTooLarge { .. } => "payload_too_large",
-            Self::HeadersTooLarge { .. } => "headers_too_large",
-            Self::UnsupportedMediaType => "unsupported_media_type",
-            Self::Invalid(_) => "invalid",
-            Self::RateLimited { .. } => "rate_limited",
-            Self::Unavailable(_) => "unavailable",
-            Self::Internal(_) => "internal",
+            Self::BadRequest(_) => ErrorCode::BadRequest,
+            Self::Unauthorized => ErrorCode::Unauthorized,
+            Self::InvalidCredentials => ErrorCode::InvalidCredentials,
+            Self::Forbidden(_) => ErrorCode::Forbidden,
+            Self::NotFound(_) => ErrorCode::NotFound,
+            Self::MethodNotAllowed => ErrorCode::MethodNotAllowed,
+            Self::Conflict(_) => ErrorCode::Conflict,
+            Self::PayloadTooLarge { .. } => ErrorCode::PayloadTooLarge,
+            Self::HeadersTooLarge { .. } => ErrorCode::HeadersTooLarge,
+            Self::UnsupportedMediaType => ErrorCode::UnsupportedMediaType,
+            Self::Invalid(_) => ErrorCode::Invalid,
+            Self::RateLimited { .. } => ErrorCode::RateLimited,
+            Self::Unavailable(_) => ErrorCode::Unavailable,
+            Self::Internal(_) => ErrorCode::Internal,
         }
     }
 
@@ -131,7 +127,8 @@ impl IntoResponse for ApiError {
         // Display of 5xx variants is a fixed, generic sentence; the cause stays inside.
         let body = ErrorBody::new(self.code(), self.to_string());
         let mut response = (status, Json(body)).into_response();
-        response.extensions_mut().insert(ErrorCode(self.code()));
+        // The code, for the metrics middleware.
+        response.extensions_mut().insert(self.code());
         match self {
             Self::RateLimited { retry_after_secs } => {
                 response

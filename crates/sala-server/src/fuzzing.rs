@@ -6,10 +6,10 @@
 //! the `ApiJson` extractor the HTTP handlers take, the Socket.io payload readers of
 //! [`crate::sio::events`], the [`crate::domain`] parsers, token verification, and the
 //! rendering of every error into the `error` frame or JSON body a client would get. What
-//! is not reached is everything behind the store. Every field check `chat::Session` makes
-//! is a [`crate::domain`] parser, run here as there; the glue (which field goes to which
-//! parser, and which error a failure becomes) follows the handlers. The fuzz targets look
-//! for panics and overflows; an `Err` is a correct answer to bad input.
+//! is not reached is everything behind the store. A `/ws` or Socket.io frame goes through
+//! [`Command::parse`], the session's own parser, so the rules fuzzed are the rules served;
+//! the HTTP bodies go through the [`crate::domain`] parsers their handlers call. The fuzz
+//! targets look for panics and overflows; an `Err` is a correct answer to bad input.
 //!
 //! Not part of the server's interface: `#[doc(hidden)]`, and used by `fuzz/` only.
 
@@ -36,9 +36,8 @@ use tokio_tungstenite::tungstenite::{self, Message};
 
 use crate::auth::token::TokenKeys;
 use crate::chat::ChatError;
-use crate::domain::{
-    Availability, ClientId, Email, MessageText, PageSize, Password, RoomName, RoomTopic, Username,
-};
+use crate::chat::command::Command;
+use crate::domain::{Availability, Email, Password, RoomName, RoomTopic, Username};
 use crate::error::ApiError;
 use crate::http::extract::ApiJson;
 use crate::sio::events;
@@ -114,81 +113,35 @@ pub fn ws_frames(data: &[u8]) -> Vec<Result<(), String>> {
 /// The `error` frame, as JSON, for a frame the server refuses.
 pub fn decode_ws_text(text: &str) -> Result<(), String> {
     match serde_json::from_str::<ClientFrame>(text) {
-        Ok(frame) => answer(&frame),
-        Err(err) => Err(render(
-            &ChatError::BadRequest(format!("malformed frame: {err}")),
-            None,
-        )),
+        Ok(frame) => answer(frame),
+        Err(err) => Err(render(&ChatError::BadRequest(format!(
+            "malformed frame: {err}"
+        )))),
     }
 }
 
-/// The session's answer to a decoded frame: `Err` with the error frame it would send.
-fn answer(frame: &ClientFrame) -> Result<(), String> {
-    let Err(err) = check_frame(frame) else {
+/// The session's answer to a decoded frame: `Err` with the error frame it would send. A
+/// first `auth` frame's token is checked as the transport checks it; every other frame goes
+/// through [`Command::parse`], the session's own parser.
+fn answer(frame: ClientFrame) -> Result<(), String> {
+    if let ClientFrame::Auth { token } = &frame {
+        // What `ws::connection::auth_frame` and `auth::session::authenticate` do before
+        // they ask the store about the session.
+        let claims = tokens().verify(token).map_err(|_| render(&refused()))?;
+        claims.sub.parse::<i64>().map_err(|_| render(&refused()))?;
         return Ok(());
-    };
-    let send = match frame {
-        ClientFrame::Send {
-            room, client_id, ..
-        } => Some((room.to_ascii_lowercase(), client_id.as_deref())),
-        _ => None,
-    };
-    Err(render(&err, send))
-}
-
-fn render(err: &ChatError, send: Option<(String, Option<&str>)>) -> String {
-    let event = match send {
-        Some((room, client_id)) => err.to_event_for(Some(&room), client_id),
-        None => err.to_event(),
-    };
-    String::from_utf8_lossy(event.json()).into_owned()
-}
-
-/// The parsers `chat::Session` applies to each frame's fields.
-fn check_frame(frame: &ClientFrame) -> Result<(), ChatError> {
-    match frame {
-        ClientFrame::Auth { token } => {
-            // What `ws::connection::auth_frame` and `auth::session::authenticate` do before
-            // they ask the store about the session.
-            let claims = tokens().verify(token).map_err(|_| refused())?;
-            claims.sub.parse::<i64>().map_err(|_| refused())?;
-            Ok(())
-        }
-        ClientFrame::Join { room, .. }
-        | ClientFrame::Leave { room }
-        | ClientFrame::Read { room, .. } => room_named(room),
-        ClientFrame::History { room, limit, .. } => {
-            PageSize::of_messages(*limit)?;
-            room_named(room)
-        }
-        ClientFrame::Send {
-            room,
-            text,
-            client_id,
-        } => {
-            room_named(&room.to_ascii_lowercase())?;
-            MessageText::parse(text)?;
-            client_id.clone().map(ClientId::parse).transpose()?;
-            Ok(())
-        }
-        ClientFrame::Typing { room } => room_named(&room.to_ascii_lowercase()),
-        ClientFrame::Status { status, note } => {
-            Availability::parse(status, note.as_deref())?;
-            Ok(())
-        }
-        ClientFrame::Ping => Ok(()),
     }
+    Command::parse(frame)
+        .map(drop)
+        .map_err(|refusal| String::from_utf8_lossy(refusal.to_event().json()).into_owned())
+}
+
+fn render(err: &ChatError) -> String {
+    String::from_utf8_lossy(err.to_event().json()).into_owned()
 }
 
 fn refused() -> ChatError {
     ChatError::BadRequest("the first frame must be an auth frame with a valid token".into())
-}
-
-/// `Session::find_room`'s first step: a name that cannot be valid names no room.
-fn room_named(name: &str) -> Result<(), ChatError> {
-    RoomName::parse(name)
-        .map(drop)
-        .map_err(|_| ChatError::NotFound(format!("no room named '{name}'")))
 }
 
 // --- HTTP JSON bodies -------------------------------------------------------------------
@@ -349,28 +302,13 @@ pub fn sio_events(data: &[u8]) -> Result<(), String> {
 /// What the server would emit as `error` (for a payload of the wrong shape or an unknown
 /// event, only the code and a summary).
 pub fn decode_sio_event(name: &str, data: Value) -> Result<(), String> {
-    let data = Some(&data);
-    let frame = match name {
-        "join" => events::join_frame(data),
-        "leave" => events::leave_frame(data),
-        "chat-message" => events::chat_message_frame(data),
-        "send-chat-message" => events::send_chat_message_frame(data),
-        "typing" => events::typing_frame(data),
-        "status" => events::status_frame(data),
-        "history" => events::history_frame(data),
-        "read" => events::read_frame(data),
-        "ping" => Some(ClientFrame::Ping),
-        _ => return Err(format!("bad_request: unknown event '{name}'")),
-    };
-    let Some(frame) = frame else {
-        return Err(format!(
+    match events::decode(name, Some(&data)) {
+        None => Err(format!("bad_request: unknown event '{name}'")),
+        Some(None) => Err(format!(
             "bad_request: '{name}' got a payload of the wrong shape"
-        ));
-    };
-    if let ClientFrame::Join { room, .. } | ClientFrame::Leave { room } = &frame {
-        black_box(events::canonical(room));
+        )),
+        Some(Some(frame)) => answer(frame),
     }
-    answer(&frame)
 }
 
 #[cfg(test)]

@@ -18,7 +18,8 @@
 //! - [`sio`]: the Socket.io transport at `/socket.io/` (socketioxide), on the same hub.
 //! - [`wire`]: store records into wire types.
 //! - [`metrics`]: counters for `/metrics`.
-//! - `fuzzing`: entry points for the fuzz targets in `fuzz/` (hidden; not an interface).
+//! - `fuzzing`: entry points for the fuzz targets in `fuzz/`, behind the `fuzzing` feature
+//!   (hidden; not an interface). Its tests replay the saved inputs under plain `cargo test`.
 //!
 //! Storage is behind the `sala_store::Store` traits; backends live in their own crates.
 
@@ -28,6 +29,7 @@ pub mod cluster;
 pub mod config;
 pub mod domain;
 pub mod error;
+#[cfg(any(test, feature = "fuzzing"))]
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod http;

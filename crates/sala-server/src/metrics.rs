@@ -12,6 +12,7 @@ use metrics::{Counter, Gauge, Histogram, Key, KeyName, Label, Level, Metadata, R
 use metrics_exporter_prometheus::{
     Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
 };
+use sala_proto::error::ErrorCode;
 
 static METADATA: Metadata<'static> = Metadata::new("sala", Level::INFO, Some(module_path!()));
 
@@ -316,9 +317,12 @@ impl Metrics {
 
     /// Counts an error answered to a client. Errors are rare, so the counter is looked up
     /// by its code each time rather than registered up front for every code.
-    pub fn count_error(&self, code: &'static str) {
+    pub fn count_error(&self, code: ErrorCode) {
         self.recorder
-            .register_counter(&key("sala_errors_total", &[("code", code)]), &METADATA)
+            .register_counter(
+                &key("sala_errors_total", &[("code", code.as_str())]),
+                &METADATA,
+            )
             .increment(1);
     }
 
@@ -392,7 +396,7 @@ mod tests {
         metrics.count_response(404);
         metrics.count_response(404);
         metrics.messages_stored.increment(1);
-        metrics.count_error("not_member");
+        metrics.count_error(ErrorCode::NotMember);
         metrics.record_commit(3, Duration::from_millis(3));
         {
             let _open = OpenConnection::new(&metrics, Transport::Ws);

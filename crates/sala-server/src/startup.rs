@@ -54,6 +54,7 @@ pub struct App {
     /// Timeouts, caps and the shutdown grace of the HTTP server loop.
     listening: http::listener::ListenerSettings,
     connections: TaskTracker,
+    metrics: Arc<Metrics>,
     /// Cancelled to stop the node; `run` then drains and returns.
     shutdown: CancellationToken,
 }
@@ -95,7 +96,6 @@ impl App {
         let local_addr = listener.local_addr().context("reading the bound address")?;
 
         let metrics = Arc::new(Metrics::new());
-        spawn_metrics_upkeep(Arc::downgrade(&metrics));
         let hub = Hub::new(OutboundLimits {
             frames: config.outbound_queue.max(1),
             bytes_per_connection: config.outbound_bytes,
@@ -170,7 +170,7 @@ impl App {
                 .map(|origin| origin.trim().trim_end_matches('/').to_ascii_lowercase())
                 .filter(|origin| !origin.is_empty())
                 .collect(),
-            metrics,
+            metrics: metrics.clone(),
             ws: WsSettings {
                 auth_timeout: std::time::Duration::from_secs(config.auth_timeout_secs),
                 idle_timeout: std::time::Duration::from_secs(config.idle_timeout_secs),
@@ -190,6 +190,7 @@ impl App {
             listener,
             local_addr,
             router: http::router(state, config.role),
+            metrics,
             store,
             chat,
             link,
@@ -233,6 +234,7 @@ impl App {
                 self.shutdown.clone(),
             ))
         });
+        let upkeep = tokio::spawn(metrics_upkeep(self.metrics.clone(), self.shutdown.clone()));
         let shutdown = self.shutdown.clone();
         let chat = self.chat.clone();
         // The real-time layer shuts down as soon as the signal comes, not after in-flight
@@ -252,6 +254,9 @@ impl App {
             && let Err(err) = purging.await
         {
             tracing::error!(error = %err, "the session purge task failed");
+        }
+        if let Err(err) = upkeep.await {
+            tracing::error!(error = %err, "the metrics upkeep task failed");
         }
         if let Some(link) = &self.link {
             link.stop().await;
@@ -348,18 +353,15 @@ async fn purge_sessions(
     }
 }
 
-/// Drains histogram samples every few seconds, until the node's metrics are dropped.
-fn spawn_metrics_upkeep(metrics: std::sync::Weak<Metrics>) {
-    tokio::spawn(async move {
-        let mut ticks = tokio::time::interval(std::time::Duration::from_secs(5));
-        loop {
-            ticks.tick().await;
-            match metrics.upgrade() {
-                Some(metrics) => metrics.upkeep(),
-                None => break,
-            }
+/// Drains histogram samples every few seconds, until shutdown.
+async fn metrics_upkeep(metrics: Arc<Metrics>, stop: CancellationToken) {
+    let mut ticks = tokio::time::interval(std::time::Duration::from_secs(5));
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            _ = ticks.tick() => metrics.upkeep(),
         }
-    });
+    }
 }
 
 /// Each connection holds a socket, a file descriptor: the soft open-file limit (often 1,024)

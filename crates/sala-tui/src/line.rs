@@ -19,6 +19,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use chrono::Local;
 use sala_proto::api::Message;
+use sala_proto::error::ErrorCode;
 use sala_proto::frames::{ClientFrame, ServerFrame};
 use tokio::io::{AsyncBufReadExt as _, BufReader};
 
@@ -187,7 +188,7 @@ impl Lines {
                 client_id: Some(id),
                 ..
             } if self.outstanding.contains_key(&id) => {
-                let retry = code == "rate_limited"
+                let retry = code == ErrorCode::RateLimited
                     && self
                         .outstanding
                         .get(&id)

@@ -21,6 +21,7 @@ use secrecy::{ExposeSecret as _, SecretString};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
+use super::background::Background;
 use super::commit::CommitRequest;
 use crate::domain::MessageText;
 use crate::metrics::{AssistantOutcome, Metrics};
@@ -56,6 +57,8 @@ struct Inner {
     last_reply: Mutex<HashMap<(i64, i64), Instant>>,
     commits: mpsc::Sender<CommitRequest>,
     metrics: Arc<Metrics>,
+    /// Replies are written in the background, tracked so shutdown waits for them.
+    background: Background,
 }
 
 impl Assistant {
@@ -65,6 +68,7 @@ impl Assistant {
         interval: Duration,
         commits: mpsc::Sender<CommitRequest>,
         metrics: Arc<Metrics>,
+        background: Background,
     ) -> Self {
         let timeout = endpoint
             .as_ref()
@@ -81,6 +85,7 @@ impl Assistant {
                 last_reply: Mutex::new(HashMap::new()),
                 commits,
                 metrics,
+                background,
             }),
         }
     }
@@ -100,7 +105,7 @@ impl Assistant {
         }
         let assistant = self.clone();
         let message = message.clone();
-        tokio::spawn(async move {
+        self.inner.background.spawn(async move {
             // Every user mentioned, in one query (one lookup per name cost a message with
             // 499 mentions 25 times a plain one's CPU).
             let users = match assistant
@@ -161,6 +166,7 @@ impl Assistant {
             },
             room: message.room.clone(),
             sender: None,
+            reply_to: None,
         };
         inner
             .commits

@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use super::ChatError;
 use super::assistant::Assistant;
 use crate::cluster::Cluster;
-use crate::hub::{ConnHandle, Event, Skip};
+use crate::hub::{ConnHandle, Event, RequestId, Skip};
 use crate::metrics::Metrics;
 use crate::wire;
 
@@ -32,6 +32,8 @@ pub struct CommitRequest {
     pub room: String,
     /// The sender's connection, for the ack (or the error); `None` for the assistant.
     pub sender: Option<ConnHandle>,
+    /// The sender's request the ack (or the error) answers.
+    pub reply_to: Option<RequestId>,
 }
 
 struct Route {
@@ -39,6 +41,7 @@ struct Route {
     room_id: i64,
     client_id: Option<String>,
     sender: Option<ConnHandle>,
+    reply_to: Option<RequestId>,
 }
 
 /// Runs until `stop` is cancelled and everything queued before it has been committed.
@@ -77,6 +80,7 @@ pub async fn run(
                     room_id: request.message.room_id,
                     client_id: request.message.client_id.clone(),
                     sender: request.sender,
+                    reply_to: request.reply_to,
                 };
                 (request.message, route)
             })
@@ -129,11 +133,12 @@ fn deliver(delivery: &Delivery<'_>, routes: Vec<Route>, appended: Vec<Appended>)
     for (route, Appended { record, is_new }) in routes.into_iter().zip(appended) {
         // The stored message's room: a reused client_id names the original message.
         if let Some(sender) = &route.sender {
-            sender.send(Event::new(ServerFrame::Ack {
+            let ack = Event::new(ServerFrame::Ack {
                 room: record.room.clone(),
                 id: record.id,
                 client_id: record.client_id.clone(),
-            }));
+            });
+            sender.reply(ack, route.reply_to);
         }
         // A repeated client_id was broadcast when it was first stored.
         if is_new {
@@ -155,7 +160,8 @@ fn refuse(metrics: &Metrics, routes: Vec<Route>, err: StoreError) {
     for route in routes {
         if let Some(sender) = &route.sender {
             metrics.count_error(err.code());
-            sender.send(err.to_event_for(Some(&route.room), route.client_id.as_deref()));
+            let error = err.to_event_for(Some(&route.room), route.client_id.as_deref());
+            sender.reply(error, route.reply_to);
         }
     }
 }

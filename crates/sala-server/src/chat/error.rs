@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use sala_proto::error::ErrorCode;
 use sala_proto::frames::ServerFrame;
 use sala_store::StoreError;
 
@@ -34,16 +35,16 @@ pub enum ChatError {
 }
 
 impl ChatError {
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            Self::BadRequest(_) => "bad_request",
-            Self::NotFound(_) => "not_found",
-            Self::NotMember(_) => "not_member",
-            Self::Invalid(_) => "invalid",
-            Self::RateLimited => "rate_limited",
-            Self::LimitReached(_) => "limit_reached",
-            Self::Unavailable => "unavailable",
-            Self::Internal => "internal",
+            Self::BadRequest(_) => ErrorCode::BadRequest,
+            Self::NotFound(_) => ErrorCode::NotFound,
+            Self::NotMember(_) => ErrorCode::NotMember,
+            Self::Invalid(_) => ErrorCode::Invalid,
+            Self::RateLimited => ErrorCode::RateLimited,
+            Self::LimitReached(_) => ErrorCode::LimitReached,
+            Self::Unavailable => ErrorCode::Unavailable,
+            Self::Internal => ErrorCode::Internal,
         }
     }
 
@@ -55,7 +56,7 @@ impl ChatError {
     /// message failed (acks and errors of pipelined sends may arrive in any order).
     pub fn to_event_for(&self, room: Option<&str>, client_id: Option<&str>) -> Arc<Event> {
         Event::new(ServerFrame::Error {
-            code: self.code().to_owned(),
+            code: self.code(),
             message: self.to_string(),
             room: room.map(str::to_owned),
             client_id: client_id.map(str::to_owned),

@@ -2,13 +2,21 @@
 //! history, typing, status, read, ping. Each command combines the store (what lasts) and
 //! the hub (who is live).
 //!
-//! - [`session`]: one connection's command handling.
+//! - [`admission`]: an authenticated connection admitted (user, cap, `ready`, logout
+//!   re-check) and closed when its token expires, for every transport alike.
+//! - [`command`]: a client's frame parsed into a [`command::Command`] of domain values,
+//!   or refused; the one place a command's fields are checked.
+//! - [`session`]: one connection's command handling: parse, then apply.
 //! - [`commit`]: the group-commit writer that stores messages, then acks and broadcasts them.
 //! - [`error`]: `ChatError`, answered as an `error` frame; the connection stays open.
 //! - [`rate`]: the token bucket that limits sends.
 //! - [`assistant`]: replies for busy users who are mentioned, and their catch-up.
+//! - [`background`]: the work those start, tracked and stopped by shutdown.
 
+pub mod admission;
 pub mod assistant;
+pub mod background;
+pub mod command;
 pub mod commit;
 pub mod error;
 pub mod rate;
@@ -26,10 +34,13 @@ use tokio_util::sync::CancellationToken;
 use crate::cluster::Cluster;
 use crate::hub::{CloseReason, Hub};
 use crate::metrics::Metrics;
+use background::Background;
 use commit::CommitRequest;
 pub use error::ChatError;
 pub use session::Session;
 
+/// How long shutdown waits for the assistant's replies and catch-ups before stopping them.
+const BACKGROUND_GRACE: Duration = Duration::from_secs(5);
 /// Messages looked through for a catch-up (the user's rooms, since they became busy).
 const CATCH_UP_SCAN: u32 = 2000;
 
@@ -79,6 +90,8 @@ struct Inner {
     stop_committing: CancellationToken,
     committer: Mutex<Option<JoinHandle<()>>>,
     assistant: assistant::Assistant,
+    /// The assistant's replies and the catch-ups: finished (or stopped) before the writer.
+    background: Background,
     metrics: Arc<Metrics>,
     send_rates: rate::UserRates,
     command_rates: rate::UserRates,
@@ -94,12 +107,14 @@ impl Chat {
         model: Option<assistant::ModelEndpoint>,
     ) -> Self {
         let (commits, requests) = mpsc::channel(commit::QUEUE_CAPACITY);
+        let background = Background::default();
         let assistant = assistant::Assistant::new(
             store.clone(),
             model,
             limits.assistant_interval,
             commits.clone(),
             metrics.clone(),
+            background.clone(),
         );
         let stop_committing = CancellationToken::new();
         let committer = tokio::spawn(commit::run(
@@ -120,6 +135,7 @@ impl Chat {
                 stop_committing,
                 committer: Mutex::new(Some(committer)),
                 assistant,
+                background,
                 metrics,
                 send_rates: rate::UserRates::new(limits.sends_per_sec, limits.send_burst),
                 command_rates: rate::UserRates::new(limits.commands_per_sec, limits.command_burst),
@@ -155,6 +171,35 @@ impl Chat {
     /// The buckets of the users connected here for commands other than `send`.
     pub fn command_rates(&self) -> &rate::UserRates {
         &self.inner.command_rates
+    }
+
+    /// Users with a live connection in the room, on any node.
+    pub fn online_count(&self, room: &str) -> u64 {
+        self.hub().online_count(room)
+    }
+
+    /// Ends a login session: revoked in the store, then every connection opened with it is
+    /// closed, on every node.
+    ///
+    /// # Errors
+    /// When the store fails; no connection is closed then.
+    pub async fn end_session(&self, session_id: &str) -> Result<(), StoreError> {
+        self.store()
+            .revoke_session(session_id, chrono::Utc::now())
+            .await?;
+        self.cluster().close_session(session_id);
+        Ok(())
+    }
+
+    /// The live figures `/metrics` reports: rooms with connections, deliveries so far,
+    /// bytes queued for sockets.
+    pub fn gauges(&self) -> crate::metrics::Gauges {
+        let hub = self.hub();
+        crate::metrics::Gauges {
+            rooms: hub.room_count() as u64,
+            deliveries: hub.deliveries(),
+            queued_bytes: hub.queued_bytes() as u64,
+        }
     }
 
     /// Resolves when transports should stop reading commands (shutdown has begun).
@@ -197,7 +242,7 @@ impl Chat {
         ) {
             let chat = self.clone();
             let user = user.clone();
-            tokio::spawn(async move {
+            self.inner.background.spawn(async move {
                 if let Err(err) = chat.catch_up(&user, since).await {
                     tracing::warn!(error = %err, "could not send the catch-up");
                 }
@@ -268,6 +313,8 @@ impl Chat {
     /// closed with "going away" after its queue drains.
     pub async fn shutdown(&self) {
         self.inner.stop_reading.cancel();
+        // Replies to messages already stored go out before the writer stops.
+        self.inner.background.finish(BACKGROUND_GRACE).await;
         self.inner.stop_committing.cancel();
         let committer = self
             .inner

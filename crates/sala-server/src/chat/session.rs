@@ -9,11 +9,12 @@ use sala_proto::api::UserStatus;
 use sala_proto::frames::{ClientFrame, MemberStatus, ServerFrame};
 use sala_store::{BusyMember, MessageQuery, MessageRecord, NewMessage, RoomRecord, StoreError};
 
+use super::command::{Addressed, Command, Refusal};
 use super::commit::CommitRequest;
 use super::rate::{self, SharedBucket};
 use super::{Chat, ChatError};
-use crate::domain::{Availability, ClientId, MessageText, PageSize, RoomName};
-use crate::hub::{ConnHandle, ConnUser, Event, Skip};
+use crate::domain::{ClientId, MessageText, PageSize, RoomName};
+use crate::hub::{ConnHandle, ConnUser, Event, RequestId, Skip};
 use crate::wire;
 
 /// Messages in `joined` when the client gives no `since`.
@@ -42,6 +43,8 @@ pub struct Session {
     /// The user's bucket for every other command, shared likewise.
     commands: SharedBucket,
     last_typing: HashMap<String, Instant>,
+    /// The request being handled, which its replies answer (see [`RequestId`]).
+    request: Option<RequestId>,
 }
 
 impl Session {
@@ -56,6 +59,7 @@ impl Session {
             sends,
             commands,
             last_typing: HashMap::new(),
+            request: None,
         }
     }
 
@@ -72,114 +76,121 @@ impl Session {
     pub async fn handle_text(&mut self, text: &str) {
         match serde_json::from_str::<ClientFrame>(text) {
             // The outcome was answered on the connection; nothing more to do with it here.
-            Ok(frame) => drop(self.handle(frame).await),
-            Err(err) => self.reply_error(&ChatError::BadRequest(format!("malformed frame: {err}"))),
+            Ok(frame) => drop(self.handle(frame, None).await),
+            Err(err) => {
+                self.request = None;
+                let refusal = ChatError::BadRequest(format!("malformed frame: {err}"));
+                drop(self.refuse(refusal, &Addressed::default()));
+            }
         }
     }
 
-    /// Handles one frame; a failure is answered with an `error` frame (naming the room and
-    /// `client_id` of a failed `send`).
+    /// Handles one frame: parses it into a [`Command`], then applies it. A refusal or a
+    /// failure is answered with an `error` frame (naming the room and `client_id` of a
+    /// failed `send`).
     ///
     /// A connection whose replies are piling up unread waits here before its next command
     /// is looked at (and is closed as too slow if it stays so for the write timeout): a
     /// client cannot make the server hold more than it reads.
     ///
+    /// Every reply to the frame (`joined`, `left`, `ack`, `history`, `pong`, `error`)
+    /// carries `request`, for transports that answer each request (Socket.io acks).
+    ///
     /// # Errors
-    /// The refusal, already answered on the connection as an `error` frame, for transports
-    /// that also answer a callback (Socket.io acks). A connection closing meanwhile is `Ok`.
-    pub async fn handle(&mut self, frame: ClientFrame) -> Result<(), ChatError> {
+    /// The refusal, already answered on the connection as an `error` frame. A connection
+    /// closing meanwhile is `Ok`.
+    pub async fn handle(
+        &mut self,
+        frame: ClientFrame,
+        request: Option<RequestId>,
+    ) -> Result<(), ChatError> {
+        self.request = request;
         if !self.conn.writable(self.chat.limits().write_timeout).await {
             return Ok(());
         }
-        let send = match &frame {
-            ClientFrame::Send {
-                room, client_id, ..
-            } => Some((room.to_ascii_lowercase(), client_id.clone())),
-            _ => None,
-        };
-        let outcome = self.dispatch(frame).await;
-        if let Err(err) = &outcome {
-            self.chat.metrics().count_error(err.code());
-            let event = match &send {
-                Some((room, client_id)) => err.to_event_for(Some(room), client_id.as_deref()),
-                None => err.to_event(),
-            };
-            self.conn.send(event);
-        }
-        outcome
-    }
-
-    fn reply(&self, frame: ServerFrame) {
-        self.conn.send(Event::new(frame));
-    }
-
-    fn reply_error(&self, err: &ChatError) {
-        self.chat.metrics().count_error(err.code());
-        self.conn.send(err.to_event());
-    }
-
-    async fn dispatch(&mut self, frame: ClientFrame) -> Result<(), ChatError> {
-        // Sends have their own bucket (`send`); every other command takes from this one, so
-        // that no kind of frame lets one user make the node work without bound. A typing
-        // hint over the rate is dropped quietly, like one within the typing interval.
+        // Sends have their own bucket (`send`); every other command takes from this one,
+        // refused or not, so that no kind of frame lets one user make the node work without
+        // bound. A typing hint over the rate is dropped quietly, like one within the typing
+        // interval.
         if !matches!(frame, ClientFrame::Send { .. })
             && !rate::try_take(&self.commands, Instant::now())
         {
             return match frame {
                 ClientFrame::Typing { .. } => Ok(()),
-                _ => Err(ChatError::RateLimited),
+                _ => Err(self.refuse(ChatError::RateLimited, &Addressed::default())),
             };
         }
-        match frame {
-            ClientFrame::Auth { .. } => Err(ChatError::BadRequest("already authenticated".into())),
-            ClientFrame::Join { room, since } => self.join(&room, since).await,
-            ClientFrame::Leave { room } => self.leave(&room).await,
-            ClientFrame::Send {
+        let command = match Command::parse(frame) {
+            Ok(command) => command,
+            Err(Refusal { error, about }) => return Err(self.refuse(error, &about)),
+        };
+        let about = command.about();
+        self.apply(command)
+            .await
+            .map_err(|error| self.refuse(error, &about))
+    }
+
+    /// Answers a refusal with its `error` frame, and counts it.
+    fn refuse(&self, error: ChatError, about: &Addressed) -> ChatError {
+        self.chat.metrics().count_error(error.code());
+        self.conn.reply(about.error_event(&error), self.request);
+        error
+    }
+
+    fn reply(&self, frame: ServerFrame) {
+        self.conn.reply(Event::new(frame), self.request);
+    }
+
+    async fn apply(&mut self, command: Command) -> Result<(), ChatError> {
+        match command {
+            Command::Join { room, since } => self.join(&room, since).await,
+            Command::Leave { room } => self.leave(&room).await,
+            Command::Send {
                 room,
                 text,
                 client_id,
-            } => self.send(&room, &text, client_id).await,
-            ClientFrame::History {
+            } => self.send(&room, text, client_id).await,
+            Command::History {
                 room,
                 before,
                 after,
                 limit,
             } => self.history(&room, before, after, limit).await,
-            ClientFrame::Typing { room } => self.typing(&room).await,
-            ClientFrame::Status { status, note } => self.status(&status, note.as_deref()).await,
-            ClientFrame::Read { room, id } => self.read(&room, id).await,
-            ClientFrame::Ping => {
+            Command::Typing { room } => self.typing(&room).await,
+            Command::Status(availability) => {
+                self.chat.change_status(self.user.id, availability).await?;
+                Ok(())
+            }
+            Command::Read { room, id } => self.read(&room, id).await,
+            Command::Ping => {
                 self.reply(ServerFrame::Pong);
                 Ok(())
             }
         }
     }
 
-    /// The room by name; a name that cannot be valid names no room.
-    async fn find_room(&self, name: &str) -> Result<RoomRecord, ChatError> {
-        let not_found = || ChatError::NotFound(format!("no room named '{name}'"));
-        let name = RoomName::parse(name).map_err(|_| not_found())?;
+    async fn find_room(&self, name: &RoomName) -> Result<RoomRecord, ChatError> {
         self.chat
             .store()
             .get_room(name.as_ref())
             .await?
-            .ok_or_else(not_found)
+            .ok_or_else(|| ChatError::NotFound(format!("no room named '{}'", name.as_ref())))
     }
 
-    /// The canonical name and id of a room this connection joined; otherwise `not_member`
-    /// or `not_found`.
-    async fn joined_room(&self, name: &str) -> Result<(String, i64), ChatError> {
-        let name = name.to_ascii_lowercase();
-        if self.chat.hub().is_member(self.conn.id(), &name)
-            && let Some(id) = self.room_ids.get(&name)
+    /// The name and id of a room this connection joined; otherwise `not_member` or
+    /// `not_found`.
+    async fn joined_room(&self, name: &RoomName) -> Result<(String, i64), ChatError> {
+        let name_str = name.as_ref();
+        if self.chat.hub().is_member(self.conn.id(), name_str)
+            && let Some(id) = self.room_ids.get(name_str)
         {
-            return Ok((name, *id));
+            return Ok((name_str.to_owned(), *id));
         }
-        let room = self.find_room(&name).await?;
+        let room = self.find_room(name).await?;
         Err(ChatError::NotMember(room.name))
     }
 
-    async fn join(&mut self, name: &str, since: Option<i64>) -> Result<(), ChatError> {
+    async fn join(&mut self, name: &RoomName, since: Option<i64>) -> Result<(), ChatError> {
         let room = self.find_room(name).await?;
         let max_rooms = self.chat.limits().max_rooms_per_connection;
         if !self.room_ids.contains_key(&room.name) && self.room_ids.len() >= max_rooms {
@@ -229,21 +240,28 @@ impl Session {
         let seen_through = history.last().map(|message| message.id).max(since);
         let history: Vec<_> = history.into_iter().map(wire::message).collect();
         let room_name = room.name.clone();
-        hub.complete_join(self.conn.id(), &room.name, seen_through, move |members| {
-            let statuses = member_statuses(&members, busy);
-            Event::new(ServerFrame::Joined {
-                room: room_name,
-                members,
-                statuses,
-                history,
-                more,
-            })
-        });
+        let request = self.request;
+        hub.complete_join(
+            self.conn.id(),
+            &room.name,
+            request,
+            seen_through,
+            move |members| {
+                let statuses = member_statuses(&members, busy);
+                Event::new(ServerFrame::Joined {
+                    room: room_name,
+                    members,
+                    statuses,
+                    history,
+                    more,
+                })
+            },
+        );
         self.room_ids.insert(room.name, room.id);
         Ok(())
     }
 
-    async fn leave(&mut self, name: &str) -> Result<(), ChatError> {
+    async fn leave(&mut self, name: &RoomName) -> Result<(), ChatError> {
         let room = self.find_room(name).await?;
         self.chat
             .store()
@@ -251,7 +269,10 @@ impl Session {
             .await?;
         let was_here = self.chat.hub().is_member(self.conn.id(), &room.name);
         // Every connection of the user that was in the room gets `left`.
-        self.chat.cluster().leave(self.user.id, &room.name);
+        let answering = self.request.map(|request| (self.conn.id(), request));
+        self.chat
+            .cluster()
+            .leave(self.user.id, &room.name, answering);
         if !was_here {
             self.reply(ServerFrame::Left {
                 room: room.name.clone(),
@@ -263,13 +284,11 @@ impl Session {
 
     async fn send(
         &mut self,
-        room: &str,
-        text: &str,
-        client_id: Option<String>,
+        room: &RoomName,
+        text: MessageText,
+        client_id: Option<ClientId>,
     ) -> Result<(), ChatError> {
         let (room, room_id) = self.joined_room(room).await?;
-        let text = MessageText::parse(text)?;
-        let client_id = client_id.map(ClientId::parse).transpose()?;
         if !rate::try_take(&self.sends, Instant::now()) {
             return Err(ChatError::RateLimited);
         }
@@ -284,6 +303,7 @@ impl Session {
             },
             room,
             sender: Some(self.conn.clone()),
+            reply_to: self.request,
         };
         self.chat.metrics().messages_received.increment(1);
         // Waits when the writer is behind: backpressure on this one connection.
@@ -296,12 +316,12 @@ impl Session {
 
     async fn history(
         &mut self,
-        name: &str,
+        name: &RoomName,
         before: Option<i64>,
         after: Option<i64>,
-        limit: Option<u32>,
+        limit: PageSize,
     ) -> Result<(), ChatError> {
-        let limit = PageSize::of_messages(limit)?.get();
+        let limit = limit.get();
         let room = self.find_room(name).await?;
         let (messages, more) = self
             .chat
@@ -326,7 +346,7 @@ impl Session {
         Ok(())
     }
 
-    async fn typing(&mut self, room: &str) -> Result<(), ChatError> {
+    async fn typing(&mut self, room: &RoomName) -> Result<(), ChatError> {
         let (room, _) = self.joined_room(room).await?;
         let now = Instant::now();
         let interval = self.chat.limits().typing_interval;
@@ -346,13 +366,7 @@ impl Session {
         Ok(())
     }
 
-    async fn status(&mut self, status: &str, note: Option<&str>) -> Result<(), ChatError> {
-        let availability = Availability::parse(status, note)?;
-        self.chat.change_status(self.user.id, availability).await?;
-        Ok(())
-    }
-
-    async fn read(&mut self, name: &str, id: i64) -> Result<(), ChatError> {
+    async fn read(&mut self, name: &RoomName, id: i64) -> Result<(), ChatError> {
         let room = self.find_room(name).await?;
         let marker = match self.chat.store().mark_read(self.user.id, room.id, id).await {
             Ok(marker) => marker,

@@ -426,7 +426,7 @@ impl Reader {
                 user_id,
                 frame,
             } => hub.send_to_rooms_and_user(&rooms, user_id, &Event::new(frame)),
-            Body::Leave { user_id, room } => hub.leave(user_id, &room),
+            Body::Leave { user_id, room } => hub.leave(user_id, &room, None),
             Body::Revoke { session_id } => hub.close_session(&session_id, CloseReason::LoggedOut),
             Body::Presence {
                 room,

@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::sync::mpsc;
 
-use crate::hub::{CloseReason, ConnId, Event, Hub, NodeId, Skip};
+use crate::hub::{CloseReason, ConnId, Event, Hub, NodeId, RequestId, Skip};
 use crate::metrics::Metrics;
 use envelope::{Body, Envelope};
 
@@ -128,9 +128,10 @@ impl Cluster {
         });
     }
 
-    /// The user leaves the room on every connection of every node.
-    pub fn leave(&self, user_id: i64, room: &str) {
-        self.hub.leave(user_id, room);
+    /// The user leaves the room on every connection of every node; the connection that
+    /// asked gets its `left` as the reply to its request.
+    pub fn leave(&self, user_id: i64, room: &str, answering: Option<(ConnId, RequestId)>) {
+        self.hub.leave(user_id, room, answering);
         self.publish(|| Body::Leave {
             user_id,
             room: room.to_owned(),

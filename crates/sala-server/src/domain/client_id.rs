@@ -25,6 +25,12 @@ impl ClientId {
     }
 }
 
+impl AsRef<str> for ClientId {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::ClientId;

@@ -234,11 +234,7 @@ fn chat_url(state: &AppState, headers: &HeaderMap) -> String {
 #[utoipa::path(post, path = "/api/logout", tag = "accounts", security(("bearer" = [])),
     responses((status = 204), (status = 401, body = ErrorBody)))]
 pub async fn logout(State(state): State<AppState>, auth: AuthUser) -> Result<StatusCode, ApiError> {
-    state
-        .store
-        .revoke_session(&auth.session_id, Utc::now())
-        .await?;
-    state.chat.cluster().close_session(&auth.session_id);
+    state.chat.end_session(&auth.session_id).await?;
     tracing::info!(user_id = auth.user_id, "logged out");
     Ok(StatusCode::NO_CONTENT)
 }
@@ -320,7 +316,7 @@ pub async fn my_rooms(
         rooms: rooms
             .into_iter()
             .map(|record| {
-                let online = state.chat.hub().online_count(&record.room.name);
+                let online = state.chat.online_count(&record.room.name);
                 wire::member_room(record, online)
             })
             .collect(),

@@ -29,6 +29,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use sala_proto::error::ErrorCode;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
@@ -37,8 +38,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::config::Role;
-use crate::error::{ApiError, ErrorCause, ErrorCode};
-use crate::metrics::Gauges;
+use crate::error::{ApiError, ErrorCause};
 use crate::state::AppState;
 
 /// Scripts and styles only from this origin (no inline script), sockets only to it, and no
@@ -154,23 +154,17 @@ pub fn with_common_layers(router: Router) -> Router {
 
 /// `GET /metrics` (SPEC §1).
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    let hub = state.chat.hub();
-    let gauges = Gauges {
-        rooms: hub.room_count() as u64,
-        deliveries: hub.deliveries(),
-        queued_bytes: hub.queued_bytes() as u64,
-    };
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(gauges),
+        state.metrics.render(state.chat.gauges()),
     )
 }
 
 async fn count_responses(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let response = next.run(request).await;
     state.metrics.count_response(response.status().as_u16());
-    if let Some(ErrorCode(code)) = response.extensions().get::<ErrorCode>() {
-        state.metrics.count_error(code);
+    if let Some(code) = response.extensions().get::<ErrorCode>() {
+        state.metrics.count_error(*code);
     }
     response
 }

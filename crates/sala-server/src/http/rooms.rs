@@ -83,7 +83,7 @@ pub async fn list_rooms(
         rooms: rooms
             .into_iter()
             .map(|room| {
-                let online = state.chat.hub().online_count(&room.name);
+                let online = state.chat.online_count(&room.name);
                 wire::room(room, online)
             })
             .collect(),
@@ -156,7 +156,7 @@ pub async fn get_room(
     Path(name): Path<String>,
 ) -> Result<Json<Room>, ApiError> {
     let room = find_room(&state, &name).await?;
-    let online = state.chat.hub().online_count(&room.name);
+    let online = state.chat.online_count(&room.name);
     Ok(Json(wire::room(room, online)))
 }
 

@@ -20,6 +20,13 @@ use super::event::Event;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ConnId(pub u64);
 
+/// The number a transport gives one request of a connection. The replies that answer it
+/// (`joined`, `left`, `ack`, `history`, `pong`, `error`) carry it back through the
+/// connection's one queue, so a transport that answers per request (Socket.io's ack
+/// callbacks) knows which request a reply answers without matching its content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RequestId(pub u64);
+
 /// Why a connection is being closed; transports map it to their close code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CloseReason {
@@ -132,6 +139,8 @@ pub struct ConnHandle {
 #[derive(Debug)]
 pub struct Queued {
     event: Arc<Event>,
+    /// The request this event answers, if it is a reply.
+    reply_to: Option<RequestId>,
     cost: usize,
     charge: Arc<Charge>,
 }
@@ -141,6 +150,14 @@ impl std::ops::Deref for Queued {
 
     fn deref(&self) -> &Event {
         &self.event
+    }
+}
+
+impl Queued {
+    /// The request this event answers; `None` for everything else (a room's messages,
+    /// presence, and replies to transports that do not number requests).
+    pub fn reply_to(&self) -> Option<RequestId> {
+        self.reply_to
     }
 }
 
@@ -208,6 +225,12 @@ impl ConnHandle {
     /// [`CloseReason::SlowConsumer`] and `false` returned, so one slow reader never slows a
     /// room down nor makes the server buffer without bound.
     pub fn send(&self, event: Arc<Event>) -> bool {
+        self.reply(event, None)
+    }
+
+    /// Queues `event` as the reply to `request` (see [`RequestId`]); otherwise as
+    /// [`ConnHandle::send`].
+    pub fn reply(&self, event: Arc<Event>, request: Option<RequestId>) -> bool {
         if self.is_closed() {
             return false;
         }
@@ -219,6 +242,7 @@ impl ConnHandle {
         let over_node = node + cost > charge.node.limit;
         let queued = Queued {
             event,
+            reply_to: request,
             cost,
             charge: charge.clone(),
         };

@@ -28,7 +28,9 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use sala_proto::frames::{PresenceEvent, ServerFrame};
 use tokio::sync::mpsc;
 
-pub use connection::{CloseReason, ConnHandle, ConnId, Outbound, OutboundLimits, Queued};
+pub use connection::{
+    CloseReason, ConnHandle, ConnId, Outbound, OutboundLimits, Queued, RequestId,
+};
 pub use event::Event;
 pub use remote::{LocalPresence, NodeId, RoomPresence};
 
@@ -317,14 +319,16 @@ impl Hub {
         true
     }
 
-    /// Second half: sends the `joined` event built from the online members, then the
-    /// held-back events, leaving out messages with an id up to `seen_through` (the history
-    /// or the client already has them). The user's first connection here announces
-    /// `presence: joined` to the others. Returns `false` if the join was undone meanwhile.
+    /// Second half: sends the `joined` event built from the online members (the reply to
+    /// `request`), then the held-back events, leaving out messages with an id up to
+    /// `seen_through` (the history or the client already has them). The user's first
+    /// connection here announces `presence: joined` to the others. Returns `false` if the
+    /// join was undone meanwhile.
     pub fn complete_join(
         &self,
         id: ConnId,
         room: &str,
+        request: Option<RequestId>,
         seen_through: Option<i64>,
         joined: impl FnOnce(Vec<String>) -> Arc<Event>,
     ) -> bool {
@@ -357,7 +361,10 @@ impl Hub {
         // user is already online in it through another node.
         let first_here = first && live.online.get(&user_id).is_some_and(|(_, n)| *n == 1);
         let announce = first_here && !remote::online_elsewhere(&state.remote, room, user_id);
-        handle.send(joined(remote::usernames(live, state.remote.get(room))));
+        handle.reply(
+            joined(remote::usernames(live, state.remote.get(room))),
+            request,
+        );
         for event in held_back {
             let seen = matches!((event.message_id(), seen_through), (Some(id), Some(through)) if id <= through);
             if !seen {
@@ -404,9 +411,10 @@ impl Hub {
         }
     }
 
-    /// The user leaves the room on every connection: each gets `left`, and the remaining
-    /// members get `presence: left` if the user was online there.
-    pub fn leave(&self, user_id: i64, room: &str) {
+    /// The user leaves the room on every connection: each gets `left` (as the reply to
+    /// `answering`'s request, on the connection that asked), and the remaining members get
+    /// `presence: left` if the user was online there.
+    pub fn leave(&self, user_id: i64, room: &str, answering: Option<(ConnId, RequestId)>) {
         let mut guard = self.lock();
         let state = &mut *guard;
         let conn_ids: Vec<ConnId> = state
@@ -423,7 +431,10 @@ impl Hub {
             if let Some(connection) = state.connections.get_mut(id)
                 && connection.rooms.remove(room)
             {
-                connection.handle.send(left.clone());
+                let reply_to = answering
+                    .filter(|(asking, _)| asking == id)
+                    .map(|(_, request)| request);
+                connection.handle.reply(left.clone(), reply_to);
             }
         }
         let Some(live) = state.rooms.get_mut(room) else {
@@ -610,7 +621,7 @@ mod tests {
 
     fn join(hub: &Hub, conn: &ConnHandle) {
         assert!(hub.begin_join(conn.id(), "r"));
-        assert!(hub.complete_join(conn.id(), "r", None, joined));
+        assert!(hub.complete_join(conn.id(), "r", None, None, joined));
     }
 
     #[test]
@@ -623,7 +634,7 @@ mod tests {
             hub.broadcast("r", &message(id), Skip::Nobody);
         }
         assert!(drain(&mut outbound).is_empty(), "nothing before `joined`");
-        assert!(hub.complete_join(conn.id(), "r", Some(2), joined));
+        assert!(hub.complete_join(conn.id(), "r", None, Some(2), joined));
         let frames = drain(&mut outbound);
         assert!(matches!(&frames[0], ServerFrame::Joined { members, .. } if members == &["ann"]));
         assert!(matches!(&frames[1], ServerFrame::Message(m) if m.id == 3));

@@ -220,7 +220,7 @@ mod tests {
             )
             .unwrap();
         assert!(hub.begin_join(conn.id(), "r"));
-        assert!(hub.complete_join(conn.id(), "r", None, |members| {
+        assert!(hub.complete_join(conn.id(), "r", None, None, |members| {
             Event::new(ServerFrame::Joined {
                 room: "r".into(),
                 members,

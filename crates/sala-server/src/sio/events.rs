@@ -1,78 +1,168 @@
-//! The events a Socket.io client may emit (SPEC §4), each turned into a `ClientFrame`.
-//! A payload of the wrong shape gets an `error` event (and an error ack), and the socket
-//! stays usable.
+//! The events a Socket.io client may emit (SPEC §4), each turned into a `ClientFrame` and
+//! queued for the socket's one request task ([`super::requests`]). A payload of the wrong
+//! shape gets an `error` event (and an error ack), and the socket stays usable.
 //!
 //! Reading a payload (`*_frame`) is kept apart from acting on it, in plain functions, so
 //! that the fuzz target (`crate::fuzzing`) runs exactly the decoding the handlers run.
+//!
+//! Why the work happens in an extractor: socketioxide 0.18 spawns every event handler as a
+//! task of its own, so two events a client emits back to back could be handled in either
+//! order. It runs a handler's extractors synchronously, though, as it reads each packet, in
+//! the order the packets arrived. [`Queued`] is that extractor: it decodes the payload and
+//! queues the request right there, and the handler itself is empty. The socket's requests
+//! are then applied one after another, like a `/ws` connection's frames.
 
+use std::convert::Infallible;
+use std::marker::PhantomData;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
+use sala_proto::error::ErrorCode;
 use sala_proto::frames::ClientFrame;
 use serde_json::{Value, json};
 use socketioxide::adapter::LocalAdapter;
-use socketioxide::extract::{AckSender, SocketRef, TryData};
-use socketioxide::handler::FromMessageParts;
+use socketioxide::extract::{AckSender, Event, SocketRef, TryData};
+use socketioxide::handler::{FromMessage, FromMessageParts};
 use socketioxide::socket::Socket;
 
-use std::collections::HashMap;
-
-use super::{
-    PendingAcks, SioConn, Waiting, emit, error_reply, handle, send_ack, take_back, unknown_event,
-};
-use crate::chat::ChatError;
+use super::SioConn;
+use super::requests::{Echo, Request};
+use super::writer::{emit, send_ack};
 use crate::domain::RoomName;
 
-/// The ack callback, if the client asked for one: `joined` and `left` answers go to it
-/// rather than out as events.
-struct MaybeAck(Option<AckSender>);
+/// One event a client may emit: its name, what its payload must look like, and the frame
+/// it becomes.
+trait ClientEvent: Send + Sync + 'static {
+    const NAME: &'static str;
+    /// What the payload must be, for the `bad_request` message.
+    const TAKES: &'static str;
+    /// Whether the message of a send comes back to the socket that sent it.
+    const ECHO: Echo = Echo::ToSender;
+    fn frame(data: Option<&Value>) -> Option<ClientFrame>;
+}
 
-impl FromMessageParts<LocalAdapter> for MaybeAck {
-    type Error = std::convert::Infallible;
+macro_rules! client_events {
+    ($($kind:ident = $name:literal, $takes:literal, $frame:path $(, $echo:expr)?;)*) => {$(
+        struct $kind;
+        impl ClientEvent for $kind {
+            const NAME: &'static str = $name;
+            const TAKES: &'static str = $takes;
+            $(const ECHO: Echo = $echo;)?
+            fn frame(data: Option<&Value>) -> Option<ClientFrame> {
+                $frame(data)
+            }
+        }
+    )*};
+}
 
-    fn from_message_parts(
-        socket: &Arc<Socket<LocalAdapter>>,
-        value: &mut socketioxide::handler::Value,
-        ack_id: &Option<i64>,
-    ) -> Result<Self, Self::Error> {
-        let ack = AckSender::from_message_parts(socket, value, ack_id)?;
-        Ok(Self(ack_id.is_some().then_some(ack)))
+client_events! {
+    Join = "join", "a room name, or {room, since}", join_frame;
+    Leave = "leave", "a room name", leave_frame;
+    ChatMessage = "chat-message", "{room, text, client_id?}", chat_message_frame;
+    // The seeds' semantics (`socket.broadcast.emit`): the other users get the message, the
+    // sender its ack.
+    SendChatMessage = "send-chat-message", "a string", send_chat_message_frame, Echo::OthersOnly;
+    Typing = "typing", "a room name", typing_frame;
+    Status = "status", "{status, note?}", status_frame;
+    History = "history", "{room, before?, after?, limit?}", history_frame;
+    Read = "read", "{room, id}", read_frame;
+    Ping = "ping", "nothing", ping_frame;
+}
+
+/// The extractor that queues an event's request as its packet is read (see the module
+/// doc). It never fails: a bad payload is answered here.
+struct Queued<E>(PhantomData<E>);
+
+impl<E: ClientEvent> FromMessage<LocalAdapter> for Queued<E> {
+    type Error = Infallible;
+
+    fn from_message(
+        socket: Arc<Socket<LocalAdapter>>,
+        mut value: socketioxide::handler::Value,
+        ack_id: Option<i64>,
+    ) -> Result<Self, Infallible> {
+        let ack = AckSender::from_message_parts(&socket, &mut value, &ack_id)?;
+        let ack = ack_id.is_some().then_some(ack);
+        let sio = socket.extensions.get::<Arc<SioConn>>();
+        let TryData(data) = TryData::<Value>::from_message_parts(&socket, &mut value, &ack_id)?;
+        let socket = SocketRef::from(socket);
+        let Some(sio) = sio else {
+            tracing::error!("a Socket.io event came before its socket was admitted");
+            return Ok(Self(PhantomData));
+        };
+        match E::frame(data.ok().as_ref()) {
+            Some(frame) => sio.queue(
+                &socket,
+                Request {
+                    frame,
+                    ack,
+                    echo: E::ECHO,
+                },
+            ),
+            None => bad_payload(&socket, ack, E::NAME, E::TAKES),
+        }
+        Ok(Self(PhantomData))
     }
 }
 
-/// Registers every handler; each holds the connection.
-pub(super) fn register(socket: &SocketRef, sio: &Arc<SioConn>) {
-    macro_rules! on {
-        ($event:literal, $handler:ident) => {{
-            let sio = sio.clone();
-            socket.on(
-                $event,
-                move |socket: SocketRef, MaybeAck(ack): MaybeAck, TryData(data): TryData<Value>| {
-                    let sio = sio.clone();
-                    async move { $handler(&socket, &sio, data.ok(), ack).await }
-                },
-            );
-        }};
+/// Registers the handler of every event, and the answer to unknown ones.
+pub(super) fn register(socket: &SocketRef) {
+    fn on<E: ClientEvent>(socket: &SocketRef) {
+        socket.on(E::NAME, |_: Queued<E>| async {});
     }
-    on!("join", join);
-    on!("leave", leave);
-    on!("chat-message", chat_message);
-    on!("send-chat-message", send_chat_message);
-    on!("typing", typing);
-    on!("status", status);
-    on!("history", history);
-    on!("read", read);
-    on!("ping", ping);
+    on::<Join>(socket);
+    on::<Leave>(socket);
+    on::<ChatMessage>(socket);
+    on::<SendChatMessage>(socket);
+    on::<Typing>(socket);
+    on::<Status>(socket);
+    on::<History>(socket);
+    on::<Read>(socket);
+    on::<Ping>(socket);
     socket.on_fallback(unknown_event);
 }
 
+/// An event's payload decoded by its handler's reader: `None` for an unknown event,
+/// `Some(None)` for a payload of the wrong shape. For the fuzz target, which must read
+/// payloads exactly as the handlers do.
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) fn decode(name: &str, data: Option<&Value>) -> Option<Option<ClientFrame>> {
+    let frame = match name {
+        Join::NAME => Join::frame(data),
+        Leave::NAME => Leave::frame(data),
+        ChatMessage::NAME => ChatMessage::frame(data),
+        SendChatMessage::NAME => SendChatMessage::frame(data),
+        Typing::NAME => Typing::frame(data),
+        Status::NAME => Status::frame(data),
+        History::NAME => History::frame(data),
+        Read::NAME => Read::frame(data),
+        Ping::NAME => Ping::frame(data),
+        _ => return None,
+    };
+    Some(frame)
+}
+
 /// Tells the client its payload was not what the event takes.
-fn bad_payload(socket: &SocketRef, ack: Option<AckSender>, event: &str, expected: &str) {
-    let body = json!({"code": "bad_request", "message": format!("'{event}' takes {expected}")});
+pub(super) fn bad_payload(socket: &SocketRef, ack: Option<AckSender>, event: &str, takes: &str) {
+    let body =
+        json!({"code": ErrorCode::BadRequest, "message": format!("'{event}' takes {takes}")});
     if let Some(ack) = ack {
         send_ack(ack, &json!({"error": body}));
     }
     emit(socket, "error", &body);
+}
+
+/// The unknown-event answer.
+async fn unknown_event(socket: SocketRef, Event(event): Event) {
+    emit(
+        &socket,
+        "error",
+        &json!({"code": ErrorCode::BadRequest, "message": format!("unknown event '{event}'")}),
+    );
+}
+
+/// `ping`: no payload needed.
+pub(crate) fn ping_frame(_data: Option<&Value>) -> Option<ClientFrame> {
+    Some(ClientFrame::Ping)
 }
 
 /// A room name given as a string or as `{room}`.
@@ -84,11 +174,6 @@ pub(crate) fn room_of(data: Option<&Value>) -> Option<String> {
     }
 }
 
-/// Canonical room name, so acks can be matched to the `joined`/`left` that answer them.
-pub(crate) fn canonical(room: &str) -> String {
-    RoomName::parse(room).map_or_else(|_| room.to_owned(), |name| name.as_ref().to_owned())
-}
-
 /// `join`: a room name, or `{room, since}`.
 pub(crate) fn join_frame(data: Option<&Value>) -> Option<ClientFrame> {
     let room = room_of(data)?;
@@ -96,109 +181,11 @@ pub(crate) fn join_frame(data: Option<&Value>) -> Option<ClientFrame> {
     Some(ClientFrame::Join { room, since })
 }
 
-async fn join(socket: &SocketRef, sio: &SioConn, data: Option<Value>, ack: Option<AckSender>) {
-    let Some(ClientFrame::Join { room, since }) = join_frame(data.as_ref()) else {
-        return bad_payload(socket, ack, "join", "a room name");
-    };
-    let key = canonical(&room);
-    let frame = ClientFrame::Join { room, since };
-    answered_by_reply(sio, |pending| &mut pending.joins, &key, ack, frame).await;
-}
-
 /// `leave`: a room name.
 pub(crate) fn leave_frame(data: Option<&Value>) -> Option<ClientFrame> {
     Some(ClientFrame::Leave {
         room: room_of(data)?,
     })
-}
-
-async fn leave(socket: &SocketRef, sio: &SioConn, data: Option<Value>, ack: Option<AckSender>) {
-    let Some(ClientFrame::Leave { room }) = leave_frame(data.as_ref()) else {
-        return bad_payload(socket, ack, "leave", "a room name");
-    };
-    let key = canonical(&room);
-    let frame = ClientFrame::Leave { room };
-    answered_by_reply(sio, |pending| &mut pending.leaves, &key, ack, frame).await;
-}
-
-/// Handles a `join` or `leave` whose ack its reply answers (`joined` / `left`, matched in
-/// the writer by the canonical room name `key`). A refusal sends no reply, so its ack is
-/// taken back, by its number, and answered here with the error: every ack is answered once.
-async fn answered_by_reply(
-    sio: &SioConn,
-    waiting: fn(&mut PendingAcks) -> &mut HashMap<String, Vec<Waiting>>,
-    key: &str,
-    ack: Option<AckSender>,
-    frame: ClientFrame,
-) {
-    let number = ack.map(|ack| {
-        let number = sio.sends.fetch_add(1, Ordering::Relaxed);
-        waiting(&mut sio.pending())
-            .entry(key.to_owned())
-            .or_default()
-            .push((number, ack));
-        number
-    });
-    if let Err(err) = handle(sio, frame).await
-        && let Some(number) = number
-        && let Some(ack) = take_back(waiting(&mut sio.pending()), key, number)
-    {
-        send_ack(ack, &error_reply(&err));
-    }
-}
-
-/// Answers the ack callback of a command that no reply answers (`typing`, `status`,
-/// `history`, `read`, `ping`): `{ok: true}`, or the error.
-fn answer(ack: Option<AckSender>, outcome: Result<(), ChatError>) {
-    if let Some(ack) = ack {
-        match outcome {
-            Ok(()) => send_ack(ack, &json!({"ok": true})),
-            Err(err) => send_ack(ack, &error_reply(&err)),
-        };
-    }
-}
-
-/// Whether a send's message comes back to the socket that sent it.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Echo {
-    /// `chat-message`: as on `/ws`, the sender gets its ack and its message.
-    ToSender,
-    /// `send-chat-message`: the seeds' semantics, the other users only.
-    OthersOnly,
-}
-
-/// Sends `text` to `room`, matching the ack callback to the message's ack.
-async fn send(
-    sio: &SioConn,
-    room: String,
-    text: String,
-    client_id: Option<String>,
-    ack: Option<AckSender>,
-    echo: Echo,
-) {
-    // Without a client_id of its own, a send gets one that only serves to match its ack.
-    let key = client_id.clone().unwrap_or_else(|| {
-        let n = sio.sends.fetch_add(1, Ordering::Relaxed);
-        format!("sio-{}-{n}", sio.socket_id)
-    });
-    {
-        let mut pending = sio.pending();
-        pending.sends.insert(key.clone(), (ack, client_id));
-        if echo == Echo::OthersOnly {
-            pending.no_echo.insert(key.clone());
-        }
-    }
-    // A refusal comes back through the writer as an `error` naming the client_id, and
-    // that answers the ack.
-    let _ = handle(
-        sio,
-        ClientFrame::Send {
-            room,
-            text,
-            client_id: Some(key),
-        },
-    )
-    .await;
 }
 
 /// `chat-message`: `{room, text, client_id?}`, with the `client_id` as the client gave it.
@@ -218,22 +205,6 @@ pub(crate) fn chat_message_frame(data: Option<&Value>) -> Option<ClientFrame> {
     })
 }
 
-async fn chat_message(
-    socket: &SocketRef,
-    sio: &SioConn,
-    data: Option<Value>,
-    ack: Option<AckSender>,
-) {
-    match chat_message_frame(data.as_ref()) {
-        Some(ClientFrame::Send {
-            room,
-            text,
-            client_id,
-        }) => send(sio, room, text, client_id, ack, Echo::ToSender).await,
-        _ => bad_payload(socket, ack, "chat-message", "{room, text, client_id?}"),
-    }
-}
-
 /// `send-chat-message`: a bare string, for the room `general`.
 pub(crate) fn send_chat_message_frame(data: Option<&Value>) -> Option<ClientFrame> {
     let text = data?.as_str()?;
@@ -244,48 +215,11 @@ pub(crate) fn send_chat_message_frame(data: Option<&Value>) -> Option<ClientFram
     })
 }
 
-/// The seeds' apps: a bare string, for the room `general`, which the socket joins first
-/// if it has not. As their servers did (`socket.broadcast.emit`), the message goes to the
-/// other users; the sender gets its ack, not its own line back.
-async fn send_chat_message(
-    socket: &SocketRef,
-    sio: &SioConn,
-    data: Option<Value>,
-    ack: Option<AckSender>,
-) {
-    let Some(ClientFrame::Send { room, text, .. }) = send_chat_message_frame(data.as_ref()) else {
-        return bad_payload(socket, ack, "send-chat-message", "a string");
-    };
-    let joined = {
-        let session = sio.session.lock().await;
-        session.is_member(&room)
-    };
-    if !joined {
-        // A refused join was told as an `error` event; the send's own answer follows.
-        let _ = handle(
-            sio,
-            ClientFrame::Join {
-                room: room.clone(),
-                since: None,
-            },
-        )
-        .await;
-    }
-    send(sio, room, text, None, ack, Echo::OthersOnly).await;
-}
-
 /// `typing`: a room name.
 pub(crate) fn typing_frame(data: Option<&Value>) -> Option<ClientFrame> {
     Some(ClientFrame::Typing {
         room: room_of(data)?,
     })
-}
-
-async fn typing(socket: &SocketRef, sio: &SioConn, data: Option<Value>, ack: Option<AckSender>) {
-    let Some(frame) = typing_frame(data.as_ref()) else {
-        return bad_payload(socket, ack, "typing", "a room name");
-    };
-    answer(ack, handle(sio, frame).await);
 }
 
 /// `status`: `{status, note?}`.
@@ -294,13 +228,6 @@ pub(crate) fn status_frame(data: Option<&Value>) -> Option<ClientFrame> {
     let status = data["status"].as_str()?.to_owned();
     let note = data["note"].as_str().map(str::to_owned);
     Some(ClientFrame::Status { status, note })
-}
-
-async fn status(socket: &SocketRef, sio: &SioConn, data: Option<Value>, ack: Option<AckSender>) {
-    let Some(frame) = status_frame(data.as_ref()) else {
-        return bad_payload(socket, ack, "status", "{status, note?}");
-    };
-    answer(ack, handle(sio, frame).await);
 }
 
 /// `history`: `{room, before?, after?, limit?}`; a `limit` that is no `u32` counts as none.
@@ -316,27 +243,9 @@ pub(crate) fn history_frame(data: Option<&Value>) -> Option<ClientFrame> {
     })
 }
 
-async fn history(socket: &SocketRef, sio: &SioConn, data: Option<Value>, ack: Option<AckSender>) {
-    let Some(frame) = history_frame(data.as_ref()) else {
-        return bad_payload(socket, ack, "history", "{room, before?, after?, limit?}");
-    };
-    answer(ack, handle(sio, frame).await);
-}
-
 /// `read`: `{room, id}`.
 pub(crate) fn read_frame(data: Option<&Value>) -> Option<ClientFrame> {
     let room = room_of(data)?;
     let id = data.and_then(|d| d["id"].as_i64())?;
     Some(ClientFrame::Read { room, id })
-}
-
-async fn read(socket: &SocketRef, sio: &SioConn, data: Option<Value>, ack: Option<AckSender>) {
-    let Some(frame) = read_frame(data.as_ref()) else {
-        return bad_payload(socket, ack, "read", "{room, id}");
-    };
-    answer(ack, handle(sio, frame).await);
-}
-
-async fn ping(_socket: &SocketRef, sio: &SioConn, _data: Option<Value>, ack: Option<AckSender>) {
-    answer(ack, handle(sio, ClientFrame::Ping).await);
 }

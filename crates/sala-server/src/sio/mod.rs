@@ -2,37 +2,41 @@
 //! existing socket.io 4.x clients connect unchanged.
 //!
 //! Like `/ws`, each socket is a connection in the hub with one bounded outbound queue, and
-//! its events become `ClientFrame`s for a `chat::Session`: a Socket.io client and a `/ws`
-//! client in one room see each other. This module only translates: events in, frames out,
-//! and ack callbacks matched to the replies that answer them.
+//! its events become `ClientFrame`s for a chat [`Session`](crate::chat::Session): a Socket.io client and a `/ws`
+//! client in one room see each other. This module admits a socket (the handshake); the
+//! rest only moves events:
 //!
-//! socketioxide runs each event's handler in a task of its own, so two events a client
-//! emits in the same instant may be handled in either order; the session serialises their
-//! effects, and a client that needs an order waits for the ack (as the seeds' apps do).
+//! - [`events`]: each event decoded into a request, queued in the order it arrived;
+//! - [`requests`]: one task per socket applies them, numbered, and keeps the ack callbacks
+//!   waiting for the replies that answer them;
+//! - [`writer`]: the connection's queue out as emits, and replies into their callbacks.
 
 pub(crate) mod events;
+mod requests;
+mod writer;
 
-use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use axum::extract::Request;
+use axum::extract::Request as HttpRequest;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use sala_proto::frames::{ClientFrame, PresenceEvent, ServerFrame};
+use sala_proto::error::ErrorCode;
+use sala_proto::frames::ClientFrame;
 use serde_json::{Value, json};
 use socketioxide::SocketIo;
-use socketioxide::extract::{AckSender, Event, SocketRef, State, TryData};
+use socketioxide::extract::{SocketRef, State, TryData};
 use socketioxide::handler::ConnectHandler as _;
 use socketioxide::layer::SocketIoLayer;
 use socketioxide::socket::DisconnectReason;
 
 use crate::auth::extractor::bearer_token;
 use crate::auth::session::{AuthUser, authenticate};
-use crate::chat::Session;
-use crate::hub::{CloseReason, ConnHandle, ConnUser, Event as HubEvent, Outbound};
-use crate::metrics::{Metrics, OpenConnection, Transport};
+use crate::chat::admission::{AdmissionError, Admitted};
+use tokio::sync::mpsc;
+
+use crate::hub::{CloseReason, ConnHandle, Outbound};
 use crate::state::AppState;
-use sala_store::UserRecord;
+use requests::{Answers, Echo, Request};
 
 /// Socket.io's own settings, from the configuration.
 #[derive(Debug, Clone, Copy)]
@@ -78,7 +82,7 @@ pub fn layer(state: AppState) -> SocketIoLayer {
 pub async fn admit(
     axum::extract::State(state): axum::extract::State<AppState>,
     axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
-    request: Request,
+    request: HttpRequest,
     next: Next,
 ) -> Response {
     if !request.uri().path().starts_with("/socket.io") {
@@ -148,38 +152,25 @@ async fn authenticate_socket(
             }
             _ => HandshakeError::BadToken,
         })?;
-    let user = match state.store.get_user(auth.user_id).await {
-        Ok(Some(user)) => user,
-        Ok(None) => return Err(HandshakeError::BadToken),
-        Err(err) => {
-            tracing::warn!(error = %err, "could not load a Socket.io user");
-            return Err(HandshakeError::Unavailable);
-        }
-    };
     // The event handlers are registered here, in the middleware, which socketioxide awaits
     // before it answers the client's CONNECT. Its connect handler, by contrast, is spawned
     // as a task after the answer: a client's first event (a `join` right after `connect`)
     // could beat it and find no handler, and be lost.
-    let sio = register(&socket, &state, &auth, &user)?;
-    // A logout between the token check and the registration above would have missed this
-    // connection: now that logouts reach it, look again (as /ws does).
-    match state.store.get_session(&auth.session_id).await {
-        Ok(Some(session)) if session.is_active(chrono::Utc::now()) => {}
-        Ok(_) => return Err(HandshakeError::BadToken),
-        Err(err) => {
-            tracing::warn!(error = %err, "could not re-check a Socket.io session");
-            return Err(HandshakeError::Unavailable);
-        }
-    }
+    let sio = register(&socket, &state, &auth).await?;
     // The replaced servers broadcast to everyone connected: a client that only listens
     // hears `general` from the start (SPEC §4), unless it asks not to.
     if state.socketio.join_general && !opted_out_of_general(&auth_data) {
-        let general = ClientFrame::Join {
-            room: crate::domain::RoomName::GENERAL.to_owned(),
-            since: None,
+        let general = Request {
+            frame: ClientFrame::Join {
+                room: crate::domain::RoomName::GENERAL.to_owned(),
+                since: None,
+            },
+            ack: None,
+            echo: Echo::ToSender,
         };
-        // A refusal (the room cap, a failing store) is told to the client as an `error`.
-        let _ = handle(&sio, general).await;
+        // The socket's first request; a refusal (the room cap, a failing store) is told
+        // to the client as an `error`.
+        sio.queue(&socket, general);
     }
     Ok(())
 }
@@ -192,75 +183,74 @@ fn opted_out_of_general(auth: &Option<Value>) -> bool {
         == Some(false)
 }
 
-/// An ack callback waiting for the reply that answers it, with the number its handler
-/// knows it by (to take it back and answer it with the error, should the command fail).
-pub(crate) type Waiting = (u64, AckSender);
-
-/// Ack callbacks waiting for the reply that answers them.
-#[derive(Default)]
-pub(crate) struct PendingAcks {
-    joins: HashMap<String, Vec<Waiting>>,
-    leaves: HashMap<String, Vec<Waiting>>,
-    /// By the client_id the session saw: the ack, and the client_id the client gave.
-    sends: HashMap<String, (Option<AckSender>, Option<String>)>,
-    /// Keys of legacy `send-chat-message` sends whose message must not come back to this
-    /// socket: the replaced servers sent it to the *other* users only.
-    no_echo: HashSet<String>,
-}
-
-/// One Socket.io connection.
+/// One Socket.io connection, as its event handlers and its writer share it.
 struct SioConn {
-    /// Serialises the effects of this socket's events.
-    session: tokio::sync::Mutex<Session>,
     conn: ConnHandle,
-    pending: Mutex<PendingAcks>,
-    /// Numbers the sends that came without a client_id, to match their acks, and the
-    /// join and leave acks.
-    sends: std::sync::atomic::AtomicU64,
-    socket_id: String,
+    /// Into the socket's request task ([`requests::serve`]); bounded.
+    requests: mpsc::Sender<Request>,
+    /// The ack callbacks waiting for their replies. A std mutex: taken for a map lookup,
+    /// never across an await.
+    answers: Mutex<Answers>,
 }
 
 impl SioConn {
-    fn pending(&self) -> std::sync::MutexGuard<'_, PendingAcks> {
-        self.pending
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    fn answers(&self) -> std::sync::MutexGuard<'_, Answers> {
+        self.answers.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Queues a request for the socket's request task. A client with more requests
+    /// waiting than [`requests::QUEUE_CAPACITY`] is refused this one, as `rate_limited`.
+    fn queue(&self, socket: &SocketRef, request: Request) {
+        match self.requests.try_send(request) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(request)) => {
+                let body = json!({
+                    "code": ErrorCode::RateLimited,
+                    "message": "too many requests waiting; slow down",
+                });
+                if let Some(ack) = request.ack {
+                    writer::send_ack(ack, &json!({"error": body}));
+                }
+                writer::emit(socket, "error", &body);
+            }
+            // The connection is closing; nothing will answer.
+            Err(mpsc::error::TrySendError::Closed(_)) => {}
+        }
     }
 }
 
 /// What the middleware prepared and the connect handler starts: the connection's queue
 /// and the socket's session, for the writer task.
-type Prepared = Arc<Mutex<Option<(Outbound, Arc<SioConn>, Expiry)>>>;
+type Prepared = Arc<Mutex<Option<(Outbound, Arc<SioConn>)>>>;
 
-/// When the connection's token expires.
-type Expiry = chrono::DateTime<chrono::Utc>;
-
-/// Registers the socket as a hub connection with its session and event handlers; the
-/// writer starts in [`on_connect`], once the client has been told it is connected.
-fn register(
+/// Admits the socket as a chat connection, starts its request task and registers its
+/// event handlers; the writer starts in [`on_connect`], once the client has been told it
+/// is connected.
+async fn register(
     socket: &SocketRef,
     state: &AppState,
     auth: &AuthUser,
-    user: &UserRecord,
 ) -> Result<Arc<SioConn>, HandshakeError> {
-    let conn_user = ConnUser {
-        id: user.id,
-        username: user.username.clone(),
-        session_id: auth.session_id.clone(),
-    };
-    let (conn, outbound) = state.chat.hub().connect(
-        conn_user.clone(),
-        state.chat.limits().max_connections_per_user,
-    )?;
-    conn.send(HubEvent::new(crate::wire::ready(user)));
+    let Admitted { session, outbound } = state.chat.admit(auth).await.map_err(|err| match err {
+        AdmissionError::NoSuchUser | AdmissionError::LoggedOut => HandshakeError::BadToken,
+        AdmissionError::TooManyConnections(err) => HandshakeError::TooManyConnections(err),
+        AdmissionError::Unavailable => HandshakeError::Unavailable,
+    })?;
+    let conn = session.conn().clone();
+    let (requests, queued) = mpsc::channel(requests::QUEUE_CAPACITY);
     let sio = Arc::new(SioConn {
-        session: tokio::sync::Mutex::new(Session::new(state.chat.clone(), conn.clone(), conn_user)),
         conn: conn.clone(),
-        pending: Mutex::default(),
-        sends: std::sync::atomic::AtomicU64::new(0),
-        socket_id: socket.id.to_string(),
+        requests,
+        answers: Mutex::default(),
     });
-    events::register(socket, &sio);
+    state.connections.spawn(requests::serve(
+        session,
+        queued,
+        sio.clone(),
+        state.chat.stop_reading().clone(),
+    ));
+    socket.extensions.insert(sio.clone());
+    events::register(socket);
     socket.on_disconnect(move |reason: DisconnectReason| {
         let conn = conn.clone();
         async move {
@@ -268,7 +258,7 @@ fn register(
             conn.close(CloseReason::Gone);
         }
     });
-    let prepared: Prepared = Arc::new(Mutex::new(Some((outbound, sio.clone(), auth.expires_at))));
+    let prepared: Prepared = Arc::new(Mutex::new(Some((outbound, sio.clone()))));
     socket.extensions.insert(prepared);
     Ok(sio)
 }
@@ -280,7 +270,7 @@ async fn on_connect(socket: SocketRef, State(state): State<AppState>) {
             .unwrap_or_else(PoisonError::into_inner)
             .take()
     });
-    let Some((outbound, sio, expires_at)) = prepared else {
+    let Some((outbound, sio)) = prepared else {
         tracing::error!("a Socket.io socket connected without its session; disconnecting it");
         let _ = socket.disconnect();
         return;
@@ -289,251 +279,5 @@ async fn on_connect(socket: SocketRef, State(state): State<AppState>) {
         sio.conn.close(CloseReason::GoingAway);
     }
     let tracker = state.connections.clone();
-    tracker.spawn(write(
-        socket,
-        outbound,
-        sio,
-        expires_at,
-        state.metrics.clone(),
-    ));
-}
-
-/// Drains the connection's queue into Socket.io emits and ack callbacks, until the
-/// connection closes or its token expires (as a `/ws` connection does, with 1008).
-async fn write(
-    socket: SocketRef,
-    mut outbound: Outbound,
-    sio: Arc<SioConn>,
-    expires_at: Expiry,
-    metrics: Arc<Metrics>,
-) {
-    let _open = OpenConnection::new(&metrics, Transport::SocketIo);
-    let remaining = (expires_at - chrono::Utc::now())
-        .to_std()
-        .unwrap_or_default();
-    let expiry = tokio::time::sleep(remaining);
-    tokio::pin!(expiry);
-    loop {
-        tokio::select! {
-            biased;
-            () = sio.conn.closed() => break,
-            () = &mut expiry => {
-                tracing::debug!(conn = sio.conn.id().0, "socket.io token expired");
-                sio.conn.close(CloseReason::TokenExpired);
-                break;
-            }
-            event = outbound.recv() => match event {
-                Some(event) => deliver(&socket, &sio, &event),
-                None => break,
-            },
-        }
-    }
-    if sio.conn.close_reason() != Some(CloseReason::Gone) {
-        // Acks and messages committed during a shutdown still go out first.
-        while let Ok(event) = outbound.try_recv() {
-            deliver(&socket, &sio, &event);
-        }
-        let _ = socket.disconnect();
-    }
-    if sio.conn.close_reason() == Some(CloseReason::SlowConsumer) {
-        metrics.slow_consumers_closed.increment(1);
-    }
-    // Dropping the last handle on the session unregisters the connection from the hub.
-    drop(sio);
-}
-
-/// Emits an event; `false` if socketioxide could not take it (its buffer is full or the
-/// socket is closing).
-fn emit(socket: &SocketRef, event: &'static str, payload: &impl serde::Serialize) -> bool {
-    match socket.emit(event, payload) {
-        Ok(()) => true,
-        Err(err) => {
-            tracing::debug!(%event, error = %err, "socket.io emit failed");
-            false
-        }
-    }
-}
-
-/// One server frame, as Socket.io clients expect it (SPEC §4). A frame that cannot be
-/// handed on is never dropped quietly: the client is disconnected as too slow, and resumes
-/// with `since` like any reconnecting client.
-fn deliver(socket: &SocketRef, sio: &SioConn, event: &HubEvent) {
-    if !deliver_frame(socket, sio, event) && !sio.conn.is_closed() {
-        tracing::info!(
-            conn = sio.conn.id().0,
-            "socket.io client cannot keep up; disconnecting"
-        );
-        sio.conn.close(CloseReason::SlowConsumer);
-    }
-}
-
-/// A `chat-message` argument serialised once per message and shared by every socket that
-/// gets it: socketioxide serialises each emit per socket, and for a message that meant
-/// formatting its timestamp and escaping its text once per receiver.
-#[derive(Clone)]
-struct SharedArgument(Arc<serde_json::value::RawValue>);
-
-impl serde::Serialize for SharedArgument {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.0.serialize(serializer)
-    }
-}
-
-fn deliver_frame(socket: &SocketRef, sio: &SioConn, event: &HubEvent) -> bool {
-    if event.message_id().is_some() && !sio.pending().no_echo.is_empty() {
-        // Decoded only while a legacy send of this socket is on its way.
-        if let ServerFrame::Message(message) = event.decode()
-            && let Some(key) = &message.client_id
-            && sio.pending().no_echo.remove(key)
-        {
-            return true;
-        }
-    }
-    if event.message_id().is_some() {
-        let argument = event.prepared(|json| match serde_json::from_slice::<ServerFrame>(json) {
-            Ok(ServerFrame::Message(message)) => serde_json::value::to_raw_value(&message)
-                .map(|raw| SharedArgument(Arc::from(raw)))
-                .ok(),
-            _ => None,
-        });
-        if let Some(argument) = argument {
-            return emit(socket, "chat-message", &argument);
-        }
-        // No shared form (it could not be made): the message is emitted from its decoded
-        // frame below, for this receiver alone.
-    }
-    let frame = event.decode();
-    match &frame {
-        ServerFrame::Message(message) => emit(socket, "chat-message", message),
-        ServerFrame::Presence { room, user, event } => {
-            let name = match event {
-                PresenceEvent::Joined => "user-connected",
-                PresenceEvent::Left | PresenceEvent::Disconnected => "user-disconnected",
-            };
-            emit(socket, name, &json!({"room": room, "user": user}))
-        }
-        ServerFrame::Typing { .. } => emit(socket, "typing", &frame),
-        ServerFrame::Status { .. } => emit(socket, "status", &frame),
-        ServerFrame::Read { .. } => emit(socket, "read", &frame),
-        ServerFrame::CatchUp { .. } => emit(socket, "catch-up", &frame),
-        ServerFrame::History { .. } => emit(socket, "history", &frame),
-        ServerFrame::Ready { user } => emit(socket, "ready", user),
-        ServerFrame::Pong => emit(socket, "pong", &json!({})),
-        ServerFrame::Joined { room, .. } => {
-            let ack = take(&mut sio.pending().joins, room);
-            match ack {
-                Some(ack) => send_ack(ack, &frame),
-                None => emit(socket, "joined", &frame),
-            }
-        }
-        ServerFrame::Left { room } => {
-            let ack = take(&mut sio.pending().leaves, room);
-            match ack {
-                Some(ack) => send_ack(ack, &frame),
-                None => emit(socket, "left", &frame),
-            }
-        }
-        ServerFrame::Ack {
-            id,
-            client_id,
-            room,
-        } => {
-            let pending = client_id
-                .as_ref()
-                .and_then(|key| sio.pending().sends.remove(key));
-            match pending {
-                Some((Some(ack), given)) => {
-                    send_ack(ack, &json!({"id": id, "client_id": given, "room": room}))
-                }
-                Some((None, _)) => true,
-                None => emit(socket, "ack", &frame),
-            }
-        }
-        ServerFrame::Error {
-            code,
-            message,
-            client_id,
-            ..
-        } => {
-            let pending = client_id.as_ref().and_then(|key| {
-                let mut pending = sio.pending();
-                pending.no_echo.remove(key);
-                pending.sends.remove(key)
-            });
-            let given = match &pending {
-                Some((_, given)) => given.clone(),
-                None => client_id.clone(),
-            };
-            let body = json!({"code": code, "message": message, "client_id": given});
-            let acked = match pending {
-                Some((Some(ack), _)) => send_ack(ack, &json!({"error": body})),
-                _ => true,
-            };
-            emit(socket, "error", &body) && acked
-        }
-    }
-}
-
-/// The oldest ack waiting for the room's reply.
-fn take(waiting: &mut HashMap<String, Vec<Waiting>>, room: &str) -> Option<AckSender> {
-    take_at(waiting, room, |_| Some(0))
-}
-
-/// Takes back the ack numbered `number`, if no reply has taken it yet.
-fn take_back(
-    waiting: &mut HashMap<String, Vec<Waiting>>,
-    room: &str,
-    number: u64,
-) -> Option<AckSender> {
-    take_at(waiting, room, |acks| {
-        acks.iter().position(|(n, _)| *n == number)
-    })
-}
-
-/// Removes the ack `pick` chooses among the room's, forgetting the room once none waits.
-fn take_at(
-    waiting: &mut HashMap<String, Vec<Waiting>>,
-    room: &str,
-    pick: impl FnOnce(&[Waiting]) -> Option<usize>,
-) -> Option<AckSender> {
-    let acks = waiting.get_mut(room)?;
-    let ack = pick(acks)
-        .filter(|&index| index < acks.len())
-        .map(|index| acks.remove(index).1);
-    if acks.is_empty() {
-        waiting.remove(room);
-    }
-    ack
-}
-
-/// The error an ack callback gets, in the shape of the `error` event.
-fn error_reply(err: &crate::chat::ChatError) -> Value {
-    json!({"error": {"code": err.code(), "message": err.to_string()}})
-}
-
-fn send_ack(ack: AckSender, payload: &impl serde::Serialize) -> bool {
-    match ack.send(payload) {
-        Ok(()) => true,
-        Err(err) => {
-            tracing::debug!(error = %err, "socket.io ack failed");
-            false
-        }
-    }
-}
-
-/// Hands a frame to the session, in this socket's order of arrival at the lock.
-///
-/// # Errors
-/// The refusal, already sent to the client as an `error` event.
-async fn handle(sio: &SioConn, frame: ClientFrame) -> Result<(), crate::chat::ChatError> {
-    sio.session.lock().await.handle(frame).await
-}
-
-/// The unknown-event answer.
-async fn unknown_event(socket: SocketRef, Event(event): Event) {
-    emit(
-        &socket,
-        "error",
-        &json!({"code": "bad_request", "message": format!("unknown event '{event}'")}),
-    );
+    tracker.spawn(writer::write(socket, outbound, sio, state.metrics.clone()));
 }

@@ -1,7 +1,9 @@
 //! One WebSocket connection: authentication, then a reader loop and a writer task.
 //!
-//! The reader feeds text frames to the session and watches for the things that end a
-//! connection (close, silence, token expiry, shutdown). The writer drains the connection's
+//! The chat layer admits the authenticated connection ([`crate::chat::admission`]). The
+//! reader feeds text frames to the session and watches for the things that end a
+//! connection (close, silence, shutdown, a close from the chat layer such as the token's
+//! expiry). The writer drains the connection's
 //! bounded queue, a batch per flush, pings on a timer, and sends the close frame whose code
 //! matches the reason the connection was closed for.
 
@@ -9,7 +11,6 @@ use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use bytes::Bytes;
-use chrono::Utc;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt as _, StreamExt as _};
 use sala_proto::frames::ClientFrame;
@@ -18,9 +19,10 @@ use tokio_tungstenite::tungstenite;
 
 use super::WsSettings;
 use crate::auth::session::{AuthUser, authenticate};
+use crate::chat::admission::{AdmissionError, Admitted};
 use crate::chat::{ChatError, Session};
 use crate::error::ApiError;
-use crate::hub::{CloseReason, ConnHandle, ConnUser, Event, Outbound, Queued};
+use crate::hub::{CloseReason, ConnHandle, Event, Outbound, Queued};
 use crate::metrics::{OpenConnection, Transport};
 use crate::state::AppState;
 
@@ -61,47 +63,35 @@ pub async fn run(socket: WebSocket, state: AppState, auth: Option<AuthUser>) {
             }
         }
     };
-    let user = match state.store.get_user(auth.user_id).await {
-        Ok(Some(user)) => user,
-        Ok(None) => {
-            let _ = sink.send(close(1008, "no such user")).await;
-            return;
-        }
-        Err(err) => {
-            let _ = sink.send(text(&ChatError::from(err).to_event())).await;
-            let _ = sink.send(close(1011, "storage unavailable")).await;
-            return;
-        }
-    };
-    let conn_user = ConnUser {
-        id: user.id,
-        username: user.username.clone(),
-        session_id: auth.session_id.clone(),
-    };
-    let limit = state.chat.limits().max_connections_per_user;
-    let (conn, outbound) = match state.chat.hub().connect(conn_user.clone(), limit) {
-        Ok(registered) => registered,
-        Err(err) => {
-            let refusal = ChatError::LimitReached(err.to_string());
-            state.metrics.count_error(refusal.code());
-            let _ = sink.send(text(&refusal.to_event())).await;
-            let _ = sink.send(close(1008, "too many connections")).await;
+    let Admitted { session, outbound } = match state.chat.admit(&auth).await {
+        Ok(admitted) => admitted,
+        Err(refused) => {
+            let (code, why) = match refused {
+                AdmissionError::NoSuchUser => (1008, "no such user"),
+                AdmissionError::TooManyConnections(_) => (1008, "too many connections"),
+                AdmissionError::LoggedOut => (1008, "logged out"),
+                AdmissionError::Unavailable => (1011, "storage unavailable"),
+            };
+            if !matches!(
+                refused,
+                AdmissionError::NoSuchUser | AdmissionError::LoggedOut
+            ) {
+                let _ = sink.send(text(&refused.to_chat_error().to_event())).await;
+            }
+            let _ = sink.send(close(code, why)).await;
             return;
         }
     };
-    // The queue is empty, so `ready` is the first frame out.
-    conn.send(Event::new(crate::wire::ready(&user)));
-    // A logout between the token check and the registration above would have missed us.
-    if !matches!(state.store.get_session(&auth.session_id).await, Ok(Some(s)) if s.is_active(Utc::now()))
-    {
-        conn.close(CloseReason::LoggedOut);
-    }
-    tracing::debug!(conn = conn.id().0, user_id = user.id, "websocket connected");
+    let conn = session.conn().clone();
+    tracing::debug!(
+        conn = conn.id().0,
+        user_id = auth.user_id,
+        "websocket connected"
+    );
     let _open = OpenConnection::new(&state.metrics, Transport::Ws);
     let writer = tokio::spawn(write(sink, outbound, conn.clone(), state.ws));
     let metrics = state.metrics.clone();
-    let session = Session::new(state.chat.clone(), conn.clone(), conn_user);
-    read(stream, session, &auth, &state).await;
+    read(stream, session, &state).await;
     if let Err(err) = writer.await {
         tracing::error!(error = %err, "websocket writer task failed");
     }
@@ -142,14 +132,11 @@ async fn auth_frame(state: &AppState, stream: &mut Stream) -> Result<AuthUser, C
     })
 }
 
-/// Reads frames until the connection ends, for whatever reason. Dropping the session at the
-/// end unregisters the connection from the hub.
-async fn read(mut stream: Stream, mut session: Session, auth: &AuthUser, state: &AppState) {
+/// Reads frames until the connection ends, for whatever reason (the token's expiry closes
+/// it from the chat layer). Dropping the session at the end unregisters the connection.
+async fn read(mut stream: Stream, mut session: Session, state: &AppState) {
     let conn = session.conn().clone();
     let stop = state.chat.stop_reading().clone();
-    let remaining = (auth.expires_at - Utc::now()).to_std().unwrap_or_default();
-    let expiry = tokio::time::sleep_until(Instant::now() + remaining);
-    tokio::pin!(expiry);
     loop {
         let next = tokio::select! {
             () = conn.closed() => break,
@@ -157,10 +144,6 @@ async fn read(mut stream: Stream, mut session: Session, auth: &AuthUser, state: 
                 // Shutdown: the hub closes us once the writer has committed what is queued;
                 // staying registered until then lets the acks and messages reach us.
                 conn.closed().await;
-                break;
-            }
-            () = &mut expiry => {
-                conn.close(CloseReason::TokenExpired);
                 break;
             }
             next = tokio::time::timeout(state.ws.idle_timeout, stream.next()) => next,

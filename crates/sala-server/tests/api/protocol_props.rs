@@ -88,12 +88,14 @@ impl Model {
             Op::Leave(_) => Answer::Left,
             Op::Send(r, text, client_id) => {
                 let room = ROOMS[*r];
-                if room == "missing" {
+                // A command is parsed before anything is looked up: a bad text is refused
+                // as `invalid` whatever the room.
+                if !matches!(text, Text::Fine) {
+                    Answer::Error("invalid")
+                } else if room == "missing" {
                     Answer::Error("not_found")
                 } else if !self.joined.contains(room) {
                     Answer::Error("not_member")
-                } else if !matches!(text, Text::Fine) {
-                    Answer::Error("invalid")
                 } else if let Some(id) =
                     client_id.and_then(|c| self.client_ids.get(&format!("c{c}")))
                 {

@@ -129,6 +129,34 @@ impl SioClient {
         self.wait(|line| line["ack"] == number)["data"].clone()
     }
 
+    /// Emits with an ack callback and returns its number, without waiting for the reply.
+    fn call_later(&mut self, event: &str, data: Value) -> u64 {
+        self.acks += 1;
+        let number = self.acks;
+        self.command(&json!({"emit": event, "data": data, "ack": number}));
+        number
+    }
+
+    /// The replies of the callbacks `numbers`, in whatever order they come, each once.
+    fn replies(&mut self, numbers: &[u64]) -> std::collections::BTreeMap<u64, Value> {
+        let mut replies = std::collections::BTreeMap::new();
+        while replies.len() < numbers.len() {
+            let line = self.wait(|line| {
+                line["ack"]
+                    .as_u64()
+                    .is_some_and(|number| numbers.contains(&number))
+            });
+            let number = line["ack"].as_u64().unwrap();
+            let earlier = replies.insert(number, line["data"].clone());
+            assert!(
+                earlier.is_none(),
+                "{:?}: callback {number} answered twice",
+                self.kind
+            );
+        }
+        replies
+    }
+
     /// The next line matching `wanted`, skipping others.
     fn wait(&mut self, wanted: impl Fn(&Value) -> bool) -> Value {
         let mut skipped = Vec::new();
@@ -397,6 +425,88 @@ async fn every_ack_is_answered_once_even_when_the_command_fails(kind: Kind) {
     assert_eq!(left["type"], "left", "{kind:?}: {left}");
 }
 
+/// A socket's events are applied in the order they were emitted, and each callback gets
+/// the reply to its own request: a join then sends emitted without waiting all land (none
+/// finds the room not joined), two sends with one `client_id` both get their callback (the
+/// same message), two joins of one room both get theirs. A send without a `client_id` is
+/// stored without one (the server no longer makes one up to match its ack).
+async fn requests_are_applied_in_order_and_each_reply_finds_its_callback(kind: Kind) {
+    let app = TestApp::spawn().await;
+    let token = app.user_token("orderly").await;
+    assert_eq!(app.create_room(&token, "queue", None).await.status(), 201);
+    let mut ws = WsClient::connect(&app, &app.user_token("watcher").await).await;
+    ws.join("queue").await;
+    let mut sio = connected(kind, &app, &token, "websocket");
+
+    let join = sio.call_later("join", json!("queue"));
+    let sends: Vec<u64> = (0..10)
+        .map(|n| {
+            sio.call_later(
+                "chat-message",
+                json!({"room": "queue", "text": format!("n{n}")}),
+            )
+        })
+        .collect();
+    let twice = [
+        sio.call_later(
+            "chat-message",
+            json!({"room": "queue", "text": "once", "client_id": "k"}),
+        ),
+        sio.call_later(
+            "chat-message",
+            json!({"room": "queue", "text": "once", "client_id": "k"}),
+        ),
+    ];
+    let joins_again = [
+        sio.call_later("join", json!("queue")),
+        sio.call_later("join", json!("Queue")),
+    ];
+    let mut all = vec![join];
+    all.extend(&sends);
+    all.extend(twice);
+    all.extend(joins_again);
+    let replies = sio.replies(&all);
+
+    assert_eq!(
+        replies[&join]["type"], "joined",
+        "{kind:?}: {}",
+        replies[&join]
+    );
+    let mut ids = Vec::new();
+    for number in &sends {
+        let ack = &replies[number];
+        assert!(
+            ack["id"].is_i64() && ack["client_id"].is_null(),
+            "{kind:?}: {ack}"
+        );
+        ids.push(ack["id"].as_i64().unwrap());
+    }
+    assert!(
+        ids.is_sorted(),
+        "{kind:?}: stored in the order emitted: {ids:?}"
+    );
+    let (first, second) = (&replies[&twice[0]], &replies[&twice[1]]);
+    assert_eq!(
+        (first["client_id"].as_str(), first["id"].as_i64()),
+        (Some("k"), second["id"].as_i64())
+    );
+    for number in joins_again {
+        assert_eq!(
+            replies[&number]["type"], "joined",
+            "{kind:?}: {}",
+            replies[&number]
+        );
+    }
+    for id in &ids {
+        let heard = ws.next_of("message").await;
+        assert_eq!(heard["id"].as_i64(), Some(*id));
+        assert!(
+            heard.get("client_id").is_none_or(Value::is_null),
+            "no made-up client_id: {heard}"
+        );
+    }
+}
+
 /// Both transports close a connection when its token expires (`/ws` with 1008, Socket.io
 /// by disconnecting it); before, a Socket.io connection outlived its token.
 async fn both_transports_end_a_connection_when_its_token_expires(kind: Kind) {
@@ -454,6 +564,7 @@ both_clients! {
     every_ack_callback_is_answered_once => every_ack_is_answered_once_even_when_the_command_fails();
     an_expired_token_ends_the_connection_on_both_transports => both_transports_end_a_connection_when_its_token_expires();
     a_listening_client_is_subscribed_to_general => a_client_that_only_listens_hears_general();
+    requests_are_applied_in_order_and_each_ack_is_addressed => requests_are_applied_in_order_and_each_reply_finds_its_callback();
 }
 
 /// `auth: {token, join_general: false}` opts out: the client hears `general` only once it
