@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use anyhow::{Context, bail};
-use sala_proto::api::{LoginResponse, MemberRooms, Room};
+use sala_proto::api::{LoginResponse, MemberRooms, Room, RoomPage};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
@@ -102,33 +102,12 @@ impl Accounts {
             [("q", query), ("limit", "30")],
         )
         .context("the server URL is not a URL")?;
-        let response = self
-            .http
-            .get(url)
-            .bearer_auth(token)
-            .send()
-            .await
-            .map_err(|_| anyhow::anyhow!("cannot reach the server at {}", self.base))?;
-        let status = response.status().as_u16();
-        let body: Value = response.json().await.unwrap_or(Value::Null);
-        if status != 200 {
-            bail!("{}", server_message(&body, status));
-        }
-        Ok(body["rooms"]
-            .as_array()
-            .map(|rooms| {
-                rooms
-                    .iter()
-                    .map(|room| {
-                        (
-                            room["name"].as_str().unwrap_or_default().to_owned(),
-                            room["topic"].as_str().unwrap_or_default().to_owned(),
-                            room["online"].as_u64().unwrap_or_default(),
-                        )
-                    })
-                    .collect()
-            })
-            .unwrap_or_default())
+        let page: RoomPage = self.get_url(token, url).await?;
+        Ok(page
+            .rooms
+            .into_iter()
+            .map(|room| (room.name, room.topic.unwrap_or_default(), room.online))
+            .collect())
     }
 
     /// Creates a room; returns its (lower-cased) name.
