@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use sala_proto::error::{ErrorBody, ErrorCode};
 use sala_store::{ConflictOn, StoreError};
 
+use crate::auth::AuthError;
 use crate::domain::ValidationError;
 
 #[derive(Debug, thiserror::Error)]
@@ -99,6 +100,15 @@ impl ApiError {
 
     pub fn internal(cause: impl Into<anyhow::Error>) -> Self {
         Self::Internal(cause.into())
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(err: AuthError) -> Self {
+        match err {
+            AuthError::Refused => Self::Unauthorized,
+            AuthError::Store(err) => err.into(),
+        }
     }
 }
 

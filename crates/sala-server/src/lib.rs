@@ -4,14 +4,15 @@
 //! Module map:
 //! - [`config`]: the one `Config`, every option a flag and a `SALA_*` variable.
 //! - [`startup`]: opens the store, builds the router, binds, serves, shuts down.
-//! - [`state`]: `AppState`, the handles every request may need.
+//! - [`app`]: the router of a node: the HTTP API, `/ws` and `/socket.io/` together.
 //! - [`telemetry`]: tracing subscriber set-up.
 //! - [`error`]: `ApiError`, the single JSON error shape of SPEC §2.
 //! - [`domain`]: validated newtypes (username, password, email, room name, ...).
-//! - [`auth`]: password hashing, JWT sessions, the auth extractor, login throttling.
-//! - [`http`]: the router and one module per resource (SPEC §2).
-//! - [`hub`]: live connections, room membership, presence and fan-out; no I/O.
-//! - [`cluster`]: several nodes: fan-out, presence and logouts across them over Redis.
+//! - [`auth`]: password hashing, JWT sessions, login throttling; no HTTP.
+//! - [`http`]: one module per resource (SPEC §2), `AppState`, the auth extractor and the
+//!   Origin check.
+//! - [`cluster`]: fan-out, the only door to it: this node's [`cluster::hub`] (live
+//!   connections, room membership, presence; no I/O) and, over Redis, the other nodes.
 //! - [`chat`]: what a connected client can do (SPEC §3), over the store and the hub, for
 //!   every transport; group commit of messages.
 //! - [`ws`]: the `/ws` WebSocket transport.
@@ -23,6 +24,7 @@
 //!
 //! Storage is behind the `sala_store::Store` traits; backends live in their own crates.
 
+pub mod app;
 pub mod auth;
 pub mod chat;
 pub mod cluster;
@@ -33,11 +35,9 @@ pub mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod http;
-pub mod hub;
 pub mod metrics;
 pub mod sio;
 pub mod startup;
-pub mod state;
 pub mod telemetry;
 pub mod wire;
 pub mod ws;

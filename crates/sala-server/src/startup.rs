@@ -15,6 +15,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::app::Transports;
 use crate::auth::password::PasswordHasher;
 use crate::auth::secret;
 use crate::auth::throttle::{LoginThrottle, ThrottleLimits};
@@ -22,14 +23,14 @@ use crate::auth::token::TokenKeys;
 use crate::chat::assistant::ModelEndpoint;
 use crate::chat::{Chat, ChatLimits};
 use crate::cluster::Cluster;
+use crate::cluster::hub::{Hub, OutboundLimits};
 use crate::cluster::link::{Link, LinkSettings};
 use crate::config::{Config, Role};
 use crate::domain::RoomName;
-use crate::http;
 use crate::http::quota::Quota;
-use crate::hub::{Hub, OutboundLimits};
+use crate::http::{self, AppState};
 use crate::metrics::Metrics;
-use crate::state::AppState;
+use crate::sio::SocketIoSettings;
 use crate::ws::WsSettings;
 
 /// File descriptors kept aside from client connections: the listener, database and Redis
@@ -143,6 +144,22 @@ impl App {
             }),
         );
         let connections = TaskTracker::new();
+        let transports = Transports {
+            ws: WsSettings {
+                auth_timeout: std::time::Duration::from_secs(config.auth_timeout_secs),
+                idle_timeout: std::time::Duration::from_secs(config.idle_timeout_secs),
+                ping_interval: std::time::Duration::from_secs(
+                    (config.idle_timeout_secs / 3).max(1),
+                ),
+                write_timeout,
+            },
+            socketio: SocketIoSettings {
+                auth_timeout: std::time::Duration::from_secs(config.auth_timeout_secs),
+                ping_interval: std::time::Duration::from_secs(config.socketio_ping_interval_secs),
+                ping_timeout: std::time::Duration::from_secs(config.socketio_ping_timeout_secs),
+                join_general: config.socketio_join_general,
+            },
+        };
         let state = AppState {
             store: store.clone(),
             tokens,
@@ -171,25 +188,12 @@ impl App {
                 .filter(|origin| !origin.is_empty())
                 .collect(),
             metrics: metrics.clone(),
-            ws: WsSettings {
-                auth_timeout: std::time::Duration::from_secs(config.auth_timeout_secs),
-                idle_timeout: std::time::Duration::from_secs(config.idle_timeout_secs),
-                ping_interval: std::time::Duration::from_secs(
-                    (config.idle_timeout_secs / 3).max(1),
-                ),
-                write_timeout,
-            },
-            socketio: crate::sio::SocketIoSettings {
-                ping_interval: std::time::Duration::from_secs(config.socketio_ping_interval_secs),
-                ping_timeout: std::time::Duration::from_secs(config.socketio_ping_timeout_secs),
-                join_general: config.socketio_join_general,
-            },
             connections: connections.clone(),
         };
         Ok(Self {
             listener,
             local_addr,
-            router: http::router(state, config.role),
+            router: crate::app::router(state, transports, config.role),
             metrics,
             store,
             chat,

@@ -9,7 +9,7 @@ use chrono::Utc;
 
 use super::{Chat, ChatError, Session};
 use crate::auth::session::AuthUser;
-use crate::hub::{CloseReason, ConnHandle, ConnUser, Event, Outbound, TooManyConnections};
+use crate::cluster::hub::{CloseReason, ConnHandle, ConnUser, Event, Outbound, TooManyConnections};
 
 /// Why a connection with a valid token was not admitted.
 #[derive(Debug, thiserror::Error)]

@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use super::background::Background;
-use super::commit::CommitRequest;
+use super::commit::{AfterCommit, CommitRequest};
 use crate::domain::MessageText;
 use crate::metrics::{AssistantOutcome, Metrics};
 
@@ -89,9 +89,11 @@ impl Assistant {
             }),
         }
     }
+}
 
+impl AfterCommit for Assistant {
     /// Looks at a stored message; replies for the busy users it mentions, in the background.
-    pub fn observe(&self, message: &MessageRecord, room_id: i64) {
+    fn stored(&self, message: &MessageRecord, room_id: i64) {
         if message.assistant {
             return;
         }
@@ -127,7 +129,9 @@ impl Assistant {
             }
         });
     }
+}
 
+impl Assistant {
     async fn answer_for(
         &self,
         user: UserRecord,

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use sala_proto::frames::ClientFrame;
 
 use super::ChatError;
+use crate::cluster::hub::Event;
 use crate::domain::{Availability, ClientId, MessageText, PageSize, RoomName};
-use crate::hub::Event;
 
 /// A command whose fields have passed every check that needs no store.
 #[derive(Debug)]

@@ -10,14 +10,13 @@
 use std::sync::Arc;
 
 use sala_proto::frames::ServerFrame;
-use sala_store::{Appended, NewMessage, Store, StoreError};
+use sala_store::{Appended, MessageRecord, NewMessage, Store, StoreError};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::ChatError;
-use super::assistant::Assistant;
 use crate::cluster::Cluster;
-use crate::hub::{ConnHandle, Event, RequestId, Skip};
+use crate::cluster::hub::{ConnHandle, Event, RequestId, Skip};
 use crate::metrics::Metrics;
 use crate::wire;
 
@@ -36,6 +35,12 @@ pub struct CommitRequest {
     pub reply_to: Option<RequestId>,
 }
 
+/// Told of every message as it is stored for the first time, on the writer's task: it
+/// must return at once (the assistant looks for mentions and replies in the background).
+pub trait AfterCommit: Send + Sync + 'static {
+    fn stored(&self, message: &MessageRecord, room_id: i64);
+}
+
 struct Route {
     room: String,
     room_id: i64,
@@ -51,7 +56,7 @@ pub async fn run(
     mut requests: mpsc::Receiver<CommitRequest>,
     stop: CancellationToken,
     metrics: Arc<Metrics>,
-    assistant: Assistant,
+    after_commit: impl AfterCommit,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut stopping = false;
@@ -88,7 +93,7 @@ pub async fn run(
         let delivery = Delivery {
             cluster: &cluster,
             metrics: &metrics,
-            assistant: &assistant,
+            after_commit: &after_commit,
         };
         commit(store.as_ref(), &delivery, &messages, routes).await;
     }
@@ -96,16 +101,16 @@ pub async fn run(
 }
 
 /// Where stored messages go.
-struct Delivery<'a> {
+struct Delivery<'a, A> {
     /// This node's members, and the other nodes'.
     cluster: &'a Cluster,
     metrics: &'a Metrics,
-    assistant: &'a Assistant,
+    after_commit: &'a A,
 }
 
 async fn commit(
     store: &dyn Store,
-    delivery: &Delivery<'_>,
+    delivery: &Delivery<'_, impl AfterCommit>,
     messages: &[NewMessage],
     routes: Vec<Route>,
 ) {
@@ -129,7 +134,7 @@ async fn commit(
 }
 
 /// After the commit: the ack to each sender, then the message to its room.
-fn deliver(delivery: &Delivery<'_>, routes: Vec<Route>, appended: Vec<Appended>) {
+fn deliver(delivery: &Delivery<'_, impl AfterCommit>, routes: Vec<Route>, appended: Vec<Appended>) {
     for (route, Appended { record, is_new }) in routes.into_iter().zip(appended) {
         // The stored message's room: a reused client_id names the original message.
         if let Some(sender) = &route.sender {
@@ -143,7 +148,7 @@ fn deliver(delivery: &Delivery<'_>, routes: Vec<Route>, appended: Vec<Appended>)
         // A repeated client_id was broadcast when it was first stored.
         if is_new {
             delivery.metrics.messages_stored.increment(1);
-            delivery.assistant.observe(&record, route.room_id);
+            delivery.after_commit.stored(&record, route.room_id);
             let event = Event::new(ServerFrame::Message(wire::message(record)));
             delivery
                 .cluster

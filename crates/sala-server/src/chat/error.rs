@@ -7,8 +7,8 @@ use sala_proto::error::ErrorCode;
 use sala_proto::frames::ServerFrame;
 use sala_store::StoreError;
 
+use crate::cluster::hub::Event;
 use crate::domain::ValidationError;
-use crate::hub::Event;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ChatError {

@@ -32,7 +32,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::cluster::Cluster;
-use crate::hub::{CloseReason, Hub};
+use crate::cluster::hub::{CloseReason, Hub};
 use crate::metrics::Metrics;
 use background::Background;
 use commit::CommitRequest;
@@ -280,7 +280,7 @@ impl Chat {
         };
         self.inner
             .cluster
-            .send_to_user(user.id, &crate::hub::Event::new(frame), None);
+            .send_to_user(user.id, &crate::cluster::hub::Event::new(frame), None);
         Ok(())
     }
 
@@ -297,7 +297,7 @@ impl Chat {
             .into_iter()
             .map(|membership| membership.room.name)
             .collect();
-        let event = crate::hub::Event::new(ServerFrame::Status {
+        let event = crate::cluster::hub::Event::new(ServerFrame::Status {
             user: user.username.clone(),
             status: crate::wire::status(user),
             note: user.status.note.clone(),
@@ -327,6 +327,6 @@ impl Chat {
         {
             tracing::error!(error = %err, "the message writer ended abnormally");
         }
-        self.hub().close_all(CloseReason::GoingAway);
+        self.cluster().close_all(CloseReason::GoingAway);
     }
 }

@@ -13,8 +13,8 @@ use super::command::{Addressed, Command, Refusal};
 use super::commit::CommitRequest;
 use super::rate::{self, SharedBucket};
 use super::{Chat, ChatError};
+use crate::cluster::hub::{ConnHandle, ConnUser, Event, RequestId, Skip};
 use crate::domain::{ClientId, MessageText, PageSize, RoomName};
-use crate::hub::{ConnHandle, ConnUser, Event, RequestId, Skip};
 use crate::wire;
 
 /// Messages in `joined` when the client gives no `since`.

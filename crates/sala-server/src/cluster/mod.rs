@@ -7,20 +7,31 @@
 //! them, and the database assigns their ids; see [`link`] for what happens when Redis goes
 //! away and comes back.
 //!
+//! - [`hub`]: this node's live connections, rooms and presence; its fan-out and close
+//!   methods are visible in `cluster` only, so nothing else can deliver past the other nodes.
 //! - [`envelope`]: what nodes say to each other.
-//! - [`link`]: the Redis connection: publishing, the subscription, heartbeats, catch-up.
+//! - [`link`]: the Redis link: starting and stopping it, and publishing.
+//! - `subscription`: the other nodes' envelopes applied here.
+//! - [`peers`]: heartbeats, which nodes are alive, and numbering gaps.
+//! - `recovery`: the catch-up from the database after a loss.
+//! - `outage`: timeouts, backoff and outage logging for Redis.
 
 pub mod envelope;
+pub mod hub;
 pub mod link;
+mod outage;
+pub mod peers;
+mod recovery;
+mod subscription;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::sync::mpsc;
 
-use crate::hub::{CloseReason, ConnId, Event, Hub, NodeId, RequestId, Skip};
 use crate::metrics::Metrics;
-use envelope::{Body, Envelope};
+use envelope::{Body, Envelope, Frame};
+use hub::{CloseReason, ConnId, Event, Hub, NodeId, RequestId, Skip};
 
 /// The hub, plus the other nodes when there are any. Cheap to clone.
 #[derive(Clone)]
@@ -105,7 +116,7 @@ impl Cluster {
                 Skip::User(user) => Some(user),
                 Skip::Nobody | Skip::Conn(_) => None,
             },
-            frame: event.decode(),
+            frame: Frame(event.clone()),
         });
     }
 
@@ -114,7 +125,7 @@ impl Cluster {
         self.hub.send_to_user(user_id, event, skip);
         self.publish(|| Body::User {
             user_id,
-            frame: event.decode(),
+            frame: Frame(event.clone()),
         });
     }
 
@@ -124,7 +135,7 @@ impl Cluster {
         self.publish(|| Body::RoomsAndUser {
             rooms: rooms.to_vec(),
             user_id,
-            frame: event.decode(),
+            frame: Frame(event.clone()),
         });
     }
 
@@ -136,6 +147,11 @@ impl Cluster {
             user_id,
             room: room.to_owned(),
         });
+    }
+
+    /// Closes every connection of this node (shutdown; the other nodes keep theirs).
+    pub fn close_all(&self, reason: CloseReason) {
+        self.hub.close_all(reason);
     }
 
     /// Closes the session's connections on every node (logout).

@@ -18,11 +18,10 @@ use sala_store::{ConflictOn, NewSession, NewUser, StoreError, UserRecord, fold_k
 use super::client_address::client_address;
 use super::extract::ApiJson;
 use crate::auth::AuthUser;
-use crate::auth::session::authenticate;
 use crate::auth::token::new_session_id;
 use crate::domain::{Availability, Email, Password, Username, ValidationError};
 use crate::error::ApiError;
-use crate::state::AppState;
+use crate::http::AppState;
 use crate::wire;
 
 /// Creates an account. It does not log in: the client calls `/api/login` next.
@@ -270,7 +269,7 @@ pub async fn validate_token_in_body(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<ValidateTokenRequest>,
 ) -> Result<Json<TokenValidity>, ApiError> {
-    let auth = authenticate(&state, &request.token).await?;
+    let auth = state.authenticate(&request.token).await?;
     validity(&state, auth).await
 }
 

@@ -6,40 +6,43 @@
 //! - [`openapi`]: the generated OpenAPI document at `/api/openapi.json`.
 //! - [`web`]: the embedded web chat at `/`.
 //! - [`extract`]: JSON and query extractors that fail with `ApiError`.
+//! - [`auth`]: the bearer token and the `AuthUser` extractor; [`origin`]: which pages may
+//!   open sockets. `/ws` and Socket.io use both.
+//! - [`state`]: `AppState`, the handles every request may need.
+//!
+//! The router that puts these routes, `/ws` and `/socket.io/` together is [`crate::app`]'s.
 //!
 //! Every failure, including unknown routes, wrong methods, oversized bodies and panics,
 //! answers in the one JSON error shape.
 
 pub mod accounts;
+pub mod auth;
 pub mod client_address;
 pub mod extract;
 pub mod health;
 pub mod listener;
 pub mod openapi;
+pub mod origin;
 pub mod quota;
 pub mod rooms;
+pub mod state;
 pub mod web;
 
-use std::any::Any;
-use std::sync::Arc;
+pub use state::AppState;
 
+use std::any::Any;
+
+use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderValue, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
 use sala_proto::error::ErrorCode;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
-use utoipa::OpenApi as _;
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
-use crate::config::Role;
 use crate::error::{ApiError, ErrorCause};
-use crate::state::AppState;
 
 /// Scripts and styles only from this origin (no inline script), sockets only to it, and no
 /// framing by other sites.
@@ -55,62 +58,8 @@ pub const BODY_LIMIT: usize = 16 * 1024;
 /// any of this runs, so no request can make a node buffer more.
 pub const HEADERS_LIMIT: usize = 16 * 1024;
 
-/// The whole HTTP application of a node.
-pub fn router(state: AppState, role: Role) -> Router {
-    let mut api = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi());
-    if role.serves_accounts() {
-        api = api
-            .routes(routes!(accounts::register))
-            .routes(routes!(accounts::login))
-            .routes(routes!(accounts::logout))
-            .routes(routes!(
-                accounts::validate_token,
-                accounts::validate_token_in_body
-            ));
-    }
-    if role.serves_chat() {
-        api = api
-            .routes(routes!(accounts::me))
-            .routes(routes!(accounts::set_status))
-            .routes(routes!(accounts::my_rooms))
-            .routes(routes!(rooms::list_rooms, rooms::create_room))
-            .routes(routes!(rooms::get_room))
-            .routes(routes!(rooms::room_messages));
-    }
-    let (api, openapi) = api.routes(routes!(health::healthz)).split_for_parts();
-    let openapi = Arc::new(openapi);
-    let mut app = api
-        .route(
-            "/api/openapi.json",
-            get(move || async move { Json(openapi.as_ref().clone()) }),
-        )
-        .route("/metrics", get(metrics));
-    if role.serves_chat() {
-        app = app
-            .route("/ws", get(crate::ws::upgrade))
-            .route("/", get(web::index))
-            .route("/{file}", get(web::file));
-    }
-    let app = app
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            count_responses,
-        ))
-        .with_state(state.clone());
-    let app = if role.serves_chat() {
-        // Socket.io answers /socket.io/ before the router; its handshake is origin-checked
-        // too.
-        with_common_layers(app)
-            .layer(crate::sio::layer(state.clone()))
-            .layer(middleware::from_fn_with_state(state, crate::sio::admit))
-    } else {
-        with_common_layers(app)
-    };
-    app.layer(middleware::from_fn(limit_headers))
-}
-
 /// Refuses requests whose headers exceed [`HEADERS_LIMIT`], before any route sees them.
-async fn limit_headers(request: Request, next: Next) -> Response {
+pub async fn limit_headers(request: Request, next: Next) -> Response {
     let size: usize = request
         .headers()
         .iter()
@@ -152,15 +101,12 @@ pub fn with_common_layers(router: Router) -> Router {
         .layer(TraceLayer::new_for_http())
 }
 
-/// `GET /metrics` (SPEC §1).
-async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(state.chat.gauges()),
-    )
-}
-
-async fn count_responses(State(state): State<AppState>, request: Request, next: Next) -> Response {
+/// Counts every response by status, and by error code for errors, for `/metrics`.
+pub async fn count_responses(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
     let response = next.run(request).await;
     state.metrics.count_response(response.status().as_u16());
     if let Some(code) = response.extensions().get::<ErrorCode>() {

@@ -20,7 +20,7 @@ use super::extract::{ApiJson, ApiQuery};
 use crate::auth::AuthUser;
 use crate::domain::{PageSize, RoomName, RoomTopic, ValidationError};
 use crate::error::ApiError;
-use crate::state::AppState;
+use crate::http::AppState;
 use crate::wire;
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -25,8 +25,8 @@ use socketioxide::handler::{FromMessage, FromMessageParts};
 use socketioxide::socket::Socket;
 
 use super::SioConn;
+use super::emit::{emit, send_ack};
 use super::requests::{Echo, Request};
-use super::writer::{emit, send_ack};
 use crate::domain::RoomName;
 
 /// One event a client may emit: its name, what its payload must look like, and the frame

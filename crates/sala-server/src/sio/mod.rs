@@ -9,8 +9,10 @@
 //! - [`events`]: each event decoded into a request, queued in the order it arrived;
 //! - [`requests`]: one task per socket applies them, numbered, and keeps the ack callbacks
 //!   waiting for the replies that answer them;
-//! - [`writer`]: the connection's queue out as emits, and replies into their callbacks.
+//! - [`writer`]: the connection's queue out as emits, and replies into their callbacks;
+//! - [`emit`]: the two ways anything reaches a client, an event or an ack callback.
 
+mod emit;
 pub(crate) mod events;
 mod requests;
 mod writer;
@@ -29,13 +31,14 @@ use socketioxide::handler::ConnectHandler as _;
 use socketioxide::layer::SocketIoLayer;
 use socketioxide::socket::DisconnectReason;
 
-use crate::auth::extractor::bearer_token;
-use crate::auth::session::{AuthUser, authenticate};
-use crate::chat::admission::{AdmissionError, Admitted};
 use tokio::sync::mpsc;
 
-use crate::hub::{CloseReason, ConnHandle, Outbound};
-use crate::state::AppState;
+use crate::auth::session::{AuthError, AuthUser};
+use crate::chat::admission::{AdmissionError, Admitted};
+use crate::cluster::hub::{CloseReason, ConnHandle, Outbound};
+use crate::http::AppState;
+use crate::http::auth::bearer_token;
+use crate::http::origin::check_origin;
 use requests::{Answers, Echo, Request};
 
 /// Socket.io's own settings, from the configuration.
@@ -48,10 +51,13 @@ pub struct SocketIoSettings {
     /// Whether a new connection is subscribed to `general` (SPEC §4; a client may still
     /// say `join_general: false` in its handshake's `auth`).
     pub join_general: bool,
+    /// How long an Engine.IO session may stay without authenticating (the `/ws` auth
+    /// timeout).
+    pub auth_timeout: std::time::Duration,
 }
 
 /// The layer that serves `/socket.io/`, wired to the node's state.
-pub fn layer(state: AppState) -> SocketIoLayer {
+pub fn layer(state: AppState, settings: SocketIoSettings) -> SocketIoLayer {
     // socketioxide's own per-socket buffer holds as many packets as our queue; when it is
     // full anyway the client is too slow and is disconnected (see `deliver`).
     let buffer = state.chat.limits().outbound_queue;
@@ -65,10 +71,11 @@ pub fn layer(state: AppState) -> SocketIoLayer {
         .ws_read_buffer_size(crate::ws::READ_BUFFER_BYTES)
         // An Engine.IO session that has not connected (authenticated) by then is closed,
         // as a /ws socket without its auth frame is.
-        .connect_timeout(state.ws.auth_timeout)
-        .ping_interval(state.socketio.ping_interval)
-        .ping_timeout(state.socketio.ping_timeout)
+        .connect_timeout(settings.auth_timeout)
+        .ping_interval(settings.ping_interval)
+        .ping_timeout(settings.ping_timeout)
         .with_state(state)
+        .with_state(settings)
         .build_layer();
     io.ns("/", on_connect.with(authenticate_socket));
     layer
@@ -88,7 +95,7 @@ pub async fn admit(
     if !request.uri().path().starts_with("/socket.io") {
         return next.run(request).await;
     }
-    if let Err(err) = crate::ws::check_origin(request.headers(), &state.allowed_origins) {
+    if let Err(err) = check_origin(request.headers(), &state.allowed_origins) {
         return err.into_response();
     }
     let opens_a_session = !request
@@ -127,7 +134,7 @@ enum HandshakeError {
     #[error("the service is temporarily unavailable")]
     Unavailable,
     #[error(transparent)]
-    TooManyConnections(#[from] crate::hub::TooManyConnections),
+    TooManyConnections(#[from] crate::cluster::hub::TooManyConnections),
 }
 
 /// Connect middleware: the token from `auth: {token}` or the `Authorization` header.
@@ -135,6 +142,7 @@ async fn authenticate_socket(
     socket: SocketRef,
     TryData(auth): TryData<Value>,
     State(state): State<AppState>,
+    State(settings): State<SocketIoSettings>,
 ) -> Result<(), HandshakeError> {
     let auth_data = auth.ok();
     let from_auth = auth_data
@@ -143,15 +151,13 @@ async fn authenticate_socket(
     let token = from_auth
         .or_else(|| bearer_token(&socket.req_parts().headers).map(str::to_owned))
         .ok_or(HandshakeError::NoToken)?;
-    let auth = authenticate(&state, &token)
-        .await
-        .map_err(|err| match err {
-            crate::error::ApiError::Unavailable(_) | crate::error::ApiError::Internal(_) => {
-                tracing::warn!(error = %err, "could not check a Socket.io token");
-                HandshakeError::Unavailable
-            }
-            _ => HandshakeError::BadToken,
-        })?;
+    let auth = state.authenticate(&token).await.map_err(|err| match err {
+        AuthError::Store(_) => {
+            tracing::warn!(error = %err, "could not check a Socket.io token");
+            HandshakeError::Unavailable
+        }
+        AuthError::Refused => HandshakeError::BadToken,
+    })?;
     // The event handlers are registered here, in the middleware, which socketioxide awaits
     // before it answers the client's CONNECT. Its connect handler, by contrast, is spawned
     // as a task after the answer: a client's first event (a `join` right after `connect`)
@@ -159,7 +165,7 @@ async fn authenticate_socket(
     let sio = register(&socket, &state, &auth).await?;
     // The replaced servers broadcast to everyone connected: a client that only listens
     // hears `general` from the start (SPEC §4), unless it asks not to.
-    if state.socketio.join_general && !opted_out_of_general(&auth_data) {
+    if settings.join_general && !opted_out_of_general(&auth_data) {
         let general = Request {
             frame: ClientFrame::Join {
                 room: crate::domain::RoomName::GENERAL.to_owned(),
@@ -209,9 +215,9 @@ impl SioConn {
                     "message": "too many requests waiting; slow down",
                 });
                 if let Some(ack) = request.ack {
-                    writer::send_ack(ack, &json!({"error": body}));
+                    emit::send_ack(ack, &json!({"error": body}));
                 }
-                writer::emit(socket, "error", &body);
+                emit::emit(socket, "error", &body);
             }
             // The connection is closing; nothing will answer.
             Err(mpsc::error::TrySendError::Closed(_)) => {}

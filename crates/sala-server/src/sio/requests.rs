@@ -17,9 +17,9 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::SioConn;
-use super::writer::send_ack;
+use super::emit::send_ack;
 use crate::chat::Session;
-use crate::hub::RequestId;
+use crate::cluster::hub::RequestId;
 
 /// Requests one socket may have waiting to be applied. A client that emits faster than
 /// its requests are applied is refused (`rate_limited`) past this, rather than queued

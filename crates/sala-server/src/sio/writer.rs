@@ -2,18 +2,19 @@
 //! (SPEC §4), until the connection closes. The chat layer closes it when its token expires
 //! or its session is logged out, as it does a `/ws` connection's.
 //!
-//! A reply that names a request ([`crate::hub::RequestId`]) answers that request's ack
+//! A reply that names a request ([`crate::cluster::hub::RequestId`]) answers that request's ack
 //! callback, if the client gave one; everything else is emitted as an event.
 
 use std::sync::Arc;
 
 use sala_proto::frames::{PresenceEvent, ServerFrame};
 use serde_json::json;
-use socketioxide::extract::{AckSender, SocketRef};
+use socketioxide::extract::SocketRef;
 
 use super::SioConn;
+use super::emit::{emit, send_ack};
 use super::requests::{Echo, Waiting};
-use crate::hub::{CloseReason, Event, Outbound, Queued};
+use crate::cluster::hub::{CloseReason, Event, Outbound, Queued};
 use crate::metrics::{Metrics, OpenConnection, Transport};
 
 pub async fn write(
@@ -42,28 +43,6 @@ pub async fn write(
     }
     if sio.conn.close_reason() == Some(CloseReason::SlowConsumer) {
         metrics.slow_consumers_closed.increment(1);
-    }
-}
-
-/// Emits an event; `false` if socketioxide could not take it (its buffer is full or the
-/// socket is closing).
-pub fn emit(socket: &SocketRef, event: &'static str, payload: &impl serde::Serialize) -> bool {
-    match socket.emit(event, payload) {
-        Ok(()) => true,
-        Err(err) => {
-            tracing::debug!(%event, error = %err, "socket.io emit failed");
-            false
-        }
-    }
-}
-
-pub fn send_ack(ack: AckSender, payload: &impl serde::Serialize) -> bool {
-    match ack.send(payload) {
-        Ok(()) => true,
-        Err(err) => {
-            tracing::debug!(error = %err, "socket.io ack failed");
-            false
-        }
     }
 }
 

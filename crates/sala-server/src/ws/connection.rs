@@ -18,13 +18,12 @@ use tokio::time::Instant;
 use tokio_tungstenite::tungstenite;
 
 use super::WsSettings;
-use crate::auth::session::{AuthUser, authenticate};
+use crate::auth::session::{AuthError, AuthUser};
 use crate::chat::admission::{AdmissionError, Admitted};
 use crate::chat::{ChatError, Session};
-use crate::error::ApiError;
-use crate::hub::{CloseReason, ConnHandle, Event, Outbound, Queued};
+use crate::cluster::hub::{CloseReason, ConnHandle, Event, Outbound, Queued};
+use crate::http::AppState;
 use crate::metrics::{OpenConnection, Transport};
-use crate::state::AppState;
 
 /// Frames written before one flush.
 const WRITE_BATCH: usize = 64;
@@ -35,14 +34,14 @@ type Sink = SplitSink<WebSocket, Message>;
 type Stream = SplitStream<WebSocket>;
 
 /// Serves one upgraded socket until it closes.
-pub async fn run(socket: WebSocket, state: AppState, auth: Option<AuthUser>) {
+pub async fn run(socket: WebSocket, state: AppState, settings: WsSettings, auth: Option<AuthUser>) {
     let (mut sink, mut stream) = socket.split();
     let stop = state.chat.stop_reading().clone();
     let auth = match auth {
         Some(auth) => auth,
         None => {
             let outcome = tokio::select! {
-                outcome = auth_frame(&state, &mut stream) => outcome,
+                outcome = auth_frame(&state, settings, &mut stream) => outcome,
                 () = stop.cancelled() => {
                     let _ = sink.send(close(1001, "server shutting down")).await;
                     return;
@@ -89,9 +88,9 @@ pub async fn run(socket: WebSocket, state: AppState, auth: Option<AuthUser>) {
         "websocket connected"
     );
     let _open = OpenConnection::new(&state.metrics, Transport::Ws);
-    let writer = tokio::spawn(write(sink, outbound, conn.clone(), state.ws));
+    let writer = tokio::spawn(write(sink, outbound, conn.clone(), settings));
     let metrics = state.metrics.clone();
-    read(stream, session, &state).await;
+    read(stream, session, &state, settings).await;
     if let Err(err) = writer.await {
         tracing::error!(error = %err, "websocket writer task failed");
     }
@@ -103,13 +102,17 @@ pub async fn run(socket: WebSocket, state: AppState, auth: Option<AuthUser>) {
 
 /// Waits for the first data frame, which must be a valid `auth`. Pings and pongs before it
 /// are fine.
-async fn auth_frame(state: &AppState, stream: &mut Stream) -> Result<AuthUser, ChatError> {
+async fn auth_frame(
+    state: &AppState,
+    settings: WsSettings,
+    stream: &mut Stream,
+) -> Result<AuthUser, ChatError> {
     let refused = || {
         ChatError::BadRequest(
             "the first frame must be {\"type\":\"auth\",\"token\"} with a valid token".into(),
         )
     };
-    let deadline = Instant::now() + state.ws.auth_timeout;
+    let deadline = Instant::now() + settings.auth_timeout;
     let first = loop {
         let next = tokio::time::timeout_at(deadline, stream.next())
             .await
@@ -123,18 +126,18 @@ async fn auth_frame(state: &AppState, stream: &mut Stream) -> Result<AuthUser, C
     let Ok(ClientFrame::Auth { token }) = serde_json::from_str(first.as_str()) else {
         return Err(refused());
     };
-    authenticate(state, &token).await.map_err(|err| match err {
-        ApiError::Unavailable(_) | ApiError::Internal(_) => {
+    state.authenticate(&token).await.map_err(|err| match err {
+        AuthError::Store(_) => {
             tracing::warn!(error = %err, "could not check an auth frame's token");
             ChatError::Unavailable
         }
-        _ => refused(),
+        AuthError::Refused => refused(),
     })
 }
 
 /// Reads frames until the connection ends, for whatever reason (the token's expiry closes
 /// it from the chat layer). Dropping the session at the end unregisters the connection.
-async fn read(mut stream: Stream, mut session: Session, state: &AppState) {
+async fn read(mut stream: Stream, mut session: Session, state: &AppState, settings: WsSettings) {
     let conn = session.conn().clone();
     let stop = state.chat.stop_reading().clone();
     loop {
@@ -146,7 +149,7 @@ async fn read(mut stream: Stream, mut session: Session, state: &AppState) {
                 conn.closed().await;
                 break;
             }
-            next = tokio::time::timeout(state.ws.idle_timeout, stream.next()) => next,
+            next = tokio::time::timeout(settings.idle_timeout, stream.next()) => next,
         };
         match next {
             Err(_silent) => conn.close(CloseReason::Idle),

@@ -8,16 +8,18 @@ pub mod connection;
 
 use std::time::Duration;
 
-use axum::extract::State;
+use axum::Router;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
-use axum::http::{HeaderMap, header};
+use axum::extract::{FromRef, State};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
+use axum::routing::get;
 
-use crate::auth::extractor::bearer_token;
-use crate::auth::session::authenticate;
 use crate::error::ApiError;
-use crate::state::AppState;
+use crate::http::AppState;
+use crate::http::auth::bearer_token;
+use crate::http::origin::check_origin;
 
 /// Largest frame or message a client may send (SPEC §3: close 1009 beyond it).
 pub const MAX_FRAME_BYTES: usize = 64 * 1024;
@@ -38,40 +40,37 @@ pub struct WsSettings {
     pub write_timeout: Duration,
 }
 
-/// Refuses upgrades from pages of other sites, so they cannot ride a user's session. A
-/// request without `Origin` is not from a browser page and passes.
-pub fn check_origin(headers: &HeaderMap, allowed: &[String]) -> Result<(), ApiError> {
-    let Some(origin) = headers.get(header::ORIGIN) else {
-        return Ok(());
-    };
-    let origin = origin
-        .to_str()
-        .unwrap_or_default()
-        .trim_end_matches('/')
-        .to_ascii_lowercase();
-    // Same origin: the page's host[:port] is the host this request was sent to. Pages of
-    // this node always pass; other origins only when configured.
-    let host = headers
-        .get(header::HOST)
-        .and_then(|host| host.to_str().ok());
-    let origin_host = origin.split_once("://").map(|(_, rest)| rest);
-    let same_origin =
-        matches!((origin_host, host), (Some(a), Some(b)) if a == b.to_ascii_lowercase());
-    let permitted = same_origin || allowed.contains(&origin);
-    if permitted {
-        Ok(())
-    } else {
-        tracing::info!(%origin, "websocket upgrade from a foreign origin refused");
-        Err(ApiError::Forbidden(
-            "this origin may not open a WebSocket here".into(),
-        ))
+/// What the upgrade handler extracts: the node's state and this transport's settings.
+#[derive(Clone)]
+struct WsState {
+    app: AppState,
+    settings: WsSettings,
+}
+
+impl FromRef<WsState> for AppState {
+    fn from_ref(state: &WsState) -> Self {
+        state.app.clone()
     }
+}
+
+impl FromRef<WsState> for WsSettings {
+    fn from_ref(state: &WsState) -> Self {
+        state.settings
+    }
+}
+
+/// The `/ws` route, with its state, to merge into a node's router.
+pub fn routes<S: Clone + Send + Sync + 'static>(app: AppState, settings: WsSettings) -> Router<S> {
+    Router::new()
+        .route("/ws", get(upgrade))
+        .with_state(WsState { app, settings })
 }
 
 /// Upgrades to a WebSocket. A bearer token in the header is checked first: a bad one gets
 /// 401 and no upgrade. Without one, the client must send an `auth` frame.
-pub async fn upgrade(
+async fn upgrade(
     State(state): State<AppState>,
+    State(settings): State<WsSettings>,
     headers: HeaderMap,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
@@ -83,9 +82,9 @@ pub async fn upgrade(
         return err.into_response();
     }
     let auth = match bearer_token(&headers) {
-        Some(token) => match authenticate(&state, token).await {
+        Some(token) => match state.authenticate(token).await {
             Ok(auth) => Some(auth),
-            Err(err) => return err.into_response(),
+            Err(err) => return ApiError::from(err).into_response(),
         },
         None => None,
     };
@@ -97,5 +96,7 @@ pub async fn upgrade(
         .max_message_size(MAX_FRAME_BYTES)
         .max_frame_size(MAX_FRAME_BYTES)
         .on_failed_upgrade(|err| tracing::debug!(error = %err, "websocket upgrade failed"))
-        .on_upgrade(move |socket| tracker.track_future(connection::run(socket, state, auth)))
+        .on_upgrade(move |socket| {
+            tracker.track_future(connection::run(socket, state, settings, auth))
+        })
 }

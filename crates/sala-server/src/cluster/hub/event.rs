@@ -55,6 +55,24 @@ impl Event {
         })
     }
 
+    /// An event from JSON another node serialised: checked to be a server frame (so that
+    /// [`decode`](Self::decode) holds), kept as it came.
+    ///
+    /// # Errors
+    /// The text is not a server frame this node knows.
+    pub fn from_json(json: Bytes) -> Result<Arc<Self>, serde_json::Error> {
+        let frame: ServerFrame = serde_json::from_slice(&json)?;
+        let message_id = match &frame {
+            ServerFrame::Message(message) => Some(message.id),
+            _ => None,
+        };
+        Ok(Arc::new(Self {
+            json,
+            message_id,
+            prepared: [OnceLock::new(), OnceLock::new()],
+        }))
+    }
+
     /// The typed frame, decoded from the JSON (for transports that need its fields).
     ///
     /// # Panics

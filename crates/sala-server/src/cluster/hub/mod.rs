@@ -414,7 +414,12 @@ impl Hub {
     /// The user leaves the room on every connection: each gets `left` (as the reply to
     /// `answering`'s request, on the connection that asked), and the remaining members get
     /// `presence: left` if the user was online there.
-    pub fn leave(&self, user_id: i64, room: &str, answering: Option<(ConnId, RequestId)>) {
+    pub(in crate::cluster) fn leave(
+        &self,
+        user_id: i64,
+        room: &str,
+        answering: Option<(ConnId, RequestId)>,
+    ) {
         let mut guard = self.lock();
         let state = &mut *guard;
         let conn_ids: Vec<ConnId> = state
@@ -470,7 +475,7 @@ impl Hub {
 
     /// Sends `event` to the room's members, except `skip`. A `message` event is delivered
     /// once: a second copy of the same id (from another node, or a catch-up) is dropped.
-    pub fn broadcast(&self, room: &str, event: &Arc<Event>, skip: Skip) {
+    pub(in crate::cluster) fn broadcast(&self, room: &str, event: &Arc<Event>, skip: Skip) {
         if let Some(live) = self.lock().rooms.get_mut(room) {
             if let Some(id) = event.message_id()
                 && !live.remember(id)
@@ -503,7 +508,12 @@ impl Hub {
     }
 
     /// Sends `event` to every connection of the user, except `skip`.
-    pub fn send_to_user(&self, user_id: i64, event: &Arc<Event>, skip: Option<ConnId>) {
+    pub(in crate::cluster) fn send_to_user(
+        &self,
+        user_id: i64,
+        event: &Arc<Event>,
+        skip: Option<ConnId>,
+    ) {
         let state = self.lock();
         for id in state.by_user.get(&user_id).into_iter().flatten() {
             if Some(*id) != skip
@@ -516,7 +526,12 @@ impl Hub {
 
     /// Sends `event` once to every connection that is in any of `rooms` or belongs to
     /// `user_id` (a status change reaches the user's own devices too).
-    pub fn send_to_rooms_and_user(&self, rooms: &[String], user_id: i64, event: &Arc<Event>) {
+    pub(in crate::cluster) fn send_to_rooms_and_user(
+        &self,
+        rooms: &[String],
+        user_id: i64,
+        event: &Arc<Event>,
+    ) {
         let state = self.lock();
         let mut targets: BTreeMap<ConnId, &ConnHandle> = BTreeMap::new();
         for live in rooms.iter().filter_map(|room| state.rooms.get(room)) {
@@ -535,7 +550,7 @@ impl Hub {
     }
 
     /// Closes every connection opened with the session (logout).
-    pub fn close_session(&self, session_id: &str, reason: CloseReason) {
+    pub(in crate::cluster) fn close_session(&self, session_id: &str, reason: CloseReason) {
         let state = self.lock();
         for id in state.by_session.get(session_id).into_iter().flatten() {
             if let Some(connection) = state.connections.get(id) {
@@ -545,7 +560,7 @@ impl Hub {
     }
 
     /// Closes every connection (shutdown).
-    pub fn close_all(&self, reason: CloseReason) {
+    pub(in crate::cluster) fn close_all(&self, reason: CloseReason) {
         for connection in self.lock().connections.values() {
             connection.handle.close(reason);
         }

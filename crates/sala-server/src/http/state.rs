@@ -1,5 +1,7 @@
 //! `AppState`: the shared handles a request may need. Cheap to clone (all `Arc`s); handlers
-//! take it whole or extract parts, and nothing in it is global.
+//! take it whole or extract parts, and nothing in it is global. It names no transport: the
+//! router's state ([`crate::app::NodeState`]) adds the `/ws` and Socket.io settings beside
+//! it, and each handler extracts what it uses.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -7,14 +9,14 @@ use std::sync::Arc;
 use sala_store::Store;
 use tokio_util::task::TaskTracker;
 
+use super::client_address::ProxyRange;
+use super::quota::Quota;
 use crate::auth::password::PasswordHasher;
+use crate::auth::session::{self, AuthError, AuthUser};
 use crate::auth::throttle::LoginThrottle;
 use crate::auth::token::TokenKeys;
 use crate::chat::Chat;
-use crate::http::client_address::ProxyRange;
-use crate::http::quota::Quota;
 use crate::metrics::Metrics;
-use crate::ws::WsSettings;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -44,11 +46,17 @@ pub struct AppState {
     pub allowed_origins: Arc<[String]>,
     /// Counters for `/metrics`.
     pub metrics: Arc<Metrics>,
-    /// WebSocket timings.
-    pub ws: WsSettings,
-    /// Socket.io timings and the `general` subscription.
-    pub socketio: crate::sio::SocketIoSettings,
     /// Upgraded connections run detached from the HTTP server; this lets shutdown wait
     /// for them.
     pub connections: TaskTracker,
+}
+
+impl AppState {
+    /// Checks a token against this node's keys and sessions.
+    ///
+    /// # Errors
+    /// As [`session::authenticate`].
+    pub async fn authenticate(&self, token: &str) -> Result<AuthUser, AuthError> {
+        session::authenticate(&self.tokens, self.store.as_ref(), token).await
+    }
 }

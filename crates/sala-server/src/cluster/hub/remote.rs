@@ -127,7 +127,9 @@ impl State {
 impl Hub {
     /// The feed of this node's presence changes. The first caller gets it; later calls get
     /// `None` (one cluster link per node).
-    pub fn presence_feed(&self) -> Option<mpsc::UnboundedReceiver<LocalPresence>> {
+    pub(in crate::cluster) fn presence_feed(
+        &self,
+    ) -> Option<mpsc::UnboundedReceiver<LocalPresence>> {
         let (sender, receiver) = mpsc::unbounded_channel();
         self.inner.presence_feed.set(sender).ok().map(|()| receiver)
     }
@@ -146,7 +148,7 @@ impl Hub {
     }
 
     /// Who is online in each room on this node, for another node that (re)joins the cluster.
-    pub fn local_presence(&self) -> Vec<RoomPresence> {
+    pub(in crate::cluster) fn local_presence(&self) -> Vec<RoomPresence> {
         self.lock()
             .rooms
             .iter()
@@ -163,7 +165,7 @@ impl Hub {
     }
 
     /// Another node reports a presence change of one of its users.
-    pub fn remote_presence(&self, node: NodeId, change: &LocalPresence) {
+    pub(in crate::cluster) fn remote_presence(&self, node: NodeId, change: &LocalPresence) {
         self.lock().apply_remote(
             node,
             &change.room,
@@ -174,7 +176,7 @@ impl Hub {
     }
 
     /// Another node tells everything it has online; what it no longer has is gone.
-    pub fn remote_snapshot(&self, node: NodeId, rooms: &[RoomPresence]) {
+    pub(in crate::cluster) fn remote_snapshot(&self, node: NodeId, rooms: &[RoomPresence]) {
         let mut state = self.lock();
         let now: HashSet<(&str, i64)> = rooms
             .iter()
@@ -194,7 +196,7 @@ impl Hub {
 
     /// A node left the cluster (shut down, or silent too long): its users are disconnected
     /// wherever they have no other connection.
-    pub fn forget_node(&self, node: NodeId) {
+    pub(in crate::cluster) fn forget_node(&self, node: NodeId) {
         let mut state = self.lock();
         for (room, user_id, username) in state.node_entries(node) {
             state.apply_remote(node, &room, user_id, &username, PresenceEvent::Disconnected);
@@ -205,7 +207,7 @@ impl Hub {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hub::{ConnUser, Event, Outbound};
+    use crate::cluster::hub::{ConnUser, Event, Outbound};
     use sala_proto::frames::ServerFrame;
 
     fn connect_and_join(hub: &Hub, id: i64, name: &str) -> Outbound {
@@ -254,7 +256,7 @@ mod tests {
 
     #[test]
     fn a_user_on_two_nodes_is_announced_once_and_gone_when_both_are() {
-        let hub = Hub::new(crate::hub::OutboundLimits::frames(16));
+        let hub = Hub::new(crate::cluster::hub::OutboundLimits::frames(16));
         let mut watcher = connect_and_join(&hub, 1, "watcher");
         let (a, b) = (NodeId(10), NodeId(20));
         hub.remote_presence(a, &change(2, "eve", PresenceEvent::Joined));
@@ -276,7 +278,7 @@ mod tests {
 
     #[test]
     fn local_changes_are_reported_and_remote_users_are_members() {
-        let hub = Hub::new(crate::hub::OutboundLimits::frames(16));
+        let hub = Hub::new(crate::cluster::hub::OutboundLimits::frames(16));
         let mut feed = hub.presence_feed().expect("first feed");
         assert!(hub.presence_feed().is_none());
         hub.remote_snapshot(NodeId(7), &[("r".into(), vec![(5, "zed".into())])]);

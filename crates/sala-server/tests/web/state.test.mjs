@@ -1,0 +1,254 @@
+// The web client's frame reducer (web/state.js), with node's own test runner and no page:
+//   node --test crates/sala-server/tests/web/
+// Each test arranges a state, applies the frames the server would send (docs/protocol.md),
+// and checks both the state and what `reduce` says changed, which is all render.js sees.
+
+import assert from "node:assert/strict";
+import { test } from "node:test";
+
+import {
+  TYPING_SHOW_MS, addPending, createState, enterRooms, expireTyping, forget, nextTypingExpiry,
+  readAll, reduce, typers, unreadElsewhere, unreadTotal,
+} from "../../../../web/state.js";
+
+let nextTs = 0;
+function message(id, room, user, text = `message ${id}`) {
+  nextTs += 1;
+  return { type: "message", id, room, user, text, ts: new Date(nextTs * 1000).toISOString(), assistant: false };
+}
+
+/** Signed in as ivy, in #general (on screen) and #side, with the page visible. */
+function signedIn() {
+  const state = createState();
+  enterRooms(state, "ivy", [
+    { name: "general", topic: "", unread: 0, last_read: 0 },
+    { name: "side", topic: "quiet", unread: 0, last_read: 0 },
+  ]);
+  state.active = "general";
+  return state;
+}
+
+function joined(room, history = [], members = ["ivy"], extra = {}) {
+  return { type: "joined", room, members, statuses: {}, history, more: false, ...extra };
+}
+
+const ids = (state, room) => state.rooms.get(room).messages.map((m) => m.id);
+
+test("a new account starts in general", () => {
+  const state = createState();
+  enterRooms(state, "gus", []);
+  assert.deepEqual([...state.rooms.keys()], ["general"]);
+});
+
+test("live messages are kept in id order and the room on screen gets them appended", () => {
+  const state = signedIn();
+  reduce(state, joined("general"));
+
+  const first = reduce(state, message(5, "general", "bob"));
+  const late = reduce(state, message(3, "general", "bob"));
+
+  assert.deepEqual(ids(state, "general"), [3, 5]);
+  assert.equal(first.appended.id, 5);
+  assert.equal(late.appended.id, 3, "render redraws the list when the new one is not last");
+  assert.equal(first.rooms, true);
+  assert.equal(first.readActive, true);
+});
+
+test("a resumed join drops what was already shown, by id, and keeps what was loaded", () => {
+  const state = signedIn();
+  reduce(state, joined("general", [message(1, "general", "bob"), message(2, "general", "bob")]));
+  reduce(state, message(3, "general", "bob"));
+
+  // After a reconnect, `since: 3`; a live copy of 3 raced the history.
+  const change = reduce(state, joined("general", [message(3, "general", "bob"), message(4, "general", "bob")]));
+  const again = reduce(state, message(4, "general", "bob"));
+
+  assert.deepEqual(ids(state, "general"), [1, 2, 3, 4]);
+  assert.deepEqual(change.conversation, { keepScroll: true });
+  assert.equal(again.appended, null, "a duplicate changes nothing");
+  assert.equal(again.rooms, false);
+});
+
+test("an ack resolves a pending send", () => {
+  const state = signedIn();
+  addPending(state, "c-1", "general", "hello");
+  addPending(state, "c-2", "general", "again");
+
+  reduce(state, { type: "ack", room: "general", id: 7, client_id: "c-1" });
+
+  assert.deepEqual([...state.pending.keys()], ["c-2"]);
+});
+
+test("a refused send is given back to its author and its error shown", () => {
+  const state = signedIn();
+  addPending(state, "c-1", "general", "too fast");
+  addPending(state, "c-2", "side", "elsewhere");
+
+  const here = reduce(state, { type: "error", code: "rate_limited", message: "slow down", room: "general", client_id: "c-1" });
+  const there = reduce(state, { type: "error", code: "not_member", message: "join first", room: "side", client_id: "c-2" });
+
+  assert.equal(state.pending.size, 0);
+  assert.equal(here.draft, "too fast");
+  assert.equal(here.sendError, "slow down");
+  assert.equal(there.draft, null, "a draft of another room does not land in this box");
+  assert.equal(there.sendError, "join first");
+});
+
+test("ready clears the not-connected line only when sends were waiting", () => {
+  const state = signedIn();
+  const ready = { type: "ready", user: { id: 1, username: "ivy", status: "busy" } };
+
+  assert.equal(reduce(state, ready).sendError, null);
+  addPending(state, "c-1", "general", "waiting");
+  const change = reduce(state, ready);
+
+  assert.equal(change.sendError, "");
+  assert.equal(state.status, "busy");
+  assert.deepEqual(change.me, { status: "busy", note: undefined });
+});
+
+test("presence adds and removes members, redrawn only for the room on screen", () => {
+  const state = signedIn();
+  reduce(state, joined("general", [], ["ivy"]));
+  reduce(state, joined("side", [], ["ivy"]));
+
+  const came = reduce(state, { type: "presence", room: "general", user: "bob", event: "joined" });
+  const elsewhere = reduce(state, { type: "presence", room: "side", user: "bob", event: "joined" });
+  const went = reduce(state, { type: "presence", room: "general", user: "bob", event: "disconnected" });
+
+  assert.deepEqual([...state.rooms.get("general").members], ["ivy"]);
+  assert.deepEqual([...state.rooms.get("side").members], ["ivy", "bob"]);
+  assert.equal(came.members, true);
+  assert.equal(elsewhere.members, false);
+  assert.equal(went.members, true);
+});
+
+test("messages in a room not on screen count as unread; the room on screen's do not", () => {
+  const state = signedIn();
+  reduce(state, joined("general"));
+  reduce(state, joined("side"));
+
+  reduce(state, message(1, "side", "bob"));
+  reduce(state, message(2, "side", "bob"));
+  reduce(state, message(3, "side", "ivy"));
+  reduce(state, message(4, "general", "bob"));
+
+  assert.equal(state.rooms.get("side").unread, 2, "my own message is not unread");
+  assert.equal(state.rooms.get("general").unread, 0);
+  assert.equal(unreadTotal(state), 2);
+  assert.equal(unreadElsewhere(state), true);
+});
+
+test("the room on screen counts unread while the page is hidden, and is read when seen", () => {
+  const state = signedIn();
+  reduce(state, joined("general"));
+  state.visible = false;
+
+  reduce(state, message(1, "general", "bob"));
+  const r = state.rooms.get("general");
+  assert.equal(r.unread, 1);
+  assert.equal(readAll(state, r), false, "nothing is read while hidden");
+
+  state.visible = true;
+  assert.equal(readAll(state, r), true);
+  assert.equal(r.unread, 0);
+  assert.equal(r.lastRead, 1);
+  assert.equal(readAll(state, r), false, "no second read for the same message");
+});
+
+test("the first history is not unread; what was missed while away is", () => {
+  const state = signedIn();
+  reduce(state, joined("side", [message(1, "side", "bob")]));
+  assert.equal(state.rooms.get("side").unread, 0, "the room list's count covers it");
+
+  reduce(state, joined("side", [message(2, "side", "bob"), message(3, "side", "bob")]));
+  assert.equal(state.rooms.get("side").unread, 2);
+});
+
+test("a read marker moved on another device recounts the badge", () => {
+  const state = signedIn();
+  reduce(state, joined("side"));
+  for (const id of [1, 2, 3]) reduce(state, message(id, "side", "bob"));
+
+  const change = reduce(state, { type: "read", room: "side", id: 2 });
+
+  assert.equal(state.rooms.get("side").unread, 1);
+  assert.equal(change.rooms, true);
+});
+
+test("status frames mark members busy, and my own changes my status", () => {
+  const state = signedIn();
+  reduce(state, joined("general", [], ["bob", "ivy", "kai"], { statuses: { kai: { status: "busy", note: "away" } } }));
+  assert.deepEqual(state.statuses.get("kai"), { status: "busy", note: "away" });
+  assert.deepEqual(state.statuses.get("bob"), { status: "available" });
+
+  const theirs = reduce(state, { type: "status", user: "bob", status: "busy", note: "on a call" });
+  const mine = reduce(state, { type: "status", user: "ivy", status: "busy", note: null });
+
+  assert.deepEqual(state.statuses.get("bob"), { status: "busy", note: "on a call" });
+  assert.equal(theirs.members, true);
+  assert.equal(theirs.me, null);
+  assert.equal(state.status, "busy");
+  assert.deepEqual(mine.me, { status: "busy", note: null });
+});
+
+test("leaving the room on screen removes it and asks for another", () => {
+  const state = signedIn();
+  const change = reduce(state, { type: "left", room: "general" });
+
+  assert.equal(state.rooms.has("general"), false);
+  assert.equal(state.active, null);
+  assert.equal(change.activeLeft, true);
+  assert.equal(change.rooms, true);
+});
+
+test("older history goes before what is loaded and stops the loading", () => {
+  const state = signedIn();
+  reduce(state, joined("general", [message(10, "general", "bob")], ["ivy"], { more: true }));
+  state.rooms.get("general").loadingOlder = true;
+
+  const change = reduce(state, { type: "history", room: "general", messages: [message(8, "general", "bob"), message(9, "general", "bob")], more: false });
+
+  const r = state.rooms.get("general");
+  assert.deepEqual(ids(state, "general"), [8, 9, 10]);
+  assert.equal(r.loadingOlder, false);
+  assert.equal(r.more, false);
+  assert.equal(r.unread, 0);
+  assert.equal(change.older, true);
+});
+
+test("a typing hint runs out, or ends with its author's message", () => {
+  const state = signedIn();
+  reduce(state, joined("general"));
+
+  const typing = reduce(state, { type: "typing", room: "general", user: "bob" }, 1000);
+  reduce(state, { type: "typing", room: "general", user: "kai" }, 2000);
+  assert.equal(typing.typing, true);
+  assert.deepEqual(typers(state.rooms.get("general")), ["bob", "kai"]);
+  assert.equal(nextTypingExpiry(state), 1000 + TYPING_SHOW_MS);
+
+  assert.equal(expireTyping(state, 1000 + TYPING_SHOW_MS), true);
+  assert.deepEqual(typers(state.rooms.get("general")), ["kai"]);
+
+  const said = reduce(state, message(1, "general", "kai"));
+  assert.equal(said.typing, true);
+  assert.equal(nextTypingExpiry(state), null);
+});
+
+test("a catch-up is passed on to be shown", () => {
+  const state = signedIn();
+  const items = [message(1, "general", "bob", "@ivy look")];
+  assert.deepEqual(reduce(state, { type: "catch_up", items, summary: null }).catchUp, { items, summary: null });
+});
+
+test("an unknown frame changes nothing, and signing out forgets everything", () => {
+  const state = signedIn();
+  addPending(state, "c-1", "general", "hello");
+  const change = reduce(state, { type: "pong" });
+  assert.ok(Object.values(change).every((part) => part === null || part === false));
+
+  forget(state);
+  assert.equal(state.rooms.size, 0);
+  assert.equal(state.pending.size, 0);
+  assert.equal(state.active, null);
+});
