@@ -2,7 +2,7 @@
 //! that replays their seeds and saved crashes under plain `cargo test`.
 //!
 //! Each entry runs the server's own code on hostile bytes: tungstenite in the server role
-//! with the limits `/ws` configures, the `ClientFrame` decoding `Session::handle_text` does,
+//! with the limits `/ws` configures, the `ClientFrame` decoding `Client::handle_text` does,
 //! the `ApiJson` extractor the HTTP handlers take, the Socket.io payload readers of
 //! [`crate::sio::events`], the [`crate::domain`] parsers, token verification, and the
 //! rendering of every error into the `error` frame or JSON body a client would get. What
@@ -105,7 +105,7 @@ pub fn ws_frames(data: &[u8]) -> Vec<Result<(), String>> {
     outcomes
 }
 
-/// One `/ws` text frame, as `Session::handle_text` decodes it, through the checks the
+/// One `/ws` text frame, as `Client::handle_text` decodes it, through the checks the
 /// session makes before it touches the store. An `auth` frame's token is verified as the
 /// first frame's would be. `Err` holds the `error` frame the client would get.
 ///

@@ -3,11 +3,11 @@
 //! cap, `ready` queued as its first frame, and the login session checked once more now that
 //! a logout would reach the connection. Then the connection's lifetime is the token's: it
 //! is closed when the token expires. A transport authenticates, calls [`Chat::admit`], and
-//! is left with socket work only: reading frames into the [`Session`], writing its queue.
+//! is left with socket work only: reading frames into the [`Client`], writing its queue.
 
 use chrono::Utc;
 
-use super::{Chat, ChatError, Session};
+use super::{Chat, ChatError, Client};
 use crate::auth::session::AuthUser;
 use crate::cluster::hub::{CloseReason, ConnHandle, ConnUser, Event, Outbound, TooManyConnections};
 
@@ -40,10 +40,10 @@ impl AdmissionError {
     }
 }
 
-/// A connection admitted to chat: its session, and the queue the transport writes out
+/// A connection admitted to chat: its chat client, and the queue the transport writes out
 /// (`ready` first).
 pub struct Admitted {
-    pub session: Session,
+    pub client: Client,
     pub outbound: Outbound,
 }
 
@@ -75,8 +75,8 @@ impl Chat {
         })?;
         // The queue is empty, so `ready` is the first frame out.
         conn.send(Event::new(crate::wire::ready(&user)));
-        // Dropping the session unregisters the connection, on every path below.
-        let session = Session::new(self.clone(), conn.clone(), conn_user);
+        // Dropping the client unregisters the connection, on every path below.
+        let client = Client::new(self.clone(), conn.clone(), conn_user);
         // A logout between the token check and the registration above would have missed
         // this connection: now that logouts reach it, look again.
         match self.store().get_session(&auth.session_id).await {
@@ -88,7 +88,7 @@ impl Chat {
             }
         }
         close_at_expiry(conn, auth.expires_at);
-        Ok(Admitted { session, outbound })
+        Ok(Admitted { client, outbound })
     }
 }
 

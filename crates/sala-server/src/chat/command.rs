@@ -1,5 +1,5 @@
 //! A client's command, understood once (SPEC §3): `Command::parse` turns a decoded frame
-//! into domain values or a [`Refusal`], and `Session::apply` carries it out. Every
+//! into domain values or a [`Refusal`], and `Client::apply` carries it out. Every
 //! transport hands its frames to the same parser, and so do the fuzz targets, so a rule
 //! written here holds everywhere.
 

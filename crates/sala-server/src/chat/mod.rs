@@ -6,7 +6,7 @@
 //!   re-check) and closed when its token expires, for every transport alike.
 //! - [`command`]: a client's frame parsed into a [`command::Command`] of domain values,
 //!   or refused; the one place a command's fields are checked.
-//! - [`session`]: one connection's command handling: parse, then apply.
+//! - [`client`]: one connected client (any transport): its commands parsed, then applied.
 //! - [`commit`]: the group-commit writer that stores messages, then acks and broadcasts them.
 //! - [`error`]: `ChatError`, answered as an `error` frame; the connection stays open.
 //! - [`rate`]: the token bucket that limits sends.
@@ -16,11 +16,11 @@
 pub mod admission;
 pub mod assistant;
 pub mod background;
+pub mod client;
 pub mod command;
 pub mod commit;
 pub mod error;
 pub mod rate;
-pub mod session;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -35,9 +35,9 @@ use crate::cluster::Cluster;
 use crate::cluster::hub::{CloseReason, Hub};
 use crate::metrics::Metrics;
 use background::Background;
+pub use client::Client;
 use commit::CommitRequest;
 pub use error::ChatError;
-pub use session::Session;
 
 /// How long shutdown waits for the assistant's replies and catch-ups before stopping them.
 const BACKGROUND_GRACE: Duration = Duration::from_secs(5);

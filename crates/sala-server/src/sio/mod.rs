@@ -2,7 +2,7 @@
 //! existing socket.io 4.x clients connect unchanged.
 //!
 //! Like `/ws`, each socket is a connection in the hub with one bounded outbound queue, and
-//! its events become `ClientFrame`s for a chat [`Session`](crate::chat::Session): a Socket.io client and a `/ws`
+//! its events become `ClientFrame`s for a chat [`Client`](crate::chat::Client): a Socket.io client and a `/ws`
 //! client in one room see each other. This module admits a socket (the handshake); the
 //! rest only moves events:
 //!
@@ -226,7 +226,7 @@ impl SioConn {
 }
 
 /// What the middleware prepared and the connect handler starts: the connection's queue
-/// and the socket's session, for the writer task.
+/// and the socket's chat client, for the writer task.
 type Prepared = Arc<Mutex<Option<(Outbound, Arc<SioConn>)>>>;
 
 /// Admits the socket as a chat connection, starts its request task and registers its
@@ -237,12 +237,12 @@ async fn register(
     state: &AppState,
     auth: &AuthUser,
 ) -> Result<Arc<SioConn>, HandshakeError> {
-    let Admitted { session, outbound } = state.chat.admit(auth).await.map_err(|err| match err {
+    let Admitted { client, outbound } = state.chat.admit(auth).await.map_err(|err| match err {
         AdmissionError::NoSuchUser | AdmissionError::LoggedOut => HandshakeError::BadToken,
         AdmissionError::TooManyConnections(err) => HandshakeError::TooManyConnections(err),
         AdmissionError::Unavailable => HandshakeError::Unavailable,
     })?;
-    let conn = session.conn().clone();
+    let conn = client.conn().clone();
     let (requests, queued) = mpsc::channel(requests::QUEUE_CAPACITY);
     let sio = Arc::new(SioConn {
         conn: conn.clone(),
@@ -250,7 +250,7 @@ async fn register(
         answers: Mutex::default(),
     });
     state.connections.spawn(requests::serve(
-        session,
+        client,
         queued,
         sio.clone(),
         state.chat.stop_reading().clone(),

@@ -1,7 +1,7 @@
 //! A socket's requests, applied in order, and the ack callbacks waiting for their answers.
 //!
 //! The event handlers ([`super::events`]) queue each request as its packet is read. One
-//! task per socket, [`serve`], owns the socket's chat [`Session`] and applies the requests
+//! task per socket, [`serve`], owns the socket's chat [`Client`] and applies the requests
 //! one after another, the way a `/ws` reader loop applies frames. Each request gets a
 //! [`RequestId`]; the replies that answer it (`joined`, `left`, `ack`, `error`) carry it
 //! back through the connection's one queue, and the writer hands each to the ack callback
@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::SioConn;
 use super::emit::send_ack;
-use crate::chat::Session;
+use crate::chat::Client;
 use crate::cluster::hub::RequestId;
 
 /// Requests one socket may have waiting to be applied. A client that emits faster than
@@ -80,12 +80,12 @@ impl Answers {
 /// connection, so that acks of what was committed still reach the client. Dropping the
 /// session at the end unregisters the connection.
 pub async fn serve(
-    mut session: Session,
+    mut client: Client,
     mut requests: mpsc::Receiver<Request>,
     sio: std::sync::Arc<SioConn>,
     stop: CancellationToken,
 ) {
-    let conn = session.conn().clone();
+    let conn = client.conn().clone();
     let mut numbered = 0;
     loop {
         let request = tokio::select! {
@@ -100,11 +100,11 @@ pub async fn serve(
             },
         };
         numbered += 1;
-        apply(&mut session, &sio, request, RequestId(numbered)).await;
+        apply(&mut client, &sio, request, RequestId(numbered)).await;
     }
 }
 
-async fn apply(session: &mut Session, sio: &SioConn, request: Request, id: RequestId) {
+async fn apply(client: &mut Client, sio: &SioConn, request: Request, id: RequestId) {
     let Request { frame, ack, echo } = request;
     // `joined`, `left`, `ack` and `error` answer their request through the writer; the
     // other commands have no reply that does, and are answered here once applied.
@@ -114,7 +114,7 @@ async fn apply(session: &mut Session, sio: &SioConn, request: Request, id: Reque
     );
     if echo == Echo::OthersOnly
         && let ClientFrame::Send { room, .. } = &frame
-        && !session.is_member(room)
+        && !client.is_member(room)
     {
         // The seeds' apps never join: their string goes to `general`, joined first. A
         // refused join is told as an `error` event; the send's own answer follows.
@@ -122,12 +122,12 @@ async fn apply(session: &mut Session, sio: &SioConn, request: Request, id: Reque
             room: room.clone(),
             since: None,
         };
-        let _ = session.handle(join, None).await;
+        let _ = client.handle(join, None).await;
     }
     if ack.is_some() || echo == Echo::OthersOnly {
         sio.answers().waiting.insert(id, Waiting { ack, echo });
     }
-    let outcome = session.handle(frame, Some(id)).await;
+    let outcome = client.handle(frame, Some(id)).await;
     if outcome.is_ok()
         && !answered_by_reply
         && let Some(Waiting { ack: Some(ack), .. }) = sio.answers().take(id)

@@ -1,7 +1,7 @@
 //! One WebSocket connection: authentication, then a reader loop and a writer task.
 //!
 //! The chat layer admits the authenticated connection ([`crate::chat::admission`]). The
-//! reader feeds text frames to the session and watches for the things that end a
+//! reader feeds text frames to the chat client and watches for the things that end a
 //! connection (close, silence, shutdown, a close from the chat layer such as the token's
 //! expiry). The writer drains the connection's
 //! bounded queue, a batch per flush, pings on a timer, and sends the close frame whose code
@@ -20,7 +20,7 @@ use tokio_tungstenite::tungstenite;
 use super::WsSettings;
 use crate::auth::session::{AuthError, AuthUser};
 use crate::chat::admission::{AdmissionError, Admitted};
-use crate::chat::{ChatError, Session};
+use crate::chat::{ChatError, Client};
 use crate::cluster::hub::{CloseReason, ConnHandle, Event, Outbound, Queued};
 use crate::http::AppState;
 use crate::metrics::{OpenConnection, Transport};
@@ -62,7 +62,7 @@ pub async fn run(socket: WebSocket, state: AppState, settings: WsSettings, auth:
             }
         }
     };
-    let Admitted { session, outbound } = match state.chat.admit(&auth).await {
+    let Admitted { client, outbound } = match state.chat.admit(&auth).await {
         Ok(admitted) => admitted,
         Err(refused) => {
             let (code, why) = match refused {
@@ -81,7 +81,7 @@ pub async fn run(socket: WebSocket, state: AppState, settings: WsSettings, auth:
             return;
         }
     };
-    let conn = session.conn().clone();
+    let conn = client.conn().clone();
     tracing::debug!(
         conn = conn.id().0,
         user_id = auth.user_id,
@@ -90,7 +90,7 @@ pub async fn run(socket: WebSocket, state: AppState, settings: WsSettings, auth:
     let _open = OpenConnection::new(&state.metrics, Transport::Ws);
     let writer = tokio::spawn(write(sink, outbound, conn.clone(), settings));
     let metrics = state.metrics.clone();
-    read(stream, session, &state, settings).await;
+    read(stream, client, &state, settings).await;
     if let Err(err) = writer.await {
         tracing::error!(error = %err, "websocket writer task failed");
     }
@@ -136,9 +136,9 @@ async fn auth_frame(
 }
 
 /// Reads frames until the connection ends, for whatever reason (the token's expiry closes
-/// it from the chat layer). Dropping the session at the end unregisters the connection.
-async fn read(mut stream: Stream, mut session: Session, state: &AppState, settings: WsSettings) {
-    let conn = session.conn().clone();
+/// it from the chat layer). Dropping the client at the end unregisters the connection.
+async fn read(mut stream: Stream, mut client: Client, state: &AppState, settings: WsSettings) {
+    let conn = client.conn().clone();
     let stop = state.chat.stop_reading().clone();
     loop {
         let next = tokio::select! {
@@ -157,7 +157,7 @@ async fn read(mut stream: Stream, mut session: Session, state: &AppState, settin
             Ok(Some(Err(err))) => conn.close(read_error_reason(err)),
             Ok(Some(Ok(Message::Binary(_)))) => conn.close(CloseReason::Unsupported),
             Ok(Some(Ok(Message::Text(text)))) => {
-                session.handle_text(text.as_str()).await;
+                client.handle_text(text.as_str()).await;
                 continue;
             }
             Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => continue,

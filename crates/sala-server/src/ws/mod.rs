@@ -1,7 +1,7 @@
 //! `GET /ws` (SPEC §3): the plain WebSocket transport.
 //!
 //! This module owns sockets only: authenticating the upgrade, reading frames into a
-//! [`Session`](crate::chat::Session), and writing the connection's queue out. What a frame
+//! [`Client`](crate::chat::Client), and writing the connection's queue out. What a frame
 //! means is the chat layer's business; who receives what is the hub's.
 
 pub mod connection;

@@ -1,8 +1,6 @@
 //! `sala chat` in line mode against a real server (SPEC §6): pipes in, lines out.
 
-mod common;
-
-use common::{LineClient, Server, token};
+use crate::common::{LineClient, Server, token};
 use serde_json::Value;
 
 fn is_message_line(line: &str, room: &str, user: &str, text: &str) -> bool {
@@ -204,7 +202,7 @@ fn line_mode(base: &str, user: &str, room: &str, input: &str) -> (Option<i32>, S
             room,
             "--register",
         ])
-        .env("SALA_PASSWORD", common::PASSWORD)
+        .env("SALA_PASSWORD", crate::common::PASSWORD)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -221,7 +219,7 @@ fn line_mode(base: &str, user: &str, room: &str, input: &str) -> (Option<i32>, S
         let _ = done.send(child.wait_with_output());
     });
     let output = output
-        .recv_timeout(common::WAIT)
+        .recv_timeout(crate::common::WAIT)
         .expect("line mode exits after EOF")
         .unwrap();
     (

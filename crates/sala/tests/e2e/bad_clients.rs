@@ -11,8 +11,6 @@
 //! Meanwhile a steady pair keeps chatting: every message still arrives, in order. Their
 //! round trips are printed for docs/reliability.md; the test asserts no time.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt as _, StreamExt as _};
@@ -21,15 +19,17 @@ use tokio::io::AsyncWriteExt as _;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 
-use common::join_room as join;
-use common::{Server, Socket, WAIT, connect, next_of, rss_kib, token};
+use crate::common::join_room as join;
+use crate::common::{Server, Socket, WAIT, connect, next_of, rss_kib, token};
 
 const WAVES: usize = 4;
 const SILENT_PER_WAVE: usize = 1000;
 
 /// One value of the server's `/metrics`; a sample not there yet counts as 0.
 async fn metric(http: &reqwest::Client, base: &str, sample: &str) -> f64 {
-    common::metric(http, base, sample).await.unwrap_or(0.0)
+    crate::common::metric(http, base, sample)
+        .await
+        .unwrap_or(0.0)
 }
 
 /// Runs `work` while `socket` is read (and so answers the server's pings): a client that

@@ -10,8 +10,6 @@
 //!
 //! The moments are random: the seed is printed, and `SALA_CRASH_SEED=N` replays a run.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use futures_util::{SinkExt as _, StreamExt as _};
@@ -19,7 +17,7 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 
-use common::{Server, Socket, WAIT, history, open, token};
+use crate::common::{Server, Socket, WAIT, history, open, token};
 
 const CLIENTS: usize = 20;
 const KILLS: usize = 22;

@@ -2,13 +2,11 @@
 //! `capture-pane` reads the screen (SPEC §6). `scripts/test.sh` installs tmux; plain
 //! `cargo test` skips this.
 
-mod common;
-
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{PASSWORD, Server, Socket, WAIT, connect, next_of, open, token};
+use crate::common::{PASSWORD, Server, Socket, WAIT, connect, next_of, open, token};
 use futures_util::{SinkExt as _, StreamExt as _};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;

@@ -4,8 +4,6 @@
 //! tests run side by side without seeing each other. The Redis-restart test starts a Redis
 //! server of its own, since it stops it.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::net::TcpListener;
 use std::path::Path;
@@ -17,7 +15,7 @@ use sala_store_postgres::test_support::TempDatabase;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
-use common::{PASSWORD, Server, Socket, WAIT, token};
+use crate::common::{PASSWORD, Server, Socket, WAIT, token};
 
 /// The shared secret of split roles (SPEC §7); any 32+ bytes.
 const JWT_SECRET: &str = "cluster-test-secret-0123456789abcdef";
@@ -65,7 +63,7 @@ async fn register(http: &reqwest::Client, base: &str, username: &str) {
 
 /// A `/ws` connection past its `ready`, not yet in any room.
 async fn open(base: &str, token: &str) -> Socket {
-    let mut socket = common::open(base, token).await;
+    let mut socket = crate::common::open(base, token).await;
     let ready = next(&mut socket).await;
     assert_eq!(ready["type"], "ready", "{ready}");
     socket
@@ -149,7 +147,7 @@ async fn await_online(http: &reqwest::Client, base: &str, token: &str, room: &st
 
 /// One sample of the node's `/metrics`, which must be there.
 async fn metric(http: &reqwest::Client, base: &str, sample: &str) -> f64 {
-    common::metric(http, base, sample)
+    crate::common::metric(http, base, sample)
         .await
         .unwrap_or_else(|| panic!("no {sample} in /metrics"))
 }

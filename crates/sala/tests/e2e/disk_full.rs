@@ -8,8 +8,6 @@
 //!
 //! Mounting needs root (scripts/test.sh runs as root); the test is ignored otherwise.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::path::Path;
@@ -19,7 +17,7 @@ use futures_util::{SinkExt as _, StreamExt as _};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
-use common::{Server, Socket, WAIT, connect, token};
+use crate::common::{Server, Socket, WAIT, connect, token};
 
 /// A tmpfs mounted on a temporary folder, unmounted when dropped.
 struct SmallDisk {
@@ -104,7 +102,7 @@ async fn stored_client_ids(
     base: &str,
     token: &str,
 ) -> BTreeMap<String, i64> {
-    common::history(http, base, token, "general")
+    crate::common::history(http, base, token, "general")
         .await
         .iter()
         .map(|m| {
@@ -162,7 +160,7 @@ async fn a_full_disk_refuses_sends_acks_nothing_unstored_and_recovers_by_itself(
     // (a small row may still fit where a message batch did not).
     let register = http
         .post(format!("{}/api/register", server.base))
-        .json(&json!({"username": "late-comer", "password": common::PASSWORD}))
+        .json(&json!({"username": "late-comer", "password": crate::common::PASSWORD}))
         .send()
         .await
         .unwrap();
@@ -193,7 +191,7 @@ async fn a_full_disk_refuses_sends_acks_nothing_unstored_and_recovers_by_itself(
     assert_eq!(stored, acked, "every acked message, once, and nothing else");
     let login = http
         .post(format!("{}/api/login", server.base))
-        .json(&json!({"username": "late-comer", "password": common::PASSWORD}))
+        .json(&json!({"username": "late-comer", "password": crate::common::PASSWORD}))
         .send()
         .await
         .unwrap();

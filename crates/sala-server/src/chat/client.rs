@@ -32,7 +32,7 @@ const MAX_BUSY_LISTED: u32 = 1000;
 const MESSAGE_OVERHEAD_BYTES: usize = 128;
 
 /// The state of one authenticated connection. Dropping it unregisters the connection.
-pub struct Session {
+pub struct Client {
     chat: Chat,
     conn: ConnHandle,
     user: ConnUser,
@@ -47,7 +47,7 @@ pub struct Session {
     request: Option<RequestId>,
 }
 
-impl Session {
+impl Client {
     pub fn new(chat: Chat, conn: ConnHandle, user: ConnUser) -> Self {
         let sends = chat.send_rates().bucket(user.id, Instant::now());
         let commands = chat.command_rates().bucket(user.id, Instant::now());
@@ -438,7 +438,7 @@ fn cut_to_page_bytes(
     }
 }
 
-impl Drop for Session {
+impl Drop for Client {
     fn drop(&mut self) {
         self.chat.hub().disconnect(self.conn.id());
     }

@@ -8,19 +8,17 @@
 //! Every flood is bounded in count and time and goes to 127.0.0.1 only. The figures are
 //! printed for docs/reliability.md; the bounds asserted are far from what the bugs cost.
 
-mod common;
-
 use std::time::Duration;
 
 use futures_util::{SinkExt as _, StreamExt as _};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
-use common::{Server, Socket, WAIT, join_room as join, next_of, open, token};
+use crate::common::{Server, Socket, WAIT, join_room as join, next_of, open, token};
 
 /// The server's resident memory, in MiB.
 fn rss_mib(pid: u32) -> f64 {
-    common::rss_kib(pid) as f64 / 1024.0
+    crate::common::rss_kib(pid) as f64 / 1024.0
 }
 
 /// Samples the server's RSS every 50 ms until `work` is done; returns its result and the
@@ -126,7 +124,7 @@ async fn a_client_that_asks_for_history_and_never_reads_is_closed_and_memory_sta
     // The server gives up on the flooder after the write timeout (3 s here).
     let given_up = async {
         let deadline = tokio::time::Instant::now() + WAIT;
-        while common::metric(&http, &base, "sala_slow_consumers_closed_total")
+        while crate::common::metric(&http, &base, "sala_slow_consumers_closed_total")
             .await
             .unwrap_or(0.0)
             < 1.0

@@ -1,8 +1,6 @@
 //! What the binary's tests share: a `sala serve` process, and a `sala chat` process in line
 //! mode with its output read line by line.
 
-#![allow(dead_code)] // each test binary uses its own part of this
-
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::path::Path;
 use std::process::{Child, ChildStdin, Command, Stdio};
