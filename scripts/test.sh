@@ -90,6 +90,16 @@ start_redis
 log "cargo test --workspace (including tests that need outside services)"
 cargo test --workspace --all-targets --locked -- --include-ignored
 
+# The web client's state reducer and resume logic, without a browser (node's own runner).
+# web/ has no package.json: its plain .js modules load as ES modules by syntax detection,
+# which Node.js has by default from 20.19 (this machine's is 20.20).
+log "node --test crates/sala-server/tests/web/"
+if ! node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)'; then
+  echo "the web client's tests need Node.js 20.19 or newer (found $(node --version))" >&2
+  exit 1
+fi
+node --test crates/sala-server/tests/web/
+
 # --- Fuzzing (docs/fuzzing.md) -----------------------------------------------------------
 # Every cargo-fuzz target for FUZZ_SECONDS (default 60; 0 skips the step): scripts/fuzz.sh.
 if [ "${FUZZ_SECONDS:-60}" -gt 0 ]; then

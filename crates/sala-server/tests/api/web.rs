@@ -45,6 +45,10 @@ async fn assets_have_types_and_etags_and_unknown_files_are_json_404() {
         ("/app.js", "text/javascript"),
         ("/api.js", "text/javascript"),
         ("/connection.js", "text/javascript"),
+        ("/state.js", "text/javascript"),
+        ("/render.js", "text/javascript"),
+        ("/forms.js", "text/javascript"),
+        ("/chat.js", "text/javascript"),
         ("/style.css", "text/css"),
     ] {
         let response = app.client.get(app.url(path)).send().await.unwrap();

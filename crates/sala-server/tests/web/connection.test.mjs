@@ -1,6 +1,8 @@
 // The web client's resume (web/connection.js) against a stand-in WebSocket, with node's own
 // test runner and mocked timers:
 //   node --test crates/sala-server/tests/web/
+// (node 20.19 or later: web/ has no package.json, and older ones would take its .js files
+// for CommonJS instead of telling ES modules by their syntax.)
 // A reconnect must rejoin each room with `since` the newest id seen there and resend what
 // was not acked, under its client_id, joins first.
 

@@ -1,5 +1,7 @@
 // The web client's frame reducer (web/state.js), with node's own test runner and no page:
 //   node --test crates/sala-server/tests/web/
+// (node 20.19 or later: web/ has no package.json, and older ones would take its .js files
+// for CommonJS instead of telling ES modules by their syntax.)
 // Each test arranges a state, applies the frames the server would send (docs/protocol.md),
 // and checks both the state and what `reduce` says changed, which is all render.js sees.
 

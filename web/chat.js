@@ -1,0 +1,301 @@
+// The chat once signed in: entering it, each server frame applied to the state (state.js)
+// and drawn (render.js), and what the user does there, each action a state change, a frame
+// or an API call, and a redraw. It holds the page's one state, the session and the
+// connection (connection.js, which owns reconnecting and resuming); the sign-in page is
+// forms.js's, and app.js wires the page's events to the functions exported here.
+
+import { api, ApiError } from "./api.js";
+import { Connection } from "./connection.js";
+import { sessionEnded, showSignIn, signOut } from "./forms.js";
+import {
+  announce, appendMessage, clearComposer, clearSearch, closeDrawers, composerText,
+  focusComposer, giveBackDraft, renderCatchUp, renderConnection, renderConversation,
+  renderMembers, renderMyStatus, renderOlder, renderRooms, renderSearchError,
+  renderSearchResults, renderTyping, searchQuery, setStatusNote, showChat, showSendError,
+  statusNoteText,
+} from "./render.js";
+import {
+  activeRoom, addPending, addRoom, createState, enterRooms, expireTyping, firstRoom, forget,
+  nextTypingExpiry, readAll, reduce, room,
+} from "./state.js";
+
+const HISTORY_PAGE = 50;
+const TYPING_SEND_MS = 2000;
+/** SPEC §2: 1–4000 characters after trimming (counted as the server counts: characters). */
+const MAX_MESSAGE_CHARS = 4000;
+// At most one `read` frame per room a second, the newest id always last: the server limits
+// each user's commands (--command-rate), and a busy room would otherwise spend them all.
+const READ_INTERVAL_MS = 1000;
+
+const state = createState();
+let session = null; // {token, user: {id, username}, chat_url}
+let connection = null;
+
+// ---------------------------------------------------------------- entering and leaving
+
+/** Signed in (or back with a stored session): the chat, then the connection. */
+export async function enter(signedIn) {
+  session = signedIn;
+  const { token } = session;
+  let me, mine;
+  try {
+    [me, mine] = await Promise.all([api.me(token), api.myRooms(token)]);
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 401) return end("please log in again.");
+    disconnect();
+    return showSignIn({ error: error.message });
+  }
+  enterRooms(state, session.user.username, mine.rooms);
+  setStatus(me.status, me.status_note);
+  showChat(me.username);
+  drawRooms();
+  const first = firstRoom(state);
+  if (first) activate(first);
+  else renderConversation(state);
+  connect();
+}
+
+export async function logout() {
+  const token = session?.token;
+  disconnect();
+  session = null;
+  forget(state);
+  await signOut(token);
+}
+
+/** The server ended the session: reconnecting cannot help. */
+function end(reason) {
+  disconnect();
+  session = null;
+  sessionEnded(reason);
+}
+
+function disconnect() {
+  connection?.stop();
+  connection = null;
+}
+
+function wsUrl() {
+  // Same origin as the page: the server checks the Origin of the upgrade against it.
+  const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+  return `${scheme}//${location.host}/ws`;
+}
+
+function connect() {
+  connection?.stop();
+  connection = new Connection(wsUrl(), session.token, {
+    onFrame: handleFrame,
+    onState: showConnection,
+    onEnded: end,
+  });
+  // What the first `ready` is to bring about: every room listed joined, and what an ended
+  // session left unacked sent under this one (connection.js keeps both from here on).
+  for (const name of state.rooms.keys()) connection.send({ type: "join", room: name });
+  for (const [clientId, { room: name, text }] of state.pending) {
+    connection.send({ type: "send", room: name, text, client_id: clientId });
+  }
+  connection.start();
+}
+
+function showConnection(phase) {
+  // Usable while reconnecting too: what is sent then waits, and goes out once, in order,
+  // when the connection is back (connection.js).
+  renderConnection(phase, state.active !== null);
+}
+
+// ---------------------------------------------------------------- frames from the server
+
+function handleFrame(frame) {
+  const change = reduce(state, frame);
+  if (frame.type === "typing") expireTypingLater();
+  if (change.me) renderMyStatus(change.me.status, change.me.note);
+  if (change.activeLeft) {
+    const next = state.rooms.keys().next().value;
+    if (next) activate(next);
+    else renderConversation(state);
+  }
+  if (change.conversation) renderConversation(state, change.conversation);
+  if (change.typing) renderTyping(state);
+  if (change.appended) {
+    const message = change.appended;
+    appendMessage(state, message);
+    if (message.user !== state.me || message.assistant) announce(message);
+  }
+  if (change.older) renderOlder(state);
+  if (change.members) renderMembers(state);
+  if (change.catchUp) renderCatchUp(change.catchUp, state.me);
+  if (change.draft !== null) giveBackDraft(change.draft);
+  if (change.sendError !== null) showSendError(change.sendError);
+  if (change.readActive) markRead(activeRoom(state));
+  if (change.rooms) drawRooms();
+}
+
+let typingTimer = null;
+/** Takes each typing hint down when it runs out: one timer, for the first to run out. */
+function expireTypingLater() {
+  clearTimeout(typingTimer);
+  const next = nextTypingExpiry(state);
+  if (next === null) return;
+  typingTimer = setTimeout(() => {
+    if (expireTyping(state, Date.now())) renderTyping(state);
+    expireTypingLater();
+  }, next - Date.now());
+}
+
+function drawRooms() {
+  renderRooms(state, activate);
+}
+
+// ---------------------------------------------------------------- actions
+
+function activate(name) {
+  state.active = name;
+  const r = room(state, name);
+  closeDrawers();
+  drawRooms();
+  renderConversation(state);
+  markRead(r);
+  showConnection(connection?.ready ? "connected" : "reconnecting");
+  focusComposer();
+}
+
+function markRead(r) {
+  if (!readAll(state, r)) return;
+  scheduleRead(r);
+  drawRooms();
+}
+
+/** Per room: when its last `read` went out, and the timer of the one waiting, if any. */
+const reads = new WeakMap();
+
+function scheduleRead(r) {
+  if (!reads.has(r)) reads.set(r, { sentAt: 0, timer: null });
+  const read = reads.get(r);
+  if (read.timer) return;
+  const wait = READ_INTERVAL_MS - (Date.now() - read.sentAt);
+  if (wait <= 0) {
+    sendRead(r, read);
+    return;
+  }
+  read.timer = setTimeout(() => {
+    read.timer = null;
+    sendRead(r, read);
+  }, wait);
+}
+
+function sendRead(r, read) {
+  read.sentAt = Date.now();
+  connection?.send({ type: "read", room: r.name, id: r.lastRead });
+}
+
+export function joinRoom(name, topic = "") {
+  addRoom(state, name, topic);
+  connection?.send({ type: "join", room: name });
+  activate(name);
+}
+
+export function leaveActiveRoom() {
+  if (state.active) connection?.send({ type: "leave", room: state.active });
+}
+
+export function createRoom(name, topic) {
+  return api.createRoom(session.token, name, topic);
+}
+
+export function sendMessage() {
+  const text = composerText();
+  showSendError("");
+  if (!text || !state.active) return;
+  const chars = [...text].length;
+  if (chars > MAX_MESSAGE_CHARS) {
+    // Said before sending, never cut: the box has no maxlength for that reason.
+    showSendError(`That is ${chars - MAX_MESSAGE_CHARS} characters over the ${MAX_MESSAGE_CHARS} a message may have.`);
+    return;
+  }
+  const clientId = newClientId();
+  // Kept until its ack; connection.js sends it again (same client_id, so never twice)
+  // after a reconnect.
+  addPending(state, clientId, state.active, text);
+  if (!connection?.send({ type: "send", room: state.active, text, client_id: clientId })) {
+    showSendError("Not connected: your message will be sent when the connection is back.");
+  }
+  clearComposer();
+}
+
+/** A random idempotency key (crypto.randomUUID needs a secure context; this does not). */
+function newClientId() {
+  return Array.from(crypto.getRandomValues(new Uint8Array(12)), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+let lastTypingSent = 0;
+export function noteTyping() {
+  const now = Date.now();
+  if (state.active && now - lastTypingSent > TYPING_SEND_MS) {
+    lastTypingSent = now;
+    connection?.send({ type: "typing", room: state.active });
+  }
+}
+
+export function loadOlder() {
+  const r = activeRoom(state);
+  if (!r || !r.more || r.loadingOlder || !r.messages.length) return;
+  r.loadingOlder = true;
+  if (!connection?.send({ type: "history", room: r.name, before: r.messages[0].id, limit: HISTORY_PAGE })) {
+    r.loadingOlder = false;
+  }
+}
+
+/** The page was hidden or shown: what is on screen now counts as read. */
+export function visibilityChanged(visible) {
+  state.visible = visible;
+  const r = activeRoom(state);
+  if (r) markRead(r);
+}
+
+function setStatus(status, note) {
+  state.status = status;
+  renderMyStatus(status, note);
+}
+
+export async function toggleStatus() {
+  const next = state.status === "busy" ? "available" : "busy";
+  // The note said why one was busy, so going available clears it: the server stores any
+  // note it is sent, whatever the status, so none is sent.
+  const note = next === "busy" ? statusNoteText() || undefined : undefined;
+  try {
+    const me = await api.setStatus(session.token, next, note);
+    setStatus(me.status, me.status_note);
+    // renderMyStatus leaves a field being typed in alone; this answers the user's own press.
+    setStatusNote(me.status_note || "");
+  } catch (error) {
+    showSendError(error.message);
+  }
+}
+
+let searchTimer = null;
+/** Rooms whose name or topic matches what is typed; with nothing typed, every room, a page
+ *  at a time ("More rooms" fetches the next). */
+export function searchRooms() {
+  clearTimeout(searchTimer);
+  searchTimer = setTimeout(() => showRoomPage(null), 200);
+}
+
+async function showRoomPage(cursor) {
+  const query = searchQuery();
+  try {
+    const page = await api.searchRooms(session.token, query, cursor);
+    // An answer for what is no longer typed (a slower, older request) is dropped.
+    if (searchQuery() !== query) return;
+    renderSearchResults(page, {
+      query,
+      more: Boolean(cursor),
+      onJoin: (found) => {
+        joinRoom(found.name, found.topic || "");
+        clearSearch();
+      },
+      onMore: () => showRoomPage(page.next_cursor),
+    });
+  } catch (error) {
+    renderSearchError(error.message);
+  }
+}

@@ -1,0 +1,367 @@
+// The chat view's DOM: drawing the state (state.js) into it, the scroll position of the
+// message list, and the drawers of narrow screens. Its elements are looked up once, here
+// (module scripts run after the page is parsed); nothing here decides what to send. Every
+// piece of user text reaches the page through textContent or text nodes, never innerHTML.
+
+import { activeRoom, typers, unreadElsewhere, unreadTotal } from "./state.js";
+
+const MENTION = /@([A-Za-z0-9_.-]{3,32})/g;
+
+const byId = (id) => document.getElementById(id);
+
+/** The chat view's elements, for drawing and for wiring (app.js). */
+export const view = {
+  authView: byId("auth-view"),
+  chatView: byId("chat-view"),
+  sidebar: byId("sidebar"),
+  meName: byId("me-name"),
+  meStatus: byId("me-status"),
+  statusForm: byId("status-form"),
+  statusNote: byId("status-note"),
+  statusToggle: byId("status-toggle"),
+  myRooms: byId("my-rooms"),
+  searchForm: byId("search-form"),
+  roomSearch: byId("room-search"),
+  searchResults: byId("search-results"),
+  logout: byId("logout"),
+  openSidebar: byId("open-sidebar"),
+  roomsUnread: byId("rooms-unread"),
+  roomTitle: byId("room-title"),
+  roomTopicLine: byId("room-topic-line"),
+  leaveRoom: byId("leave-room"),
+  openMembers: byId("open-members"),
+  connection: byId("connection"),
+  catchUp: byId("catch-up"),
+  messages: byId("messages"),
+  announcer: byId("announcer"),
+  typing: byId("typing"),
+  composer: byId("composer"),
+  messageInput: byId("message-input"),
+  send: byId("send"),
+  sendError: byId("send-error"),
+  membersPanel: byId("members-panel"),
+  members: byId("members"),
+  scrim: byId("scrim"),
+};
+
+// ---------------------------------------------------------------- building blocks
+
+function el(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+function textItem(text) {
+  return el("li", "hint", text);
+}
+
+function roomItem(name, topic, badge, onClick, current = false) {
+  const item = el("li");
+  const button = el("button", current ? "room current" : "room");
+  button.type = "button";
+  if (current) button.setAttribute("aria-current", "true");
+  button.append(el("span", "room-name", `#${name}`));
+  if (badge) button.append(el("span", "badge", badge));
+  if (topic) button.title = topic;
+  button.addEventListener("click", onClick);
+  item.append(button);
+  return item;
+}
+
+/** The text as text nodes, with @mentions wrapped in spans: no HTML is ever parsed. */
+function textWithMentions(text, me) {
+  const body = el("div", "text");
+  let last = 0;
+  for (const match of text.matchAll(MENTION)) {
+    body.append(document.createTextNode(text.slice(last, match.index)));
+    const self = match[1].toLowerCase() === me.toLowerCase();
+    body.append(el("span", self ? "mention me" : "mention", match[0]));
+    last = match.index + match[0].length;
+  }
+  body.append(document.createTextNode(text.slice(last)));
+  return body;
+}
+
+function messageElement(message, me) {
+  const item = el("li", "message");
+  item.dataset.id = String(message.id);
+  if (message.user === me) item.classList.add("own");
+  if (message.assistant) item.classList.add("assistant");
+  const meta = el("div", "meta");
+  meta.append(el("span", "author", message.user));
+  if (message.assistant) meta.append(el("span", "tag", "assistant"));
+  const when = new Date(message.ts);
+  const time = el("time", "ts", when.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }));
+  time.dateTime = message.ts;
+  time.title = when.toLocaleString();
+  meta.append(time);
+  item.append(meta, textWithMentions(message.text, me));
+  return item;
+}
+
+// ---------------------------------------------------------------- the chat view
+
+/** From the sign-in page to the chat, as `me`. */
+export function showChat(me) {
+  view.meName.textContent = me;
+  view.authView.hidden = true;
+  view.chatView.hidden = false;
+}
+
+/** My rooms with their badges; `onSelect(name)` when one is picked. */
+export function renderRooms(state, onSelect) {
+  const items = [...state.rooms.values()]
+    .sort((a, b) => a.name.localeCompare(b.name))
+    .map((r) => {
+      const badge = r.unread > 0 ? String(r.unread) : "";
+      const item = roomItem(r.name, r.topic, badge, () => onSelect(r.name), r.name === state.active);
+      if (badge) item.querySelector(".badge").setAttribute("aria-label", `${r.unread} unread`);
+      return item;
+    });
+  view.myRooms.replaceChildren(...(items.length ? items : [textItem("No rooms yet: search or create one.")]));
+  // On a phone the room list hides behind ☰, which shows a dot when another room has news
+  // (a mention is a message from someone else, so it counts as unread).
+  const elsewhere = unreadElsewhere(state);
+  view.roomsUnread.hidden = !elsewhere;
+  view.openSidebar.setAttribute("aria-label", elsewhere ? "Show rooms: unread messages in other rooms" : "Show rooms");
+  // The tab says how many messages wait, as chat apps' tabs do.
+  const unread = unreadTotal(state);
+  document.title = unread > 0 ? `(${unread}) Sala` : "Sala";
+}
+
+export function renderConversation(state, { keepScroll = false } = {}) {
+  const r = activeRoom(state);
+  view.roomTitle.textContent = r ? `#${r.name}` : "Pick a room";
+  view.roomTopicLine.textContent = r ? r.topic : "";
+  view.leaveRoom.hidden = !r;
+  renderMessages(state);
+  if (!keepScroll || stuckToBottom) scrollToBottom();
+  renderTyping(state);
+  renderMembers(state);
+}
+
+function renderMessages(state) {
+  const r = activeRoom(state);
+  view.messages.replaceChildren(...(r ? r.messages.map((message) => messageElement(message, state.me)) : []));
+}
+
+/** A new message in the room on screen. */
+export function appendMessage(state, message) {
+  const r = activeRoom(state);
+  // Out-of-order arrivals (rare) re-render; the usual case appends.
+  if (r.messages[r.messages.length - 1].id !== message.id) renderMessages(state);
+  else view.messages.append(messageElement(message, state.me));
+  if (stuckToBottom || message.user === state.me) scrollToBottom();
+}
+
+/** Older messages above the ones shown: the reader stays where they were. */
+export function renderOlder(state) {
+  const list = view.messages;
+  const fromBottom = list.scrollHeight - list.scrollTop;
+  renderMessages(state);
+  list.scrollTop = list.scrollHeight - fromBottom;
+}
+
+/** Reads a new message out to screen readers, from a live region of its own. */
+export function announce(message) {
+  const who = message.assistant ? `${message.user}'s assistant` : message.user;
+  view.announcer.append(el("p", "", `${who}: ${message.text}`));
+  // What has been read out need not stay; the region keeps the last few.
+  while (view.announcer.childElementCount > 3) view.announcer.firstElementChild.remove();
+}
+
+export function renderTyping(state) {
+  const r = activeRoom(state);
+  const who = r ? typers(r) : [];
+  view.typing.textContent = who.length === 0 ? ""
+    : who.length === 1 ? `${who[0]} is typing…` : `${who.slice(0, 3).join(", ")} are typing…`;
+}
+
+export function renderMembers(state) {
+  const r = activeRoom(state);
+  const names = r ? [...r.members].sort((a, b) => a.localeCompare(b)) : [];
+  view.openMembers.textContent = `Online (${names.length})`;
+  view.members.replaceChildren(...names.map((name) => {
+    const item = el("li", "member");
+    const status = state.statuses.get(name);
+    const dot = el("span", `status-dot ${status?.status || "available"}`);
+    dot.setAttribute("aria-hidden", "true");
+    item.append(dot, el("span", "member-name", name));
+    if (status?.status === "busy") {
+      item.append(el("span", "busy-note", status.note ? `busy: ${status.note}` : "busy"));
+    }
+    return item;
+  }));
+}
+
+/** My status in the sidebar. A `note` of undefined leaves the note box as it is, and so
+ *  does any note while the box is being typed in. */
+export function renderMyStatus(status, note) {
+  view.meStatus.className = `status-dot ${status}`;
+  view.meStatus.title = note ? `${status}: ${note}` : status;
+  view.statusToggle.textContent = status === "busy" ? "Set available" : "Set busy";
+  if (note !== undefined && document.activeElement !== view.statusNote) view.statusNote.value = note || "";
+}
+
+/** The "Connecting…" line, and whether the message box takes messages (`usable`). */
+export function renderConnection(phase, usable) {
+  view.connection.hidden = phase === "connected";
+  view.connection.textContent = phase === "reconnecting" ? "Reconnecting…" : "Connecting…";
+  view.messageInput.disabled = !usable;
+  view.send.disabled = !usable;
+}
+
+/** What mentioned me while I was busy: shown once, above the conversation. */
+export function renderCatchUp({ items, summary }, me) {
+  const panel = view.catchUp;
+  const list = el("ul", "catch-up-items");
+  for (const message of items) {
+    const item = el("li");
+    item.append(el("span", "room-name", `#${message.room} `), el("span", "author", message.user), document.createTextNode(": "));
+    item.append(textWithMentions(message.text, me));
+    list.append(item);
+  }
+  const title = el("strong", "", items.length === 0
+    ? "Welcome back: nobody mentioned you while you were busy."
+    : `Welcome back: ${items.length} message${items.length === 1 ? "" : "s"} mentioned you while you were busy.`);
+  const close = el("button", "small", "Dismiss");
+  close.type = "button";
+  close.addEventListener("click", () => { panel.hidden = true; });
+  panel.replaceChildren(title, ...(summary ? [el("p", "summary", summary)] : []), list, close);
+  panel.hidden = false;
+}
+
+// ---------------------------------------------------------------- the room search
+
+export function searchQuery() {
+  return view.roomSearch.value.trim();
+}
+
+/** A page of found rooms: the first replaces the list, a later one (`more`) goes below it.
+ *  `onJoin(room)` when one is picked; `onMore()` when the next page is asked for. */
+export function renderSearchResults(page, { query, more, onJoin, onMore }) {
+  const list = view.searchResults;
+  const items = page.rooms.map((r) => roomItem(r.name, r.topic, `${r.online} online`, () => onJoin(r)));
+  if (more) {
+    list.querySelector(".more-rooms")?.remove();
+    list.append(...items);
+  } else {
+    list.replaceChildren(...(items.length ? items : [textItem(query ? "No rooms match." : "No rooms yet.")]));
+  }
+  if (page.next_cursor) {
+    const item = el("li", "more-rooms");
+    const button = el("button", "link", "More rooms");
+    button.type = "button";
+    button.addEventListener("click", onMore);
+    item.append(button);
+    list.append(item);
+  }
+}
+
+export function renderSearchError(message) {
+  view.searchResults.replaceChildren(textItem(message));
+}
+
+export function clearSearch() {
+  view.roomSearch.value = "";
+  view.searchResults.replaceChildren();
+}
+
+// ---------------------------------------------------------------- the message box
+
+export function composerText() {
+  return view.messageInput.value.trim();
+}
+
+export function clearComposer() {
+  view.messageInput.value = "";
+  autoGrow(view.messageInput);
+}
+
+export function focusComposer() {
+  view.messageInput.focus();
+}
+
+/** A refused message back in the box, unless something new is being written there. */
+export function giveBackDraft(text) {
+  if (!view.messageInput.value) view.messageInput.value = text;
+}
+
+export function showSendError(message) {
+  view.sendError.textContent = message;
+}
+
+export function statusNoteText() {
+  return view.statusNote.value.trim();
+}
+
+/** Sets the note box even while it has the focus: the answer to the user's own press. */
+export function setStatusNote(note) {
+  view.statusNote.value = note;
+}
+
+export function autoGrow(textarea) {
+  textarea.style.height = "auto";
+  textarea.style.height = `${Math.min(textarea.scrollHeight, 160)}px`;
+  textarea.style.overflowY = textarea.scrollHeight > 160 ? "auto" : "hidden";
+}
+
+// ---------------------------------------------------------------- scrolling
+
+// Whether the reader is at the newest message, as of their last scroll. It is kept from
+// scroll events, not measured when needed: the "Reconnecting…" line, the catch-up panel or a
+// taller message box shrink the list without scrolling it, after which the list's own
+// numbers put the reader above the bottom. A ResizeObserver scrolls them back.
+let stuckToBottom = true;
+const STUCK_PX = 40;
+const NEAR_TOP_PX = 60;
+
+function scrollToBottom() {
+  view.messages.scrollTop = view.messages.scrollHeight;
+  stuckToBottom = true;
+}
+
+/** Follows the reader's scrolling; `onNearTop()` when they reach the oldest messages shown. */
+export function followScroll(onNearTop) {
+  const list = view.messages;
+  list.addEventListener("scroll", () => {
+    stuckToBottom = list.scrollHeight - list.scrollTop - list.clientHeight < STUCK_PX;
+    if (list.scrollTop < NEAR_TOP_PX) onNearTop();
+  });
+  // Whatever made the list shorter or taller, a reader who was at the bottom stays there.
+  new ResizeObserver(() => {
+    if (stuckToBottom) scrollToBottom();
+  }).observe(list);
+}
+
+// ---------------------------------------------------------------- drawers
+
+// On narrow screens the room list and the member list are drawers over the conversation
+// (style.css), each opened by its button. One is open at a time; its ✕, Esc or a tap
+// outside it (on the scrim) closes it.
+const DRAWERS = [
+  { drawer: view.sidebar, opener: view.openSidebar },
+  { drawer: view.membersPanel, opener: view.openMembers },
+];
+
+export function openDrawer(drawer) {
+  closeDrawers();
+  const { opener } = DRAWERS.find((entry) => entry.drawer === drawer);
+  drawer.classList.add("open");
+  opener.setAttribute("aria-expanded", "true");
+  view.scrim.hidden = false;
+  drawer.querySelector(".drawer-close").focus();
+}
+
+export function closeDrawers() {
+  for (const { drawer, opener } of DRAWERS) {
+    if (!drawer.classList.contains("open")) continue;
+    drawer.classList.remove("open");
+    opener.setAttribute("aria-expanded", "false");
+    // Focus would stay in a drawer that is sliding out of sight.
+    if (drawer.contains(document.activeElement)) opener.focus();
+  }
+  view.scrim.hidden = true;
+}

@@ -1,0 +1,285 @@
+// What the page knows about the chat, and how each server frame (docs/protocol.md) changes
+// it. No DOM and no timers here: `reduce` applies one frame and answers what it changed, so
+// render.js redraws that much and chat.js does what follows (marking a room read, picking
+// another room), and node can test it all without a page (crates/sala-server/tests/web/).
+// What the wire needs to resume after a reconnect (rooms to rejoin, sends to resend) is
+// connection.js's, not this module's.
+
+/** How long a typing hint shows after its last `typing` frame. */
+export const TYPING_SHOW_MS = 3500;
+
+/** The page's one state. It outlives a session: `pending` survives a session that ended
+ *  (so what was typed goes out under the next one), and only signing out clears it all. */
+export function createState() {
+  return {
+    me: null, // the signed-in username
+    status: "available", // mine
+    rooms: new Map(), // name -> Room, in the order they became known
+    active: null, // the name of the room on screen
+    pending: new Map(), // client_id -> {room, text}: sent, not yet acked or refused
+    statuses: new Map(), // username -> {status, note}
+    visible: true, // whether the reader can see the page: the page keeps it up to date
+  };
+}
+
+export function newRoom(name, topic = "", unread = 0, lastRead = 0) {
+  return {
+    name, topic, unread, lastRead,
+    messages: [], ids: new Set(), // loaded messages, oldest first
+    more: false, loadingOlder: false,
+    members: new Set(),
+    typing: new Map(), // username -> when their hint runs out (ms since the epoch)
+    joinedBefore: false, // joined earlier in this page's life: a new `joined` is a return
+  };
+}
+
+/** Signed in as `me`, whose rooms (GET /api/me/rooms) are `listed`. */
+export function enterRooms(state, me, listed) {
+  state.me = me;
+  state.rooms.clear();
+  for (const room of listed) {
+    state.rooms.set(room.name, newRoom(room.name, room.topic || "", room.unread, room.last_read));
+  }
+  // A user in no room at all (a new account) starts in general, as the terminal client
+  // does, rather than on an empty "Pick a room"; the join on connecting makes it theirs.
+  if (state.rooms.size === 0) state.rooms.set("general", newRoom("general"));
+}
+
+/** Signed out: nothing of the session stays. */
+export function forget(state) {
+  state.me = null;
+  state.rooms.clear();
+  state.active = null;
+  state.pending.clear();
+}
+
+/** The room to show first after signing in. */
+export function firstRoom(state) {
+  return state.rooms.has("general") ? "general" : state.rooms.keys().next().value;
+}
+
+/** The room of that name, made known if it was not: a frame about a room lists it. */
+export function room(state, name) {
+  if (!state.rooms.has(name)) state.rooms.set(name, newRoom(name));
+  return state.rooms.get(name);
+}
+
+export function addRoom(state, name, topic = "") {
+  if (!state.rooms.has(name)) state.rooms.set(name, newRoom(name, topic));
+}
+
+export function activeRoom(state) {
+  return (state.active && state.rooms.get(state.active)) || null;
+}
+
+/** A send that waits for its ack; its text goes back to its author if it is refused. */
+export function addPending(state, clientId, room, text) {
+  state.pending.set(clientId, { room, text });
+}
+
+/** Marks everything loaded in `r` read, if the reader can see it. True when the marker moved
+ *  or a badge cleared, which the server must then be told. */
+export function readAll(state, r) {
+  const last = r.messages[r.messages.length - 1];
+  if (!state.visible || !last) return false;
+  if (last.id <= r.lastRead && r.unread === 0) return false;
+  r.lastRead = Math.max(r.lastRead, last.id);
+  r.unread = 0;
+  return true;
+}
+
+export function unreadTotal(state) {
+  return [...state.rooms.values()].reduce((sum, r) => sum + r.unread, 0);
+}
+
+/** Whether a room other than the one on screen has unread messages. */
+export function unreadElsewhere(state) {
+  return [...state.rooms.values()].some((r) => r.name !== state.active && r.unread > 0);
+}
+
+/** Who is typing in `r`, in the order they started. */
+export function typers(r) {
+  return [...r.typing.keys()];
+}
+
+/** When the first typing hint runs out, or null if none shows. */
+export function nextTypingExpiry(state) {
+  let next = null;
+  for (const r of state.rooms.values()) {
+    for (const until of r.typing.values()) if (next === null || until < next) next = until;
+  }
+  return next;
+}
+
+/** Drops the typing hints that ran out by `now`; true if the room on screen lost one. */
+export function expireTyping(state, now) {
+  let shown = false;
+  for (const r of state.rooms.values()) {
+    for (const [user, until] of r.typing) {
+      if (until > now) continue;
+      r.typing.delete(user);
+      if (r.name === state.active) shown = true;
+    }
+  }
+  return shown;
+}
+
+/** What one frame changed. Each part is for render.js or chat.js to act on; `null` or
+ *  `false` means untouched. */
+function unchanged() {
+  return {
+    rooms: false, // the room list, its badges and the tab's title
+    conversation: null, // the room on screen, to draw anew: {keepScroll}
+    appended: null, // a new message in the room on screen, to add at the end
+    older: false, // older messages in the room on screen, to draw above the reader
+    typing: false, // who is typing in the room on screen
+    members: false, // the member list (of the room on screen, with statuses)
+    me: null, // my own status: {status, note}; a `note` of undefined leaves the note box be
+    activeLeft: false, // the room on screen was left: another must be picked
+    readActive: false, // the room on screen has news, to mark read if it is seen
+    catchUp: null, // what mentioned me while I was busy: {items, summary}
+    draft: null, // the text of a refused send in the room on screen, to give back
+    sendError: null, // what the line under the message box says ("" clears it)
+  };
+}
+
+/** Applies one server frame to the state and answers what changed. `now` (ms) dates typing
+ *  hints. Frames of unknown types change nothing. */
+export function reduce(state, frame, now = Date.now()) {
+  const change = unchanged();
+  switch (frame.type) {
+    case "ready": onReady(state, frame, change); break;
+    case "joined": onJoined(state, frame, change); break;
+    case "left": onLeft(state, frame, change); break;
+    case "message": onMessage(state, frame, change); break;
+    case "ack": state.pending.delete(frame.client_id); break;
+    case "history": onHistory(state, frame, change); break;
+    case "typing": onTyping(state, frame, change, now); break;
+    case "presence": onPresence(state, frame, change); break;
+    case "status": onStatus(state, frame, change); break;
+    case "read": onRead(state, frame, change); break;
+    case "error": onError(state, frame, change); break;
+    case "catch_up": change.catchUp = { items: frame.items, summary: frame.summary }; break;
+    default: break;
+  }
+  return change;
+}
+
+function onReady(state, frame, change) {
+  state.status = frame.user.status;
+  change.me = { status: frame.user.status, note: state.statuses.get(frame.user.username)?.note };
+  // connection.js has just resent what waited: the "will be sent when the connection is
+  // back" is no longer true.
+  if (state.pending.size > 0) change.sendError = "";
+}
+
+function onJoined(state, frame, change) {
+  const r = room(state, frame.room);
+  const resumed = r.messages.length > 0;
+  r.members = new Set(frame.members);
+  // Who is busy now; a member left out of `statuses` is available. Later changes come
+  // as `status` frames, which the server sends after this one.
+  const statuses = frame.statuses || {};
+  for (const name of frame.members) {
+    state.statuses.set(name, statuses[name] || { status: "available" });
+  }
+  if (!resumed) {
+    r.messages = [];
+    r.ids = new Set();
+    r.more = frame.more;
+  }
+  // With `since`, the history is exactly what was missed; duplicates are dropped by id.
+  // What was missed counts toward the badge as live messages do (the first history does
+  // not: the server's count came with the room list). Messages already shown are skipped.
+  const returning = r.joinedBefore;
+  r.joinedBefore = true;
+  for (const message of frame.history) addMessage(state, r, message, returning);
+  if (r.name === state.active) {
+    change.conversation = { keepScroll: resumed };
+    change.readActive = true;
+  }
+  change.rooms = true;
+}
+
+function onLeft(state, { room: name }, change) {
+  state.rooms.delete(name);
+  if (state.active === name) {
+    state.active = null;
+    change.activeLeft = true;
+  }
+  change.rooms = true;
+}
+
+/** Adds a message in id order unless it is there already; `live` ones count as unread
+ *  unless they are mine, already read, or in the room the reader is looking at. */
+function addMessage(state, r, message, live) {
+  if (r.ids.has(message.id)) return false;
+  r.ids.add(message.id);
+  const last = r.messages[r.messages.length - 1];
+  r.messages.push(message);
+  if (last && last.id > message.id) r.messages.sort((a, b) => a.id - b.id);
+  if (live && message.user !== state.me && message.id > r.lastRead
+      && !(r.name === state.active && state.visible)) {
+    r.unread += 1;
+  }
+  return true;
+}
+
+function onMessage(state, message, change) {
+  const r = room(state, message.room);
+  if (!addMessage(state, r, message, true)) return;
+  // Whoever sent a message has stopped typing it.
+  if (r.typing.delete(message.user) && r.name === state.active) change.typing = true;
+  if (r.name === state.active) {
+    change.appended = message;
+    change.readActive = true;
+  }
+  change.rooms = true;
+}
+
+function onHistory(state, frame, change) {
+  const r = room(state, frame.room);
+  r.loadingOlder = false;
+  r.more = frame.more;
+  for (const message of frame.messages) addMessage(state, r, message, false);
+  if (r.name === state.active) change.older = true;
+}
+
+function onTyping(state, { room: name, user }, change, now) {
+  room(state, name).typing.set(user, now + TYPING_SHOW_MS);
+  if (name === state.active) change.typing = true;
+}
+
+function onPresence(state, { room: name, user, event }, change) {
+  const r = room(state, name);
+  if (event === "joined") r.members.add(user);
+  else r.members.delete(user);
+  if (name === state.active) change.members = true;
+}
+
+function onStatus(state, { user, status, note }, change) {
+  state.statuses.set(user, { status, note });
+  if (user === state.me) {
+    state.status = status;
+    change.me = { status, note };
+  }
+  change.members = true;
+}
+
+/** My read marker moved on another device: the badge follows it. */
+function onRead(state, { room: name, id }, change) {
+  const r = room(state, name);
+  r.lastRead = Math.max(r.lastRead, id);
+  r.unread = r.messages.filter((m) => m.id > r.lastRead && m.user !== state.me).length;
+  change.rooms = true;
+}
+
+function onError(state, frame, change) {
+  if (frame.client_id && state.pending.has(frame.client_id)) {
+    // The message was not stored: give it back to its author.
+    const { room: name, text } = state.pending.get(frame.client_id);
+    state.pending.delete(frame.client_id);
+    if (name === state.active) change.draft = text;
+  }
+  change.sendError = frame.message;
+}
