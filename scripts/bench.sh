@@ -19,6 +19,7 @@
 #   idle-max        19,000 joined connections, near the open-file limit (Sala /ws only)
 # --quick           every run shrunk (50 connections, 3 s): checks this script, measures nothing
 #
+#   SALA_BIN=PATH scripts/bench.sh ...   the same with another build of sala (see below)
 #   scripts/bench.sh --report DIR
 #
 # only rewrites the docs section from the results of an earlier sitting (DIR), for one that
@@ -156,8 +157,15 @@ if [ -n "$report_only" ]; then
   exit 0
 fi
 
-cargo build --release --locked -p sala -p sala-bench >&2
-sala=$repo/target/release/sala
+# SALA_BIN=PATH runs that build of sala instead of this checkout's (to compare two commits
+# in one sitting: build each, copy its target/release/sala aside, run once with each).
+if [ -n "${SALA_BIN:-}" ]; then
+  cargo build --release --locked -p sala-bench >&2
+  sala=$(realpath "$SALA_BIN")
+else
+  cargo build --release --locked -p sala -p sala-bench >&2
+  sala=$repo/target/release/sala
+fi
 bench=$repo/target/release/sala-bench
 
 # For _sala_free_port and _sala_stop_pid; no service is started from it here.
