@@ -106,3 +106,160 @@ fn close_at_expiry(conn: ConnHandle, expires_at: chrono::DateTime<Utc>) {
         }
     });
 }
+
+#[cfg(test)]
+mod tests {
+    //! Admission on its own, over a real SQLite store: the cases a transport cannot stage
+    //! from outside (a logout between the token check and the registration). What each
+    //! transport tells its client is tested over real sockets, from one table, in
+    //! `tests/sio/main.rs`.
+
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use chrono::{TimeDelta, Utc};
+    use sala_store::{NewSession, NewUser, Store};
+    use sala_store_sqlite::SqliteStore;
+
+    use super::*;
+    use crate::chat::ChatLimits;
+    use crate::cluster::Cluster;
+    use crate::cluster::hub::{Hub, OutboundLimits};
+    use crate::metrics::Metrics;
+
+    struct Fixture {
+        chat: Chat,
+        store: Arc<dyn Store>,
+        /// Removed when dropped: held until the test ends, or the database vanishes.
+        _dir: tempfile::TempDir,
+    }
+
+    async fn fixture(max_connections_per_user: usize) -> Fixture {
+        crate::telemetry::init_for_tests();
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(
+            SqliteStore::open(&dir.path().join("sala.db"))
+                .await
+                .unwrap(),
+        );
+        let limits = ChatLimits {
+            outbound_queue: 64,
+            write_timeout: Duration::from_secs(5),
+            sends_per_sec: 100.0,
+            send_burst: 100,
+            commands_per_sec: 100.0,
+            command_burst: 100,
+            max_connections_per_user,
+            max_rooms_per_connection: 10,
+            typing_interval: Duration::from_secs(1),
+            assistant_interval: Duration::from_secs(1),
+        };
+        let hub = Hub::new(OutboundLimits::frames(64));
+        let chat = Chat::start(
+            store.clone(),
+            Cluster::single(hub),
+            limits,
+            Arc::new(Metrics::new()),
+            None,
+        );
+        Fixture {
+            chat,
+            store,
+            _dir: dir,
+        }
+    }
+
+    /// A user with a live login session lasting `lasts`, as `authenticate` would return it.
+    async fn logged_in(store: &dyn Store, name: &str, lasts: TimeDelta) -> AuthUser {
+        let now = Utc::now();
+        let user = store
+            .create_user(NewUser {
+                username: name,
+                email: None,
+                password_hash: "not a real hash",
+                created_at: now,
+            })
+            .await
+            .unwrap();
+        let session_id = format!("session-of-{name}");
+        let expires_at = now + lasts;
+        store
+            .create_session(NewSession {
+                id: &session_id,
+                user_id: user.id,
+                created_at: now,
+                expires_at,
+            })
+            .await
+            .unwrap();
+        AuthUser {
+            user_id: user.id,
+            session_id,
+            expires_at,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_logout_after_the_token_check_is_caught_and_leaves_nothing_registered() {
+        let Fixture { chat, store, _dir } = fixture(5).await;
+        let auth = logged_in(store.as_ref(), "racer", TimeDelta::hours(1)).await;
+        // The token was checked (`auth` exists); the logout lands before the registration.
+        assert!(
+            store
+                .revoke_session(&auth.session_id, Utc::now())
+                .await
+                .unwrap()
+        );
+        let refused = chat.admit(&auth).await.err();
+        assert!(
+            matches!(refused, Some(AdmissionError::LoggedOut)),
+            "{refused:?}"
+        );
+        assert_eq!(chat.hub().connection_count(), 0);
+    }
+
+    #[tokio::test]
+    async fn the_per_user_cap_refuses_one_more_and_frees_a_place_when_one_goes() {
+        let Fixture { chat, store, _dir } = fixture(2).await;
+        let auth = logged_in(store.as_ref(), "many", TimeDelta::hours(1)).await;
+        let first = chat.admit(&auth).await.unwrap();
+        let _second = chat.admit(&auth).await.unwrap();
+        let refused = chat.admit(&auth).await.err();
+        assert!(
+            matches!(refused, Some(AdmissionError::TooManyConnections(_))),
+            "{refused:?}"
+        );
+        drop(first);
+        chat.admit(&auth).await.expect("a place was freed");
+    }
+
+    #[tokio::test]
+    async fn ready_is_the_first_frame_and_the_connection_ends_with_its_token() {
+        let Fixture { chat, store, _dir } = fixture(5).await;
+        let auth = logged_in(store.as_ref(), "brief", TimeDelta::milliseconds(300)).await;
+        let Admitted {
+            client,
+            mut outbound,
+        } = chat.admit(&auth).await.unwrap();
+        let first = outbound.recv().await.expect("ready");
+        let first = std::str::from_utf8(first.json()).unwrap().to_owned();
+        assert!(first.starts_with(r#"{"type":"ready""#), "{first}");
+        let conn = client.conn().clone();
+        tokio::time::timeout(Duration::from_secs(10), conn.closed())
+            .await
+            .expect("closed at expiry");
+        assert_eq!(conn.close_reason(), Some(CloseReason::TokenExpired));
+    }
+
+    #[tokio::test]
+    async fn a_deleted_user_is_not_admitted() {
+        let Fixture { chat, store, _dir } = fixture(5).await;
+        let mut auth = logged_in(store.as_ref(), "ghost", TimeDelta::hours(1)).await;
+        auth.user_id += 1000;
+        let refused = chat.admit(&auth).await.err();
+        assert!(
+            matches!(refused, Some(AdmissionError::NoSuchUser)),
+            "{refused:?}"
+        );
+    }
+}

@@ -541,6 +541,204 @@ async fn a_client_that_only_listens_hears_general(kind: Kind) {
     );
 }
 
+/// One admission case (`chat::admission`): how the connection is set up, and what each
+/// transport must tell its client. The chat layer admits for both; this table shows each
+/// transport says the same thing in its own terms.
+#[derive(Debug, Clone, Copy)]
+enum AdmissionCase {
+    /// No token at all (on `/ws`: a first frame that is not `auth`).
+    NoToken,
+    /// A token not signed with the server's secret.
+    ForgedToken,
+    /// A token whose session was logged out before connecting.
+    LoggedOutBefore,
+    /// One connection more than the per-user cap (here 1).
+    OverTheCap,
+    /// A token that expires while the connection is open.
+    TokenExpires,
+    /// A logout while the connection is open.
+    LoggedOutWhileOpen,
+}
+
+/// What a client sees of its connection.
+#[derive(Debug, PartialEq)]
+enum Seen {
+    /// Refused before any chat: `/ws` answers the upgrade with this status.
+    UpgradeRefused(u16),
+    /// `/ws`: an `error` frame with this code, then a close with this code.
+    ErrorThenClose(&'static str, u16),
+    /// `/ws`: admitted (`ready`), later closed with this code.
+    ReadyThenClose(u16),
+    /// Socket.io: `connect_error` whose message says this.
+    ConnectError(&'static str),
+    /// Socket.io: connected, later disconnected by the server.
+    ConnectThenDisconnect,
+}
+
+impl AdmissionCase {
+    const ALL: [Self; 6] = [
+        Self::NoToken,
+        Self::ForgedToken,
+        Self::LoggedOutBefore,
+        Self::OverTheCap,
+        Self::TokenExpires,
+        Self::LoggedOutWhileOpen,
+    ];
+
+    /// What `/ws` and Socket.io must show.
+    fn expected(self) -> (Seen, Seen) {
+        match self {
+            Self::NoToken => (
+                Seen::ErrorThenClose("bad_request", 1008),
+                Seen::ConnectError("authentication required"),
+            ),
+            Self::ForgedToken | Self::LoggedOutBefore => (
+                Seen::UpgradeRefused(401),
+                Seen::ConnectError("invalid, expired or revoked token"),
+            ),
+            Self::OverTheCap => (
+                Seen::ErrorThenClose("limit_reached", 1008),
+                Seen::ConnectError("connections"),
+            ),
+            Self::TokenExpires | Self::LoggedOutWhileOpen => {
+                (Seen::ReadyThenClose(1008), Seen::ConnectThenDisconnect)
+            }
+        }
+    }
+
+    async fn app(self) -> TestApp {
+        TestApp::spawn_with(|config| {
+            config.max_connections_per_user = 1;
+            if matches!(self, Self::TokenExpires) {
+                config.token_ttl_secs = 2;
+            }
+        })
+        .await
+    }
+
+    /// The token to connect with, after whatever must happen first.
+    async fn token(self, app: &TestApp, name: &str) -> Option<String> {
+        let token = app.user_token(name).await;
+        match self {
+            Self::NoToken => None,
+            Self::ForgedToken => {
+                // A well-formed token for a user id that exists, signed with another secret.
+                let other = secrecy::SecretString::from(
+                    "another-secret-that-is-at-least-32-bytes".to_owned(),
+                );
+                let keys =
+                    sala_server::auth::token::TokenKeys::new(&other, chrono::Duration::hours(1));
+                let (forged, _) = keys
+                    .issue(1, "forged-session", chrono::Utc::now())
+                    .expect("a token");
+                Some(forged)
+            }
+            Self::LoggedOutBefore => {
+                let logout = app.post_authed("/api/logout", &token, &json!({})).await;
+                assert_eq!(logout.status(), 204);
+                Some(token)
+            }
+            Self::OverTheCap | Self::TokenExpires | Self::LoggedOutWhileOpen => Some(token),
+        }
+    }
+
+    /// Once connected: what ends the connection, if the case has something.
+    async fn after_connecting(self, app: &TestApp, token: Option<&str>) {
+        if let (Self::LoggedOutWhileOpen, Some(token)) = (self, token) {
+            let logout = app.post_authed("/api/logout", token, &json!({})).await;
+            assert_eq!(logout.status(), 204);
+        }
+    }
+
+    async fn over_ws(self) -> Seen {
+        let app = self.app().await;
+        let token = self.token(&app, "wsuser").await;
+        // Over the cap: the one allowed connection is held while the next one tries.
+        let _held = match (self, &token) {
+            (Self::OverTheCap, Some(token)) => Some(WsClient::connect(&app, token).await),
+            _ => None,
+        };
+        let mut client = match WsClient::connect_raw(&app, token.as_deref()).await {
+            Ok(client) => client,
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                return Seen::UpgradeRefused(response.status().as_u16());
+            }
+            Err(err) => panic!("{self:?}: the upgrade failed oddly: {err}"),
+        };
+        if token.is_none() {
+            client
+                .send(json!({"type": "join", "room": "general"}))
+                .await;
+        }
+        let first = client.next_frame().await;
+        if first["type"] == "ready" {
+            self.after_connecting(&app, token.as_deref()).await;
+        }
+        let code = match client.ended().await {
+            ws_client::Ended::Closed(Some(code)) => code,
+            other => panic!("{self:?}: /ws ended without a close code: {other:?}"),
+        };
+        match first["type"].as_str() {
+            Some("ready") => Seen::ReadyThenClose(code),
+            Some("error") => {
+                let error = match first["code"].as_str() {
+                    Some("bad_request") => "bad_request",
+                    Some("limit_reached") => "limit_reached",
+                    other => panic!("{self:?}: unexpected error code {other:?}: {first}"),
+                };
+                Seen::ErrorThenClose(error, code)
+            }
+            _ => panic!("{self:?}: unexpected first frame {first}"),
+        }
+    }
+
+    async fn over_socket_io(self, kind: Kind) -> Seen {
+        let app = self.app().await;
+        let token = self.token(&app, "siouser").await;
+        let _held = match (self, &token) {
+            (Self::OverTheCap, Some(token)) => Some(connected(kind, &app, token, "websocket")),
+            _ => None,
+        };
+        let mut client = SioClient::start(kind, &app, token.as_deref(), "websocket");
+        let outcome =
+            client.wait(|line| line["event"] == "connect" || line["event"] == "connect_error");
+        if outcome["event"] == "connect_error" {
+            let message = outcome["message"].as_str().unwrap_or_default().to_owned();
+            let said = [
+                "authentication required",
+                "invalid, expired or revoked token",
+                "connections",
+            ]
+            .into_iter()
+            .find(|expected| message.contains(expected))
+            .unwrap_or_else(|| panic!("{self:?} {kind:?}: connect_error says {message:?}"));
+            return Seen::ConnectError(said);
+        }
+        self.after_connecting(&app, token.as_deref()).await;
+        client.event("disconnect");
+        Seen::ConnectThenDisconnect
+    }
+}
+
+/// Every admission case against `/ws` and against Socket.io (both real clients), from one
+/// table: the same rule, told in each transport's terms.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs node's socket.io-client and python-socketio (scripts/test.sh installs them)"]
+async fn admission_is_one_rule_for_both_transports() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    for case in AdmissionCase::ALL {
+        let (ws, socket_io) = case.expected();
+        assert_eq!(case.over_ws().await, ws, "{case:?} over /ws");
+        for kind in [Kind::Node, Kind::Python] {
+            assert_eq!(
+                case.over_socket_io(kind).await,
+                socket_io,
+                "{case:?} over Socket.io ({kind:?})"
+            );
+        }
+    }
+}
+
 macro_rules! both_clients {
     ($($name:ident => $scenario:ident($($arg:expr),*);)*) => {$(
         #[tokio::test(flavor = "multi_thread")]
