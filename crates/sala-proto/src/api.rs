@@ -53,6 +53,42 @@ pub struct CreateRoomRequest {
     #[serde(default)]
     #[schema(example = "All things Rust")]
     pub topic: Option<String>,
+    /// Invite-only: not listed or found by others, who are answered as for an unknown name.
+    #[serde(default)]
+    pub private: bool,
+}
+
+/// `POST /api/dms`: the people to write to (the caller is added).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct OpenDmRequest {
+    /// 1 to 8 usernames other than the caller's.
+    #[schema(example = json!(["bob"]))]
+    pub users: Vec<String>,
+}
+
+/// `GET /api/users`: people whose username starts with `q`, and the next page's cursor.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct UserPage {
+    pub users: Vec<UserSummary>,
+    pub next_cursor: Option<String>,
+}
+
+/// Who may find, read and join a room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RoomKind {
+    Public,
+    Private,
+    Dm,
+}
+
+/// A member's role in a room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Owner,
+    Admin,
+    Member,
 }
 
 /// Whether a user is at the keyboard (SPEC §5).
@@ -108,9 +144,14 @@ pub struct TokenValidity {
 }
 
 /// A room (SPEC §2).
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Room {
+    /// For a DM, an unguessable handle rather than a name: show `people` instead.
     pub name: String,
+    pub kind: RoomKind,
+    /// A DM's people (the caller included), by username; absent for other rooms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub people: Option<Vec<String>>,
     pub topic: Option<String>,
     /// The creator's username; `null` for rooms the server made (`general`).
     pub created_by: Option<String>,
@@ -133,6 +174,8 @@ pub struct RoomPage {
 pub struct MemberRoom {
     #[serde(flatten)]
     pub room: Room,
+    /// The user's role in it.
+    pub role: Role,
     /// The id of the last message the user has read (0: none).
     pub last_read: i64,
     /// Messages after `last_read`.

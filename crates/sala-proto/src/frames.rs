@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::api::{Message, UserStatus};
+use crate::api::{Message, Room, UserStatus};
 use crate::error::ErrorCode;
 
 /// What a client may send.
@@ -134,6 +134,11 @@ pub enum ServerFrame {
         room: String,
         user: String,
         event: PresenceEvent,
+    },
+    /// A conversation the user was just made part of (a DM opened by someone, or by
+    /// them on another device), to every connection of theirs. Join it to read it.
+    RoomAdded {
+        room: Room,
     },
     /// Private to the user, on becoming available: what mentioned them while busy.
     CatchUp {

@@ -12,7 +12,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::config::Role;
-use crate::http::{self, AppState, accounts, health, openapi, rooms, web};
+use crate::http::{self, AppState, accounts, health, openapi, people, rooms, web};
 use crate::sio::SocketIoSettings;
 use crate::ws::WsSettings;
 
@@ -43,7 +43,10 @@ pub fn router(state: AppState, transports: Transports, role: Role) -> Router {
             .routes(routes!(accounts::my_rooms))
             .routes(routes!(rooms::list_rooms, rooms::create_room))
             .routes(routes!(rooms::get_room))
-            .routes(routes!(rooms::room_messages));
+            .routes(routes!(rooms::room_messages))
+            .routes(routes!(people::search_users))
+            .routes(routes!(people::open_dm))
+            .routes(routes!(people::block, people::unblock));
     }
     let (api, openapi) = api.routes(routes!(health::healthz)).split_for_parts();
     let openapi = Arc::new(openapi);

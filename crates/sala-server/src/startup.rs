@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use chrono::{Duration, Utc};
-use sala_store::{NewRoom, Store};
+use sala_store::{NewRoom, RoomKind, Store};
 use sala_store_postgres::PostgresStore;
 use sala_store_sqlite::SqliteStore;
 use secrecy::ExposeSecret;
@@ -73,6 +73,7 @@ impl App {
         store
             .ensure_room(NewRoom {
                 name: RoomName::GENERAL,
+                kind: RoomKind::Public,
                 topic: Some("Everyone's room"),
                 created_by: None,
                 created_at: Utc::now(),

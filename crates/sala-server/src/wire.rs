@@ -44,9 +44,12 @@ pub fn user_summary(user: &UserRecord) -> UserSummary {
 }
 
 /// A room, with `online`: how many users have a live connection in it (from the hub).
+/// A room as the API shows it; a DM's `people` are filled in by the caller, who looks them up.
 pub fn room(room: RoomRecord, online: u64) -> Room {
     Room {
         name: room.name,
+        kind: room_kind(room.kind),
+        people: None,
         topic: room.topic,
         created_by: room.created_by,
         created_at: room.created_at,
@@ -57,6 +60,7 @@ pub fn room(room: RoomRecord, online: u64) -> Room {
 pub fn member_room(record: MemberRoomRecord, online: u64) -> MemberRoom {
     MemberRoom {
         room: room(record.room, online),
+        role: role(record.role),
         last_read: record.last_read,
         unread: record.unread,
     }
@@ -71,5 +75,21 @@ pub fn message(message: MessageRecord) -> Message {
         ts: message.created_at,
         client_id: message.client_id,
         assistant: message.assistant,
+    }
+}
+
+pub fn room_kind(kind: sala_store::RoomKind) -> sala_proto::api::RoomKind {
+    match kind {
+        sala_store::RoomKind::Public => sala_proto::api::RoomKind::Public,
+        sala_store::RoomKind::Private => sala_proto::api::RoomKind::Private,
+        sala_store::RoomKind::Dm => sala_proto::api::RoomKind::Dm,
+    }
+}
+
+pub fn role(role: sala_store::Role) -> sala_proto::api::Role {
+    match role {
+        sala_store::Role::Owner => sala_proto::api::Role::Owner,
+        sala_store::Role::Admin => sala_proto::api::Role::Admin,
+        sala_store::Role::Member => sala_proto::api::Role::Member,
     }
 }

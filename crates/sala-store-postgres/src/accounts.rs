@@ -1,8 +1,11 @@
 //! Accounts: users, found by name or email, and their status.
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use sala_store::rows::{UserRow, millis};
-use sala_store::{AccountStore, NewUser, StatusRecord, StoreError, UserRecord, fold_key};
+use sala_store::{
+    AccountStore, NewUser, StatusRecord, StoreError, UserRecord, UserSummary, fold_key,
+};
 
 use crate::PostgresStore;
 use crate::error::map_err;
@@ -101,5 +104,73 @@ impl AccountStore for PostgresStore {
             .await
             .map_err(map_err)?;
         row.ok_or(StoreError::NotFound)?.try_into()
+    }
+
+    async fn search_users(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<UserSummary>, StoreError> {
+        // starts_with() rather than LIKE: the prefix is matched literally. Keys compare in
+        // byte order, as SQLite's do, so the cursor pages alike on both.
+        let rows: Vec<(i64, String)> = sqlx::query_as(
+            "SELECT id, username FROM users WHERE starts_with(username_key, $1) \
+             AND ($2::text IS NULL OR username_key > $2 COLLATE \"C\") \
+             ORDER BY username_key COLLATE \"C\" LIMIT $3",
+        )
+        .bind(fold_key(prefix))
+        .bind(after.map(fold_key))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, username)| UserSummary { id, username })
+            .collect())
+    }
+
+    async fn set_block(
+        &self,
+        blocker: i64,
+        blocked: i64,
+        block: bool,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let done = if block {
+            sqlx::query(
+                "INSERT INTO blocks (blocker_id, blocked_id, created_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (blocker_id, blocked_id) DO NOTHING",
+            )
+            .bind(blocker)
+            .bind(blocked)
+            .bind(millis(at))
+            .execute(&self.pool)
+            .await
+        } else {
+            sqlx::query("DELETE FROM blocks WHERE blocker_id = $1 AND blocked_id = $2")
+                .bind(blocker)
+                .bind(blocked)
+                .execute(&self.pool)
+                .await
+        }
+        .map_err(map_err)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn blockers_of(&self, user_id: i64, among: &[i64]) -> Result<Vec<i64>, StoreError> {
+        if among.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<(i64,)> = sqlx::query_as(
+            "SELECT blocker_id FROM blocks WHERE blocked_id = $1 AND blocker_id = ANY($2)",
+        )
+        .bind(user_id)
+        .bind(among)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(rows.into_iter().map(|(id,)| id).collect())
     }
 }

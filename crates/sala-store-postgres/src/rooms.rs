@@ -2,9 +2,12 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sala_store::rows::{MemberRoomRow, RoomRow, millis};
+use sala_store::rows::{
+    MemberRoomRow, RoomMemberRow, RoomRow, distinct, dm_key, millis, parse_role,
+};
 use sala_store::{
-    BusyMember, MemberRoomRecord, NewRoom, RoomQuery, RoomRecord, RoomStore, StoreError, fold_key,
+    BusyMember, MemberRoomRecord, NewDm, NewRoom, Role, RoomKind, RoomMember, RoomQuery,
+    RoomRecord, RoomStore, StoreError, fold_key,
 };
 
 use crate::PostgresStore;
@@ -18,15 +21,23 @@ fn room_search_text(name: &str, topic: Option<&str>) -> String {
 #[async_trait]
 impl RoomStore for PostgresStore {
     async fn create_room(&self, room: NewRoom<'_>) -> Result<RoomRecord, StoreError> {
-        // One statement: the insert and the creator's name come back together.
+        if room.kind == RoomKind::Dm {
+            return Err(StoreError::Backend("a DM is opened with open_dm".into()));
+        }
+        // One statement: the room, its owner's membership, and the owner's name together.
         const SQL: &str = "WITH r AS ( \
-               INSERT INTO rooms (name, topic, search_text, created_by, created_at) \
-               VALUES ($1, $2, $3, $4, $5) RETURNING * \
+               INSERT INTO rooms (name, kind, topic, search_text, created_by, created_at) \
+               VALUES ($1, $2, $3, $4, $5, $6) RETURNING * \
+             ), owner AS ( \
+               INSERT INTO memberships (user_id, room_id, joined_at, role) \
+               SELECT r.created_by, r.id, r.created_at, 'owner' FROM r \
+               WHERE r.created_by IS NOT NULL \
              ) \
-             SELECT r.id, r.name, r.topic, u.username AS created_by, r.created_at \
+             SELECT r.id, r.name, r.kind, r.topic, u.username AS created_by, r.created_at \
              FROM r LEFT JOIN users u ON u.id = r.created_by";
         let row: RoomRow = sqlx::query_as(SQL)
             .bind(room.name)
+            .bind(room.kind.as_str())
             .bind(room.topic)
             .bind(room_search_text(room.name, room.topic))
             .bind(room.created_by)
@@ -41,10 +52,11 @@ impl RoomStore for PostgresStore {
         // When another node inserts the same name at the same moment, the insert waits for
         // its commit and then does nothing; the select that follows sees that room.
         sqlx::query(
-            "INSERT INTO rooms (name, topic, search_text, created_by, created_at) \
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (name) DO NOTHING",
+            "INSERT INTO rooms (name, kind, topic, search_text, created_by, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (name) DO NOTHING",
         )
         .bind(room.name)
+        .bind(room.kind.as_str())
         .bind(room.topic)
         .bind(room_search_text(room.name, room.topic))
         .bind(room.created_by)
@@ -65,6 +77,96 @@ impl RoomStore for PostgresStore {
         row.map(RoomRecord::try_from).transpose()
     }
 
+    async fn open_dm(&self, dm: NewDm<'_>) -> Result<(RoomRecord, bool), StoreError> {
+        let key = dm_key(dm.members);
+        let members = distinct(dm.members);
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        // Two nodes opening the same DM at once: the second insert waits for the first's
+        // commit, then does nothing, and the select below finds the first's room.
+        let made = sqlx::query(
+            "INSERT INTO rooms (name, kind, search_text, dm_key, created_by, created_at) \
+             VALUES ($1, 'dm', '', $2, $3, $4) \
+             ON CONFLICT (dm_key) WHERE dm_key IS NOT NULL DO NOTHING",
+        )
+        .bind(dm.name)
+        .bind(&key)
+        .bind(dm.created_by)
+        .bind(millis(dm.created_at))
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?
+        .rows_affected()
+            > 0;
+        let (room_id,): (i64,) = sqlx::query_as("SELECT id FROM rooms WHERE dm_key = $1")
+            .bind(&key)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        sqlx::query(
+            "INSERT INTO memberships (user_id, room_id, joined_at) \
+             SELECT member, $2, $3 FROM unnest($1::bigint[]) AS member \
+             ON CONFLICT (user_id, room_id) DO NOTHING",
+        )
+        .bind(&members)
+        .bind(room_id)
+        .bind(millis(dm.created_at))
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)?;
+        const SQL: &str = concat!(room_select!(), "WHERE r.id = $1");
+        let row: RoomRow = sqlx::query_as(SQL)
+            .bind(room_id)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok((row.try_into()?, made))
+    }
+
+    async fn role_in(&self, user_id: i64, room_id: i64) -> Result<Option<Role>, StoreError> {
+        let role: Option<(String,)> =
+            sqlx::query_as("SELECT role FROM memberships WHERE user_id = $1 AND room_id = $2")
+                .bind(user_id)
+                .bind(room_id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(map_err)?;
+        role.map(|(role,)| parse_role(&role)).transpose()
+    }
+
+    async fn set_role(&self, user_id: i64, room_id: i64, role: Role) -> Result<bool, StoreError> {
+        let done =
+            sqlx::query("UPDATE memberships SET role = $1 WHERE user_id = $2 AND room_id = $3")
+                .bind(role.as_str())
+                .bind(user_id)
+                .bind(room_id)
+                .execute(&self.pool)
+                .await
+                .map_err(map_err)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn room_members(
+        &self,
+        room_id: i64,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<RoomMember>, StoreError> {
+        let rows: Vec<RoomMemberRow> = sqlx::query_as(
+            "SELECT u.id AS user_id, u.username, m.role, u.busy, u.status_note \
+             FROM memberships m JOIN users u ON u.id = m.user_id \
+             WHERE m.room_id = $1 AND ($2::text IS NULL OR u.username_key > $2 COLLATE \"C\") \
+             ORDER BY u.username_key COLLATE \"C\" LIMIT $3",
+        )
+        .bind(room_id)
+        .bind(after.map(fold_key))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        rows.into_iter().map(RoomMember::try_from).collect()
+    }
+
     async fn list_rooms(&self, query: RoomQuery<'_>) -> Result<Vec<RoomRecord>, StoreError> {
         // strpos() rather than LIKE: the search string is matched literally, so `%` and `_`
         // typed by a user are just characters. Names compare and sort in byte order
@@ -74,12 +176,15 @@ impl RoomStore for PostgresStore {
             room_select!(),
             "WHERE ($1::text IS NULL OR strpos(r.search_text, $1) > 0) \
              AND ($2::text IS NULL OR r.name > $2 COLLATE \"C\") \
+             AND (r.kind = 'public' OR (r.kind = 'private' AND EXISTS \
+               (SELECT 1 FROM memberships m WHERE m.room_id = r.id AND m.user_id = $4))) \
              ORDER BY r.name COLLATE \"C\" LIMIT $3"
         );
         let rows: Vec<RoomRow> = sqlx::query_as(SQL)
             .bind(query.search.map(fold_key))
             .bind(query.after_name)
             .bind(i64::from(query.limit))
+            .bind(query.viewer)
             .fetch_all(&self.pool)
             .await
             .map_err(map_err)?;
@@ -117,7 +222,8 @@ impl RoomStore for PostgresStore {
 
     async fn member_rooms(&self, user_id: i64) -> Result<Vec<MemberRoomRecord>, StoreError> {
         let rows: Vec<MemberRoomRow> = sqlx::query_as(
-            "SELECT r.id, r.name, r.topic, u.username AS created_by, r.created_at, m.last_read, \
+            "SELECT r.id, r.name, r.kind, r.topic, u.username AS created_by, r.created_at, \
+             m.role, m.last_read, \
              (SELECT COUNT(*) FROM messages x WHERE x.room_id = r.id AND x.id > m.last_read \
                 AND (x.user_id <> m.user_id OR x.assistant)) AS unread \
              FROM memberships m JOIN rooms r ON r.id = m.room_id \

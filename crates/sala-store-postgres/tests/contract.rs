@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use sala_store::{
-    AccountStore as _, MessageQuery, MessageStore as _, NewMessage, NewRoom, NewUser,
+    AccountStore as _, MessageQuery, MessageStore as _, NewMessage, NewRoom, NewUser, RoomKind,
     RoomStore as _, Store as _, StoreError, contract,
 };
 use sala_store_postgres::test_support::TempDatabase;
@@ -48,6 +48,11 @@ contract_tests!(
     expired_sessions_are_purged,
     users_are_found_by_many_usernames,
     busy_members_are_listed_per_room,
+    private_rooms_are_seen_by_their_members_only,
+    a_set_of_people_has_one_dm,
+    members_are_listed_with_roles,
+    users_are_found_by_prefix,
+    blocks_are_kept_per_pair,
 );
 
 #[tokio::test]
@@ -139,6 +144,7 @@ async fn concurrent_nodes_commit_a_rooms_ids_in_order() {
     let room_id = nodes[0]
         .create_room(NewRoom {
             name: "cc-room",
+            kind: RoomKind::Public,
             topic: None,
             created_by: None,
             created_at: now,
@@ -276,6 +282,7 @@ async fn a_client_id_racing_in_another_room_fails_then_its_retry_finds_the_store
     for name in ["rc-here", "rc-there"] {
         let room = NewRoom {
             name,
+            kind: RoomKind::Public,
             topic: None,
             created_by: None,
             created_at: now,

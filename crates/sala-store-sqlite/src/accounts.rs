@@ -1,8 +1,11 @@
 //! Accounts: users, found by name or email, and their status.
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use sala_store::rows::{UserRow, millis};
-use sala_store::{AccountStore, NewUser, StatusRecord, StoreError, UserRecord, fold_key};
+use sala_store::{
+    AccountStore, NewUser, StatusRecord, StoreError, UserRecord, UserSummary, fold_key,
+};
 
 use crate::error::map_err;
 use crate::{SqliteStore, only_row};
@@ -100,5 +103,75 @@ impl AccountStore for SqliteStore {
             .await
             .map_err(map_err)?;
         only_row(rows)?.try_into()
+    }
+
+    async fn search_users(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<UserSummary>, StoreError> {
+        // substr() rather than LIKE: the prefix is matched literally.
+        let rows: Vec<(i64, String)> = sqlx::query_as(
+            "SELECT id, username FROM users \
+             WHERE substr(username_key, 1, length(?1)) = ?1 \
+             AND (?2 IS NULL OR username_key > ?2) ORDER BY username_key LIMIT ?3",
+        )
+        .bind(fold_key(prefix))
+        .bind(after.map(fold_key))
+        .bind(i64::from(limit))
+        .fetch_all(&self.readers)
+        .await
+        .map_err(map_err)?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, username)| UserSummary { id, username })
+            .collect())
+    }
+
+    async fn set_block(
+        &self,
+        blocker: i64,
+        blocked: i64,
+        block: bool,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let done = if block {
+            sqlx::query(
+                "INSERT INTO blocks (blocker_id, blocked_id, created_at) VALUES (?, ?, ?) \
+                 ON CONFLICT (blocker_id, blocked_id) DO NOTHING",
+            )
+            .bind(blocker)
+            .bind(blocked)
+            .bind(millis(at))
+            .execute(&self.writer)
+            .await
+        } else {
+            sqlx::query("DELETE FROM blocks WHERE blocker_id = ? AND blocked_id = ?")
+                .bind(blocker)
+                .bind(blocked)
+                .execute(&self.writer)
+                .await
+        }
+        .map_err(map_err)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn blockers_of(&self, user_id: i64, among: &[i64]) -> Result<Vec<i64>, StoreError> {
+        if among.is_empty() {
+            return Ok(Vec::new());
+        }
+        let among =
+            serde_json::to_string(among).map_err(|err| StoreError::Backend(Box::new(err)))?;
+        let rows: Vec<(i64,)> = sqlx::query_as(
+            "SELECT blocker_id FROM blocks WHERE blocked_id = ? \
+             AND blocker_id IN (SELECT value FROM json_each(?))",
+        )
+        .bind(user_id)
+        .bind(among)
+        .fetch_all(&self.readers)
+        .await
+        .map_err(map_err)?;
+        Ok(rows.into_iter().map(|(id,)| id).collect())
     }
 }

@@ -2,9 +2,12 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sala_store::rows::{MemberRoomRow, RoomRow, millis};
+use sala_store::rows::{
+    MemberRoomRow, RoomMemberRow, RoomRow, distinct, dm_key, millis, parse_role,
+};
 use sala_store::{
-    BusyMember, MemberRoomRecord, NewRoom, RoomQuery, RoomRecord, RoomStore, StoreError, fold_key,
+    BusyMember, MemberRoomRecord, NewDm, NewRoom, Role, RoomKind, RoomMember, RoomQuery,
+    RoomRecord, RoomStore, StoreError, fold_key,
 };
 use sqlx::SqlitePool;
 
@@ -19,27 +22,46 @@ fn room_search_text(name: &str, topic: Option<&str>) -> String {
 #[async_trait]
 impl RoomStore for SqliteStore {
     async fn create_room(&self, room: NewRoom<'_>) -> Result<RoomRecord, StoreError> {
-        sqlx::query(
-            "INSERT INTO rooms (name, topic, search_text, created_by, created_at) \
-             VALUES (?, ?, ?, ?, ?)",
+        if room.kind == RoomKind::Dm {
+            return Err(StoreError::Backend("a DM is opened with open_dm".into()));
+        }
+        let mut tx = self.writer.begin().await.map_err(map_err)?;
+        let (room_id,): (i64,) = sqlx::query_as(
+            "INSERT INTO rooms (name, kind, topic, search_text, created_by, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
         )
         .bind(room.name)
+        .bind(room.kind.as_str())
         .bind(room.topic)
         .bind(room_search_text(room.name, room.topic))
         .bind(room.created_by)
         .bind(millis(room.created_at))
-        .execute(&self.writer)
+        .fetch_one(&mut *tx)
         .await
         .map_err(map_err)?;
+        if let Some(owner) = room.created_by {
+            sqlx::query(
+                "INSERT INTO memberships (user_id, room_id, joined_at, role) \
+                 VALUES (?, ?, ?, 'owner')",
+            )
+            .bind(owner)
+            .bind(room_id)
+            .bind(millis(room.created_at))
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        }
+        tx.commit().await.map_err(map_err)?;
         self.room_by_name(&self.writer, room.name).await
     }
 
     async fn ensure_room(&self, room: NewRoom<'_>) -> Result<RoomRecord, StoreError> {
         sqlx::query(
-            "INSERT INTO rooms (name, topic, search_text, created_by, created_at) \
-             VALUES (?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING",
+            "INSERT INTO rooms (name, kind, topic, search_text, created_by, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING",
         )
         .bind(room.name)
+        .bind(room.kind.as_str())
         .bind(room.topic)
         .bind(room_search_text(room.name, room.topic))
         .bind(room.created_by)
@@ -60,18 +82,108 @@ impl RoomStore for SqliteStore {
         row.map(RoomRecord::try_from).transpose()
     }
 
+    async fn open_dm(&self, dm: NewDm<'_>) -> Result<(RoomRecord, bool), StoreError> {
+        let key = dm_key(dm.members);
+        let mut tx = self.writer.begin().await.map_err(map_err)?;
+        let made = sqlx::query(
+            "INSERT INTO rooms (name, kind, search_text, dm_key, created_by, created_at) \
+             VALUES (?, 'dm', '', ?, ?, ?) ON CONFLICT (dm_key) WHERE dm_key IS NOT NULL DO NOTHING",
+        )
+        .bind(dm.name)
+        .bind(&key)
+        .bind(dm.created_by)
+        .bind(millis(dm.created_at))
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?
+        .rows_affected()
+            > 0;
+        let (room_id,): (i64,) = sqlx::query_as("SELECT id FROM rooms WHERE dm_key = ?")
+            .bind(&key)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        for member in distinct(dm.members) {
+            sqlx::query(
+                "INSERT INTO memberships (user_id, room_id, joined_at) VALUES (?, ?, ?) \
+                 ON CONFLICT (user_id, room_id) DO NOTHING",
+            )
+            .bind(member)
+            .bind(room_id)
+            .bind(millis(dm.created_at))
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        }
+        tx.commit().await.map_err(map_err)?;
+        const SQL: &str = concat!(room_select!(), "WHERE r.id = ?");
+        let row: RoomRow = sqlx::query_as(SQL)
+            .bind(room_id)
+            .fetch_one(&self.writer)
+            .await
+            .map_err(map_err)?;
+        Ok((row.try_into()?, made))
+    }
+
+    async fn role_in(&self, user_id: i64, room_id: i64) -> Result<Option<Role>, StoreError> {
+        let role: Option<(String,)> =
+            sqlx::query_as("SELECT role FROM memberships WHERE user_id = ? AND room_id = ?")
+                .bind(user_id)
+                .bind(room_id)
+                .fetch_optional(&self.readers)
+                .await
+                .map_err(map_err)?;
+        role.map(|(role,)| parse_role(&role)).transpose()
+    }
+
+    async fn set_role(&self, user_id: i64, room_id: i64, role: Role) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE memberships SET role = ? WHERE user_id = ? AND room_id = ?")
+            .bind(role.as_str())
+            .bind(user_id)
+            .bind(room_id)
+            .execute(&self.writer)
+            .await
+            .map_err(map_err)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn room_members(
+        &self,
+        room_id: i64,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<RoomMember>, StoreError> {
+        let rows: Vec<RoomMemberRow> = sqlx::query_as(
+            "SELECT u.id AS user_id, u.username, m.role, u.busy, u.status_note \
+             FROM memberships m JOIN users u ON u.id = m.user_id \
+             WHERE m.room_id = ?1 AND (?2 IS NULL OR u.username_key > ?2) \
+             ORDER BY u.username_key LIMIT ?3",
+        )
+        .bind(room_id)
+        .bind(after.map(fold_key))
+        .bind(i64::from(limit))
+        .fetch_all(&self.readers)
+        .await
+        .map_err(map_err)?;
+        rows.into_iter().map(RoomMember::try_from).collect()
+    }
+
     async fn list_rooms(&self, query: RoomQuery<'_>) -> Result<Vec<RoomRecord>, StoreError> {
         // instr() rather than LIKE: the search string is matched literally, so `%` and `_`
         // typed by a user are just characters.
         const SQL: &str = concat!(
             room_select!(),
             "WHERE (?1 IS NULL OR instr(r.search_text, ?1) > 0) \
-             AND (?2 IS NULL OR r.name > ?2) ORDER BY r.name LIMIT ?3"
+             AND (?2 IS NULL OR r.name > ?2) \
+             AND (r.kind = 'public' OR (r.kind = 'private' AND EXISTS \
+               (SELECT 1 FROM memberships m WHERE m.room_id = r.id AND m.user_id = ?4))) \
+             ORDER BY r.name LIMIT ?3"
         );
         let rows: Vec<RoomRow> = sqlx::query_as(SQL)
             .bind(query.search.map(fold_key))
             .bind(query.after_name)
             .bind(i64::from(query.limit))
+            .bind(query.viewer)
             .fetch_all(&self.readers)
             .await
             .map_err(map_err)?;
@@ -109,7 +221,8 @@ impl RoomStore for SqliteStore {
 
     async fn member_rooms(&self, user_id: i64) -> Result<Vec<MemberRoomRecord>, StoreError> {
         let rows: Vec<MemberRoomRow> = sqlx::query_as(
-            "SELECT r.id, r.name, r.topic, u.username AS created_by, r.created_at, m.last_read, \
+            "SELECT r.id, r.name, r.kind, r.topic, u.username AS created_by, r.created_at, \
+             m.role, m.last_read, \
              (SELECT COUNT(*) FROM messages x WHERE x.room_id = r.id AND x.id > m.last_read \
                 AND (x.user_id <> m.user_id OR x.assistant <> 0)) AS unread \
              FROM memberships m JOIN rooms r ON r.id = m.room_id \

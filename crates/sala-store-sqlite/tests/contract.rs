@@ -28,6 +28,11 @@ contract_tests!(
     expired_sessions_are_purged,
     users_are_found_by_many_usernames,
     busy_members_are_listed_per_room,
+    private_rooms_are_seen_by_their_members_only,
+    a_set_of_people_has_one_dm,
+    members_are_listed_with_roles,
+    users_are_found_by_prefix,
+    blocks_are_kept_per_pair,
 );
 
 #[tokio::test]

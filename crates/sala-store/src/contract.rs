@@ -7,8 +7,8 @@
 use chrono::{DateTime, Duration, Utc};
 
 use crate::{
-    BusyMember, ConflictOn, MessageQuery, NewMessage, NewRoom, NewSession, NewUser, RoomQuery,
-    StatusRecord, Store, StoreError,
+    BusyMember, ConflictOn, MessageQuery, NewDm, NewMessage, NewRoom, NewSession, NewUser, Role,
+    RoomKind, RoomMember, RoomQuery, StatusRecord, Store, StoreError, UserSummary,
 };
 
 fn now() -> DateTime<Utc> {
@@ -33,6 +33,7 @@ async fn room(store: &dyn Store, name: &str) -> i64 {
     store
         .create_room(NewRoom {
             name,
+            kind: RoomKind::Public,
             topic: None,
             created_by: None,
             created_at: now(),
@@ -309,6 +310,7 @@ pub async fn rooms_are_created_searched_and_paged(store: &dyn Store) {
     let created = store
         .create_room(NewRoom {
             name: "rm-alpha",
+            kind: RoomKind::Public,
             topic: Some("The 100% FIRST_room"),
             created_by: Some(owner),
             created_at: now(),
@@ -319,6 +321,7 @@ pub async fn rooms_are_created_searched_and_paged(store: &dyn Store) {
     let again = store
         .create_room(NewRoom {
             name: "rm-alpha",
+            kind: RoomKind::Public,
             topic: None,
             created_by: None,
             created_at: now(),
@@ -331,6 +334,7 @@ pub async fn rooms_are_created_searched_and_paged(store: &dyn Store) {
     let ensured = store
         .ensure_room(NewRoom {
             name: "rm-alpha",
+            kind: RoomKind::Public,
             topic: None,
             created_by: None,
             created_at: now(),
@@ -345,6 +349,7 @@ pub async fn rooms_are_created_searched_and_paged(store: &dyn Store) {
     let search = |search: &'static str| async move {
         let rooms = store
             .list_rooms(RoomQuery {
+                viewer: None,
                 search: Some(search),
                 after_name: None,
                 limit: 100,
@@ -363,6 +368,7 @@ pub async fn rooms_are_created_searched_and_paged(store: &dyn Store) {
 
     let page = store
         .list_rooms(RoomQuery {
+            viewer: None,
             search: Some("rm-"),
             after_name: Some("rm-beta"),
             limit: 1,
@@ -624,4 +630,258 @@ pub async fn history_pages_both_ways(store: &dyn Store) {
         (ids[2..5].to_vec(), false)
     );
     assert_eq!(page(None, Some(ids[9]), 10).await, (vec![], false));
+}
+
+async fn room_of(store: &dyn Store, name: &str, kind: RoomKind, owner: Option<i64>) -> i64 {
+    store
+        .create_room(NewRoom {
+            name,
+            kind,
+            topic: Some("a topic"),
+            created_by: owner,
+            created_at: now(),
+        })
+        .await
+        .expect("create room")
+        .id
+}
+
+fn names(rooms: &[crate::RoomRecord]) -> Vec<&str> {
+    rooms.iter().map(|room| room.name.as_str()).collect()
+}
+
+/// A room's kind is stored; its creator is its owner; private rooms are listed and found
+/// only for their members, DMs never.
+pub async fn private_rooms_are_seen_by_their_members_only(store: &dyn Store) {
+    let owner = user(store, "pv-owner").await;
+    let outsider = user(store, "pv-outsider").await;
+    let public = room_of(store, "pv-open", RoomKind::Public, Some(owner)).await;
+    let private = room_of(store, "pv-secret", RoomKind::Private, Some(owner)).await;
+    assert_eq!(
+        store.get_room("pv-secret").await.unwrap().unwrap().kind,
+        RoomKind::Private
+    );
+    assert_eq!(
+        store.role_in(owner, private).await.unwrap(),
+        Some(Role::Owner)
+    );
+    assert_eq!(
+        store.role_in(owner, public).await.unwrap(),
+        Some(Role::Owner)
+    );
+    assert_eq!(store.role_in(outsider, private).await.unwrap(), None);
+    let (dm, _) = store
+        .open_dm(NewDm {
+            name: "dm.pv-pair",
+            members: &[owner, outsider],
+            created_by: owner,
+            created_at: now(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(dm.kind, RoomKind::Dm);
+
+    let listed = |viewer: Option<i64>, search: Option<&'static str>| async move {
+        store
+            .list_rooms(RoomQuery {
+                viewer,
+                search: search.or(Some("pv-")),
+                after_name: None,
+                limit: 100,
+            })
+            .await
+            .unwrap()
+    };
+    assert_eq!(
+        names(&listed(Some(owner), None).await),
+        ["pv-open", "pv-secret"]
+    );
+    assert_eq!(names(&listed(Some(outsider), None).await), ["pv-open"]);
+    assert_eq!(names(&listed(None, None).await), ["pv-open"]);
+    assert!(listed(Some(outsider), Some("secret")).await.is_empty());
+    assert_eq!(
+        names(&listed(Some(owner), Some("secret")).await),
+        ["pv-secret"]
+    );
+    // The DM is nobody's to list, not even its members'; it is in their own rooms.
+    assert!(listed(Some(owner), Some("dm.pv")).await.is_empty());
+    let mine = store.member_rooms(outsider).await.unwrap();
+    assert_eq!(
+        mine.iter()
+            .map(|m| (m.room.name.as_str(), m.room.kind, m.role))
+            .collect::<Vec<_>>(),
+        [("dm.pv-pair", RoomKind::Dm, Role::Member)]
+    );
+}
+
+/// The same set of people always gets the same DM, whatever the order or repeats; another
+/// set gets another; everyone in it is a member.
+pub async fn a_set_of_people_has_one_dm(store: &dyn Store) {
+    let ann = user(store, "dm-ann").await;
+    let bob = user(store, "dm-bob").await;
+    let cat = user(store, "dm-cat").await;
+    let open = |name: &'static str, members: Vec<i64>| async move {
+        store
+            .open_dm(NewDm {
+                name,
+                members: &members,
+                created_by: members[0],
+                created_at: now(),
+            })
+            .await
+            .unwrap()
+    };
+    let (first, new) = open("dm.one", vec![ann, bob]).await;
+    assert!(new);
+    let (again, new) = open("dm.two", vec![bob, ann, bob]).await;
+    assert!(!new, "the pair has its DM already");
+    assert_eq!((again.id, again.name.as_str()), (first.id, "dm.one"));
+    let (trio, new) = open("dm.three", vec![cat, ann, bob]).await;
+    assert!(new);
+    assert_ne!(trio.id, first.id);
+    for member in [ann, bob, cat] {
+        assert_eq!(
+            store.role_in(member, trio.id).await.unwrap(),
+            Some(Role::Member)
+        );
+    }
+    assert_eq!(store.role_in(cat, first.id).await.unwrap(), None);
+    let unknown = store
+        .open_dm(NewDm {
+            name: "dm.ghost",
+            members: &[ann, i64::MAX],
+            created_by: ann,
+            created_at: now(),
+        })
+        .await;
+    assert!(matches!(unknown, Err(StoreError::NotFound)), "{unknown:?}");
+    assert!(
+        store.get_room("dm.ghost").await.unwrap().is_none(),
+        "nothing half made"
+    );
+}
+
+/// Roles are set per membership; members are listed with role and status, paged by name.
+pub async fn members_are_listed_with_roles(store: &dyn Store) {
+    let owner = user(store, "mr-owner").await;
+    let zed = user(store, "mr-zed").await;
+    let amy = user(store, "mr-amy").await;
+    let room = room_of(store, "mr-room", RoomKind::Public, Some(owner)).await;
+    store.add_member(zed, room, now()).await.unwrap();
+    store.add_member(amy, room, now()).await.unwrap();
+    assert!(store.set_role(amy, room, Role::Admin).await.unwrap());
+    let stranger = user(store, "mr-stranger").await;
+    assert!(!store.set_role(stranger, room, Role::Admin).await.unwrap());
+    assert_eq!(store.role_in(stranger, room).await.unwrap(), None);
+    store
+        .set_status(
+            zed,
+            &StatusRecord {
+                busy: true,
+                note: Some("away".into()),
+                busy_since: Some(now()),
+            },
+        )
+        .await
+        .unwrap();
+    let first = store.room_members(room, None, 2).await.unwrap();
+    assert_eq!(
+        first,
+        [
+            RoomMember {
+                user_id: amy,
+                username: "mr-amy".into(),
+                role: Role::Admin,
+                busy: false,
+                note: None,
+            },
+            RoomMember {
+                user_id: owner,
+                username: "mr-owner".into(),
+                role: Role::Owner,
+                busy: false,
+                note: None,
+            },
+        ]
+    );
+    let rest = store.room_members(room, Some("mr-owner"), 2).await.unwrap();
+    assert_eq!(
+        rest,
+        [RoomMember {
+            user_id: zed,
+            username: "mr-zed".into(),
+            role: Role::Member,
+            busy: true,
+            note: Some("away".into()),
+        }]
+    );
+    // Leaving and coming back is a plain member again.
+    assert!(store.remove_member(amy, room).await.unwrap());
+    store.add_member(amy, room, now()).await.unwrap();
+    assert_eq!(store.role_in(amy, room).await.unwrap(), Some(Role::Member));
+}
+
+/// People are found by the start of their name, case-insensitively, paged; never emails.
+pub async fn users_are_found_by_prefix(store: &dyn Store) {
+    for name in ["fp-Carol", "fp-carl", "fp-dave", "fpx-carla"] {
+        user(store, name).await;
+    }
+    let found = store.search_users("FP-CAR", None, 10).await.unwrap();
+    let found: Vec<&str> = found.iter().map(|u| u.username.as_str()).collect();
+    assert_eq!(found, ["fp-carl", "fp-Carol"]);
+    let page = store
+        .search_users("fp-", Some("fp-carol"), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        page.iter().map(|u| u.username.as_str()).collect::<Vec<_>>(),
+        ["fp-dave"]
+    );
+    // Literal: `%` and `_` are characters, not patterns.
+    assert!(
+        store
+            .search_users("fp%", None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .search_users("fp_", None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let one: Vec<UserSummary> = store.search_users("fp-", None, 1).await.unwrap();
+    assert_eq!(one.len(), 1);
+}
+
+/// Blocks are set and lifted once; who blocks whom is asked among a set of people.
+pub async fn blocks_are_kept_per_pair(store: &dyn Store) {
+    let ann = user(store, "bl-ann").await;
+    let bob = user(store, "bl-bob").await;
+    let cat = user(store, "bl-cat").await;
+    assert!(store.set_block(ann, bob, true, now()).await.unwrap());
+    assert!(
+        !store.set_block(ann, bob, true, now()).await.unwrap(),
+        "once"
+    );
+    assert!(store.set_block(cat, bob, true, now()).await.unwrap());
+    let mut blockers = store.blockers_of(bob, &[ann, cat]).await.unwrap();
+    blockers.sort_unstable();
+    assert_eq!(blockers, [ann, cat]);
+    assert!(
+        store
+            .blockers_of(ann, &[bob, cat])
+            .await
+            .unwrap()
+            .is_empty(),
+        "one way"
+    );
+    assert!(store.blockers_of(bob, &[]).await.unwrap().is_empty());
+    assert!(store.set_block(ann, bob, false, now()).await.unwrap());
+    assert!(!store.set_block(ann, bob, false, now()).await.unwrap());
+    assert_eq!(store.blockers_of(bob, &[ann, cat]).await.unwrap(), [cat]);
+    let unknown = store.set_block(ann, i64::MAX, true, now()).await;
+    assert!(matches!(unknown, Err(StoreError::NotFound)), "{unknown:?}");
 }

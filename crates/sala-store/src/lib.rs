@@ -22,8 +22,9 @@ mod traits;
 
 pub use error::{ConflictOn, StoreError};
 pub use records::{
-    Appended, BusyMember, MemberRoomRecord, MessageQuery, MessageRecord, NewMessage, NewRoom,
-    NewSession, NewUser, RoomQuery, RoomRecord, SessionRecord, StatusRecord, UserRecord,
+    Appended, BusyMember, MemberRoomRecord, MessageQuery, MessageRecord, NewDm, NewMessage,
+    NewRoom, NewSession, NewUser, Role, RoomKind, RoomMember, RoomQuery, RoomRecord, SessionRecord,
+    StatusRecord, UserRecord, UserSummary,
 };
 pub use traits::{AccountStore, MessageStore, RoomStore, SessionStore, Store};
 

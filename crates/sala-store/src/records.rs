@@ -59,11 +59,75 @@ pub struct NewSession<'a> {
     pub expires_at: DateTime<Utc>,
 }
 
+/// Who may find, read and join a room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum RoomKind {
+    /// Listed, searchable, anyone may join.
+    #[default]
+    Public,
+    /// Invite-only: to anyone but its members it does not exist.
+    Private,
+    /// A direct conversation of a fixed set of people, with no public name.
+    Dm,
+}
+
+impl RoomKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Public => "public",
+            Self::Private => "private",
+            Self::Dm => "dm",
+        }
+    }
+
+    /// The kind stored as `text`; `None` for anything else.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "public" => Some(Self::Public),
+            "private" => Some(Self::Private),
+            "dm" => Some(Self::Dm),
+            _ => None,
+        }
+    }
+}
+
+/// A member's role in one room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub enum Role {
+    #[default]
+    Member,
+    /// Invites, kicks, bans, mutes and edits the topic.
+    Admin,
+    /// The creator: also promotes and demotes admins, and may archive the room.
+    Owner,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Member => "member",
+            Self::Admin => "admin",
+            Self::Owner => "owner",
+        }
+    }
+
+    /// The role stored as `text`; `None` for anything else.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "member" => Some(Self::Member),
+            "admin" => Some(Self::Admin),
+            "owner" => Some(Self::Owner),
+            _ => None,
+        }
+    }
+}
+
 /// A room.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RoomRecord {
     pub id: i64,
     pub name: String,
+    pub kind: RoomKind,
     pub topic: Option<String>,
     /// The creator's username; `None` for rooms the server made.
     pub created_by: Option<String>,
@@ -74,9 +138,41 @@ pub struct RoomRecord {
 #[derive(Debug, Clone)]
 pub struct NewRoom<'a> {
     pub name: &'a str,
+    /// `Public` or `Private`; a DM is opened with [`NewDm`].
+    pub kind: RoomKind,
     pub topic: Option<&'a str>,
+    /// Becomes the room's owner (and first member).
     pub created_by: Option<i64>,
     pub created_at: DateTime<Utc>,
+}
+
+/// A direct conversation to open, or to find if these people have one.
+#[derive(Debug, Clone)]
+pub struct NewDm<'a> {
+    /// The name it gets if it is new: unguessable, made by the caller, never shown as a
+    /// name (clients show the other people's names).
+    pub name: &'a str,
+    /// Everyone in it, the opener included; order and repeats do not matter.
+    pub members: &'a [i64],
+    pub created_by: i64,
+    pub created_at: DateTime<Utc>,
+}
+
+/// One member of a room, as member listings show them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomMember {
+    pub user_id: i64,
+    pub username: String,
+    pub role: Role,
+    pub busy: bool,
+    pub note: Option<String>,
+}
+
+/// A user as others may see them when looking people up: never the email.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserSummary {
+    pub id: i64,
+    pub username: String,
 }
 
 /// A search over rooms, ordered by name.
@@ -84,6 +180,9 @@ pub struct NewRoom<'a> {
 pub struct RoomQuery<'a> {
     /// Matches name or topic, case-insensitively, as a literal substring.
     pub search: Option<&'a str>,
+    /// Who is looking: public rooms are listed for everyone, private rooms only for their
+    /// members, DMs never (they are in the member's own list).
+    pub viewer: Option<i64>,
     /// Only rooms whose name sorts after this one (the cursor).
     pub after_name: Option<&'a str>,
     pub limit: u32,
@@ -93,6 +192,7 @@ pub struct RoomQuery<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MemberRoomRecord {
     pub room: RoomRecord,
+    pub role: Role,
     pub last_read: i64,
     pub unread: u64,
 }

@@ -6,8 +6,8 @@
 use chrono::{DateTime, Utc};
 
 use crate::{
-    MemberRoomRecord, MessageRecord, RoomRecord, SessionRecord, StatusRecord, StoreError,
-    UserRecord,
+    MemberRoomRecord, MessageRecord, Role, RoomKind, RoomMember, RoomRecord, SessionRecord,
+    StatusRecord, StoreError, UserRecord,
 };
 
 /// Timestamps are stored as milliseconds since the epoch.
@@ -76,6 +76,7 @@ impl TryFrom<SessionRow> for SessionRecord {
 pub struct RoomRow {
     id: i64,
     name: String,
+    kind: String,
     topic: Option<String>,
     created_by: Option<String>,
     created_at: i64,
@@ -87,6 +88,7 @@ impl TryFrom<RoomRow> for RoomRecord {
         Ok(Self {
             id: row.id,
             name: row.name,
+            kind: RoomKind::parse(&row.kind).ok_or_else(|| bad_value("rooms.kind", &row.kind))?,
             topic: row.topic,
             created_by: row.created_by,
             created_at: from_millis(row.created_at)?,
@@ -98,6 +100,7 @@ impl TryFrom<RoomRow> for RoomRecord {
 pub struct MemberRoomRow {
     #[sqlx(flatten)]
     room: RoomRow,
+    role: String,
     last_read: i64,
     unread: i64,
 }
@@ -107,6 +110,7 @@ impl TryFrom<MemberRoomRow> for MemberRoomRecord {
     fn try_from(row: MemberRoomRow) -> Result<Self, StoreError> {
         Ok(Self {
             room: row.room.try_into()?,
+            role: parse_role(&row.role)?,
             last_read: row.last_read,
             unread: u64::try_from(row.unread).unwrap_or(0),
         })
@@ -139,4 +143,57 @@ impl TryFrom<MessageRow> for MessageRecord {
             created_at: from_millis(row.created_at)?,
         })
     }
+}
+
+#[derive(sqlx::FromRow)]
+pub struct RoomMemberRow {
+    user_id: i64,
+    username: String,
+    role: String,
+    busy: bool,
+    status_note: Option<String>,
+}
+
+impl TryFrom<RoomMemberRow> for RoomMember {
+    type Error = StoreError;
+    fn try_from(row: RoomMemberRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            user_id: row.user_id,
+            username: row.username,
+            role: parse_role(&row.role)?,
+            busy: row.busy,
+            note: row.status_note,
+        })
+    }
+}
+
+/// A role as stored.
+///
+/// # Errors
+/// `Backend` for a value this version never writes.
+pub fn parse_role(role: &str) -> Result<Role, StoreError> {
+    Role::parse(role).ok_or_else(|| bad_value("memberships.role", role))
+}
+
+/// The people of a DM, each once, in ascending order.
+pub fn distinct(members: &[i64]) -> Vec<i64> {
+    let mut members = members.to_vec();
+    members.sort_unstable();
+    members.dedup();
+    members
+}
+
+/// What identifies a DM: its people's ids, sorted and comma-separated, so the same set of
+/// people always finds the same conversation.
+pub fn dm_key(members: &[i64]) -> String {
+    distinct(members)
+        .iter()
+        .map(i64::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// A column holding what this version never writes there.
+fn bad_value(column: &str, value: &str) -> StoreError {
+    StoreError::Backend(format!("{column} holds an unknown value {value:?}").into())
 }

@@ -4,9 +4,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::{
-    Appended, BusyMember, MemberRoomRecord, MessageQuery, MessageRecord, NewMessage, NewRoom,
-    NewSession, NewUser, RoomQuery, RoomRecord, SessionRecord, StatusRecord, StoreError,
-    UserRecord,
+    Appended, BusyMember, MemberRoomRecord, MessageQuery, MessageRecord, NewDm, NewMessage,
+    NewRoom, NewSession, NewUser, Role, RoomMember, RoomQuery, RoomRecord, SessionRecord,
+    StatusRecord, StoreError, UserRecord, UserSummary,
 };
 
 /// Accounts.
@@ -52,6 +52,37 @@ pub trait AccountStore: Send + Sync {
         user_id: i64,
         status: &StatusRecord,
     ) -> Result<UserRecord, StoreError>;
+
+    /// Users whose username starts with `prefix` (case-insensitively), ordered by
+    /// username, after the username `after` (the cursor), at most `limit`.
+    ///
+    /// # Errors
+    /// Backend failures only.
+    async fn search_users(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<UserSummary>, StoreError>;
+
+    /// Blocks (`true`) or unblocks `blocked` for `blocker`; returns whether that changed
+    /// anything.
+    ///
+    /// # Errors
+    /// `NotFound` for an unknown user.
+    async fn set_block(
+        &self,
+        blocker: i64,
+        blocked: i64,
+        block: bool,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
+    /// Which of `among` block `user_id`.
+    ///
+    /// # Errors
+    /// Backend failures only.
+    async fn blockers_of(&self, user_id: i64, among: &[i64]) -> Result<Vec<i64>, StoreError>;
 }
 
 /// Login sessions, which tokens refer to by `jti`.
@@ -90,6 +121,8 @@ pub trait SessionStore: Send + Sync {
 /// Rooms and membership.
 #[async_trait]
 pub trait RoomStore: Send + Sync {
+    /// Creates a public or private room; its creator, if any, becomes its owner.
+    ///
     /// # Errors
     /// `Conflict(RoomName)` when the name is taken.
     async fn create_room(&self, room: NewRoom<'_>) -> Result<RoomRecord, StoreError>;
@@ -104,7 +137,40 @@ pub trait RoomStore: Send + Sync {
     /// Backend failures only.
     async fn get_room(&self, name: &str) -> Result<Option<RoomRecord>, StoreError>;
 
-    /// Rooms ordered by name, at most `query.limit`.
+    /// Opens the DM of exactly these people, or finds the one they have: the same set always
+    /// gets the same conversation. Everyone in it is a member. Returns it, and whether it
+    /// was made now.
+    ///
+    /// # Errors
+    /// `NotFound` for an unknown user.
+    async fn open_dm(&self, dm: NewDm<'_>) -> Result<(RoomRecord, bool), StoreError>;
+
+    /// The user's role in the room; `None` when not a member.
+    ///
+    /// # Errors
+    /// Backend failures only.
+    async fn role_in(&self, user_id: i64, room_id: i64) -> Result<Option<Role>, StoreError>;
+
+    /// Sets a member's role; returns `false` when the user is not a member.
+    ///
+    /// # Errors
+    /// Backend failures only.
+    async fn set_role(&self, user_id: i64, room_id: i64, role: Role) -> Result<bool, StoreError>;
+
+    /// The room's members, online or not, ordered by username, after the username `after`
+    /// (the cursor), at most `limit`.
+    ///
+    /// # Errors
+    /// Backend failures only.
+    async fn room_members(
+        &self,
+        room_id: i64,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<RoomMember>, StoreError>;
+
+    /// Rooms ordered by name, at most `query.limit`: the public ones, and the private ones
+    /// `query.viewer` is a member of; never DMs.
     ///
     /// # Errors
     /// Backend failures only.

@@ -7,11 +7,14 @@ use std::time::Instant;
 use chrono::Utc;
 use sala_proto::api::UserStatus;
 use sala_proto::frames::{ClientFrame, MemberStatus, ServerFrame};
-use sala_store::{BusyMember, MessageQuery, MessageRecord, NewMessage, RoomRecord, StoreError};
+use sala_store::{
+    BusyMember, MessageQuery, MessageRecord, NewMessage, RoomKind, RoomRecord, StoreError,
+};
 
 use super::command::{Addressed, Command, Refusal};
 use super::commit::CommitRequest;
 use super::rate::{self, SharedBucket};
+use super::visibility::MAX_DM_PEOPLE;
 use super::{Chat, ChatError};
 use crate::cluster::hub::{ConnHandle, ConnUser, Event, RequestId, Skip};
 use crate::domain::{ClientId, MessageText, PageSize, RoomName};
@@ -38,6 +41,9 @@ pub struct Client {
     user: ConnUser,
     /// Ids of rooms this connection joined, so sends need no lookup.
     room_ids: HashMap<String, i64>,
+    /// The other people of the DMs this connection joined: a send asks whether one of
+    /// them blocks the sender.
+    dm_others: HashMap<String, Vec<i64>>,
     /// The user's send-rate bucket, shared with their other connections.
     sends: SharedBucket,
     /// The user's bucket for every other command, shared likewise.
@@ -56,6 +62,7 @@ impl Client {
             conn,
             user,
             room_ids: HashMap::new(),
+            dm_others: HashMap::new(),
             sends,
             commands,
             last_typing: HashMap::new(),
@@ -170,9 +177,9 @@ impl Client {
     }
 
     async fn find_room(&self, name: &RoomName) -> Result<RoomRecord, ChatError> {
+        // A room this user may not see is answered as a name nobody uses.
         self.chat
-            .store()
-            .get_room(name.as_ref())
+            .visible_room(self.user.id, name)
             .await?
             .ok_or_else(|| ChatError::NotFound(format!("no room named '{}'", name.as_ref())))
     }
@@ -204,6 +211,18 @@ impl Client {
             )));
         }
         let store = self.chat.store();
+        let dm_others: Option<Vec<i64>> = match room.kind {
+            RoomKind::Dm => Some(
+                store
+                    .room_members(room.id, None, MAX_DM_PEOPLE)
+                    .await?
+                    .into_iter()
+                    .map(|member| member.user_id)
+                    .filter(|id| *id != self.user.id)
+                    .collect(),
+            ),
+            RoomKind::Public | RoomKind::Private => None,
+        };
         store.add_member(self.user.id, room.id, Utc::now()).await?;
         let hub = self.chat.hub();
         if !hub.begin_join(self.conn.id(), &room.name) {
@@ -257,6 +276,9 @@ impl Client {
                 })
             },
         );
+        if let Some(others) = dm_others {
+            self.dm_others.insert(room.name.clone(), others);
+        }
         self.room_ids.insert(room.name, room.id);
         Ok(())
     }
@@ -279,6 +301,7 @@ impl Client {
             });
         }
         self.room_ids.remove(&room.name);
+        self.dm_others.remove(&room.name);
         Ok(())
     }
 
@@ -291,6 +314,20 @@ impl Client {
         let (room, room_id) = self.joined_room(room).await?;
         if !rate::try_take(&self.sends, Instant::now()) {
             return Err(ChatError::RateLimited);
+        }
+        if let Some(others) = self.dm_others.get(&room) {
+            // Asked at each send: a block takes effect on the next message.
+            if !self
+                .chat
+                .store()
+                .blockers_of(self.user.id, others)
+                .await?
+                .is_empty()
+            {
+                return Err(ChatError::Forbidden(
+                    "not delivered: someone in this conversation has blocked you".into(),
+                ));
+            }
         }
         let request = CommitRequest {
             message: NewMessage {

@@ -30,6 +30,9 @@ pub enum ChatError {
     /// Storage cannot be written; nothing was stored.
     #[error("the service is temporarily unavailable; nothing was stored")]
     Unavailable,
+    /// The user may not do this here (a DM whose other member blocked them).
+    #[error("{0}")]
+    Forbidden(String),
     #[error("internal server error")]
     Internal,
 }
@@ -44,6 +47,7 @@ impl ChatError {
             Self::RateLimited => ErrorCode::RateLimited,
             Self::LimitReached(_) => ErrorCode::LimitReached,
             Self::Unavailable => ErrorCode::Unavailable,
+            Self::Forbidden(_) => ErrorCode::Forbidden,
             Self::Internal => ErrorCode::Internal,
         }
     }

@@ -6,6 +6,8 @@
 //!   re-check) and closed when its token expires, for every transport alike.
 //! - [`command`]: a client's frame parsed into a [`command::Command`] of domain values,
 //!   or refused; the one place a command's fields are checked.
+//! - [`dms`]: opening direct messages, and telling their people.
+//! - [`visibility`]: who may see which room (private rooms and DMs: members only).
 //! - [`client`]: one connected client (any transport): its commands parsed, then applied.
 //! - [`commit`]: the group-commit writer that stores messages, then acks and broadcasts them.
 //! - [`error`]: `ChatError`, answered as an `error` frame; the connection stays open.
@@ -19,8 +21,10 @@ pub mod background;
 pub mod client;
 pub mod command;
 pub mod commit;
+pub mod dms;
 pub mod error;
 pub mod rate;
+pub mod visibility;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -9,6 +9,25 @@ impl RoomName {
     /// The room every node creates on its first start.
     pub const GENERAL: &'static str = "general";
 
+    /// What every DM's handle starts with; no room can be created with such a name.
+    pub const DM_PREFIX: &'static str = "dm.";
+
+    /// A name for a new public or private room: as [`parse`](Self::parse), and not one of
+    /// the names DMs use.
+    ///
+    /// # Errors
+    /// As `parse`, or a name starting with [`DM_PREFIX`](Self::DM_PREFIX).
+    pub fn for_new_room(value: &str) -> Result<Self, ValidationError> {
+        let name = Self::parse(value)?;
+        if name.0.starts_with(Self::DM_PREFIX) {
+            return Err(ValidationError::new(
+                "name",
+                "names starting with 'dm.' are kept for direct messages",
+            ));
+        }
+        Ok(name)
+    }
+
     /// Lower-cases, then checks.
     ///
     /// # Errors
@@ -40,6 +59,17 @@ impl AsRef<str> for RoomName {
 #[cfg(test)]
 mod tests {
     use super::RoomName;
+
+    #[test]
+    fn new_rooms_may_not_take_a_dm_handle() {
+        assert!(RoomName::for_new_room("dm.abc").is_err());
+        assert!(RoomName::for_new_room("DM.abc").is_err());
+        assert!(RoomName::for_new_room("dm-talk").is_ok());
+        assert!(
+            RoomName::parse("dm.abc").is_ok(),
+            "DMs are joined by their handle"
+        );
+    }
 
     #[test]
     fn lower_cases_valid_names() {

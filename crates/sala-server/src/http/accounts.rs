@@ -310,14 +310,18 @@ pub async fn my_rooms(
     State(state): State<AppState>,
     auth: AuthUser,
 ) -> Result<Json<MemberRooms>, ApiError> {
-    let rooms = state.store.member_rooms(auth.user_id).await?;
-    Ok(Json(MemberRooms {
-        rooms: rooms
-            .into_iter()
-            .map(|record| {
-                let online = state.chat.online_count(&record.room.name);
-                wire::member_room(record, online)
-            })
-            .collect(),
-    }))
+    let records = state.store.member_rooms(auth.user_id).await?;
+    let mut rooms = Vec::with_capacity(records.len());
+    for record in records {
+        // A DM is shown by its people, looked up for each (one query per DM).
+        let people = match record.room.kind {
+            sala_store::RoomKind::Dm => state.chat.room_object(record.room.clone()).await?.people,
+            _ => None,
+        };
+        let online = state.chat.online_count(&record.room.name);
+        let mut room = wire::member_room(record, online);
+        room.room.people = people;
+        rooms.push(room);
+    }
+    Ok(Json(MemberRooms { rooms }))
 }

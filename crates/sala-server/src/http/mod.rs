@@ -2,6 +2,7 @@
 //!
 //! - [`accounts`]: register, login, logout, validate_token, me, status, my rooms.
 //! - [`rooms`]: list/search, create, get, history.
+//! - [`people`]: finding users, opening DMs, blocks.
 //! - [`health`]: the `/healthz` probe.
 //! - [`openapi`]: the generated OpenAPI document at `/api/openapi.json`.
 //! - [`web`]: the embedded web chat at `/`.
@@ -23,6 +24,7 @@ pub mod health;
 pub mod listener;
 pub mod openapi;
 pub mod origin;
+pub mod people;
 pub mod quota;
 pub mod rooms;
 pub mod state;

@@ -1,6 +1,8 @@
 //! Rooms (SPEC §2): search with cursor pagination, create, look up, read history.
 //!
-//! Rooms are public: any logged-in user may find a room, read its history and join it.
+//! A public room is there for every logged-in user to find, read and join; a private room
+//! or a DM only for its members, and anyone else is answered as for a name nobody uses
+//! ([`crate::chat::visibility`]).
 
 use std::time::Instant;
 
@@ -12,7 +14,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::Utc;
 use sala_proto::api::{CreateRoomRequest, MessagePage, Room, RoomPage};
 use sala_proto::error::ErrorBody;
-use sala_store::{MessageQuery, NewRoom, RoomQuery, RoomRecord};
+use sala_store::{MessageQuery, NewRoom, RoomKind, RoomQuery, RoomRecord};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -55,7 +57,7 @@ fn decode_cursor(cursor: &str) -> Result<String, ApiError> {
         (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn list_rooms(
     State(state): State<AppState>,
-    _auth: AuthUser,
+    auth: AuthUser,
     ApiQuery(params): ApiQuery<RoomListParams>,
 ) -> Result<Json<RoomPage>, ApiError> {
     let limit = PageSize::of_rooms(params.limit)?.get();
@@ -68,6 +70,7 @@ pub async fn list_rooms(
     let mut rooms = state
         .store
         .list_rooms(RoomQuery {
+            viewer: Some(auth.user_id),
             search,
             after_name: after.as_deref(),
             limit: limit + 1,
@@ -91,7 +94,8 @@ pub async fn list_rooms(
     }))
 }
 
-/// Creates a room; its creator becomes its first member. A user may create
+/// Creates a public room, or with `private: true` an invite-only one; its creator becomes
+/// its owner and first member. Names starting with `dm.` are kept for DMs (422). A user may create
 /// `--rooms-per-hour` rooms per hour (then 429 with `Retry-After`).
 #[utoipa::path(post, path = "/api/rooms", tag = "rooms", security(("bearer" = [])),
     request_body = CreateRoomRequest,
@@ -103,7 +107,7 @@ pub async fn create_room(
     auth: AuthUser,
     ApiJson(request): ApiJson<CreateRoomRequest>,
 ) -> Result<(StatusCode, Json<Room>), ApiError> {
-    let name = RoomName::parse(&request.name)?;
+    let name = RoomName::for_new_room(&request.name)?;
     let topic = RoomTopic::parse(request.topic.as_deref())?;
     state
         .room_quota
@@ -116,6 +120,11 @@ pub async fn create_room(
         .store
         .create_room(NewRoom {
             name: name.as_ref(),
+            kind: if request.private {
+                RoomKind::Private
+            } else {
+                RoomKind::Public
+            },
             topic: topic.as_deref(),
             created_by: Some(auth.user_id),
             created_at: now,
@@ -129,18 +138,18 @@ pub async fn create_room(
             return Err(err.into());
         }
     };
-    state.store.add_member(auth.user_id, room.id, now).await?;
-    tracing::info!(room = %room.name, user_id = auth.user_id, "room created");
+    tracing::info!(room = %room.name, kind = room.kind.as_str(), user_id = auth.user_id, "room created");
     Ok((StatusCode::CREATED, Json(wire::room(room, 0))))
 }
 
-/// A name that cannot be valid names no room: 404 rather than 422.
-async fn find_room(state: &AppState, name: &str) -> Result<RoomRecord, ApiError> {
+/// The room, if the caller may see it. A name that cannot be valid names no room (404
+/// rather than 422), and a room the caller may not see answers the same 404.
+async fn find_room(state: &AppState, auth: &AuthUser, name: &str) -> Result<RoomRecord, ApiError> {
     let not_found = || ApiError::NotFound(format!("no room named '{name}'"));
     let name = RoomName::parse(name).map_err(|_| not_found())?;
     state
-        .store
-        .get_room(name.as_ref())
+        .chat
+        .visible_room(auth.user_id, &name)
         .await?
         .ok_or_else(not_found)
 }
@@ -152,12 +161,11 @@ async fn find_room(state: &AppState, name: &str) -> Result<RoomRecord, ApiError>
         (status = 404, body = ErrorBody)))]
 pub async fn get_room(
     State(state): State<AppState>,
-    _auth: AuthUser,
+    auth: AuthUser,
     Path(name): Path<String>,
 ) -> Result<Json<Room>, ApiError> {
-    let room = find_room(&state, &name).await?;
-    let online = state.chat.online_count(&room.name);
-    Ok(Json(wire::room(room, online)))
+    let room = find_room(&state, &auth, &name).await?;
+    Ok(Json(state.chat.room_object(room).await?))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -181,12 +189,12 @@ pub struct MessageParams {
         (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn room_messages(
     State(state): State<AppState>,
-    _auth: AuthUser,
+    auth: AuthUser,
     Path(name): Path<String>,
     ApiQuery(params): ApiQuery<MessageParams>,
 ) -> Result<Json<MessagePage>, ApiError> {
     let limit = PageSize::of_messages(params.limit)?.get();
-    let room = find_room(&state, &name).await?;
+    let room = find_room(&state, &auth, &name).await?;
     let (messages, more) = state
         .store
         .list_messages(

@@ -102,6 +102,7 @@ fn deliver_frame(socket: &SocketRef, sio: &SioConn, event: &Queued) -> bool {
         ServerFrame::Status { .. } => emit(socket, "status", &frame),
         ServerFrame::Read { .. } => emit(socket, "read", &frame),
         ServerFrame::CatchUp { .. } => emit(socket, "catch-up", &frame),
+        ServerFrame::RoomAdded { room } => emit(socket, "room-added", room),
         ServerFrame::History { .. } => emit(socket, "history", &frame),
         ServerFrame::Ready { user } => emit(socket, "ready", user),
         ServerFrame::Pong => emit(socket, "pong", &json!({})),

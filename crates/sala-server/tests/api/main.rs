@@ -4,6 +4,7 @@
 
 mod accounts;
 mod assistant;
+mod conversations;
 mod errors;
 mod helpers;
 mod hostile_input;
