@@ -73,6 +73,22 @@ pub struct UserPage {
     pub next_cursor: Option<String>,
 }
 
+/// One member of a room, online or not.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RoomMember {
+    pub username: String,
+    pub role: Role,
+    pub status: UserStatus,
+    pub status_note: Option<String>,
+}
+
+/// `GET /api/rooms/{name}/members`: one page, by username, and the next page's cursor.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct MemberPage {
+    pub members: Vec<RoomMember>,
+    pub next_cursor: Option<String>,
+}
+
 /// Who may find, read and join a room.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]

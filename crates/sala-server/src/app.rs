@@ -44,6 +44,7 @@ pub fn router(state: AppState, transports: Transports, role: Role) -> Router {
             .routes(routes!(rooms::list_rooms, rooms::create_room))
             .routes(routes!(rooms::get_room))
             .routes(routes!(rooms::room_messages))
+            .routes(routes!(rooms::room_members))
             .routes(routes!(people::search_users))
             .routes(routes!(people::open_dm))
             .routes(routes!(people::block, people::unblock));

@@ -201,7 +201,10 @@ impl App {
             ServerFrame::RoomAdded { room } => {
                 // A DM someone opened with this user: listed, joined with /join for now.
                 let people = room.people.unwrap_or_default().join(", ");
-                self.note(format!("direct messages with {people}: /join {}", room.name));
+                self.note(format!(
+                    "direct messages with {people}: /join {}",
+                    room.name
+                ));
             }
             ServerFrame::Left { room } => {
                 self.rooms.remove(&room);

@@ -12,7 +12,9 @@ use axum::http::StatusCode;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::Utc;
-use sala_proto::api::{CreateRoomRequest, MessagePage, Room, RoomPage};
+use sala_proto::api::{
+    CreateRoomRequest, MemberPage, MessagePage, Room, RoomMember, RoomPage, UserStatus,
+};
 use sala_proto::error::ErrorBody;
 use sala_store::{MessageQuery, NewRoom, RoomKind, RoomQuery, RoomRecord};
 use serde::Deserialize;
@@ -209,5 +211,59 @@ pub async fn room_messages(
     Ok(Json(MessagePage {
         messages: messages.into_iter().map(wire::message).collect(),
         more,
+    }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct MemberParams {
+    /// Page size, 1–100 (default 50).
+    limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+}
+
+/// The room's members, online or not, by username, with their role and status; for anyone
+/// who may see the room.
+#[utoipa::path(get, path = "/api/rooms/{name}/members", tag = "rooms",
+    security(("bearer" = [])),
+    params(("name" = String, Path, description = "Room name"), MemberParams),
+    responses((status = 200, body = MemberPage), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+pub async fn room_members(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(name): Path<String>,
+    ApiQuery(params): ApiQuery<MemberParams>,
+) -> Result<Json<MemberPage>, ApiError> {
+    let limit = PageSize::of_rooms(params.limit)?.get();
+    let room = find_room(&state, &auth, &name).await?;
+    let after = params.cursor.as_deref().map(decode_cursor).transpose()?;
+    let mut members = state
+        .store
+        .room_members(room.id, after.as_deref(), limit + 1)
+        .await?;
+    let next_cursor = if members.len() > limit as usize {
+        members.truncate(limit as usize);
+        members.last().map(|member| encode_cursor(&member.username))
+    } else {
+        None
+    };
+    Ok(Json(MemberPage {
+        members: members
+            .into_iter()
+            .map(|member| RoomMember {
+                username: member.username,
+                role: wire::role(member.role),
+                status: if member.busy {
+                    UserStatus::Busy
+                } else {
+                    UserStatus::Available
+                },
+                status_note: member.note,
+            })
+            .collect(),
+        next_cursor,
     }))
 }

@@ -404,3 +404,57 @@ async fn people_are_found_by_the_start_of_their_name_without_emails() {
         401
     );
 }
+
+#[tokio::test]
+async fn members_are_listed_with_role_and_status_for_those_who_may_see_the_room() {
+    let app = TestApp::spawn().await;
+    let owner = app.user_token("host").await;
+    let guest = app.user_token("guest").await;
+    let outsider = app.user_token("outside").await;
+    assert_eq!(app.create_room(&owner, "club", None).await.status(), 201);
+    let mut ws = WsClient::connect(&app, &guest).await;
+    ws.join("club").await;
+    let busy = app
+        .client
+        .put(app.url("/api/me/status"))
+        .bearer_auth(&guest)
+        .json(&json!({"status": "busy", "note": "lunch"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(busy.status(), 200);
+
+    let first = json_of(app.get("/api/rooms/club/members?limit=1", &outsider).await).await;
+    assert_eq!(
+        first["members"],
+        json!([{"username": "guest", "role": "member", "status": "busy", "status_note": "lunch"}])
+    );
+    let cursor = first["next_cursor"].as_str().expect("a second page");
+    let rest = json_of(
+        app.get(
+            &format!("/api/rooms/club/members?limit=1&cursor={cursor}"),
+            &outsider,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(rest["members"][0]["username"], "host");
+    assert_eq!(rest["members"][0]["role"], "owner");
+    assert!(rest["next_cursor"].is_null());
+
+    // A private room's members are for its members only.
+    let made = app
+        .post_authed(
+            "/api/rooms",
+            &owner,
+            &json!({"name": "inner", "private": true}),
+        )
+        .await;
+    assert_eq!(made.status(), 201);
+    assert_eq!(
+        error_of(app.get("/api/rooms/inner/members", &outsider).await).await,
+        (StatusCode::NOT_FOUND, "not_found".into())
+    );
+    let inner = json_of(app.get("/api/rooms/inner/members", &owner).await).await;
+    assert_eq!(inner["members"].as_array().unwrap().len(), 1, "{inner}");
+}

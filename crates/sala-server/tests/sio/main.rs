@@ -541,6 +541,57 @@ async fn a_client_that_only_listens_hears_general(kind: Kind) {
     );
 }
 
+/// A private room and a DM are, to an outsider's Socket.io client, rooms nobody made; a new
+/// DM reaches its people's sockets as `room-added`, and they chat in it.
+async fn private_rooms_and_dms_keep_outsiders_out(kind: Kind) {
+    let app = TestApp::spawn().await;
+    let owner = app.user_token("insider").await;
+    let friend = app.user_token("friend").await;
+    let outsider = app.user_token("outsider").await;
+    let made = app
+        .post_authed(
+            "/api/rooms",
+            &owner,
+            &json!({"name": "hideout", "private": true}),
+        )
+        .await;
+    assert_eq!(made.status(), 201);
+    let mut nosy = connected(kind, &app, &outsider, "websocket");
+    for (event, data) in [
+        ("join", json!("hideout")),
+        ("typing", json!("hideout")),
+        (
+            "chat-message",
+            json!({"room": "hideout", "text": "let me in"}),
+        ),
+    ] {
+        let reply = nosy.call(event, data);
+        assert_eq!(
+            reply["error"]["code"], "not_found",
+            "{kind:?} {event}: {reply}"
+        );
+    }
+
+    let mut friend_sio = connected(kind, &app, &friend, "websocket");
+    let opened = app
+        .post_authed("/api/dms", &owner, &json!({"users": ["friend"]}))
+        .await;
+    assert_eq!(opened.status(), 201);
+    let dm: Value = opened.json().await.unwrap();
+    let added = friend_sio.event("room-added");
+    assert_eq!(added["data"]["name"], dm["name"], "{kind:?}: {added}");
+    assert_eq!(added["data"]["people"], json!(["friend", "insider"]));
+    let joined = friend_sio.call("join", dm["name"].clone());
+    assert_eq!(joined["type"], "joined", "{kind:?}: {joined}");
+    let mut owner_ws = WsClient::connect(&app, &owner).await;
+    owner_ws.join(dm["name"].as_str().unwrap()).await;
+    let id = owner_ws.say(dm["name"].as_str().unwrap(), "just us").await;
+    let heard = friend_sio.event("chat-message");
+    assert_eq!(heard["data"]["id"].as_i64(), Some(id), "{kind:?}: {heard}");
+    let reply = nosy.call("join", dm["name"].clone());
+    assert_eq!(reply["error"]["code"], "not_found", "{kind:?}: {reply}");
+}
+
 /// One admission case (`chat::admission`): how the connection is set up, and what each
 /// transport must tell its client. The chat layer admits for both; this table shows each
 /// transport says the same thing in its own terms.
@@ -762,6 +813,7 @@ both_clients! {
     every_ack_callback_is_answered_once => every_ack_is_answered_once_even_when_the_command_fails();
     an_expired_token_ends_the_connection_on_both_transports => both_transports_end_a_connection_when_its_token_expires();
     a_listening_client_is_subscribed_to_general => a_client_that_only_listens_hears_general();
+    private_rooms_and_dms_keep_outsiders_out_of_socket_io => private_rooms_and_dms_keep_outsiders_out();
     requests_are_applied_in_order_and_each_ack_is_addressed => requests_are_applied_in_order_and_each_reply_finds_its_callback();
 }
 
