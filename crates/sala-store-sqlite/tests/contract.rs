@@ -52,3 +52,58 @@ async fn reopening_keeps_the_data_and_reruns_no_migration() {
             .is_some()
     );
 }
+
+/// Rooms made before roles existed (migration 5) keep their creator, as owner; other
+/// members are members.
+#[tokio::test]
+async fn rooms_made_before_roles_keep_their_creator_as_owner() {
+    use sala_store::{Role, RoomKind, RoomStore as _};
+    use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("sala.db");
+    // The schema as it was before roles: the first four migrations only.
+    let old = dir.path().join("old-migrations");
+    std::fs::create_dir(&old).unwrap();
+    let mut files: Vec<_> = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    files.sort();
+    for file in files.iter().take(4) {
+        std::fs::copy(file, old.join(file.file_name().unwrap())).unwrap();
+    }
+    let pool = SqlitePoolOptions::new()
+        .connect_with(
+            SqliteConnectOptions::new()
+                .filename(&path)
+                .create_if_missing(true),
+        )
+        .await
+        .unwrap();
+    sqlx::migrate::Migrator::new(old.as_path())
+        .await
+        .unwrap()
+        .run(&pool)
+        .await
+        .unwrap();
+    for statement in [
+        "INSERT INTO users (id, username, username_key, password_hash, created_at) \
+         VALUES (1, 'maker', 'maker', 'x', 0), (2, 'joiner', 'joiner', 'x', 0)",
+        "INSERT INTO rooms (id, name, search_text, created_by, created_at) \
+         VALUES (1, 'oldroom', 'oldroom', 1, 0)",
+        "INSERT INTO memberships (user_id, room_id, joined_at) VALUES (1, 1, 0), (2, 1, 0)",
+    ] {
+        sqlx::query(statement).execute(&pool).await.unwrap();
+    }
+    pool.close().await;
+
+    let store = SqliteStore::open(&path)
+        .await
+        .expect("migrates the old database");
+    let room = store.get_room("oldroom").await.unwrap().unwrap();
+    assert_eq!(room.kind, RoomKind::Public);
+    assert_eq!(store.role_in(1, room.id).await.unwrap(), Some(Role::Owner));
+    assert_eq!(store.role_in(2, room.id).await.unwrap(), Some(Role::Member));
+    sala_store::Store::close(&store).await;
+}
