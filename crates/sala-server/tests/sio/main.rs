@@ -922,3 +922,60 @@ async fn a_socket_io_client_chats_with_a_ws_client_on_another_node() {
     drop((node_a, node_b));
     database.drop_now().await;
 }
+
+/// A DM opened through one node reaches its people's connections on another at once, and a
+/// block set through one node refuses a send through the other.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs node's socket.io-client, PostgreSQL and Redis (scripts/test.sh provides them)"]
+async fn a_dm_opened_on_one_node_reaches_its_people_on_another() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let database = sala_store_postgres::test_support::TempDatabase::create().await;
+    let redis = std::env::var("SALA_TEST_REDIS_URL")
+        .expect("SALA_TEST_REDIS_URL is not set: run scripts/test.sh, which starts Redis");
+    let prefix = format!("test-dm-{}", std::process::id());
+    let cluster_node = |config: &mut sala_server::config::Config| {
+        config.database_url = Some(database.url.clone().into());
+        config.redis_url = Some(redis.clone().into());
+        config.redis_prefix = prefix.clone();
+    };
+    let node_a = TestApp::spawn_with(cluster_node).await;
+    let node_b = TestApp::spawn_with(cluster_node).await;
+    let opener = node_a.user_token("openerA").await;
+    let reader = node_b.user_token("readerB").await;
+    let mut on_b = WsClient::connect(&node_b, &reader).await;
+    let mut sio_on_b = connected(Kind::Node, &node_b, &reader, "websocket");
+
+    let opened = node_a
+        .post_authed("/api/dms", &opener, &json!({"users": ["readerB"]}))
+        .await;
+    assert_eq!(opened.status(), 201);
+    let dm: Value = opened.json().await.unwrap();
+    let name = dm["name"].as_str().unwrap().to_owned();
+    let added = on_b.next_of("room_added").await;
+    assert_eq!(added["room"]["name"], name.as_str(), "{added}");
+    let added = sio_on_b.event("room-added");
+    assert_eq!(added["data"]["name"], name.as_str(), "{added}");
+
+    on_b.join(&name).await;
+    let mut on_a = WsClient::connect(&node_a, &opener).await;
+    on_a.join(&name).await;
+    let id = on_a.say(&name, "across nodes").await;
+    let heard = on_b.next_of("message").await;
+    assert_eq!(heard["id"].as_i64(), Some(id), "{heard}");
+
+    // The reader blocks the opener on node B; the opener's next send on node A is refused.
+    let blocked = node_b
+        .client
+        .put(node_b.url("/api/me/blocks/openerA"))
+        .bearer_auth(&reader)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(blocked.status(), 204);
+    on_a.send(json!({"type": "send", "room": name, "text": "still there?", "client_id": "x"}))
+        .await;
+    let refused = on_a.next_of("error").await;
+    assert_eq!(refused["code"], "forbidden", "{refused}");
+    drop((node_a, node_b));
+    database.drop_now().await;
+}
