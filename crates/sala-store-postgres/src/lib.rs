@@ -67,6 +67,7 @@ macro_rules! message_select {
 // After the query macros, which the modules use.
 mod accounts;
 mod messages;
+mod moderation;
 mod rooms;
 mod sessions;
 

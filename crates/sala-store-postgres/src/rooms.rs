@@ -197,8 +197,10 @@ impl RoomStore for PostgresStore {
         room_id: i64,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        // One statement: the membership, and the invite it uses up.
         sqlx::query(
-            "INSERT INTO memberships (user_id, room_id, joined_at) VALUES ($1, $2, $3) \
+            "WITH used AS (DELETE FROM room_invites WHERE user_id = $1 AND room_id = $2) \
+             INSERT INTO memberships (user_id, room_id, joined_at) VALUES ($1, $2, $3) \
              ON CONFLICT (user_id, room_id) DO NOTHING",
         )
         .bind(user_id)

@@ -53,6 +53,7 @@ contract_tests!(
     members_are_listed_with_roles,
     users_are_found_by_prefix,
     blocks_are_kept_per_pair,
+    moderation_is_applied_and_recorded,
 );
 
 #[tokio::test]

@@ -196,6 +196,7 @@ impl RoomStore for SqliteStore {
         room_id: i64,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        let mut tx = self.writer.begin().await.map_err(map_err)?;
         sqlx::query(
             "INSERT INTO memberships (user_id, room_id, joined_at) VALUES (?, ?, ?) \
              ON CONFLICT (user_id, room_id) DO NOTHING",
@@ -203,10 +204,16 @@ impl RoomStore for SqliteStore {
         .bind(user_id)
         .bind(room_id)
         .bind(millis(at))
-        .execute(&self.writer)
+        .execute(&mut *tx)
         .await
         .map_err(map_err)?;
-        Ok(())
+        sqlx::query("DELETE FROM room_invites WHERE room_id = ? AND user_id = ?")
+            .bind(room_id)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)
     }
 
     async fn remove_member(&self, user_id: i64, room_id: i64) -> Result<bool, StoreError> {

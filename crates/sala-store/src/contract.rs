@@ -7,8 +7,9 @@
 use chrono::{DateTime, Duration, Utc};
 
 use crate::{
-    BusyMember, ConflictOn, MessageQuery, NewDm, NewMessage, NewRoom, NewSession, NewUser, Role,
-    RoomKind, RoomMember, RoomQuery, StatusRecord, Store, StoreError, UserSummary,
+    BusyMember, ConflictOn, MessageQuery, Moderation, ModerationAction, NewDm, NewMessage, NewRoom,
+    NewSession, NewUser, Restriction, Role, RoomKind, RoomMember, RoomQuery, StatusRecord, Store,
+    StoreError, UserSummary,
 };
 
 fn now() -> DateTime<Utc> {
@@ -884,4 +885,228 @@ pub async fn blocks_are_kept_per_pair(store: &dyn Store) {
     assert_eq!(store.blockers_of(bob, &[ann, cat]).await.unwrap(), [cat]);
     let unknown = store.set_block(ann, i64::MAX, true, now()).await;
     assert!(matches!(unknown, Err(StoreError::NotFound)), "{unknown:?}");
+}
+
+fn action<'a>(
+    room_id: i64,
+    actor: i64,
+    target: i64,
+    action: ModerationAction,
+    reason: Option<&'a str>,
+    expires_at: Option<DateTime<Utc>>,
+) -> Moderation<'a> {
+    Moderation {
+        room_id,
+        actor,
+        target,
+        action,
+        reason,
+        expires_at,
+        at: now(),
+    }
+}
+
+/// Invites are held until used by joining or declined; a ban ends the membership and the
+/// invite and keeps its reason and expiry; an expired restriction is none; mutes stand
+/// apart from bans; every change is recorded once, newest first, and no-ops are not.
+pub async fn moderation_is_applied_and_recorded(store: &dyn Store) {
+    use ModerationAction::{Ban, Invite, Kick, Mute, SetRole, Unban, Unmute};
+    let owner = user(store, "md-owner").await;
+    let guest = user(store, "md-guest").await;
+    let troll = user(store, "md-troll").await;
+    let room = room_of(store, "md-room", RoomKind::Private, Some(owner)).await;
+
+    assert!(
+        store
+            .moderate(action(room, owner, guest, Invite, None, None))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .moderate(action(room, owner, guest, Invite, None, None))
+            .await
+            .unwrap()
+    );
+    assert!(store.has_invite(room, guest).await.unwrap());
+    let invites = store.invites_for(guest).await.unwrap();
+    assert_eq!(
+        invites
+            .iter()
+            .map(|i| (i.room.name.as_str(), i.invited_by.as_deref()))
+            .collect::<Vec<_>>(),
+        [("md-room", Some("md-owner"))]
+    );
+    store.add_member(guest, room, now()).await.unwrap();
+    assert!(
+        !store.has_invite(room, guest).await.unwrap(),
+        "joining uses it up"
+    );
+    assert!(store.invites_for(guest).await.unwrap().is_empty());
+
+    assert!(
+        store
+            .moderate(action(room, owner, guest, SetRole(Role::Admin), None, None))
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.role_in(guest, room).await.unwrap(), Some(Role::Admin));
+    assert!(
+        !store
+            .moderate(action(room, owner, troll, SetRole(Role::Admin), None, None))
+            .await
+            .unwrap(),
+        "a role is for members"
+    );
+
+    // A mute: in force, then lifted.
+    store
+        .moderate(action(room, guest, troll, Invite, None, None))
+        .await
+        .unwrap();
+    store.add_member(troll, room, now()).await.unwrap();
+    let until = now() + Duration::hours(1);
+    assert!(
+        store
+            .moderate(action(room, guest, troll, Mute, Some("spam"), Some(until)))
+            .await
+            .unwrap()
+    );
+    let mute = store
+        .restriction(room, troll, Restriction::Mute, now())
+        .await
+        .unwrap()
+        .expect("muted");
+    assert_eq!(
+        (mute.reason.as_deref(), mute.expires_at),
+        (Some("spam"), Some(until))
+    );
+    assert!(
+        store
+            .restriction(room, troll, Restriction::Ban, now())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .restriction(room, troll, Restriction::Mute, until + Duration::seconds(1))
+            .await
+            .unwrap()
+            .is_none(),
+        "expired"
+    );
+    assert!(
+        store
+            .moderate(action(room, guest, troll, Unmute, None, None))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .moderate(action(room, guest, troll, Unmute, None, None))
+            .await
+            .unwrap()
+    );
+
+    // A ban ends membership and the invite, and lasts until lifted.
+    store
+        .moderate(action(room, owner, troll, Invite, None, None))
+        .await
+        .unwrap();
+    store.remove_member(troll, room).await.unwrap();
+    assert!(
+        !store
+            .moderate(action(room, owner, troll, Invite, None, None))
+            .await
+            .unwrap(),
+        "the invite is held already"
+    );
+    assert!(
+        store
+            .moderate(action(room, owner, troll, Ban, Some("abuse"), None))
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.role_in(troll, room).await.unwrap(), None);
+    assert!(!store.has_invite(room, troll).await.unwrap());
+    let ban = store
+        .restriction(room, troll, Restriction::Ban, now() + Duration::days(3650))
+        .await
+        .unwrap();
+    assert_eq!(
+        ban.and_then(|b| b.reason),
+        Some("abuse".into()),
+        "no expiry: for good"
+    );
+    assert!(
+        store
+            .moderate(action(room, owner, troll, Unban, None, None))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .restriction(room, troll, Restriction::Ban, now())
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // Kick: a member is removed; kicking a non-member changes nothing.
+    assert!(
+        store
+            .moderate(action(room, owner, guest, Kick, Some("cool off"), None))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .moderate(action(room, owner, guest, Kick, None, None))
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.role_in(guest, room).await.unwrap(), None);
+
+    let unknown = store
+        .moderate(action(room, owner, i64::MAX, Ban, None, None))
+        .await;
+    assert!(matches!(unknown, Err(StoreError::NotFound)), "{unknown:?}");
+
+    let record = store.audit(room, None, 100).await.unwrap();
+    let lines: Vec<(&str, Option<&str>, Option<&str>)> = record
+        .iter()
+        .map(|r| (r.action.as_str(), r.target.as_deref(), r.reason.as_deref()))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            ("kick", Some("md-guest"), Some("cool off")),
+            ("unban", Some("md-troll"), None),
+            ("ban", Some("md-troll"), Some("abuse")),
+            ("invite", Some("md-troll"), None),
+            ("unmute", Some("md-troll"), None),
+            ("mute", Some("md-troll"), Some("spam")),
+            ("invite", Some("md-troll"), None),
+            ("make_admin", Some("md-guest"), None),
+            ("invite", Some("md-guest"), None),
+        ]
+    );
+    assert_eq!(record[5].actor.as_deref(), Some("md-guest"));
+    assert_eq!(record[5].expires_at, Some(until));
+    let older = store.audit(room, Some(record[1].id), 2).await.unwrap();
+    assert_eq!(
+        older.iter().map(|r| r.id).collect::<Vec<_>>(),
+        [record[2].id, record[3].id]
+    );
+
+    // Declining removes an invite.
+    let other = room_of(store, "md-other", RoomKind::Private, Some(owner)).await;
+    store
+        .moderate(action(other, owner, guest, Invite, None, None))
+        .await
+        .unwrap();
+    assert!(store.decline_invite(other, guest).await.unwrap());
+    assert!(!store.decline_invite(other, guest).await.unwrap());
+    assert!(!store.has_invite(other, guest).await.unwrap());
 }

@@ -22,11 +22,12 @@ mod traits;
 
 pub use error::{ConflictOn, StoreError};
 pub use records::{
-    Appended, BusyMember, MemberRoomRecord, MessageQuery, MessageRecord, NewDm, NewMessage,
-    NewRoom, NewSession, NewUser, Role, RoomKind, RoomMember, RoomQuery, RoomRecord, SessionRecord,
+    Appended, AuditRecord, BusyMember, InviteRecord, MemberRoomRecord, MessageQuery, MessageRecord,
+    Moderation, ModerationAction, NewDm, NewMessage, NewRoom, NewSession, NewUser, Restriction,
+    RestrictionRecord, Role, RoomKind, RoomMember, RoomQuery, RoomRecord, SessionRecord,
     StatusRecord, UserRecord, UserSummary,
 };
-pub use traits::{AccountStore, MessageStore, RoomStore, SessionStore, Store};
+pub use traits::{AccountStore, MessageStore, ModerationStore, RoomStore, SessionStore, Store};
 
 /// The key a username or email is unique by: case-folded, so `Alice` and `alice` collide.
 pub fn fold_key(value: &str) -> String {

@@ -269,3 +269,97 @@ impl MessageQuery {
         (rows, more)
     }
 }
+
+/// What a room's moderators can restrict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Restriction {
+    /// Not a member, and cannot become one.
+    Ban,
+    /// May read, cannot write.
+    Mute,
+}
+
+impl Restriction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ban => "ban",
+            Self::Mute => "mute",
+        }
+    }
+}
+
+/// A ban or mute in force.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RestrictionRecord {
+    pub reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+    /// `None`: until lifted.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// One moderation action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModerationAction {
+    /// Lets the target join (what a private room needs).
+    Invite,
+    /// Ends the target's membership; they may join again where they may.
+    Kick,
+    /// Ends the membership (and any invite) and keeps the target out.
+    Ban,
+    Unban,
+    Mute,
+    Unmute,
+    /// Gives a member this role.
+    SetRole(Role),
+}
+
+impl ModerationAction {
+    /// The action as the audit record names it.
+    pub fn audit_name(self) -> &'static str {
+        match self {
+            Self::Invite => "invite",
+            Self::Kick => "kick",
+            Self::Ban => "ban",
+            Self::Unban => "unban",
+            Self::Mute => "mute",
+            Self::Unmute => "unmute",
+            Self::SetRole(Role::Owner) => "make_owner",
+            Self::SetRole(Role::Admin) => "make_admin",
+            Self::SetRole(Role::Member) => "make_member",
+        }
+    }
+}
+
+/// An action of `actor` on `target` in a room; who may do what is the caller's to check.
+#[derive(Debug, Clone)]
+pub struct Moderation<'a> {
+    pub room_id: i64,
+    pub actor: i64,
+    pub target: i64,
+    pub action: ModerationAction,
+    pub reason: Option<&'a str>,
+    /// For bans and mutes: until when (`None`: until lifted).
+    pub expires_at: Option<DateTime<Utc>>,
+    pub at: DateTime<Utc>,
+}
+
+/// One line of a room's moderation record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRecord {
+    pub id: i64,
+    /// Usernames; `None` once the account is gone.
+    pub actor: Option<String>,
+    pub action: String,
+    pub target: Option<String>,
+    pub reason: Option<String>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// An invitation waiting for its invitee.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InviteRecord {
+    pub room: RoomRecord,
+    pub invited_by: Option<String>,
+    pub created_at: DateTime<Utc>,
+}

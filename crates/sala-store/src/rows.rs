@@ -6,8 +6,8 @@
 use chrono::{DateTime, Utc};
 
 use crate::{
-    MemberRoomRecord, MessageRecord, Role, RoomKind, RoomMember, RoomRecord, SessionRecord,
-    StatusRecord, StoreError, UserRecord,
+    AuditRecord, InviteRecord, MemberRoomRecord, MessageRecord, RestrictionRecord, Role, RoomKind,
+    RoomMember, RoomRecord, SessionRecord, StatusRecord, StoreError, UserRecord,
 };
 
 /// Timestamps are stored as milliseconds since the epoch.
@@ -196,4 +196,67 @@ pub fn dm_key(members: &[i64]) -> String {
 /// A column holding what this version never writes there.
 fn bad_value(column: &str, value: &str) -> StoreError {
     StoreError::Backend(format!("{column} holds an unknown value {value:?}").into())
+}
+
+#[derive(sqlx::FromRow)]
+pub struct RestrictionRow {
+    reason: Option<String>,
+    created_at: i64,
+    expires_at: Option<i64>,
+}
+
+impl TryFrom<RestrictionRow> for RestrictionRecord {
+    type Error = StoreError;
+    fn try_from(row: RestrictionRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            reason: row.reason,
+            created_at: from_millis(row.created_at)?,
+            expires_at: row.expires_at.map(from_millis).transpose()?,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub struct AuditRow {
+    id: i64,
+    actor: Option<String>,
+    action: String,
+    target: Option<String>,
+    reason: Option<String>,
+    expires_at: Option<i64>,
+    created_at: i64,
+}
+
+impl TryFrom<AuditRow> for AuditRecord {
+    type Error = StoreError;
+    fn try_from(row: AuditRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            id: row.id,
+            actor: row.actor,
+            action: row.action,
+            target: row.target,
+            reason: row.reason,
+            expires_at: row.expires_at.map(from_millis).transpose()?,
+            created_at: from_millis(row.created_at)?,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub struct InviteRow {
+    #[sqlx(flatten)]
+    room: RoomRow,
+    invited_by: Option<String>,
+    invited_at: i64,
+}
+
+impl TryFrom<InviteRow> for InviteRecord {
+    type Error = StoreError;
+    fn try_from(row: InviteRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            room: row.room.try_into()?,
+            invited_by: row.invited_by,
+            created_at: from_millis(row.invited_at)?,
+        })
+    }
 }

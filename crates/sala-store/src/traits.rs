@@ -4,9 +4,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::{
-    Appended, BusyMember, MemberRoomRecord, MessageQuery, MessageRecord, NewDm, NewMessage,
-    NewRoom, NewSession, NewUser, Role, RoomMember, RoomQuery, RoomRecord, SessionRecord,
-    StatusRecord, StoreError, UserRecord, UserSummary,
+    Appended, AuditRecord, BusyMember, InviteRecord, MemberRoomRecord, MessageQuery, MessageRecord,
+    Moderation, NewDm, NewMessage, NewRoom, NewSession, NewUser, Restriction, RestrictionRecord,
+    Role, RoomMember, RoomQuery, RoomRecord, SessionRecord, StatusRecord, StoreError, UserRecord,
+    UserSummary,
 };
 
 /// Accounts.
@@ -176,7 +177,7 @@ pub trait RoomStore: Send + Sync {
     /// Backend failures only.
     async fn list_rooms(&self, query: RoomQuery<'_>) -> Result<Vec<RoomRecord>, StoreError>;
 
-    /// Makes the user a member (no-op when already one).
+    /// Makes the user a member (no-op when already one), using up any invite they held.
     ///
     /// # Errors
     /// `NotFound` for an unknown user or room.
@@ -249,9 +250,63 @@ pub trait MessageStore: Send + Sync {
     ) -> Result<(Vec<MessageRecord>, bool), StoreError>;
 }
 
+/// Invites, bans, mutes, role changes, and the record of them.
+#[async_trait]
+pub trait ModerationStore: Send + Sync {
+    /// Carries out one action and records it, in one transaction; an action that changes
+    /// nothing (kicking a non-member, lifting a ban nobody has) is not recorded. Returns
+    /// whether it changed something. A ban also ends the membership and any invite; a
+    /// role is given to members only.
+    ///
+    /// # Errors
+    /// `NotFound` for an unknown room or user.
+    async fn moderate(&self, moderation: Moderation<'_>) -> Result<bool, StoreError>;
+
+    /// The ban or mute of the user in the room in force at `now`; an expired one is none.
+    ///
+    /// # Errors
+    /// Backend failures only.
+    async fn restriction(
+        &self,
+        room_id: i64,
+        user_id: i64,
+        kind: Restriction,
+        now: DateTime<Utc>,
+    ) -> Result<Option<RestrictionRecord>, StoreError>;
+
+    /// Whether the user holds an invite into the room (joining uses it up).
+    ///
+    /// # Errors
+    /// Backend failures only.
+    async fn has_invite(&self, room_id: i64, user_id: i64) -> Result<bool, StoreError>;
+
+    /// Declines an invite; returns whether there was one.
+    ///
+    /// # Errors
+    /// Backend failures only.
+    async fn decline_invite(&self, room_id: i64, user_id: i64) -> Result<bool, StoreError>;
+
+    /// The invites waiting for the user, newest first.
+    ///
+    /// # Errors
+    /// Backend failures only.
+    async fn invites_for(&self, user_id: i64) -> Result<Vec<InviteRecord>, StoreError>;
+
+    /// The room's moderation record, newest first, before the id `before`, at most `limit`.
+    ///
+    /// # Errors
+    /// Backend failures only.
+    async fn audit(
+        &self,
+        room_id: i64,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<AuditRecord>, StoreError>;
+}
+
 /// Everything a node stores.
 #[async_trait]
-pub trait Store: AccountStore + SessionStore + RoomStore + MessageStore {
+pub trait Store: AccountStore + SessionStore + RoomStore + MessageStore + ModerationStore {
     /// Cheap round trip for `/healthz`.
     ///
     /// # Errors
