@@ -89,6 +89,80 @@ pub struct MemberPage {
     pub next_cursor: Option<String>,
 }
 
+/// `POST /api/rooms/{name}/invites`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct InviteRequest {
+    pub username: String,
+}
+
+/// `POST /api/rooms/{name}/kick`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct KickRequest {
+    pub username: String,
+    /// Told to the room and to the user; at most 500 characters.
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// `PUT /api/rooms/{name}/bans/{username}` and `.../mutes/{username}`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct RestrictRequest {
+    /// Told to the room and to the user; at most 500 characters.
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// How long it holds, 60 s to 10 years; absent: until lifted.
+    #[serde(default)]
+    pub duration_secs: Option<u64>,
+}
+
+/// `PUT /api/rooms/{name}/members/{username}/role`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RoleRequest {
+    /// `admin` or `member`.
+    pub role: Role,
+}
+
+/// An invitation waiting for the caller.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Invite {
+    pub room: Room,
+    pub invited_by: Option<String>,
+    #[serde(with = "crate::time")]
+    #[schema(value_type = String)]
+    pub created_at: DateTime<Utc>,
+}
+
+/// `GET /api/me/invites`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Invites {
+    pub invites: Vec<Invite>,
+}
+
+/// One moderation action, as the room's record keeps it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AuditEntry {
+    pub id: i64,
+    /// Who did it; `null` once their account is gone.
+    pub actor: Option<String>,
+    /// `invite`, `kick`, `ban`, `unban`, `mute`, `unmute`, `make_admin`, `make_member`.
+    pub action: String,
+    pub target: Option<String>,
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub until: Option<String>,
+    #[serde(with = "crate::time")]
+    #[schema(value_type = String)]
+    pub at: DateTime<Utc>,
+}
+
+/// `GET /api/rooms/{name}/audit`: newest first; `next_before` pages on.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AuditPage {
+    pub entries: Vec<AuditEntry>,
+    pub next_before: Option<i64>,
+}
+
 /// Who may find, read and join a room.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]

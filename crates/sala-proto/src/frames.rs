@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::api::{Message, Room, UserStatus};
+use crate::api::{Message, Role, Room, UserStatus};
 use crate::error::ErrorCode;
 
 /// What a client may send.
@@ -135,6 +135,28 @@ pub enum ServerFrame {
         user: String,
         event: PresenceEvent,
     },
+    /// A change of a room's membership made by its moderators, to the room's connections
+    /// (the user concerned among them, so they learn why they were removed).
+    Member {
+        room: String,
+        user: String,
+        change: MemberChange,
+        /// The new role, for `role_changed`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        role: Option<Role>,
+        /// Who made the change.
+        by: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+        /// Until when a ban or mute holds (RFC 3339); absent: until lifted.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        until: Option<String>,
+    },
+    /// An invitation into a room, to every connection of the invitee: join to accept.
+    Invited {
+        room: Room,
+        by: String,
+    },
     /// A conversation the user was just made part of (a DM opened by someone, or by
     /// them on another device), to every connection of theirs. Join it to read it.
     RoomAdded {
@@ -197,4 +219,16 @@ mod tests {
         let back: ServerFrame = serde_json::from_value(json).unwrap();
         assert_eq!(back, ServerFrame::Message(message));
     }
+}
+
+/// What a moderator changed about a member.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MemberChange {
+    RoleChanged,
+    Kicked,
+    Banned,
+    Unbanned,
+    Muted,
+    Unmuted,
 }

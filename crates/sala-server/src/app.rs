@@ -12,7 +12,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::config::Role;
-use crate::http::{self, AppState, accounts, health, openapi, people, rooms, web};
+use crate::http::{self, AppState, accounts, health, moderation, openapi, people, rooms, web};
 use crate::sio::SocketIoSettings;
 use crate::ws::WsSettings;
 
@@ -47,7 +47,15 @@ pub fn router(state: AppState, transports: Transports, role: Role) -> Router {
             .routes(routes!(rooms::room_members))
             .routes(routes!(people::search_users))
             .routes(routes!(people::open_dm))
-            .routes(routes!(people::block, people::unblock));
+            .routes(routes!(people::block, people::unblock))
+            .routes(routes!(moderation::invite))
+            .routes(routes!(moderation::my_invites))
+            .routes(routes!(moderation::decline_invite))
+            .routes(routes!(moderation::kick))
+            .routes(routes!(moderation::ban, moderation::unban))
+            .routes(routes!(moderation::mute, moderation::unmute))
+            .routes(routes!(moderation::set_role))
+            .routes(routes!(moderation::audit));
     }
     let (api, openapi) = api.routes(routes!(health::healthz)).split_for_parts();
     let openapi = Arc::new(openapi);

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use crossterm::event::{Event, EventStream, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use futures_util::StreamExt as _;
-use sala_proto::api::{Message, UserStatus};
-use sala_proto::frames::{ClientFrame, PresenceEvent, ServerFrame};
+use sala_proto::api::{Message, Role, UserStatus};
+use sala_proto::frames::{ClientFrame, MemberChange, PresenceEvent, ServerFrame};
 
 use crate::ChatArgs;
 use crate::account::{Accounts, Session, password_from};
@@ -197,6 +197,38 @@ impl App {
                         view.lines.extend(notes.into_iter().map(Line::Note));
                     }
                 }
+            }
+            ServerFrame::Member {
+                room,
+                user,
+                change,
+                role,
+                by,
+                reason,
+                until,
+            } => {
+                let what = match change {
+                    MemberChange::RoleChanged => match role {
+                        Some(Role::Admin) => "made an admin",
+                        _ => "made a member",
+                    },
+                    MemberChange::Kicked => "removed",
+                    MemberChange::Banned => "banned",
+                    MemberChange::Unbanned => "let back in",
+                    MemberChange::Muted => "muted",
+                    MemberChange::Unmuted => "unmuted",
+                };
+                let mut line = format!("#{room}: {user} was {what} by {by}");
+                if let Some(until) = until {
+                    line.push_str(&format!(" until {until}"));
+                }
+                if let Some(reason) = reason {
+                    line.push_str(&format!(": {reason}"));
+                }
+                self.note(line);
+            }
+            ServerFrame::Invited { room, by } => {
+                self.note(format!("{by} invited you to #{0}: /join {0}", room.name));
             }
             ServerFrame::RoomAdded { room } => {
                 // A DM someone opened with this user: listed, joined with /join for now.

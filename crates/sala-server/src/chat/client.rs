@@ -8,7 +8,8 @@ use chrono::Utc;
 use sala_proto::api::UserStatus;
 use sala_proto::frames::{ClientFrame, MemberStatus, ServerFrame};
 use sala_store::{
-    BusyMember, MessageQuery, MessageRecord, NewMessage, RoomKind, RoomRecord, StoreError,
+    BusyMember, MessageQuery, MessageRecord, NewMessage, Restriction, RestrictionRecord, RoomKind,
+    RoomRecord, StoreError,
 };
 
 use super::command::{Addressed, Command, Refusal};
@@ -184,6 +185,20 @@ impl Client {
             .ok_or_else(|| ChatError::NotFound(format!("no room named '{}'", name.as_ref())))
     }
 
+    /// Refuses a muted user's writing (asked at each send and `typing`: a mute takes
+    /// effect on the next one, on every node).
+    async fn unless_muted(&self, room: &str, room_id: i64) -> Result<(), ChatError> {
+        match self
+            .chat
+            .store()
+            .restriction(room_id, self.user.id, Restriction::Mute, Utc::now())
+            .await?
+        {
+            Some(mute) => Err(ChatError::Forbidden(restricted("muted in", room, &mute))),
+            None => Ok(()),
+        }
+    }
+
     /// The name and id of a room this connection joined; otherwise `not_member` or
     /// `not_found`.
     async fn joined_room(&self, name: &RoomName) -> Result<(String, i64), ChatError> {
@@ -211,6 +226,16 @@ impl Client {
             )));
         }
         let store = self.chat.store();
+        if let Some(ban) = store
+            .restriction(room.id, self.user.id, Restriction::Ban, Utc::now())
+            .await?
+        {
+            return Err(ChatError::Forbidden(restricted(
+                "banned from",
+                &room.name,
+                &ban,
+            )));
+        }
         let dm_others: Option<Vec<i64>> = match room.kind {
             RoomKind::Dm => Some(
                 store
@@ -315,6 +340,7 @@ impl Client {
         if !rate::try_take(&self.sends, Instant::now()) {
             return Err(ChatError::RateLimited);
         }
+        self.unless_muted(&room, room_id).await?;
         if let Some(others) = self.dm_others.get(&room) {
             // Asked at each send: a block takes effect on the next message.
             if !self
@@ -384,7 +410,8 @@ impl Client {
     }
 
     async fn typing(&mut self, room: &RoomName) -> Result<(), ChatError> {
-        let (room, _) = self.joined_room(room).await?;
+        let (room, room_id) = self.joined_room(room).await?;
+        self.unless_muted(&room, room_id).await?;
         let now = Instant::now();
         let interval = self.chat.limits().typing_interval;
         if let Some(last) = self.last_typing.get(&room)
@@ -479,6 +506,21 @@ impl Drop for Client {
     fn drop(&mut self) {
         self.chat.hub().disconnect(self.conn.id());
     }
+}
+
+/// "You are banned from #room until …: reason", as a refusal tells it.
+fn restricted(what: &str, room: &str, restriction: &RestrictionRecord) -> String {
+    let mut told = format!("you are {what} #{room}");
+    if let Some(until) = restriction.expires_at {
+        told.push_str(&format!(
+            " until {}",
+            until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        ));
+    }
+    if let Some(reason) = &restriction.reason {
+        told.push_str(&format!(": {reason}"));
+    }
+    told
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 //! - [`command`]: a client's frame parsed into a [`command::Command`] of domain values,
 //!   or refused; the one place a command's fields are checked.
 //! - [`dms`]: opening direct messages, and telling their people.
+//! - [`moderation`]: who may invite, kick, ban, mute and give roles, and what it does live.
 //! - [`visibility`]: who may see which room (private rooms and DMs: members only).
 //! - [`client`]: one connected client (any transport): its commands parsed, then applied.
 //! - [`commit`]: the group-commit writer that stores messages, then acks and broadcasts them.
@@ -23,6 +24,7 @@ pub mod command;
 pub mod commit;
 pub mod dms;
 pub mod error;
+pub mod moderation;
 pub mod rate;
 pub mod visibility;
 

@@ -1,6 +1,6 @@
 //! What a user may see of rooms, the one rule every surface asks (HTTP, `/ws`, Socket.io):
-//! a public room is there for everyone; a private room or a DM only for its members, and
-//! to anyone else it does not exist, so they get the answer a name nobody uses gets.
+//! a public room is there for everyone; a private room only for its members and those
+//! invited; a DM only for its people. To anyone else it does not exist, so they get the answer a name nobody uses gets.
 
 use sala_proto::api::Room;
 use sala_store::{RoomKind, RoomRecord, StoreError};
@@ -33,10 +33,12 @@ impl Chat {
     /// # Errors
     /// When the store fails.
     pub async fn may_see(&self, user_id: i64, room: &RoomRecord) -> Result<bool, StoreError> {
-        Ok(
-            room.kind == RoomKind::Public
-                || self.store().role_in(user_id, room.id).await?.is_some(),
-        )
+        if room.kind == RoomKind::Public || self.store().role_in(user_id, room.id).await?.is_some()
+        {
+            return Ok(true);
+        }
+        // An invitee sees the private room they may join.
+        Ok(room.kind == RoomKind::Private && self.store().has_invite(room.id, user_id).await?)
     }
 
     /// The room as the API shows it: its online count and, for a DM, its people.

@@ -3,6 +3,7 @@
 //! - [`accounts`]: register, login, logout, validate_token, me, status, my rooms.
 //! - [`rooms`]: list/search, create, get, history.
 //! - [`people`]: finding users, opening DMs, blocks.
+//! - [`moderation`]: invites, kick, ban, mute, roles, the audit record.
 //! - [`health`]: the `/healthz` probe.
 //! - [`openapi`]: the generated OpenAPI document at `/api/openapi.json`.
 //! - [`web`]: the embedded web chat at `/`.
@@ -22,6 +23,7 @@ pub mod client_address;
 pub mod extract;
 pub mod health;
 pub mod listener;
+pub mod moderation;
 pub mod openapi;
 pub mod origin;
 pub mod people;

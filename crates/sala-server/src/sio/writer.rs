@@ -103,6 +103,8 @@ fn deliver_frame(socket: &SocketRef, sio: &SioConn, event: &Queued) -> bool {
         ServerFrame::Read { .. } => emit(socket, "read", &frame),
         ServerFrame::CatchUp { .. } => emit(socket, "catch-up", &frame),
         ServerFrame::RoomAdded { room } => emit(socket, "room-added", room),
+        ServerFrame::Member { .. } => emit(socket, "member", &frame),
+        ServerFrame::Invited { .. } => emit(socket, "invited", &frame),
         ServerFrame::History { .. } => emit(socket, "history", &frame),
         ServerFrame::Ready { user } => emit(socket, "ready", user),
         ServerFrame::Pong => emit(socket, "pong", &json!({})),

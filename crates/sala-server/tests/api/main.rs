@@ -9,6 +9,7 @@ mod errors;
 mod helpers;
 mod hostile_input;
 mod limits;
+mod moderation;
 mod persistence;
 mod protocol_props;
 mod rooms;

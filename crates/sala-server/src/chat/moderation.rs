@@ -1,0 +1,258 @@
+//! Who may moderate whom, and what a moderation does live (issue 18).
+//!
+//! The rules, checked here for every surface:
+//! - Only a room's admins and owner moderate, and only people below them: an admin acts on
+//!   members, the owner on admins and members; nobody acts on the owner or on themselves.
+//! - Inviting is for admins and the owner, of people who are neither members nor banned.
+//! - Roles are the owner's to give (`admin` or `member`), to members only.
+//! - A DM has a fixed set of people and no moderation.
+//!
+//! A kick or ban takes the room away from every connection of the user on every node at
+//! once (`left`), after a `member` frame that tells the room, the user included, what
+//! happened and why. A mute is checked at each send and `typing`.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use sala_proto::frames::{MemberChange, ServerFrame};
+use sala_store::{
+    Moderation, ModerationAction, Role, RoomKind, RoomRecord, StoreError, UserRecord,
+};
+
+use super::Chat;
+use crate::cluster::hub::{Event, Skip};
+use crate::domain::RoomName;
+use crate::wire;
+
+/// Why a moderation was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ModerationError {
+    /// The room, or the user named, does not exist (or the room is hidden from the actor).
+    #[error("{0}")]
+    NotFound(String),
+    /// The actor's role does not allow it.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The request makes no sense (yourself, a non-member's role, a DM, ...).
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A moderation as asked: what, of whom, why, until when.
+#[derive(Debug, Clone)]
+pub struct Request<'a> {
+    pub room: &'a RoomName,
+    pub target: &'a str,
+    pub action: ModerationAction,
+    pub reason: Option<&'a str>,
+    pub until: Option<DateTime<Utc>>,
+}
+
+impl Chat {
+    /// Carries out `request` by `actor`, if the rules allow it, and tells whom it concerns.
+    /// Returns whether anything changed (a repeated kick or unban changes nothing).
+    ///
+    /// # Errors
+    /// See [`ModerationError`].
+    pub async fn moderate(
+        &self,
+        actor: &UserRecord,
+        request: Request<'_>,
+    ) -> Result<bool, ModerationError> {
+        let room = self
+            .visible_room(actor.id, request.room)
+            .await?
+            .ok_or_else(|| {
+                ModerationError::NotFound(format!("no room named '{}'", request.room.as_ref()))
+            })?;
+        if room.kind == RoomKind::Dm {
+            return Err(ModerationError::Invalid(
+                "a DM has a fixed set of people and no moderators".into(),
+            ));
+        }
+        let target = self
+            .store()
+            .find_user_by_username(request.target)
+            .await?
+            .ok_or_else(|| {
+                ModerationError::NotFound(format!("no user named '{}'", request.target))
+            })?;
+        if target.id == actor.id {
+            return Err(ModerationError::Invalid(
+                "you cannot do that to yourself".into(),
+            ));
+        }
+        let actor_role = self.store().role_in(actor.id, room.id).await?;
+        let target_role = self.store().role_in(target.id, room.id).await?;
+        allowed(request.action, actor_role, target_role)?;
+        if request.action == ModerationAction::Invite
+            && self
+                .store()
+                .restriction(room.id, target.id, sala_store::Restriction::Ban, Utc::now())
+                .await?
+                .is_some()
+        {
+            return Err(ModerationError::Invalid(format!(
+                "{} is banned from this room; lift the ban first",
+                target.username
+            )));
+        }
+        let changed = self
+            .store()
+            .moderate(Moderation {
+                room_id: room.id,
+                actor: actor.id,
+                target: target.id,
+                action: request.action,
+                reason: request.reason,
+                expires_at: request.until,
+                at: Utc::now(),
+            })
+            .await?;
+        if changed {
+            self.tell(&room, actor, &target, &request).await?;
+            tracing::info!(room = %room.name, actor = actor.id, target = target.id,
+                action = request.action.audit_name(), "moderation");
+        }
+        Ok(changed)
+    }
+
+    /// What a moderation does live, on every node.
+    async fn tell(
+        &self,
+        room: &RoomRecord,
+        actor: &UserRecord,
+        target: &UserRecord,
+        request: &Request<'_>,
+    ) -> Result<(), StoreError> {
+        let change = match request.action {
+            ModerationAction::Invite => {
+                let event = Event::new(ServerFrame::Invited {
+                    room: self.room_object(room.clone()).await?,
+                    by: actor.username.clone(),
+                });
+                self.cluster().send_to_user(target.id, &event, None);
+                return Ok(());
+            }
+            ModerationAction::Kick => MemberChange::Kicked,
+            ModerationAction::Ban => MemberChange::Banned,
+            ModerationAction::Unban => MemberChange::Unbanned,
+            ModerationAction::Mute => MemberChange::Muted,
+            ModerationAction::Unmute => MemberChange::Unmuted,
+            ModerationAction::SetRole(_) => MemberChange::RoleChanged,
+        };
+        let event = Event::new(ServerFrame::Member {
+            room: room.name.clone(),
+            user: target.username.clone(),
+            change,
+            role: match request.action {
+                ModerationAction::SetRole(role) => Some(wire::role(role)),
+                _ => None,
+            },
+            by: actor.username.clone(),
+            reason: request.reason.map(str::to_owned),
+            until: request
+                .until
+                .map(|until| until.to_rfc3339_opts(SecondsFormat::Millis, true)),
+        });
+        if matches!(
+            request.action,
+            ModerationAction::Kick | ModerationAction::Ban
+        ) {
+            // The user hears it on every connection, in the room or not, once; then the
+            // room is taken away from all of them, on every node.
+            self.cluster()
+                .broadcast(&room.name, &event, Skip::User(target.id));
+            self.cluster().send_to_user(target.id, &event, None);
+            self.cluster().leave(target.id, &room.name, None);
+        } else {
+            self.cluster().broadcast(&room.name, &event, Skip::Nobody);
+        }
+        Ok(())
+    }
+}
+
+/// Whether an actor of `actor` role may do `action` to someone of `target` role (`None`:
+/// not a member).
+fn allowed(
+    action: ModerationAction,
+    actor: Option<Role>,
+    target: Option<Role>,
+) -> Result<(), ModerationError> {
+    let forbidden = |why: &str| Err(ModerationError::Forbidden(why.to_owned()));
+    let Some(actor) = actor.filter(|role| *role >= Role::Admin) else {
+        return forbidden("only the room's admins and owner may do that");
+    };
+    match action {
+        ModerationAction::Invite => match target {
+            Some(_) => Err(ModerationError::Invalid("already a member".into())),
+            None => Ok(()),
+        },
+        ModerationAction::SetRole(role) => {
+            if actor != Role::Owner {
+                return forbidden("only the owner gives roles");
+            }
+            if role == Role::Owner {
+                return Err(ModerationError::Invalid("a room has one owner".into()));
+            }
+            match target {
+                None => Err(ModerationError::Invalid("not a member of this room".into())),
+                Some(_) => Ok(()),
+            }
+        }
+        _ => {
+            if target.unwrap_or(Role::Member) >= actor {
+                return forbidden("you may act only on members below your role");
+            }
+            Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ModerationAction::{Ban, Invite, Kick, SetRole};
+
+    #[test]
+    fn moderators_act_only_below_themselves() {
+        let cases = [
+            (Kick, None, Some(Role::Member), false),
+            (Kick, Some(Role::Member), Some(Role::Owner), false),
+            (Ban, Some(Role::Admin), Some(Role::Owner), false),
+            (Ban, Some(Role::Admin), Some(Role::Admin), false),
+            (Ban, Some(Role::Admin), Some(Role::Member), true),
+            (Ban, Some(Role::Admin), None, true),
+            (Ban, Some(Role::Owner), Some(Role::Admin), true),
+            (
+                SetRole(Role::Admin),
+                Some(Role::Admin),
+                Some(Role::Member),
+                false,
+            ),
+            (SetRole(Role::Admin), Some(Role::Owner), None, false),
+            (
+                SetRole(Role::Owner),
+                Some(Role::Owner),
+                Some(Role::Member),
+                false,
+            ),
+            (
+                SetRole(Role::Admin),
+                Some(Role::Owner),
+                Some(Role::Member),
+                true,
+            ),
+            (Invite, Some(Role::Member), None, false),
+            (Invite, Some(Role::Admin), Some(Role::Member), false),
+            (Invite, Some(Role::Admin), None, true),
+        ];
+        for (action, actor, target, ok) in cases {
+            assert_eq!(
+                allowed(action, actor, target).is_ok(),
+                ok,
+                "{action:?} by {actor:?} on {target:?}"
+            );
+        }
+    }
+}
