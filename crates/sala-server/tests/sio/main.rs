@@ -979,3 +979,69 @@ async fn a_dm_opened_on_one_node_reaches_its_people_on_another() {
     drop((node_a, node_b));
     database.drop_now().await;
 }
+
+/// A ban through one node takes the room from all three of the user's connections, two on
+/// the other node, at once, and a message sent after it reaches none of them.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs node's socket.io-client, PostgreSQL and Redis (scripts/test.sh provides them)"]
+async fn a_ban_on_one_node_removes_the_user_from_every_node() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let database = sala_store_postgres::test_support::TempDatabase::create().await;
+    let redis = std::env::var("SALA_TEST_REDIS_URL")
+        .expect("SALA_TEST_REDIS_URL is not set: run scripts/test.sh, which starts Redis");
+    let prefix = format!("test-ban-{}", std::process::id());
+    let cluster_node = |config: &mut sala_server::config::Config| {
+        config.database_url = Some(database.url.clone().into());
+        config.redis_url = Some(redis.clone().into());
+        config.redis_prefix = prefix.clone();
+    };
+    let node_a = TestApp::spawn_with(cluster_node).await;
+    let node_b = TestApp::spawn_with(cluster_node).await;
+    let owner = node_a.user_token("banner").await;
+    let target = node_a.user_token("banned").await;
+    assert_eq!(
+        node_a.create_room(&owner, "arena", None).await.status(),
+        201
+    );
+    let mut owner_ws = WsClient::connect(&node_a, &owner).await;
+    owner_ws.join("arena").await;
+    let mut theirs = Vec::new();
+    for node in [&node_a, &node_b, &node_b] {
+        let mut ws = WsClient::connect(node, &target).await;
+        ws.join("arena").await;
+        theirs.push(ws);
+    }
+    let banned = node_a
+        .client
+        .put(node_a.url("/api/rooms/arena/bans/banned"))
+        .bearer_auth(&owner)
+        .json(&json!({"reason": "enough"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(banned.status(), 204);
+    for ws in &mut theirs {
+        let told = ws.next_of("member").await;
+        assert_eq!(told["change"], "banned", "{told}");
+        assert_eq!(ws.next_of("left").await["room"], "arena");
+    }
+    assert_eq!(owner_ws.next_of("member").await["user"], "banned");
+    let after = owner_ws.say("arena", "after the ban").await;
+    for ws in &mut theirs {
+        // A ping answered means everything queued before it came out: no message.
+        ws.send(json!({"type": "ping"})).await;
+        loop {
+            let frame = ws.next_frame().await;
+            assert_ne!(
+                frame["id"].as_i64(),
+                Some(after),
+                "the banned user heard {frame}"
+            );
+            if frame["type"] == "pong" {
+                break;
+            }
+        }
+    }
+    drop((node_a, node_b));
+    database.drop_now().await;
+}
