@@ -62,6 +62,9 @@ export const api = {
   setStatus: (token, status, note) => request("PUT", "/api/me/status", { token, body: { status, note } }),
   searchRooms: (token, q, cursor) =>
     request("GET", `/api/rooms?limit=20&q=${encodeURIComponent(q)}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`, { token }),
-  createRoom: (token, name, topic) => request("POST", "/api/rooms", { token, body: { name, topic } }),
+  createRoom: (token, name, topic, isPrivate) =>
+    request("POST", "/api/rooms", { token, body: { name, topic, private: isPrivate } }),
+  searchUsers: (token, q) => request("GET", `/api/users?limit=10&q=${encodeURIComponent(q)}`, { token }),
+  openDm: (token, users) => request("POST", "/api/dms", { token, body: { users } }),
   room: (token, name) => request("GET", `/api/rooms/${encodeURIComponent(name)}`, { token }),
 };

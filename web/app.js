@@ -6,6 +6,7 @@
 //   state.js       what the page knows, and each server frame applied to it (no DOM)
 //   render.js      the chat view's DOM: drawing the state, scrolling, drawers
 //   forms.js       signing in, registering and out; the new-room form
+//   people.js      the "New message" control: finding people, opening a DM with one
 //   chat.js        the signed-in chat: frames applied and drawn, the user's actions
 //
 // chat.js is a module of its own, beside the state, the drawing and the forms, because what
@@ -14,6 +15,7 @@
 import { loadSession } from "./api.js";
 import * as chat from "./chat.js";
 import { showSignIn, wireRoomForm, wireSignIn } from "./forms.js";
+import { wireNewMessage } from "./people.js";
 import { autoGrow, closeDrawers, followScroll, openDrawer, view } from "./render.js";
 
 function wire() {
@@ -27,6 +29,7 @@ function wire() {
   view.roomSearch.addEventListener("focus", chat.searchRooms);
   view.searchForm.addEventListener("submit", (event) => event.preventDefault());
   wireRoomForm({ create: chat.createRoom, onCreated: chat.joinRoom });
+  wireNewMessage({ find: chat.findPeople, open: chat.openDm, onOpened: chat.joinRoom });
   view.leaveRoom.addEventListener("click", chat.leaveActiveRoom);
   view.openSidebar.addEventListener("click", () => openDrawer(view.sidebar));
   view.openMembers.addEventListener("click", () => openDrawer(view.membersPanel));

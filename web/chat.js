@@ -123,10 +123,13 @@ function handleFrame(frame) {
   }
   if (change.older) renderOlder(state);
   if (change.members) renderMembers(state);
-  if (change.catchUp) renderCatchUp(change.catchUp, state.me);
+  if (change.catchUp) renderCatchUp(change.catchUp, state);
   if (change.draft !== null) giveBackDraft(change.draft);
   if (change.sendError !== null) showSendError(change.sendError);
   if (change.readActive) markRead(activeRoom(state));
+  // A DM that now includes the user: joined through the connection, which then rejoins it
+  // after each reconnect, so its messages arrive live and count as unread.
+  if (change.join) connection?.send({ type: "join", room: change.join });
   if (change.rooms) drawRooms();
 }
 
@@ -188,18 +191,32 @@ function sendRead(r, read) {
   connection?.send({ type: "read", room: r.name, id: r.lastRead });
 }
 
-export function joinRoom(name, topic = "") {
-  addRoom(state, name, topic);
-  connection?.send({ type: "join", room: name });
-  activate(name);
+/** Joins a room (a room object: found, created, or a DM opened) and shows it. */
+export function joinRoom(listed) {
+  addRoom(state, listed);
+  connection?.send({ type: "join", room: listed.name });
+  activate(listed.name);
 }
 
 export function leaveActiveRoom() {
   if (state.active) connection?.send({ type: "leave", room: state.active });
 }
 
-export function createRoom(name, topic) {
-  return api.createRoom(session.token, name, topic);
+export function createRoom(name, topic, isPrivate) {
+  return api.createRoom(session.token, name, topic, isPrivate);
+}
+
+/** People whose username starts with `prefix`, for the New message control: not me, as a
+ *  DM names the others. */
+export async function findPeople(prefix) {
+  const page = await api.searchUsers(session.token, prefix);
+  const me = state.me.toLowerCase();
+  return page.users.filter((user) => user.username.toLowerCase() !== me);
+}
+
+/** The DM with these people (usernames), opened or found: the room object. */
+export function openDm(usernames) {
+  return api.openDm(session.token, usernames);
 }
 
 export function sendMessage() {
@@ -290,7 +307,7 @@ async function showRoomPage(cursor) {
       query,
       more: Boolean(cursor),
       onJoin: (found) => {
-        joinRoom(found.name, found.topic || "");
+        joinRoom(found);
         clearSearch();
       },
       onMore: () => showRoomPage(page.next_cursor),

@@ -1,5 +1,5 @@
 // The forms the HTTP API answers (docs/api.md): signing in or registering, signing out, and
-// creating a room. What each can tell before a round trip it says at once; an error is
+// creating a room (public or private). What each can tell before a round trip it says at once; an error is
 // tied to the fields it is about. A session starts and ends here, in sessionStorage
 // (api.js); what a signed-in page does with it is chat.js's.
 
@@ -23,6 +23,7 @@ const newRoom = {
   details: byId("new-room"),
   form: byId("room-form"),
   error: byId("room-error"),
+  private: byId("room-private"),
 };
 
 /** The fields of each form, by the word the server's messages name them with ("username
@@ -136,8 +137,8 @@ function roomNameFrom(typed) {
   return typed.trim().toLowerCase().replace(/\s+/g, "-");
 }
 
-/** The new-room form: `create(name, topic)` asks the server and answers the room made,
- *  then `onCreated(name, topic)`. */
+/** The new-room form: `create(name, topic, isPrivate)` asks the server and answers the room
+ *  made, then `onCreated(room)` (the room object). */
 export function wireRoomForm({ create, onCreated }) {
   newRoom.form.addEventListener("submit", async (event) => {
     event.preventDefault();
@@ -152,11 +153,12 @@ export function wireRoomForm({ create, onCreated }) {
       return;
     }
     try {
-      const created = await create(name, topic || undefined);
+      const created = await create(name, topic || undefined, newRoom.private.checked);
       ROOM_FIELDS.name.value = "";
       ROOM_FIELDS.topic.value = "";
+      newRoom.private.checked = false;
       newRoom.details.open = false;
-      onCreated(created.name, created.topic || "");
+      onCreated(created);
     } catch (error) {
       showFormError(newRoom.error, ROOM_FIELDS, error.message);
     }

@@ -3,7 +3,7 @@
 // (module scripts run after the page is parsed); nothing here decides what to send. Every
 // piece of user text reaches the page through textContent or text nodes, never innerHTML.
 
-import { activeRoom, typers, unreadElsewhere, unreadTotal } from "./state.js";
+import { activeRoom, isDm, labelOf, roomLabel, typers, unreadElsewhere, unreadTotal } from "./state.js";
 
 const MENTION = /@([A-Za-z0-9_.-]{3,32})/g;
 
@@ -20,6 +20,7 @@ export const view = {
   statusNote: byId("status-note"),
   statusToggle: byId("status-toggle"),
   myRooms: byId("my-rooms"),
+  myDms: byId("my-dms"),
   searchForm: byId("search-form"),
   roomSearch: byId("room-search"),
   searchResults: byId("search-results"),
@@ -57,13 +58,40 @@ function textItem(text) {
   return el("li", "hint", text);
 }
 
-function roomItem(name, topic, badge, onClick, current = false) {
+const SVG = "http://www.w3.org/2000/svg";
+
+/** A padlock, read out as "private". Drawn, not the 🔒 emoji, which a system without an
+ *  emoji font shows as an empty box. */
+function lockMark() {
+  const lock = el("span", "lock");
+  lock.setAttribute("role", "img");
+  lock.setAttribute("aria-label", "private");
+  lock.title = "Private";
+  const icon = document.createElementNS(SVG, "svg");
+  icon.setAttribute("viewBox", "0 0 16 16");
+  icon.setAttribute("aria-hidden", "true");
+  const path = document.createElementNS(SVG, "path");
+  path.setAttribute("d", "M4 7V5a4 4 0 0 1 8 0v2h1v8H3V7zm2 0h4V5a2 2 0 0 0-4 0z");
+  icon.append(path);
+  lock.append(icon);
+  return lock;
+}
+
+/** A room in a list: its label (`#name`, or a DM's people), a lock if it is private, and a
+ *  badge (with `badgeLabel` for screen readers, if the badge alone says too little). */
+function roomItem({ label, topic = "", locked = false, badge = "", badgeLabel = "", onClick, current = false }) {
   const item = el("li");
   const button = el("button", current ? "room current" : "room");
   button.type = "button";
   if (current) button.setAttribute("aria-current", "true");
-  button.append(el("span", "room-name", `#${name}`));
-  if (badge) button.append(el("span", "badge", badge));
+  const name = el("span", "room-name", label);
+  if (locked) name.append(lockMark());
+  button.append(name);
+  if (badge) {
+    const mark = el("span", "badge", badge);
+    if (badgeLabel) mark.setAttribute("aria-label", badgeLabel);
+    button.append(mark);
+  }
   if (topic) button.title = topic;
   button.addEventListener("click", onClick);
   item.append(button);
@@ -110,17 +138,28 @@ export function showChat(me) {
   view.chatView.hidden = false;
 }
 
-/** My rooms with their badges; `onSelect(name)` when one is picked. */
+/** My rooms, and apart from them my direct messages, with their badges; `onSelect(name)`
+ *  when one is picked. */
 export function renderRooms(state, onSelect) {
-  const items = [...state.rooms.values()]
+  const item = (r, label) => roomItem({
+    label,
+    topic: r.topic,
+    locked: r.kind === "private",
+    badge: r.unread > 0 ? String(r.unread) : "",
+    badgeLabel: `${r.unread} unread`,
+    onClick: () => onSelect(r.name),
+    current: r.name === state.active,
+  });
+  const all = [...state.rooms.values()];
+  const rooms = all.filter((r) => !isDm(r))
     .sort((a, b) => a.name.localeCompare(b.name))
-    .map((r) => {
-      const badge = r.unread > 0 ? String(r.unread) : "";
-      const item = roomItem(r.name, r.topic, badge, () => onSelect(r.name), r.name === state.active);
-      if (badge) item.querySelector(".badge").setAttribute("aria-label", `${r.unread} unread`);
-      return item;
-    });
-  view.myRooms.replaceChildren(...(items.length ? items : [textItem("No rooms yet: search or create one.")]));
+    .map((r) => item(r, roomLabel(state, r)));
+  const dms = all.filter(isDm)
+    .map((r) => ({ r, label: roomLabel(state, r) }))
+    .sort((a, b) => a.label.localeCompare(b.label))
+    .map(({ r, label }) => item(r, label));
+  view.myRooms.replaceChildren(...(rooms.length ? rooms : [textItem("No rooms yet: search or create one.")]));
+  view.myDms.replaceChildren(...(dms.length ? dms : [textItem("No direct messages yet.")]));
   // On a phone the room list hides behind ☰, which shows a dot when another room has news
   // (a mention is a message from someone else, so it counts as unread).
   const elsewhere = unreadElsewhere(state);
@@ -133,8 +172,10 @@ export function renderRooms(state, onSelect) {
 
 export function renderConversation(state, { keepScroll = false } = {}) {
   const r = activeRoom(state);
-  view.roomTitle.textContent = r ? `#${r.name}` : "Pick a room";
-  view.roomTopicLine.textContent = r ? r.topic : "";
+  // A DM is called by its people: its name is a handle nobody should see.
+  view.roomTitle.textContent = r ? roomLabel(state, r) : "Pick a room";
+  if (r?.kind === "private") view.roomTitle.append(" ", lockMark());
+  view.roomTopicLine.textContent = !r ? "" : isDm(r) ? "Direct message" : r.topic;
   view.leaveRoom.hidden = !r;
   renderMessages(state);
   if (!keepScroll || stuckToBottom) scrollToBottom();
@@ -214,12 +255,13 @@ export function renderConnection(phase, usable) {
 }
 
 /** What mentioned me while I was busy: shown once, above the conversation. */
-export function renderCatchUp({ items, summary }, me) {
+export function renderCatchUp({ items, summary }, state) {
+  const { me } = state;
   const panel = view.catchUp;
   const list = el("ul", "catch-up-items");
   for (const message of items) {
     const item = el("li");
-    item.append(el("span", "room-name", `#${message.room} `), el("span", "author", message.user), document.createTextNode(": "));
+    item.append(el("span", "room-name", `${labelOf(state, message.room)} `), el("span", "author", message.user), document.createTextNode(": "));
     item.append(textWithMentions(message.text, me));
     list.append(item);
   }
@@ -243,7 +285,9 @@ export function searchQuery() {
  *  `onJoin(room)` when one is picked; `onMore()` when the next page is asked for. */
 export function renderSearchResults(page, { query, more, onJoin, onMore }) {
   const list = view.searchResults;
-  const items = page.rooms.map((r) => roomItem(r.name, r.topic, `${r.online} online`, () => onJoin(r)));
+  const items = page.rooms.map((r) => roomItem({
+    label: `#${r.name}`, topic: r.topic, locked: r.kind === "private", badge: `${r.online} online`, onClick: () => onJoin(r),
+  }));
   if (more) {
     list.querySelector(".more-rooms")?.remove();
     list.append(...items);

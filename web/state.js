@@ -22,14 +22,35 @@ export function createState() {
   };
 }
 
-export function newRoom(name, topic = "", unread = 0, lastRead = 0) {
+/** What a DM's name starts with: a handle nobody should see, so a room of that name is a
+ *  DM even where no room object said so (the server keeps such names for DMs). */
+const DM_PREFIX = "dm.";
+
+/** A room as the page keeps it. `about` holds what a room object said of it (fromListed). */
+export function newRoom(name, about = {}) {
   return {
-    name, topic, unread, lastRead,
+    name,
+    kind: about.kind || (name.startsWith(DM_PREFIX) ? "dm" : "public"), // public | private | dm
+    people: about.people || [], // a DM's people by username, me included; [] for rooms
+    role: about.role || null, // mine in it (owner, admin, member), where the room list said
+    topic: about.topic || "",
+    unread: about.unread || 0, lastRead: about.lastRead || 0,
     messages: [], ids: new Set(), // loaded messages, oldest first
     more: false, loadingOlder: false,
     members: new Set(),
     typing: new Map(), // username -> when their hint runs out (ms since the epoch)
     joinedBefore: false, // joined earlier in this page's life: a new `joined` is a return
+    // Its first `joined` history is news, to count as unread: a conversation that reached
+    // the user while the page was open (`room_added`), which no room list's count covers.
+    historyIsNews: false,
+  };
+}
+
+/** What a room object of the HTTP API (or of `room_added`) says about a room. */
+function fromListed(listed) {
+  return {
+    kind: listed.kind, people: listed.people, role: listed.role, topic: listed.topic,
+    unread: listed.unread, lastRead: listed.last_read,
   };
 }
 
@@ -37,9 +58,7 @@ export function newRoom(name, topic = "", unread = 0, lastRead = 0) {
 export function enterRooms(state, me, listed) {
   state.me = me;
   state.rooms.clear();
-  for (const room of listed) {
-    state.rooms.set(room.name, newRoom(room.name, room.topic || "", room.unread, room.last_read));
-  }
+  for (const room of listed) state.rooms.set(room.name, newRoom(room.name, fromListed(room)));
   // A user in no room at all (a new account) starts in general, as the terminal client
   // does, rather than on an empty "Pick a room"; the join on connecting makes it theirs.
   if (state.rooms.size === 0) state.rooms.set("general", newRoom("general"));
@@ -64,8 +83,27 @@ export function room(state, name) {
   return state.rooms.get(name);
 }
 
-export function addRoom(state, name, topic = "") {
-  if (!state.rooms.has(name)) state.rooms.set(name, newRoom(name, topic));
+/** A room the user joins or opens (a room object: found, created, a DM opened). */
+export function addRoom(state, listed) {
+  if (!state.rooms.has(listed.name)) state.rooms.set(listed.name, newRoom(listed.name, fromListed(listed)));
+}
+
+export function isDm(r) {
+  return r.kind === "dm";
+}
+
+/** How a room is called on screen: `#name`; a DM by the names of the others in it, as its
+ *  own name is a handle nobody should see. */
+export function roomLabel(state, r) {
+  if (!isDm(r)) return `#${r.name}`;
+  const me = (state.me || "").toLowerCase();
+  const others = r.people.filter((person) => person.toLowerCase() !== me);
+  return others.length > 0 ? others.join(", ") : "Direct message";
+}
+
+/** The label of the room of that name, known or not (a catch-up item may name any). */
+export function labelOf(state, name) {
+  return roomLabel(state, state.rooms.get(name) || newRoom(name));
 }
 
 export function activeRoom(state) {
@@ -140,6 +178,7 @@ function unchanged() {
     catchUp: null, // what mentioned me while I was busy: {items, summary}
     draft: null, // the text of a refused send in the room on screen, to give back
     sendError: null, // what the line under the message box says ("" clears it)
+    join: null, // the name of a room the server just made the user part of, to join
   };
 }
 
@@ -159,6 +198,7 @@ export function reduce(state, frame, now = Date.now()) {
     case "status": onStatus(state, frame, change); break;
     case "read": onRead(state, frame, change); break;
     case "error": onError(state, frame, change); break;
+    case "room_added": onRoomAdded(state, frame, change); break;
     case "catch_up": change.catchUp = { items: frame.items, summary: frame.summary }; break;
     default: break;
   }
@@ -190,13 +230,32 @@ function onJoined(state, frame, change) {
   }
   // With `since`, the history is exactly what was missed; duplicates are dropped by id.
   // What was missed counts toward the badge as live messages do (the first history does
-  // not: the server's count came with the room list). Messages already shown are skipped.
-  const returning = r.joinedBefore;
+  // not: the server's count came with the room list, unless the room came after it, by
+  // `room_added`). Messages already shown are skipped.
+  const returning = r.joinedBefore || r.historyIsNews;
   r.joinedBefore = true;
   for (const message of frame.history) addMessage(state, r, message, returning);
   if (r.name === state.active) {
     change.conversation = { keepScroll: resumed };
     change.readActive = true;
+  }
+  change.rooms = true;
+}
+
+/** A DM that now includes the user (opened by someone, or by them elsewhere or here): listed,
+ *  and to be joined, unless the page knows it already (the answer to its own POST /api/dms
+ *  came first, and joined it). */
+function onRoomAdded(state, { room: listed }, change) {
+  const known = state.rooms.get(listed.name);
+  if (known) {
+    known.kind = listed.kind || known.kind;
+    known.people = listed.people || known.people;
+    if (known.name === state.active) change.conversation = { keepScroll: true };
+  } else {
+    const r = newRoom(listed.name, fromListed(listed));
+    r.historyIsNews = true;
+    state.rooms.set(r.name, r);
+    change.join = r.name;
   }
   change.rooms = true;
 }

@@ -49,6 +49,7 @@ async fn assets_have_types_and_etags_and_unknown_files_are_json_404() {
         ("/render.js", "text/javascript"),
         ("/forms.js", "text/javascript"),
         ("/chat.js", "text/javascript"),
+        ("/people.js", "text/javascript"),
         ("/style.css", "text/css"),
     ] {
         let response = app.client.get(app.url(path)).send().await.unwrap();

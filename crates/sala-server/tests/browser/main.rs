@@ -13,6 +13,7 @@ mod ws_client;
 mod browser;
 
 use browser::{Browser, Chromedriver};
+use fantoccini::key::Key;
 use helpers::TestApp;
 use serde_json::json;
 use ws_client::WsClient;
@@ -825,4 +826,77 @@ async fn the_live_region_announces_new_messages_only() {
     page.select_room("general").await;
     page.wait_for_script(nothing_rendered_is_read_out).await;
     page.close().await;
+}
+
+/// Direct messages (issue #18): alice opens one with bob from "New message" (a name typed,
+/// the person picked in the listbox with ↓ and Enter); bob's open page lists it under
+/// "Direct messages" by alice's name, never by its `dm.` handle, without a reload
+/// (`room_added`), and has joined it: what she says there arrives live, as unread.
+#[tokio::test]
+#[ignore = "needs Chromium and chromedriver"]
+async fn a_dm_opened_from_new_message_appears_live_on_the_other_page_by_name() {
+    let app = TestApp::spawn().await;
+    let driver = Chromedriver::start().await;
+    let alice = Browser::open(&driver, &app.base, DESKTOP).await;
+    let bob = Browser::open(&driver, &app.base, DESKTOP).await;
+    alice.register("alice").await;
+    bob.register("bob").await;
+    alice.wait_for_text("#room-title", "#general").await;
+    bob.wait_for_text("#room-title", "#general").await;
+    // `room_added` goes to the connections open when the DM is made.
+    bob.wait_until_hidden("#connection").await;
+    bob.wait_for_text("#my-dms", "No direct messages yet.")
+        .await;
+
+    alice.show_rooms().await;
+    alice.click("#new-dm summary").await;
+    alice.click("#dm-to").await;
+    type_into_focus(&alice, "bob").await;
+    alice
+        .wait_for_text("#dm-people[role=listbox] [role=option]", "bob")
+        .await;
+    type_into_focus(
+        &alice,
+        &format!("{}{}", char::from(Key::Down), char::from(Key::Enter)),
+    )
+    .await;
+    alice.wait_for_text("#room-title", "bob").await;
+
+    bob.wait_for_text("#my-dms", "alice").await;
+    // Listed apart from the rooms by the other's name, and nowhere by its handle.
+    let listed_by = |name: &str| {
+        format!(
+            r#"return !document.body.innerText.includes("dm.")
+                 && document.getElementById("my-dms").textContent.includes("{name}")
+                 && !document.getElementById("my-rooms").textContent.includes("{name}");"#
+        )
+    };
+    bob.wait_for_script(&listed_by("alice")).await;
+    alice.wait_for_script(&listed_by("bob")).await;
+
+    alice.say("just between us").await;
+    bob.wait_for_text("#my-dms .badge", "1").await;
+    bob.click("#my-dms button").await;
+    bob.wait_for_text("#room-title", "alice").await;
+    bob.wait_for_message("just between us").await;
+    assert!(
+        !bob.text_of("#room-title").await.contains("dm."),
+        "the header names the people"
+    );
+    bob.say("agreed").await;
+    alice.wait_for_message("agreed").await;
+    bob.screenshot("dm.png").await;
+    alice.close().await;
+    bob.close().await;
+}
+
+/// Types into whatever has the focus, as a person at the keyboard does.
+async fn type_into_focus(page: &Browser, keys: &str) {
+    page.client
+        .active_element()
+        .await
+        .unwrap()
+        .send_keys(keys)
+        .await
+        .unwrap();
 }

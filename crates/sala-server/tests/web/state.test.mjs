@@ -9,8 +9,8 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import {
-  TYPING_SHOW_MS, addPending, createState, enterRooms, expireTyping, forget, nextTypingExpiry,
-  readAll, reduce, typers, unreadElsewhere, unreadTotal,
+  TYPING_SHOW_MS, addPending, addRoom, createState, enterRooms, expireTyping, forget, labelOf,
+  nextTypingExpiry, readAll, reduce, roomLabel, typers, unreadElsewhere, unreadTotal,
 } from "../../../../web/state.js";
 
 let nextTs = 0;
@@ -253,4 +253,95 @@ test("an unknown frame changes nothing, and signing out forgets everything", () 
   assert.equal(state.rooms.size, 0);
   assert.equal(state.pending.size, 0);
   assert.equal(state.active, null);
+});
+
+// ---------------------------------------------------------------- private rooms and DMs
+
+const DM = "dm.0123456789abcdef0123456789abcdef";
+
+/** A DM's room object, as GET /api/me/rooms, POST /api/dms and `room_added` carry it. */
+function dmObject(people, extra = {}) {
+  return { name: DM, kind: "dm", people, topic: null, created_by: people[1], online: 0, ...extra };
+}
+
+test("the room list's kind, people and role are kept, and a DM is called by the others' names", () => {
+  const state = createState();
+  enterRooms(state, "ivy", [
+    { name: "general", kind: "public", topic: "", role: "member", unread: 0, last_read: 0 },
+    { name: "vault", kind: "private", topic: "plans", role: "owner", unread: 2, last_read: 4 },
+    dmObject(["bob", "ivy", "kai"], { role: "member", unread: 1, last_read: 0 }),
+  ]);
+
+  const vault = state.rooms.get("vault");
+  const dm = state.rooms.get(DM);
+  assert.deepEqual([vault.kind, vault.role, vault.unread, vault.lastRead], ["private", "owner", 2, 4]);
+  assert.deepEqual([dm.kind, dm.people, dm.role, dm.unread], ["dm", ["bob", "ivy", "kai"], "member", 1]);
+  assert.equal(state.rooms.get("general").kind, "public");
+  assert.equal(roomLabel(state, vault), "#vault");
+  assert.equal(roomLabel(state, dm), "bob, kai", "the others, never the handle");
+  assert.equal(unreadTotal(state), 3, "a DM's unread count like a room's");
+});
+
+test("a DM is never called by its handle, even one the page knows only by name", () => {
+  const state = signedIn();
+  // A frame about a DM the room list did not name (a catch-up item, say).
+  assert.equal(labelOf(state, DM), "Direct message");
+  reduce(state, message(1, DM, "bob"));
+  assert.equal(state.rooms.get(DM).kind, "dm", "a dm. name is a DM's");
+  assert.equal(labelOf(state, "side"), "#side");
+  // Me in it, and nobody else left.
+  addRoom(state, { ...dmObject(["ivy"]), name: "dm.ffffffffffffffffffffffffffffffff" });
+  assert.equal(labelOf(state, "dm.ffffffffffffffffffffffffffffffff"), "Direct message");
+});
+
+test("room_added lists the new DM, asks for it to be joined, and what comes in it is unread", () => {
+  const state = signedIn();
+  reduce(state, joined("general"));
+
+  const change = reduce(state, { type: "room_added", room: dmObject(["bob", "ivy"]) });
+
+  const dm = state.rooms.get(DM);
+  assert.ok(dm, "the DM is listed");
+  assert.equal(change.join, DM, "to be joined");
+  assert.equal(change.rooms, true);
+  assert.deepEqual([dm.kind, dm.people], ["dm", ["bob", "ivy"]]);
+  assert.equal(roomLabel(state, dm), "bob");
+  assert.equal(state.active, "general", "the room on screen stays");
+
+  // What bob said before the join came back is news (no room list counted it), and so is
+  // what he says after.
+  reduce(state, joined(DM, [message(1, DM, "bob", "hi ivy")], ["bob", "ivy"]));
+  reduce(state, message(2, DM, "bob", "are you there?"));
+  reduce(state, message(3, DM, "ivy", "yes"));
+  assert.equal(dm.unread, 2, "bob's two, not my own");
+  assert.equal(unreadElsewhere(state), true);
+});
+
+test("room_added for a DM this page opened already asks for no second join", () => {
+  const state = signedIn();
+  addRoom(state, dmObject(["bob", "ivy"]));
+  state.active = DM;
+
+  const change = reduce(state, { type: "room_added", room: dmObject(["bob", "ivy"]) });
+
+  assert.equal(change.join, null);
+  assert.deepEqual(change.conversation, { keepScroll: true }, "the header is drawn again");
+  assert.equal(state.rooms.get(DM).historyIsNews, false);
+  assert.equal([...state.rooms.keys()].filter((name) => name === DM).length, 1);
+});
+
+test("a send into a DM refused because someone blocks me goes back to its author", () => {
+  const state = signedIn();
+  addRoom(state, dmObject(["bob", "ivy"]));
+  state.active = DM;
+  addPending(state, "c-1", DM, "hello?");
+
+  const change = reduce(state, {
+    type: "error", code: "forbidden", message: "not delivered: someone in this conversation has blocked you",
+    room: DM, client_id: "c-1",
+  });
+
+  assert.equal(state.pending.size, 0);
+  assert.equal(change.draft, "hello?");
+  assert.match(change.sendError, /^not delivered/);
 });
