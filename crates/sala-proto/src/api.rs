@@ -89,6 +89,12 @@ pub struct MemberPage {
     pub next_cursor: Option<String>,
 }
 
+/// `PATCH /api/rooms/{name}`: the new topic (`null` or empty: none).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct UpdateRoomRequest {
+    pub topic: Option<String>,
+}
+
 /// `POST /api/rooms/{name}/invites`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct InviteRequest {

@@ -152,6 +152,10 @@ pub enum ServerFrame {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         until: Option<String>,
     },
+    /// A room's topic was changed (by an admin or its owner), to the room's connections.
+    RoomUpdated {
+        room: Room,
+    },
     /// An invitation into a room, to every connection of the invitee: join to accept.
     Invited {
         room: Room,

@@ -123,6 +123,27 @@ impl RoomStore for PostgresStore {
         Ok((row.try_into()?, made))
     }
 
+    async fn set_topic(&self, room_id: i64, topic: Option<&str>) -> Result<RoomRecord, StoreError> {
+        let (name,): (String,) = sqlx::query_as(
+            "UPDATE rooms SET topic = $1, search_text = name || chr(10) || $2 \
+             WHERE id = $3 AND kind <> 'dm' RETURNING name",
+        )
+        .bind(topic)
+        .bind(fold_key(topic.unwrap_or_default()))
+        .bind(room_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?
+        .ok_or(StoreError::NotFound)?;
+        const SQL: &str = concat!(room_select!(), "WHERE r.name = $1");
+        let row: RoomRow = sqlx::query_as(SQL)
+            .bind(name)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(map_err)?;
+        row.try_into()
+    }
+
     async fn role_in(&self, user_id: i64, room_id: i64) -> Result<Option<Role>, StoreError> {
         let role: Option<(String,)> =
             sqlx::query_as("SELECT role FROM memberships WHERE user_id = $1 AND room_id = $2")

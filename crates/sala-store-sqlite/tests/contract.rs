@@ -34,6 +34,7 @@ contract_tests!(
     users_are_found_by_prefix,
     blocks_are_kept_per_pair,
     moderation_is_applied_and_recorded,
+    a_topic_is_replaced_and_searched,
 );
 
 #[tokio::test]

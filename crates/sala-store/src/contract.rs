@@ -1110,3 +1110,49 @@ pub async fn moderation_is_applied_and_recorded(store: &dyn Store) {
     assert!(!store.decline_invite(other, guest).await.unwrap());
     assert!(!store.has_invite(other, guest).await.unwrap());
 }
+
+/// A topic is replaced, and search follows it; a DM has none to set.
+pub async fn a_topic_is_replaced_and_searched(store: &dyn Store) {
+    let owner = user(store, "tp-owner").await;
+    let room = room_of(store, "tp-room", RoomKind::Public, Some(owner)).await;
+    let changed = store
+        .set_topic(room, Some("Quantum Gardening"))
+        .await
+        .unwrap();
+    assert_eq!(changed.topic.as_deref(), Some("Quantum Gardening"));
+    let search = |q: &'static str| async move {
+        store
+            .list_rooms(RoomQuery {
+                viewer: Some(owner),
+                search: Some(q),
+                after_name: None,
+                limit: 10,
+            })
+            .await
+            .unwrap()
+    };
+    assert_eq!(names(&search("quantum garden").await), ["tp-room"]);
+    assert!(search("a topic").await.is_empty(), "the old topic is gone");
+    assert_eq!(
+        names(&search("tp-room").await),
+        ["tp-room"],
+        "the name still matches"
+    );
+    assert_eq!(store.set_topic(room, None).await.unwrap().topic, None);
+    let other = user(store, "tp-other").await;
+    let (dm, _) = store
+        .open_dm(NewDm {
+            name: "dm.tp",
+            members: &[owner, other],
+            created_by: owner,
+            created_at: now(),
+        })
+        .await
+        .unwrap();
+    let refused = store.set_topic(dm.id, Some("x")).await;
+    assert!(matches!(refused, Err(StoreError::NotFound)), "{refused:?}");
+    assert!(matches!(
+        store.set_topic(i64::MAX, None).await,
+        Err(StoreError::NotFound)
+    ));
+}

@@ -146,6 +146,12 @@ pub trait RoomStore: Send + Sync {
     /// `NotFound` for an unknown user.
     async fn open_dm(&self, dm: NewDm<'_>) -> Result<(RoomRecord, bool), StoreError>;
 
+    /// Replaces the room's topic (`None`: none); returns the room as it is now.
+    ///
+    /// # Errors
+    /// `NotFound` for an unknown room.
+    async fn set_topic(&self, room_id: i64, topic: Option<&str>) -> Result<RoomRecord, StoreError>;
+
     /// The user's role in the room; `None` when not a member.
     ///
     /// # Errors

@@ -227,6 +227,10 @@ impl App {
                 }
                 self.note(line);
             }
+            ServerFrame::RoomUpdated { room } => {
+                let topic = room.topic.unwrap_or_else(|| "(none)".into());
+                self.note(format!("#{}: the topic is now {topic}", room.name));
+            }
             ServerFrame::Invited { room, by } => {
                 self.note(format!("{by} invited you to #{0}: /join {0}", room.name));
             }

@@ -12,6 +12,7 @@
 //! happened and why. A mute is checked at each send and `typing`.
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use sala_proto::api::Room;
 use sala_proto::frames::{MemberChange, ServerFrame};
 use sala_store::{
     Moderation, ModerationAction, Role, RoomKind, RoomRecord, StoreError, UserRecord,
@@ -115,6 +116,40 @@ impl Chat {
                 action = request.action.audit_name(), "moderation");
         }
         Ok(changed)
+    }
+
+    /// Replaces the topic of a room `actor` is an admin or the owner of, and tells the room.
+    ///
+    /// # Errors
+    /// The room hidden or unknown, a DM, the actor not an admin, or the store failing.
+    pub async fn set_topic(
+        &self,
+        actor: i64,
+        room: &RoomName,
+        topic: Option<&str>,
+    ) -> Result<Room, ModerationError> {
+        let record = self.visible_room(actor, room).await?.ok_or_else(|| {
+            ModerationError::NotFound(format!("no room named '{}'", room.as_ref()))
+        })?;
+        if record.kind == RoomKind::Dm {
+            return Err(ModerationError::Invalid("a DM has no topic".into()));
+        }
+        if !self
+            .store()
+            .role_in(actor, record.id)
+            .await?
+            .is_some_and(|role| role >= Role::Admin)
+        {
+            return Err(ModerationError::Forbidden(
+                "only the room's admins and owner may change its topic".into(),
+            ));
+        }
+        let updated = self.store().set_topic(record.id, topic).await?;
+        let room = self.room_object(updated).await?;
+        let event = Event::new(ServerFrame::RoomUpdated { room: room.clone() });
+        self.cluster().broadcast(&room.name, &event, Skip::Nobody);
+        tracing::info!(room = %room.name, actor, "topic changed");
+        Ok(room)
     }
 
     /// What a moderation does live, on every node.

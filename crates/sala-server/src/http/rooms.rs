@@ -13,7 +13,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::Utc;
 use sala_proto::api::{
-    CreateRoomRequest, MemberPage, MessagePage, Room, RoomMember, RoomPage, UserStatus,
+    CreateRoomRequest, MemberPage, MessagePage, Room, RoomMember, RoomPage, UpdateRoomRequest,
+    UserStatus,
 };
 use sala_proto::error::ErrorBody;
 use sala_store::{MessageQuery, NewRoom, RoomKind, RoomQuery, RoomRecord};
@@ -266,4 +267,27 @@ pub async fn room_members(
             .collect(),
         next_cursor,
     }))
+}
+
+/// Changes the room's topic: its admins and owner; the room hears it live (`room_updated`).
+#[utoipa::path(patch, path = "/api/rooms/{name}", tag = "rooms", security(("bearer" = [])),
+    params(("name" = String, Path, description = "Room name")),
+    request_body = UpdateRoomRequest,
+    responses((status = 200, body = Room), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+pub async fn update_room(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(name): Path<String>,
+    ApiJson(request): ApiJson<UpdateRoomRequest>,
+) -> Result<Json<Room>, ApiError> {
+    let room = RoomName::parse(&name)
+        .map_err(|_| ApiError::NotFound(format!("no room named '{name}'")))?;
+    let topic = RoomTopic::parse(request.topic.as_deref())?;
+    let room = state
+        .chat
+        .set_topic(auth.user_id, &room, topic.as_deref())
+        .await?;
+    Ok(Json(room))
 }

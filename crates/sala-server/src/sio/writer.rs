@@ -105,6 +105,7 @@ fn deliver_frame(socket: &SocketRef, sio: &SioConn, event: &Queued) -> bool {
         ServerFrame::RoomAdded { room } => emit(socket, "room-added", room),
         ServerFrame::Member { .. } => emit(socket, "member", &frame),
         ServerFrame::Invited { .. } => emit(socket, "invited", &frame),
+        ServerFrame::RoomUpdated { room } => emit(socket, "room-updated", room),
         ServerFrame::History { .. } => emit(socket, "history", &frame),
         ServerFrame::Ready { user } => emit(socket, "ready", user),
         ServerFrame::Pong => emit(socket, "pong", &json!({})),

@@ -510,3 +510,62 @@ async fn a_promoted_admin_may_then_kick_and_the_room_hears_of_the_role() {
     .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn admins_change_the_topic_and_the_room_hears_it() {
+    let app = TestApp::spawn().await;
+    let (owner, admin, member) = staffed(&app, "plaza", false).await;
+    let mut watcher = WsClient::connect(&app, &owner).await;
+    watcher.join("plaza").await;
+    let changed = call(
+        &app,
+        "PATCH",
+        "/api/rooms/plaza",
+        &admin,
+        json!({"topic": "Fresh"}),
+    )
+    .await;
+    assert_eq!(changed.status(), StatusCode::OK);
+    let room: Value = changed.json().await.unwrap();
+    assert_eq!(room["topic"], "Fresh");
+    let heard = watcher.next_of("room_updated").await;
+    assert_eq!(heard["room"]["topic"], "Fresh", "{heard}");
+    let found: Value = app
+        .get("/api/rooms?q=fresh", &member)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(found["rooms"][0]["name"], "plaza", "{found}");
+
+    let cases = [
+        (&member, json!({"topic": "mine now"}), StatusCode::FORBIDDEN),
+        (
+            &admin,
+            json!({"topic": "x".repeat(300)}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (&admin, json!({"topic": 5}), StatusCode::BAD_REQUEST),
+    ];
+    for (token, body, status) in cases {
+        let (got, _) =
+            error_of(call(&app, "PATCH", "/api/rooms/plaza", token, body.clone()).await).await;
+        assert_eq!(got, status, "{body}");
+    }
+    let cleared = call(
+        &app,
+        "PATCH",
+        "/api/rooms/plaza",
+        &owner,
+        json!({"topic": null}),
+    )
+    .await;
+    assert_eq!(cleared.status(), StatusCode::OK);
+    let room: Value = app
+        .get("/api/rooms/plaza", &member)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(room["topic"].is_null(), "{room}");
+}
