@@ -134,12 +134,8 @@ impl Chat {
         if record.kind == RoomKind::Dm {
             return Err(ModerationError::Invalid("a DM has no topic".into()));
         }
-        if !self
-            .store()
-            .role_in(actor, record.id)
-            .await?
-            .is_some_and(|role| role >= Role::Admin)
-        {
+        let role = self.store().role_in(actor, record.id).await?;
+        if role.is_none_or(|role| role < Role::Admin) {
             return Err(ModerationError::Forbidden(
                 "only the room's admins and owner may change its topic".into(),
             ));
