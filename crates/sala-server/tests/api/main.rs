@@ -4,6 +4,7 @@
 
 mod accounts;
 mod assistant;
+mod authorization;
 mod conversations;
 mod errors;
 mod helpers;
