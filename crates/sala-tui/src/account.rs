@@ -183,6 +183,59 @@ impl Accounts {
         serde_json::from_value(body).context("the server's answer was not understood")
     }
 
+    /// A request whose success is any 2xx; returns its JSON body (`null` when it has none).
+    ///
+    /// # Errors
+    /// The server unreachable, or its message.
+    pub async fn call(
+        &self,
+        token: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Value,
+    ) -> anyhow::Result<Value> {
+        let response = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .map_err(|_| anyhow::anyhow!("cannot reach the server at {}", self.base))?;
+        let status = response.status().as_u16();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        if !(200..300).contains(&status) {
+            bail!("{}", server_message(&body, status));
+        }
+        Ok(body)
+    }
+
+    /// Opens (or finds) the DM with `user`: its handle and its people.
+    ///
+    /// # Errors
+    /// The server unreachable, or its message (no such user, blocked, ...).
+    pub async fn open_dm(&self, token: &str, user: &str) -> anyhow::Result<(String, Vec<String>)> {
+        let room = self
+            .call(
+                token,
+                reqwest::Method::POST,
+                "/api/dms",
+                json!({"users": [user]}),
+            )
+            .await?;
+        let name = room["name"]
+            .as_str()
+            .context("the server sent no DM")?
+            .to_owned();
+        let people = room["people"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|person| person.as_str().map(str::to_owned))
+            .collect();
+        Ok((name, people))
+    }
+
     pub fn base(&self) -> &str {
         &self.base
     }

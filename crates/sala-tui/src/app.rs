@@ -24,6 +24,8 @@ const READ_EVERY: Duration = Duration::from_secs(1);
 /// One room as the client sees it.
 #[derive(Debug, Default)]
 pub struct RoomView {
+    /// How the room is shown when not by `#name`: a DM by its other people (`@ann, bob`).
+    pub label: Option<String>,
     /// The conversation, oldest first: messages, and the client's own notes where they
     /// happened.
     pub lines: Vec<Line>,
@@ -99,6 +101,8 @@ pub struct App {
     pub connection: String,
     pub busy: Option<Option<String>>,
     pub statuses: HashMap<String, (UserStatus, Option<String>)>,
+    /// Frames to send after the one a key or command gave (a `/msg` joins, then sends).
+    pub outbox: Vec<ClientFrame>,
     last_typing_sent: Option<Instant>,
     sent: u64,
     quit: bool,
@@ -110,6 +114,7 @@ impl App {
             me,
             server,
             rooms: BTreeMap::new(),
+            outbox: Vec::new(),
             active: None,
             notes: vec![
                 "Type /help for commands. Tab switches rooms; PageUp scrolls back, Esc returns."
@@ -148,6 +153,24 @@ impl App {
             None => self.notes.push(text),
         }
         self.scroll = 0;
+    }
+
+    /// Shows the DM `room` by its people other than this user.
+    pub fn label_dm(&mut self, room: &str, people: &[String]) {
+        let others: Vec<String> = people
+            .iter()
+            .filter(|person| **person != self.me)
+            .map(|person| format!("@{person}"))
+            .collect();
+        self.rooms.entry(room.to_owned()).or_default().label = Some(others.join(", "));
+    }
+
+    /// How a room is named on screen: `#name`, or a DM's people.
+    pub fn shown_name(&self, room: &str) -> String {
+        self.rooms
+            .get(room)
+            .and_then(|view| view.label.clone())
+            .unwrap_or_else(|| format!("#{room}"))
     }
 
     /// Applies a frame from the server.
@@ -235,12 +258,15 @@ impl App {
                 self.note(format!("{by} invited you to #{0}: /join {0}", room.name));
             }
             ServerFrame::RoomAdded { room } => {
-                // A DM someone opened with this user: listed, joined with /join for now.
-                let people = room.people.unwrap_or_default().join(", ");
-                self.note(format!(
-                    "direct messages with {people}: /join {}",
-                    room.name
-                ));
+                // A DM someone opened with this user: listed and joined, so it is live.
+                let people = room.people.unwrap_or_default();
+                self.label_dm(&room.name, &people);
+                let shown = self.shown_name(&room.name);
+                self.note(format!("direct messages with {shown} (Tab to it)"));
+                self.outbox.push(ClientFrame::Join {
+                    room: room.name,
+                    since: None,
+                });
             }
             ServerFrame::Left { room } => {
                 self.rooms.remove(&room);
@@ -586,11 +612,18 @@ fn older(app: &mut App) -> Action {
 
 /// The commands and keys, as `/help` shows them: two columns.
 const HELP: &[(&str, &str)] = &[
+    ("/msg USER [TEXT]", "write to someone directly"),
+    ("/members", "everyone in this room, with roles"),
+    ("/invite USER", "invite into this room (admins)"),
+    ("/kick USER [WHY]", "remove from this room (admins)"),
+    ("/ban, /mute USER [WHY]", "keep out, or silence (admins)"),
+    ("/unban, /unmute USER", "lift a ban or a mute (admins)"),
+    ("/promote, /demote USER", "make an admin, or a member again"),
     ("/join ROOM, /j", "join a room (and switch to it)"),
     ("/leave [ROOM], /part", "leave this room (or ROOM)"),
     ("/rooms [QUERY]", "search rooms by name or topic"),
     ("/create NAME [TOPIC]", "create a room and join it"),
-    ("/topic", "show this room's topic"),
+    ("/topic [TEXT]", "this room's topic; set it (admins)"),
     ("/me ACTION", "say what you do: /me waves"),
     ("/history", "load older messages (or PageUp)"),
     ("/busy [NOTE]", "set busy, with an optional note"),
@@ -614,6 +647,52 @@ fn help_lines() -> Vec<String> {
     HELP.iter()
         .map(|(what, does)| format!("{what:<width$}  {does}"))
         .collect()
+}
+
+/// The HTTP request of a moderation command.
+fn moderation_request(
+    command: &str,
+    room: &str,
+    user: &str,
+    reason: Option<&str>,
+) -> (reqwest::Method, String, serde_json::Value) {
+    use reqwest::Method;
+    use serde_json::json;
+    let role = format!("/api/rooms/{room}/members/{user}/role");
+    match command {
+        "/invite" => (
+            Method::POST,
+            format!("/api/rooms/{room}/invites"),
+            json!({"username": user}),
+        ),
+        "/kick" => (
+            Method::POST,
+            format!("/api/rooms/{room}/kick"),
+            json!({"username": user, "reason": reason}),
+        ),
+        "/ban" => (
+            Method::PUT,
+            format!("/api/rooms/{room}/bans/{user}"),
+            json!({"reason": reason}),
+        ),
+        "/unban" => (
+            Method::DELETE,
+            format!("/api/rooms/{room}/bans/{user}"),
+            json!({}),
+        ),
+        "/mute" => (
+            Method::PUT,
+            format!("/api/rooms/{room}/mutes/{user}"),
+            json!({"reason": reason}),
+        ),
+        "/unmute" => (
+            Method::DELETE,
+            format!("/api/rooms/{room}/mutes/{user}"),
+            json!({}),
+        ),
+        "/promote" => (Method::PUT, role, json!({"role": "admin"})),
+        _ => (Method::PUT, role, json!({"role": "member"})),
+    }
 }
 
 /// Runs one slash command; returns a frame to send, if any.
@@ -656,8 +735,96 @@ async fn command(
             Action::Send(frame) => Some(frame),
             _ => None,
         },
-        ("/topic", Some(_)) => {
-            app.note("a topic is set when the room is created (/create NAME TOPIC)");
+        ("/topic", Some(topic)) => {
+            let Some(room) = app.active.clone() else {
+                app.note("not in a room");
+                return None;
+            };
+            let path = format!("/api/rooms/{room}");
+            let body = serde_json::json!({"topic": topic});
+            let changed = accounts
+                .call(&session.token, reqwest::Method::PATCH, &path, body)
+                .await;
+            if let Err(err) = changed {
+                app.note(format!("error: {err:#}"));
+            }
+            None
+        }
+        ("/msg", Some(args)) => {
+            let mut parts = args.splitn(2, ' ');
+            let user = parts.next().unwrap_or_default().trim_start_matches('@');
+            match accounts.open_dm(&session.token, user).await {
+                Ok((room, people)) => {
+                    app.label_dm(&room, &people);
+                    app.select(room.clone());
+                    let text = parts.next().map(str::trim).filter(|text| !text.is_empty());
+                    if let Some(text) = text
+                        && let Action::Send(frame) = say(app, text.to_owned())
+                    {
+                        app.outbox.push(frame);
+                    }
+                    Some(ClientFrame::Join { room, since: None })
+                }
+                Err(err) => {
+                    app.note(format!("error: {err:#}"));
+                    None
+                }
+            }
+        }
+        ("/members", _) => {
+            let Some(room) = app.active.clone() else {
+                app.note("not in a room");
+                return None;
+            };
+            let path = format!("/api/rooms/{room}/members?limit=100");
+            let page = accounts
+                .call(
+                    &session.token,
+                    reqwest::Method::GET,
+                    &path,
+                    serde_json::Value::Null,
+                )
+                .await;
+            match page {
+                Ok(page) => {
+                    for member in page["members"].as_array().into_iter().flatten() {
+                        let name = member["username"].as_str().unwrap_or_default();
+                        let role = member["role"].as_str().unwrap_or_default();
+                        let busy = if member["status"] == "busy" {
+                            " (busy)"
+                        } else {
+                            ""
+                        };
+                        app.note(format!("{name} {role}{busy}"));
+                    }
+                }
+                Err(err) => app.note(format!("error: {err:#}")),
+            }
+            None
+        }
+        (
+            "/invite" | "/kick" | "/ban" | "/unban" | "/mute" | "/unmute" | "/promote" | "/demote",
+            Some(args),
+        ) => {
+            let Some(room) = app.active.clone() else {
+                app.note("not in a room");
+                return None;
+            };
+            let mut parts = args.splitn(2, ' ');
+            let user = parts
+                .next()
+                .unwrap_or_default()
+                .trim_start_matches('@')
+                .to_owned();
+            let reason = parts
+                .next()
+                .map(str::trim)
+                .filter(|reason| !reason.is_empty());
+            let (method, path, body) = moderation_request(name, &room, &user, reason);
+            match accounts.call(&session.token, method, &path, body).await {
+                Ok(_) => app.note(format!("{} {user}: done", &name[1..])),
+                Err(err) => app.note(format!("error: {err:#}")),
+            }
             None
         }
         ("/topic", None) => {
@@ -791,6 +958,9 @@ pub async fn run(args: ChatArgs) -> anyhow::Result<()> {
             for member in mine.rooms {
                 let name = member.room.name;
                 app.rooms.entry(name.clone()).or_default().unread = member.unread;
+                if let Some(people) = &member.room.people {
+                    app.label_dm(&name, people);
+                }
                 if name != first {
                     rooms.push(name);
                 }
@@ -869,7 +1039,8 @@ async fn event_loop(
             }
         };
         let read = app.read_due(Instant::now());
-        for frame in to_send.into_iter().chain(read) {
+        let queued: Vec<ClientFrame> = app.outbox.drain(..).collect();
+        for frame in to_send.into_iter().chain(queued).chain(read) {
             net.commands
                 .send(NetCommand::Send(frame))
                 .await

@@ -77,7 +77,7 @@ fn draw_rooms(frame: &mut Frame, app: &App, area: Rect) {
         .iter()
         .map(|(name, view)| {
             let current = app.active.as_deref() == Some(name.as_str());
-            let mut spans = vec![Span::raw(format!("#{name}"))];
+            let mut spans = vec![Span::raw(app.shown_name(name))];
             if view.unread > 0 {
                 spans.push(Span::styled(
                     format!(" ({})", view.unread),
@@ -167,7 +167,7 @@ fn emote(text: &str) -> Option<&str> {
 /// as many lines as fill the pane are wrapped.
 fn draw_conversation(frame: &mut Frame, app: &App, area: Rect) -> Drawn {
     let mut title = match &app.active {
-        Some(room) => format!(" #{room} "),
+        Some(room) => format!(" {} ", app.shown_name(room)),
         None => " no room — /join ROOM ".to_owned(),
     };
     let block = Block::bordered();

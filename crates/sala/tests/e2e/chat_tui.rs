@@ -544,3 +544,103 @@ async fn readline_keys_irc_commands_and_the_more_marker() {
         "sala chat ended with {status}"
     );
 }
+
+/// `/msg` opens a DM shown by the other person's name and sends into it; a DM someone else
+/// opens appears by their name and is live; `/kick` and `/members` moderate the open room.
+#[tokio::test]
+#[ignore = "needs tmux"]
+async fn direct_messages_and_moderation_from_the_terminal() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path(), &[]);
+    let http = reqwest::Client::new();
+    token(&http, &server.base, "ada", true).await;
+    let bob_token = token(&http, &server.base, "bob", true).await;
+    let cy_token = token(&http, &server.base, "cyd", true).await;
+    let created = http
+        .post(format!("{}/api/rooms", server.base))
+        .bearer_auth(&bob_token)
+        .json(&json!({"name": "den"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let mut bob = connect(&server.base, &bob_token).await;
+
+    let tmux = Tmux::new(&chat_command(&server, "ada", None), (120, 35));
+    tmux.wait_for("general");
+    tmux.type_line("/msg bob hello in private");
+    let added = next_of(&mut bob, "room_added").await;
+    let dm = added["room"]["name"].as_str().unwrap().to_owned();
+    let screen = tmux.wait_for("@bob");
+    assert!(
+        !screen.contains("dm."),
+        "a DM is shown by its people:\n{screen}"
+    );
+    let join = json!({"type": "join", "room": dm}).to_string();
+    bob.send(Message::text(join)).await.unwrap();
+    let joined = next_of(&mut bob, "joined").await;
+    let texts: Vec<&str> = joined["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["text"].as_str())
+        .collect();
+    assert_eq!(texts, ["hello in private"], "{joined}");
+    say(&mut bob, &dm, "hi ada").await;
+    tmux.wait_for("hi ada");
+
+    // cy opens a DM with ada: it appears by cy's name, and is live.
+    let opened = http
+        .post(format!("{}/api/dms", server.base))
+        .bearer_auth(&cy_token)
+        .json(&json!({"users": ["ada"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(opened.status(), 201);
+    let cy_dm = opened.json::<Value>().await.unwrap()["name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    tmux.wait_for("@cyd");
+    let mut cy = connect(&server.base, &cy_token).await;
+    let join = json!({"type": "join", "room": cy_dm}).to_string();
+    cy.send(Message::text(join)).await.unwrap();
+    next_of(&mut cy, "joined").await;
+    say(&mut cy, &cy_dm, "ping from cy").await;
+    tmux.wait_until("cyd's DM counted unread", |screen| {
+        screen.contains("@cyd (1)")
+    });
+
+    // In bob's room, ada is a member: she may not kick; bob makes her an admin, and she may.
+    tmux.type_line("/join den");
+    tmux.wait_for("#den");
+    let join = json!({"type": "join", "room": "den"}).to_string();
+    cy.send(Message::text(join)).await.unwrap();
+    next_of(&mut cy, "joined").await;
+    tmux.type_line("/kick cyd");
+    tmux.wait_for("only the room's admins and owner");
+    let promoted = http
+        .put(format!("{}/api/rooms/den/members/ada/role", server.base))
+        .bearer_auth(&bob_token)
+        .json(&json!({"role": "admin"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(promoted.status(), 204);
+    tmux.type_line("/kick cyd too loud");
+    assert_eq!(next_of(&mut cy, "member").await["change"], "role_changed");
+    let kicked = next_of(&mut cy, "member").await;
+    assert_eq!(
+        (
+            kicked["change"].as_str(),
+            kicked["by"].as_str(),
+            kicked["reason"].as_str()
+        ),
+        (Some("kicked"), Some("ada"), Some("too loud")),
+        "{kicked}"
+    );
+    tmux.type_line("/members");
+    tmux.wait_for("ada admin");
+    tmux.wait_for("bob owner");
+}
