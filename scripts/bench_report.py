@@ -127,6 +127,8 @@ ROWS = [
     ("↳ connects/s", "idle", lambda r: rate(r["connects_per_sec"])),
     ("rooms ({rooms} × {members_per_room} members), closed loop: messages/s", "rooms", rooms_messages),
     ("↳ deliveries/s; p99 latency, ms", "rooms", lambda r: f"{rate(r['deliveries_per_sec'])}; {ms(r['latency']['p99_ms'])}"),
+    ("dms ({rooms} DMs × {members_per_room}, all writing), closed loop: messages/s", "dms", rooms_messages),
+    ("↳ deliveries/s; p99 latency, ms", "dms", lambda r: f"{rate(r['deliveries_per_sec'])}; {ms(r['latency']['p99_ms'])}"),
     ("churn ({connections_per_sec:g}/s offered): connects/s", "churn", lambda r: rate(r["connects_per_sec"]) + (f" ({r['failed']:,} failed)" if r["failed"] else "")),
     ("↳ connect latency p99, ms", "churn", lambda r: ms(r["connect_latency"]["p99_ms"])),
     ("history: joins/s; history errors", "history", lambda r: f"{rate(r['joins_per_sec'])}; {r['history_errors']}"),
@@ -183,7 +185,7 @@ for (server, scenario), r in results.items():
     if isinstance(r, str):
         continue
     said = []
-    if scenario == "rooms" and r.get("undelivered"):
+    if scenario in ("rooms", "dms") and r.get("undelivered"):
         said.append(f"undelivered {r['undelivered']:,} of {r['deliveries_expected']:,}")
     for key in ("error_frames", "connections_dropped", "connect_failures", "dropped_while_held",
                 "dropped_early", "join_failures", "unacked", "skipped_at_open_file_limit"):

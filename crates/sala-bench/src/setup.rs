@@ -67,6 +67,34 @@ pub async fn create_rooms(
         .collect()
 }
 
+/// Opens one DM per `members` consecutive users (user `r * members` opens room `r` with the
+/// others), `concurrency` at a time; returns their handles in room order.
+///
+/// # Errors
+/// When the server refuses one.
+pub async fn open_dms(
+    target: &Target,
+    tokens: &[String],
+    members: usize,
+    concurrency: usize,
+) -> anyhow::Result<Vec<String>> {
+    let rooms = tokens.len() / members;
+    eprintln!("opening {rooms} DMs…");
+    stream::iter(0..rooms)
+        .map(|room| {
+            let others: Vec<String> = (1..members)
+                .map(|k| target.username(room * members + k))
+                .collect();
+            let token = tokens[room * members].clone();
+            async move { target.open_dm(&token, &others).await }
+        })
+        .buffered(concurrency.max(1))
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect()
+}
+
 /// Opens one connection per `(token, room)` of `plan`, `concurrency` at a time, and sends
 /// each its `join` without waiting for an answer: the probes of `member` show when the joins
 /// have taken effect.

@@ -207,6 +207,33 @@ impl Target {
         Ok(())
     }
 
+    /// Opens the DM of the user of `token` and `others` (by username) on Sala; returns its
+    /// handle, the name the connections join.
+    ///
+    /// # Errors
+    /// When the server refuses or cannot be reached, or the target is not Sala.
+    pub async fn open_dm(&self, token: &str, others: &[String]) -> anyhow::Result<String> {
+        if self.args.target != Kind::Sala {
+            bail!("only Sala has direct messages");
+        }
+        let base = self.args.server.trim_end_matches('/');
+        let response = self
+            .http
+            .post(format!("{base}/api/dms"))
+            .bearer_auth(token)
+            .json(&json!({"users": others}))
+            .send()
+            .await?;
+        if !response.status().is_success() {
+            bail!("opening a DM with {others:?}: {}", response.status());
+        }
+        let room: serde_json::Value = response.json().await?;
+        room["name"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| anyhow::anyhow!("the server sent no DM handle"))
+    }
+
     /// Opens an authenticated connection to `--server`; see [`Target::connect_with`].
     ///
     /// # Errors

@@ -59,6 +59,11 @@ pub struct RoomsArgs {
     /// PID of the server, to report its memory (VmRSS) before and after.
     #[arg(long)]
     server_pid: Option<u32>,
+    /// On Sala, each room is the DM of its members (opened with `POST /api/dms`; 2 to 9
+    /// members, one account each), so every send passes the DM's permission checks. The
+    /// peers have no DMs and get named rooms of the same shape.
+    #[arg(long)]
+    dms: bool,
 }
 
 impl RoomsArgs {
@@ -81,6 +86,12 @@ impl RoomsArgs {
         if self.duration == 0 {
             bail!("--duration must be at least 1 second");
         }
+        if self.dms && !(2..=9).contains(&self.members) {
+            bail!("--dms needs --members from 2 to 9 (a DM holds at most 9 people)");
+        }
+        if self.dms && self.users != 0 {
+            bail!("--dms gives every member an account of its own: leave --users at 0");
+        }
         if self.connect_concurrency == 0 {
             bail!("--connect-concurrency must be at least 1");
         }
@@ -100,10 +111,15 @@ pub async fn run(args: RoomsArgs) -> anyhow::Result<()> {
     setup::raise_open_file_limit(connections as u64, "rooms")?;
 
     let tokens = setup::login(&target, 0..users, args.connect_concurrency).await?;
-    let rooms: Vec<String> = (0..args.rooms)
-        .map(|n| format!("{}-{n}", args.room_prefix))
-        .collect();
-    setup::create_rooms(&target, &tokens, &rooms, args.connect_concurrency).await?;
+    let rooms: Vec<String> = if args.dms && target.kind() == Kind::Sala {
+        setup::open_dms(&target, &tokens, args.members, args.connect_concurrency).await?
+    } else {
+        let rooms: Vec<String> = (0..args.rooms)
+            .map(|n| format!("{}-{n}", args.room_prefix))
+            .collect();
+        setup::create_rooms(&target, &tokens, &rooms, args.connect_concurrency).await?;
+        rooms
+    };
     let rss_before = report::rss_kib(args.server_pid);
 
     let connect_started = Instant::now();
