@@ -233,3 +233,77 @@ async fn becoming_available_sends_the_catch_up_of_missed_mentions() {
     assert_eq!(bob.until("status").await["status"], "available");
     bob.assert_nothing_pending().await; // the catch-up is private to alice
 }
+
+/// The assistant answers in the private room it was mentioned in, where only members read
+/// it; and a catch-up lists only what the user can still read: mentions in a room they were
+/// removed from meanwhile are left out.
+#[tokio::test]
+async fn the_assistant_and_catch_up_keep_to_what_the_user_may_read() {
+    let (app, mut alice, mut bob) = busy_alice(None).await;
+    let bob_token = app.token_for("bob").await;
+    let alice_token = app.token_for("alice").await;
+    let made = app
+        .post_authed(
+            "/api/rooms",
+            &bob_token,
+            &json!({"name": "backroom", "private": true}),
+        )
+        .await;
+    assert_eq!(made.status(), 201);
+    let invited = app
+        .post_authed(
+            "/api/rooms/backroom/invites",
+            &bob_token,
+            &json!({"username": "alice"}),
+        )
+        .await;
+    assert_eq!(invited.status(), 204);
+    alice.next_of("invited").await;
+    alice.join("backroom").await;
+    bob.join("backroom").await;
+    let mut outsider = WsClient::connect(&app, &app.user_token("eve").await).await;
+    outsider.join("general").await;
+    assert_eq!(bob.next_of("presence").await["user"], "eve");
+
+    bob.say("backroom", "@alice the secret plan").await;
+    let reply = bob.next_of("message").await;
+    assert_eq!(
+        (reply["room"].as_str(), reply["assistant"].as_bool()),
+        (Some("backroom"), Some(true))
+    );
+    bob.say("general", "@alice the public question").await;
+    bob.next_of("message").await; // the reply in general
+    // Eve, in general only, heard the public mention and its reply, nothing of the backroom.
+    for _ in 0..2 {
+        let heard = outsider.next_of("message").await;
+        assert_eq!(heard["room"], "general", "{heard}");
+    }
+    outsider.assert_nothing_pending().await;
+
+    // Alice is removed from the backroom while away; her catch-up leaves it out.
+    let kicked = app
+        .post_authed(
+            "/api/rooms/backroom/kick",
+            &bob_token,
+            &json!({"username": "alice"}),
+        )
+        .await;
+    assert_eq!(kicked.status(), 204);
+    let response = app
+        .client
+        .put(app.url("/api/me/status"))
+        .bearer_auth(&alice_token)
+        .json(&json!({"status": "available"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let catch_up = alice.until("catch_up").await;
+    let texts: Vec<&str> = catch_up["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(texts, ["@alice the public question"], "{catch_up}");
+}
