@@ -67,4 +67,24 @@ export const api = {
   searchUsers: (token, q) => request("GET", `/api/users?limit=10&q=${encodeURIComponent(q)}`, { token }),
   openDm: (token, users) => request("POST", "/api/dms", { token, body: { users } }),
   room: (token, name) => request("GET", `/api/rooms/${encodeURIComponent(name)}`, { token }),
+  members: (token, name, cursor) =>
+    request("GET", `${roomPath(name)}/members?limit=100${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`, { token }),
+  setTopic: (token, name, topic) => request("PATCH", roomPath(name), { token, body: { topic } }),
+
+  // Moderation (docs/api.md, "Moderation"): each answers 204 (null) or throws ApiError.
+  myInvites: (token) => request("GET", "/api/me/invites", { token }),
+  declineInvite: (token, name) => request("DELETE", `/api/me/invites/${encodeURIComponent(name)}`, { token }),
+  invite: (token, name, username) => request("POST", `${roomPath(name)}/invites`, { token, body: { username } }),
+  kick: (token, name, username, reason) =>
+    request("POST", `${roomPath(name)}/kick`, { token, body: { username, reason } }),
+  /** A ban or mute (`what`: "bans" or "mutes") for `durationSecs`, or until lifted. */
+  restrict: (token, name, what, username, reason, durationSecs) =>
+    request("PUT", `${roomPath(name)}/${what}/${encodeURIComponent(username)}`,
+      { token, body: { reason, duration_secs: durationSecs } }),
+  setRole: (token, name, username, role) =>
+    request("PUT", `${roomPath(name)}/members/${encodeURIComponent(username)}/role`, { token, body: { role } }),
 };
+
+function roomPath(name) {
+  return `/api/rooms/${encodeURIComponent(name)}`;
+}

@@ -5,16 +5,19 @@
 //   connection.js  the WebSocket: reconnecting, and resuming (rejoin with `since`, resend)
 //   state.js       what the page knows, and each server frame applied to it (no DOM)
 //   render.js      the chat view's DOM: drawing the state, scrolling, drawers
-//   forms.js       signing in, registering and out; the new-room form
+//   forms.js       signing in, registering and out; the new-room form; the moderation menu
+//                  of a member, and a room's invite and topic forms
 //   people.js      the "New message" control: finding people, opening a DM with one
 //   chat.js        the signed-in chat: frames applied and drawn, the user's actions
 //
 // chat.js is a module of its own, beside the state, the drawing and the forms, because what
-// the user does touches all three and the connection at once.
+// the user does touches all three and the connection at once. (The moderation forms live in
+// forms.js rather than in a module of their own: the server embeds web/ file by file at build
+// time, and a new file there is not noticed until its crate is rebuilt for another reason.)
 
 import { loadSession } from "./api.js";
 import * as chat from "./chat.js";
-import { showSignIn, wireRoomForm, wireSignIn } from "./forms.js";
+import { showSignIn, wireModeration, wireRoomForm, wireSignIn } from "./forms.js";
 import { wireNewMessage } from "./people.js";
 import { autoGrow, closeDrawers, followScroll, openDrawer, view } from "./render.js";
 
@@ -30,6 +33,23 @@ function wire() {
   view.searchForm.addEventListener("submit", (event) => event.preventDefault());
   wireRoomForm({ create: chat.createRoom, onCreated: chat.joinRoom });
   wireNewMessage({ find: chat.findPeople, open: chat.openDm, onOpened: chat.joinRoom });
+  wireModeration({
+    allowed: chat.moderationAllowed,
+    act: chat.moderate,
+    invite: chat.inviteToActiveRoom,
+    setTopic: chat.setActiveTopic,
+  });
+  // The invitations' and notices' buttons are drawn anew with their lists: one listener each.
+  view.invites.addEventListener("click", (event) => {
+    const button = event.target.closest("button[data-room]");
+    if (!button) return;
+    if (button.classList.contains("accept")) chat.acceptInvite(button.dataset.room);
+    else chat.declineInvite(button.dataset.room);
+  });
+  view.notices.addEventListener("click", (event) => {
+    const button = event.target.closest("button[data-notice]");
+    if (button) chat.dismiss(Number(button.dataset.notice));
+  });
   view.leaveRoom.addEventListener("click", chat.leaveActiveRoom);
   view.openSidebar.addEventListener("click", () => openDrawer(view.sidebar));
   view.openMembers.addEventListener("click", () => openDrawer(view.membersPanel));

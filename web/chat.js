@@ -6,17 +6,20 @@
 
 import { api, ApiError } from "./api.js";
 import { Connection } from "./connection.js";
-import { sessionEnded, showSignIn, signOut } from "./forms.js";
 import {
-  announce, appendMessage, clearComposer, clearSearch, closeDrawers, composerText,
+  closeModeration, refreshModeration, sessionEnded, showRoomTools, showSignIn, signOut,
+} from "./forms.js";
+import {
+  announce, announceText, appendMessage, clearComposer, clearSearch, closeDrawers, composerText,
   focusComposer, giveBackDraft, renderCatchUp, renderConnection, renderConversation,
-  renderMembers, renderMyStatus, renderOlder, renderRooms, renderSearchError,
-  renderSearchResults, renderTyping, searchQuery, setStatusNote, showChat, showSendError,
-  statusNoteText,
+  renderHeader, renderInvites, renderMembers, renderMyStatus, renderNotices, renderOlder,
+  renderRooms, renderSearchError, renderSearchResults, renderTyping, searchQuery,
+  setStatusNote, showChat, showMembersStatus, showSendError, statusNoteText,
 } from "./render.js";
 import {
-  activeRoom, addPending, addRoom, createState, enterRooms, expireTyping, firstRoom, forget,
-  nextTypingExpiry, readAll, reduce, room,
+  actionsOn, activeRoom, addPending, addRoom, canManage, createState, dismissNotice, enterRooms,
+  expireTyping, firstRoom, forget, mutedIn, nextTypingExpiry, readAll, reduce, room, roomLabel,
+  setInvites, setRoster, updateRoom,
 } from "./state.js";
 
 const HISTORY_PAGE = 50;
@@ -26,6 +29,8 @@ const MAX_MESSAGE_CHARS = 4000;
 // At most one `read` frame per room a second, the newest id always last: the server limits
 // each user's commands (--command-rate), and a busy room would otherwise spend them all.
 const READ_INTERVAL_MS = 1000;
+/** The member list shows at most this many of a room's members (pages of 100). */
+const MAX_MEMBERS_LISTED = 1000;
 
 const state = createState();
 let session = null; // {token, user: {id, username}, chat_url}
@@ -37,21 +42,24 @@ let connection = null;
 export async function enter(signedIn) {
   session = signedIn;
   const { token } = session;
-  let me, mine;
+  let me, mine, invited;
   try {
-    [me, mine] = await Promise.all([api.me(token), api.myRooms(token)]);
+    [me, mine, invited] = await Promise.all([api.me(token), api.myRooms(token), api.myInvites(token)]);
   } catch (error) {
     if (error instanceof ApiError && error.status === 401) return end("please log in again.");
     disconnect();
     return showSignIn({ error: error.message });
   }
   enterRooms(state, session.user.username, mine.rooms);
+  setInvites(state, invited.invites);
   setStatus(me.status, me.status_note);
   showChat(me.username);
   drawRooms();
+  renderInvites(state);
+  renderNotices(state);
   const first = firstRoom(state);
   if (first) activate(first);
-  else renderConversation(state);
+  else drawConversation();
   connect();
 }
 
@@ -112,9 +120,13 @@ function handleFrame(frame) {
   if (change.activeLeft) {
     const next = state.rooms.keys().next().value;
     if (next) activate(next);
-    else renderConversation(state);
+    else drawConversation();
   }
-  if (change.conversation) renderConversation(state, change.conversation);
+  if (change.notices) renderNotices(state);
+  if (change.invites) renderInvites(state);
+  if (change.announce) announceText(change.announce);
+  if (change.conversation) drawConversation(change.conversation);
+  else if (change.header) drawHeader();
   if (change.typing) renderTyping(state);
   if (change.appended) {
     const message = change.appended;
@@ -122,7 +134,8 @@ function handleFrame(frame) {
     if (message.user !== state.me || message.assistant) announce(message);
   }
   if (change.older) renderOlder(state);
-  if (change.members) renderMembers(state);
+  if (change.members) drawMembers();
+  if (change.roster) loadMembers(change.roster);
   if (change.catchUp) renderCatchUp(change.catchUp, state);
   if (change.draft !== null) giveBackDraft(change.draft);
   if (change.sendError !== null) showSendError(change.sendError);
@@ -149,14 +162,71 @@ function drawRooms() {
   renderRooms(state, activate);
 }
 
+/** The room on screen, and what goes with it in the member panel: the moderation menu and
+ *  the room tools follow the list and my role. */
+function drawConversation(options) {
+  renderConversation(state, options);
+  drawTools();
+}
+
+function drawHeader() {
+  renderHeader(state);
+  drawTools();
+}
+
+function drawMembers() {
+  renderMembers(state);
+  drawTools();
+}
+
+function drawTools() {
+  refreshModeration();
+  const r = activeRoom(state);
+  showRoomTools(canManage(r) ? { name: r.name, label: roomLabel(state, r), topic: r.topic } : null);
+}
+
+/** Per room: the latest request for its member list; an answer to an older one is dropped. */
+const memberRequests = new Map();
+
+/** Fetches the room's members, online or not (GET /api/rooms/{name}/members), page by page,
+ *  and draws them if the room is on screen. */
+async function loadMembers(name) {
+  const { token } = session;
+  const request = (memberRequests.get(name) || 0) + 1;
+  memberRequests.set(name, request);
+  const members = [];
+  let cursor = null;
+  try {
+    do {
+      const page = await api.members(token, name, cursor);
+      members.push(...page.members);
+      cursor = page.next_cursor;
+    } while (cursor && members.length < MAX_MEMBERS_LISTED);
+  } catch (error) {
+    if (memberRequests.get(name) === request && name === state.active) {
+      showMembersStatus(`The member list could not be loaded: ${error.message}`);
+    }
+    return;
+  }
+  if (memberRequests.get(name) !== request || session?.token !== token) return;
+  if (!setRoster(state, name, members) || name !== state.active) return;
+  // Only a cut list is worth a line; the line of a moderation just done stays until the
+  // room changes (this reload follows that moderation's own `member` frame).
+  if (cursor) showMembersStatus(`Showing the first ${members.length} members.`);
+  drawMembers();
+}
+
 // ---------------------------------------------------------------- actions
 
 function activate(name) {
   state.active = name;
   const r = room(state, name);
   closeDrawers();
+  closeModeration();
+  showMembersStatus("");
   drawRooms();
-  renderConversation(state);
+  drawConversation();
+  loadMembers(name);
   markRead(r);
   showConnection(connection?.ready ? "connected" : "reconnecting");
   focusComposer();
@@ -196,6 +266,65 @@ export function joinRoom(listed) {
   addRoom(state, listed);
   connection?.send({ type: "join", room: listed.name });
   activate(listed.name);
+}
+
+/** Accepts an invitation: joining the room is what accepts it (docs/api.md, "Invites"). */
+export function acceptInvite(name) {
+  const invite = state.invites.get(name);
+  if (!invite) return;
+  state.invites.delete(name);
+  renderInvites(state);
+  joinRoom({ ...invite.room, role: "member" });
+}
+
+export async function declineInvite(name) {
+  const invite = state.invites.get(name);
+  if (!invite) return;
+  try {
+    await api.declineInvite(session.token, name);
+    state.invites.delete(name);
+  } catch (error) {
+    invite.error = error.message;
+  }
+  renderInvites(state);
+}
+
+export function dismiss(id) {
+  dismissNotice(state, id);
+  renderNotices(state);
+}
+
+/** What I may do to `username` in the room on screen (state.js `actionsOn`). */
+export function moderationAllowed(username) {
+  return actionsOn(state, activeRoom(state), username);
+}
+
+/** A moderation of `username` in the room on screen: "kick", "ban", "mute", or "role" (to
+ *  `role`). Throws the server's refusal. The room hears of it as a `member` frame, which
+ *  redraws the member list. */
+export function moderate(action, username, { reason, durationSecs, role }) {
+  const { token } = session;
+  const name = state.active;
+  switch (action) {
+    case "kick": return api.kick(token, name, username, reason);
+    case "ban": return api.restrict(token, name, "bans", username, reason, durationSecs);
+    case "mute": return api.restrict(token, name, "mutes", username, reason, durationSecs);
+    case "role": return api.setRole(token, name, username, role);
+    default: throw new Error(`BUG: no moderation called ${action}`);
+  }
+}
+
+export function inviteToActiveRoom(username) {
+  return api.invite(session.token, state.active, username);
+}
+
+/** Sets the topic of the room on screen (null: none); shown at once, as the answer says. */
+export async function setActiveTopic(topic) {
+  const updated = await api.setTopic(session.token, state.active, topic);
+  if (updateRoom(state, updated)) {
+    drawHeader();
+    drawRooms();
+  }
 }
 
 export function leaveActiveRoom() {
@@ -247,7 +376,8 @@ function newClientId() {
 let lastTypingSent = 0;
 export function noteTyping() {
   const now = Date.now();
-  if (state.active && now - lastTypingSent > TYPING_SEND_MS) {
+  // A mute refuses `typing` too: the page does not ask while it knows of one.
+  if (state.active && !mutedIn(activeRoom(state), now) && now - lastTypingSent > TYPING_SEND_MS) {
     lastTypingSent = now;
     connection?.send({ type: "typing", room: state.active });
   }

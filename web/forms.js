@@ -1,9 +1,13 @@
-// The forms the HTTP API answers (docs/api.md): signing in or registering, signing out, and
-// creating a room (public or private). What each can tell before a round trip it says at once; an error is
-// tied to the fields it is about. A session starts and ends here, in sessionStorage
-// (api.js); what a signed-in page does with it is chat.js's.
+// The forms the HTTP API answers (docs/api.md): signing in or registering, signing out,
+// creating a room (public or private), and moderating one: the menu of one member in the
+// member panel (kick; ban or mute, with a reason and how long; make admin or member), and
+// the room's invite and topic forms. What each can tell before a round trip it says at
+// once; an error is tied to the fields it is about. A session starts and ends here, in
+// sessionStorage (api.js); what a signed-in page does with it is chat.js's, and so are the
+// calls the moderation forms make, and who may do what (state.js), handed in by app.js.
 
 import { api, ApiError, saveSession, clearSession } from "./api.js";
+import { showMembersStatus } from "./render.js";
 
 const byId = (id) => document.getElementById(id);
 
@@ -162,5 +166,219 @@ export function wireRoomForm({ create, onCreated }) {
     } catch (error) {
       showFormError(newRoom.error, ROOM_FIELDS, error.message);
     }
+  });
+}
+
+// ---------------------------------------------------------------- moderating a room
+
+const menu = {
+  section: byId("moderation"),
+  title: byId("mod-title"),
+  reason: byId("mod-reason"),
+  kick: byId("mod-kick"),
+  ban: byId("mod-ban"),
+  mute: byId("mod-mute"),
+  role: byId("mod-role"),
+  cancel: byId("mod-cancel"),
+  error: byId("mod-error"),
+  list: byId("members"),
+  listTitle: byId("members-title"),
+};
+const MENU_FIELDS = { reason: menu.reason };
+const ACTIONS = ["kick", "ban", "mute", "role"];
+
+const tools = {
+  section: byId("room-tools"),
+  title: byId("room-tools-title"),
+  inviteForm: byId("invite-form"),
+  inviteError: byId("invite-error"),
+  topicForm: byId("topic-form"),
+  topicError: byId("topic-error"),
+  status: byId("tools-status"),
+};
+const INVITE_FIELDS = { username: byId("invite-username") };
+const TOPIC_FIELDS = { topic: byId("topic-input") };
+
+/** How long a ban or mute lasts, by the value of its radio button ("" is until lifted). */
+const LASTS = { 3600: "for 1 hour", 86400: "for 1 day" };
+
+let moderation = null; // what app.js handed in: {allowed, act, invite, setTopic}
+let target = null; // whom the menu is open for: {username, role (the role it would give)}
+let toolsRoom = null; // the room the tools are for, and the topic last put in their field
+let toolsTopic = null;
+
+/** The ⋯ of a member in the list, if they are listed with one. */
+function moderateButton(username) {
+  return [...menu.list.querySelectorAll("button.moderate")].find((button) => button.dataset.user === username) || null;
+}
+
+/** Each ⋯ says whether its menu is the one open. */
+function markExpanded() {
+  for (const button of menu.list.querySelectorAll("button.moderate")) {
+    button.setAttribute("aria-expanded", String(button.dataset.user === target?.username));
+  }
+}
+
+function setRoleButton(role) {
+  menu.role.hidden = !role;
+  menu.role.textContent = role === "admin" ? "Make admin" : "Make member";
+}
+
+function openMenu(username) {
+  const actions = moderation.allowed(username);
+  if (!actions) return;
+  target = { username, role: actions.role };
+  menu.title.textContent = `Moderate ${username}`;
+  menu.reason.value = "";
+  showFormError(menu.error, MENU_FIELDS, "");
+  setRoleButton(actions.role);
+  menu.section.hidden = false;
+  markExpanded();
+  menu.reason.focus();
+}
+
+/** Closes the menu. The focus, if it was in the menu (or `focusBack`), goes back to the
+ *  member's ⋯, or to the list's title when they are no longer listed. */
+export function closeModeration({ focusBack = false, toList = false } = {}) {
+  if (!target) return;
+  const { username } = target;
+  const hadFocus = menu.section.contains(document.activeElement);
+  target = null;
+  menu.section.hidden = true;
+  markExpanded();
+  if (focusBack || hadFocus) ((!toList && moderateButton(username)) || menu.listTitle).focus();
+}
+
+/** After the member list is drawn again: the menu follows its member (the role it would
+ *  give), and closes if they are gone from the list or out of my reach. */
+export function refreshModeration() {
+  if (target) {
+    const actions = moderateButton(target.username) && moderation.allowed(target.username);
+    if (!actions) {
+      closeModeration();
+    } else {
+      target.role = actions.role;
+      setRoleButton(actions.role);
+    }
+  }
+  markExpanded();
+}
+
+function doneText(action, username, role, durationSecs) {
+  const lasts = LASTS[durationSecs] || "until lifted";
+  switch (action) {
+    case "kick": return `Removed ${username} from the room.`;
+    case "ban": return `Banned ${username} ${lasts}.`;
+    case "mute": return `Muted ${username} ${lasts}.`;
+    default: return `${username} is now ${role === "admin" ? "an admin" : "a member"}.`;
+  }
+}
+
+async function act(action) {
+  if (!target) return;
+  const { username, role } = target;
+  const reason = menu.reason.value.trim() || undefined;
+  const picked = menu.section.querySelector('input[name="mod-for"]:checked')?.value;
+  const durationSecs = (action === "ban" || action === "mute") && picked ? Number(picked) : undefined;
+  showFormError(menu.error, MENU_FIELDS, "");
+  for (const name of ACTIONS) menu[name].disabled = true;
+  try {
+    await moderation.act(action, username, { reason, durationSecs, role });
+    showMembersStatus(doneText(action, username, role, durationSecs));
+    // A kicked or banned member's row goes when the room hears of it.
+    closeModeration({ focusBack: true, toList: action === "kick" || action === "ban" });
+  } catch (error) {
+    // 403 out of reach, 404 gone, 422 a rule (the reason's length, the room a DM): the
+    // server's own words.
+    showFormError(menu.error, MENU_FIELDS, error.message);
+  } finally {
+    for (const name of ACTIONS) menu[name].disabled = false;
+  }
+}
+
+/** The room tools (invite, topic) for `room` ({name, label, topic}), or none (null) for
+ *  those who may not use them. A topic being written survives a redraw unless the topic
+ *  itself changed meanwhile. */
+export function showRoomTools(room) {
+  tools.section.hidden = !room;
+  if (!room) {
+    toolsRoom = null;
+    return;
+  }
+  const field = TOPIC_FIELDS.topic;
+  if (room.name !== toolsRoom) {
+    toolsRoom = room.name;
+    INVITE_FIELDS.username.value = "";
+    tools.status.textContent = "";
+    showFormError(tools.inviteError, INVITE_FIELDS, "");
+    showFormError(tools.topicError, TOPIC_FIELDS, "");
+    field.value = room.topic;
+  } else if (room.topic !== toolsTopic && document.activeElement !== field) {
+    field.value = room.topic;
+  }
+  toolsTopic = room.topic;
+  tools.title.textContent = `Manage ${room.label}`;
+}
+
+async function submitInvite() {
+  const field = INVITE_FIELDS.username;
+  const username = field.value.trim();
+  tools.status.textContent = "";
+  if (!username) {
+    showFormError(tools.inviteError, INVITE_FIELDS, "Type the username of the person to invite.", [field]);
+    field.focus();
+    return;
+  }
+  showFormError(tools.inviteError, INVITE_FIELDS, "");
+  try {
+    await moderation.invite(username);
+    field.value = "";
+    tools.status.textContent = `Invited ${username}.`;
+  } catch (error) {
+    // 404 nobody of that name, 422 a member already or banned: about the one field.
+    showFormError(tools.inviteError, INVITE_FIELDS, error.message, [field]);
+  }
+}
+
+async function submitTopic() {
+  const topic = TOPIC_FIELDS.topic.value.trim();
+  tools.status.textContent = "";
+  showFormError(tools.topicError, TOPIC_FIELDS, "");
+  try {
+    await moderation.setTopic(topic || null);
+    tools.status.textContent = topic ? "Topic saved." : "Topic cleared.";
+  } catch (error) {
+    showFormError(tools.topicError, TOPIC_FIELDS, error.message, [TOPIC_FIELDS.topic]);
+  }
+}
+
+/** Wires the member menu and the room tools. `allowed(username)` answers what I may do to
+ *  them (null, or `{role}`: see state.js `actionsOn`); `act(action, username, {reason,
+ *  durationSecs, role})` does "kick", "ban", "mute" or "role"; `invite(username)` and
+ *  `setTopic(topic)` do theirs. Each of the last three answers a promise, which throws the
+ *  server's refusal. */
+export function wireModeration(handlers) {
+  moderation = handlers;
+  menu.list.addEventListener("click", (event) => {
+    const button = event.target.closest("button.moderate");
+    if (!button) return;
+    if (target?.username === button.dataset.user) closeModeration({ focusBack: true });
+    else openMenu(button.dataset.user);
+  });
+  for (const action of ACTIONS) menu[action].addEventListener("click", () => act(action));
+  menu.cancel.addEventListener("click", () => closeModeration({ focusBack: true }));
+  menu.section.addEventListener("keydown", (event) => {
+    if (event.key !== "Escape") return;
+    // Closes the menu only: not the member drawer around it (app.js closes that on Esc).
+    event.stopPropagation();
+    closeModeration({ focusBack: true });
+  });
+  tools.inviteForm.addEventListener("submit", (event) => {
+    event.preventDefault();
+    submitInvite();
+  });
+  tools.topicForm.addEventListener("submit", (event) => {
+    event.preventDefault();
+    submitTopic();
   });
 }

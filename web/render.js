@@ -3,7 +3,9 @@
 // (module scripts run after the page is parsed); nothing here decides what to send. Every
 // piece of user text reaches the page through textContent or text nodes, never innerHTML.
 
-import { activeRoom, isDm, labelOf, roomLabel, typers, unreadElsewhere, unreadTotal } from "./state.js";
+import {
+  actionsOn, activeRoom, isDm, labelOf, roleOf, roomLabel, typers, unreadElsewhere, unreadTotal,
+} from "./state.js";
 
 const MENTION = /@([A-Za-z0-9_.-]{3,32})/g;
 
@@ -19,6 +21,8 @@ export const view = {
   statusForm: byId("status-form"),
   statusNote: byId("status-note"),
   statusToggle: byId("status-toggle"),
+  invitesTitle: byId("invites-title"),
+  invites: byId("invites"),
   myRooms: byId("my-rooms"),
   myDms: byId("my-dms"),
   searchForm: byId("search-form"),
@@ -32,6 +36,7 @@ export const view = {
   leaveRoom: byId("leave-room"),
   openMembers: byId("open-members"),
   connection: byId("connection"),
+  notices: byId("notices"),
   catchUp: byId("catch-up"),
   messages: byId("messages"),
   announcer: byId("announcer"),
@@ -41,7 +46,9 @@ export const view = {
   send: byId("send"),
   sendError: byId("send-error"),
   membersPanel: byId("members-panel"),
+  membersTitle: byId("members-title"),
   members: byId("members"),
+  membersStatus: byId("members-status"),
   scrim: byId("scrim"),
 };
 
@@ -171,16 +178,21 @@ export function renderRooms(state, onSelect) {
 }
 
 export function renderConversation(state, { keepScroll = false } = {}) {
+  renderHeader(state);
+  renderMessages(state);
+  if (!keepScroll || stuckToBottom) scrollToBottom();
+  renderTyping(state);
+  renderMembers(state);
+}
+
+/** The room on screen's title and topic. */
+export function renderHeader(state) {
   const r = activeRoom(state);
   // A DM is called by its people: its name is a handle nobody should see.
   view.roomTitle.textContent = r ? roomLabel(state, r) : "Pick a room";
   if (r?.kind === "private") view.roomTitle.append(" ", lockMark());
   view.roomTopicLine.textContent = !r ? "" : isDm(r) ? "Direct message" : r.topic;
   view.leaveRoom.hidden = !r;
-  renderMessages(state);
-  if (!keepScroll || stuckToBottom) scrollToBottom();
-  renderTyping(state);
-  renderMembers(state);
 }
 
 function renderMessages(state) {
@@ -208,7 +220,12 @@ export function renderOlder(state) {
 /** Reads a new message out to screen readers, from a live region of its own. */
 export function announce(message) {
   const who = message.assistant ? `${message.user}'s assistant` : message.user;
-  view.announcer.append(el("p", "", `${who}: ${message.text}`));
+  announceText(`${who}: ${message.text}`);
+}
+
+/** Reads a sentence out to screen readers (news without a message: an invitation). */
+export function announceText(text) {
+  view.announcer.append(el("p", "", text));
   // What has been read out need not stay; the region keeps the last few.
   while (view.announcer.childElementCount > 3) view.announcer.firstElementChild.remove();
 }
@@ -220,19 +237,86 @@ export function renderTyping(state) {
     : who.length === 1 ? `${who[0]} is typing…` : `${who.slice(0, 3).join(", ")} are typing…`;
 }
 
+/** The members of the room on screen: everyone listed (GET .../members) and everyone
+ *  online, the online first, each with their role if they are its owner or an admin, and a
+ *  "Moderate" button (⋯) on those I may moderate (forms.js opens its menu). */
 export function renderMembers(state) {
   const r = activeRoom(state);
-  const names = r ? [...r.members].sort((a, b) => a.localeCompare(b)) : [];
-  view.openMembers.textContent = `Online (${names.length})`;
+  const online = r ? r.members : new Set();
+  const names = r ? [...new Set([...(r.roster?.keys() || []), ...online])] : [];
+  names.sort((a, b) => Number(online.has(b)) - Number(online.has(a)) || a.localeCompare(b));
+  view.openMembers.textContent = `Members (${online.size} online)`;
   view.members.replaceChildren(...names.map((name) => {
-    const item = el("li", "member");
+    const here = online.has(name);
+    const item = el("li", here ? "member" : "member offline");
+    item.dataset.user = name;
     const status = state.statuses.get(name);
-    const dot = el("span", `status-dot ${status?.status || "available"}`);
+    const dot = el("span", `status-dot ${here ? status?.status || "available" : "offline"}`);
     dot.setAttribute("aria-hidden", "true");
     item.append(dot, el("span", "member-name", name));
+    const role = roleOf(r, name);
+    if (role !== "member") item.append(el("span", "tag", role));
+    if (!here) item.append(el("span", "visually-hidden", "offline"));
+    if (actionsOn(state, r, name)) {
+      const moderate = el("button", "small moderate", "⋯");
+      moderate.type = "button";
+      moderate.dataset.user = name;
+      moderate.setAttribute("aria-label", `Moderate ${name}`);
+      moderate.setAttribute("aria-controls", "moderation");
+      moderate.setAttribute("aria-expanded", "false");
+      item.append(moderate);
+    }
     if (status?.status === "busy") {
       item.append(el("span", "busy-note", status.note ? `busy: ${status.note}` : "busy"));
     }
+    return item;
+  }));
+}
+
+/** The line under the member list: how a moderation or the listing went ("" clears it). */
+export function showMembersStatus(text) {
+  view.membersStatus.textContent = text;
+}
+
+/** The invitations waiting, at the top of the sidebar (hidden when there are none): each
+ *  with Accept and Decline, which carry the room's name (app.js wires them). */
+export function renderInvites(state) {
+  const invites = [...state.invites.values()];
+  view.invitesTitle.hidden = invites.length === 0;
+  view.invites.hidden = invites.length === 0;
+  view.invites.replaceChildren(...invites.map(({ room: listed, by, error }) => {
+    const item = el("li", "invite");
+    const name = el("span", "room-name", `#${listed.name}`);
+    if (listed.kind === "private") name.append(lockMark());
+    item.append(name, el("span", "invite-by", by ? ` from ${by}` : ""));
+    if (listed.topic) item.title = listed.topic;
+    const actions = el("div", "invite-actions");
+    for (const [className, text] of [["primary accept", "Accept"], ["decline", "Decline"]]) {
+      const button = el("button", `small ${className}`, text);
+      button.type = "button";
+      button.dataset.room = listed.name;
+      button.setAttribute("aria-label", `${text} the invitation to #${listed.name}`);
+      actions.append(button);
+    }
+    item.append(actions);
+    if (error) {
+      const said = el("p", "form-error", error);
+      said.setAttribute("role", "alert");
+      item.append(said);
+    }
+    return item;
+  }));
+}
+
+/** What happened to me (a kick, a ban, a mute), above the conversation until dismissed;
+ *  each Dismiss carries the notice's id (app.js wires them). */
+export function renderNotices(state) {
+  view.notices.replaceChildren(...state.notices.map(({ id, text }) => {
+    const item = el("p", "notice-item");
+    const dismiss = el("button", "small dismiss", "Dismiss");
+    dismiss.type = "button";
+    dismiss.dataset.notice = String(id);
+    item.append(el("span", "", text), dismiss);
     return item;
   }));
 }

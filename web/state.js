@@ -19,6 +19,11 @@ export function createState() {
     pending: new Map(), // client_id -> {room, text}: sent, not yet acked or refused
     statuses: new Map(), // username -> {status, note}
     visible: true, // whether the reader can see the page: the page keeps it up to date
+    invites: new Map(), // room name -> {room (a room object), by}: invitations not yet answered
+    // What happened to me that the page must say until it is dismissed (a kick, a ban, a
+    // mute): [{id, room, text}], oldest first, one per room (the newest word about it).
+    notices: [],
+    noticeCount: 0, // the last notice's id
   };
 }
 
@@ -37,7 +42,11 @@ export function newRoom(name, about = {}) {
     unread: about.unread || 0, lastRead: about.lastRead || 0,
     messages: [], ids: new Set(), // loaded messages, oldest first
     more: false, loadingOlder: false,
-    members: new Set(),
+    members: new Set(), // who is online in it now (`joined`, `presence`)
+    // Everyone who is a member, online or not, by username -> role (GET .../members); null
+    // until it is loaded.
+    roster: null,
+    muted: null, // {until} (an ISO time, or null: until lifted) while a mute of mine lasts
     typing: new Map(), // username -> when their hint runs out (ms since the epoch)
     joinedBefore: false, // joined earlier in this page's life: a new `joined` is a return
     // Its first `joined` history is news, to count as unread: a conversation that reached
@@ -56,6 +65,7 @@ function fromListed(listed) {
 
 /** Signed in as `me`, whose rooms (GET /api/me/rooms) are `listed`. */
 export function enterRooms(state, me, listed) {
+  if (state.me !== me) state.notices = [];
   state.me = me;
   state.rooms.clear();
   for (const room of listed) state.rooms.set(room.name, newRoom(room.name, fromListed(room)));
@@ -70,6 +80,78 @@ export function forget(state) {
   state.rooms.clear();
   state.active = null;
   state.pending.clear();
+  state.invites.clear();
+  state.notices = [];
+}
+
+/** The invitations waiting at sign-in (GET /api/me/invites). */
+export function setInvites(state, invites) {
+  state.invites.clear();
+  for (const { room: listed, invited_by: by } of invites) state.invites.set(listed.name, { room: listed, by });
+}
+
+/** The room's members, online or not (GET /api/rooms/{name}/members): `[{username, role,
+ *  status, status_note}]`. My own entry says my role; the statuses of people the page has
+ *  heard nothing of yet are taken from it. Answers the room, or null if it is not the
+ *  page's (any more). */
+export function setRoster(state, name, members) {
+  const r = state.rooms.get(name);
+  if (!r) return null;
+  r.roster = new Map(members.map((member) => [member.username, member.role]));
+  const me = members.find((member) => sameUser(member.username, state.me));
+  if (me) r.role = me.role;
+  for (const { username, status, status_note: note } of members) {
+    if (!state.statuses.has(username)) state.statuses.set(username, { status, note });
+  }
+  return r;
+}
+
+/** What a room object (PATCH /api/rooms/{name}, `room_updated`) says of a room the page
+ *  has: its topic. Answers the room, or null if the page has none of that name. */
+export function updateRoom(state, listed) {
+  const r = state.rooms.get(listed.name);
+  if (!r) return null;
+  r.topic = listed.topic || "";
+  return r;
+}
+
+export function dismissNotice(state, id) {
+  state.notices = state.notices.filter((notice) => notice.id !== id);
+}
+
+/** Usernames are matched ignoring case, as the server matches them. */
+function sameUser(a, b) {
+  return Boolean(a && b) && a.toLowerCase() === b.toLowerCase();
+}
+
+const RANK = { member: 0, admin: 1, owner: 2 };
+
+/** A member's role in `r`, as far as the page knows (someone online it has no listing of
+ *  yet has just joined, as a member). */
+export function roleOf(r, username) {
+  return r.roster?.get(username) || "member";
+}
+
+/** What I may do to `username` in `r` (docs/api.md, "Who may do what"): null for nothing,
+ *  or `{role}`: kick, ban and mute them, and give them that role (null: no role change,
+ *  which is the owner's alone). An admin acts on members, the owner on admins too; nobody
+ *  on the owner, on themselves or in a DM. */
+export function actionsOn(state, r, username) {
+  if (!r || isDm(r) || sameUser(username, state.me)) return null;
+  const mine = RANK[r.role] ?? 0;
+  const theirs = RANK[roleOf(r, username)] ?? 0;
+  if (mine < RANK.admin || theirs >= mine) return null;
+  return { role: r.role === "owner" ? (theirs === RANK.admin ? "member" : "admin") : null };
+}
+
+/** Whether I may invite people into `r` and change its topic: its admins and owner may. */
+export function canManage(r) {
+  return Boolean(r) && !isDm(r) && (r.role === "owner" || r.role === "admin");
+}
+
+/** Whether a mute of mine holds in `r` at `now` (ms), as far as the page heard. */
+export function mutedIn(r, now = Date.now()) {
+  return Boolean(r?.muted) && (r.muted.until === null || Date.parse(r.muted.until) > now);
 }
 
 /** The room to show first after signing in. */
@@ -179,6 +261,11 @@ function unchanged() {
     draft: null, // the text of a refused send in the room on screen, to give back
     sendError: null, // what the line under the message box says ("" clears it)
     join: null, // the name of a room the server just made the user part of, to join
+    header: false, // the title and topic of the room on screen
+    roster: null, // the name of the room on screen, whose members are to be fetched again
+    invites: false, // the invitations waiting
+    notices: false, // what happened to me, said until dismissed (state.notices)
+    announce: null, // a sentence for screen readers: news that has no message of its own
   };
 }
 
@@ -200,6 +287,9 @@ export function reduce(state, frame, now = Date.now()) {
     case "error": onError(state, frame, change); break;
     case "room_added": onRoomAdded(state, frame, change); break;
     case "catch_up": change.catchUp = { items: frame.items, summary: frame.summary }; break;
+    case "member": onMember(state, frame, change); break;
+    case "invited": onInvited(state, frame, change); break;
+    case "room_updated": onRoomUpdated(state, frame, change); break;
     default: break;
   }
   return change;
@@ -238,7 +328,11 @@ function onJoined(state, frame, change) {
   if (r.name === state.active) {
     change.conversation = { keepScroll: resumed };
     change.readActive = true;
+    change.roster = r.name;
   }
+  // Joining a room one is invited into accepts the invitation (joined here: a join on
+  // another device is not heard of, and its invitation shows until the next sign-in).
+  if (state.invites.delete(r.name)) change.invites = true;
   change.rooms = true;
 }
 
@@ -341,4 +435,86 @@ function onError(state, frame, change) {
     if (name === state.active) change.draft = text;
   }
   change.sendError = frame.message;
+}
+
+/** Someone's standing in a room changed (docs/protocol.md, `member`). About me, a kick or a
+ *  ban takes the room away at once (its `left` follows only on connections that had joined
+ *  it), and every change leaves a notice saying who did it and why; about others, the member
+ *  list follows, and is fetched again if it is on screen. */
+function onMember(state, frame, change) {
+  const { room: name, user, change: what } = frame;
+  const r = state.rooms.get(name);
+  const mine = sameUser(user, state.me);
+  if (mine) {
+    const text = memberNotice(frame, r ? roomLabel(state, r) : `#${name}`);
+    if (text) {
+      addNotice(state, name, text);
+      change.notices = true;
+    }
+  }
+  if (mine && (what === "kicked" || what === "banned")) {
+    // A ban drops a waiting invitation too.
+    if (state.invites.delete(name)) change.invites = true;
+    if (!r) return;
+    state.rooms.delete(name);
+    if (state.active === name) {
+      state.active = null;
+      change.activeLeft = true;
+    }
+    change.rooms = true;
+    return;
+  }
+  if (!r) return;
+  if (mine && what === "role_changed") r.role = frame.role;
+  if (mine && what === "muted") r.muted = { until: frame.until || null };
+  if (mine && what === "unmuted") r.muted = null;
+  if (r.roster && what === "role_changed") r.roster.set(user, frame.role);
+  if (r.roster && (what === "kicked" || what === "banned")) r.roster.delete(user);
+  if (name === state.active) {
+    change.members = true;
+    change.roster = name;
+  }
+}
+
+/** When a ban or mute ends, in the reader's own words for time. */
+function whenText(until, otherwise) {
+  if (!until) return otherwise;
+  return `until ${new Date(until).toLocaleString([], { dateStyle: "medium", timeStyle: "short" })}`;
+}
+
+/** What a `member` frame about me says to me, or "" if it says nothing worth keeping. */
+export function memberNotice({ change: what, by, role, reason, until }, label) {
+  const who = by || "A moderator";
+  const why = reason ? ` Reason: ${reason}` : "";
+  switch (what) {
+    case "kicked": return `${who} removed you from ${label}.${why}`;
+    case "banned": return `${who} banned you from ${label} ${whenText(until, "until the ban is lifted")}.${why}`;
+    case "muted":
+      return `${who} muted you in ${label} ${whenText(until, "until the mute is lifted")}: you can read it but not write there.${why}`;
+    case "unmuted": return `${who} lifted your mute in ${label}.`;
+    case "unbanned": return `${who} lifted your ban from ${label}.`;
+    case "role_changed": return `${who} made you ${role === "admin" ? "an admin" : "a member"} of ${label}.`;
+    default: return "";
+  }
+}
+
+/** A notice about a room replaces any earlier one about it: the newest word is what holds. */
+function addNotice(state, room, text) {
+  state.noticeCount += 1;
+  state.notices = state.notices.filter((notice) => notice.room !== room);
+  state.notices.push({ id: state.noticeCount, room, text });
+}
+
+/** I was invited into a room: listed until I accept (join) or decline it. */
+function onInvited(state, { room: listed, by }, change) {
+  state.invites.set(listed.name, { room: listed, by: by || null });
+  change.invites = true;
+  change.announce = `${by || "Someone"} invited you to #${listed.name}.`;
+}
+
+function onRoomUpdated(state, { room: listed }, change) {
+  const r = updateRoom(state, listed);
+  if (!r) return;
+  if (r.name === state.active) change.header = true;
+  change.rooms = true; // a room's topic is its button's tooltip
 }

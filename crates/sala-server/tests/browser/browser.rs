@@ -375,10 +375,16 @@ impl Browser {
             {
                 return;
             }
-            assert!(
-                Instant::now() < deadline,
-                "{selector} never showed {expected:?}"
-            );
+            if Instant::now() >= deadline {
+                let shown = self.text_of(selector).await;
+                let page = match self.client.find(Locator::Css("body")).await {
+                    Ok(body) => body.text().await.unwrap_or_default(),
+                    Err(_) => String::new(),
+                };
+                panic!(
+                    "{selector} never showed {expected:?}; it shows {shown:?}; the page:\n{page}"
+                );
+            }
             tokio::time::sleep(POLL).await;
         }
     }

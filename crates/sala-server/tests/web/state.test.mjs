@@ -9,8 +9,9 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import {
-  TYPING_SHOW_MS, addPending, addRoom, createState, enterRooms, expireTyping, forget, labelOf,
-  nextTypingExpiry, readAll, reduce, roomLabel, typers, unreadElsewhere, unreadTotal,
+  TYPING_SHOW_MS, actionsOn, addPending, addRoom, canManage, createState, dismissNotice,
+  enterRooms, expireTyping, forget, labelOf, mutedIn, nextTypingExpiry, readAll, reduce, roleOf,
+  roomLabel, setInvites, setRoster, typers, unreadElsewhere, unreadTotal,
 } from "../../../../web/state.js";
 
 let nextTs = 0;
@@ -344,4 +345,212 @@ test("a send into a DM refused because someone blocks me goes back to its author
   assert.equal(state.pending.size, 0);
   assert.equal(change.draft, "hello?");
   assert.match(change.sendError, /^not delivered/);
+});
+
+// ---------------------------------------------------------------- moderation
+
+/** Signed in as ivy, an admin of #hall (on screen), with its member list loaded. */
+function inHall() {
+  const state = createState();
+  enterRooms(state, "ivy", [
+    { name: "general", kind: "public", topic: "", role: "member", unread: 0, last_read: 0 },
+    { name: "hall", kind: "public", topic: "old", role: "admin", unread: 0, last_read: 0 },
+  ]);
+  state.active = "hall";
+  setRoster(state, "hall", [
+    { username: "olga", role: "owner", status: "available", status_note: null },
+    { username: "ivy", role: "admin", status: "available", status_note: null },
+    { username: "mel", role: "member", status: "busy", status_note: "away" },
+  ]);
+  return state;
+}
+
+function member(change, extra = {}) {
+  return { type: "member", room: "hall", by: "olga", change, ...extra };
+}
+
+test("the member list says each role, mine included, and the statuses of those not online", () => {
+  const state = inHall();
+  const hall = state.rooms.get("hall");
+  assert.deepEqual([...hall.roster], [["olga", "owner"], ["ivy", "admin"], ["mel", "member"]]);
+  assert.equal(roleOf(hall, "mel"), "member");
+  assert.equal(roleOf(hall, "newcomer"), "member", "someone online not listed yet");
+  assert.deepEqual(state.statuses.get("mel"), { status: "busy", note: "away" });
+
+  // My role comes from the list too (a room I created or found has none from the room list).
+  setRoster(state, "hall", [{ username: "IVY", role: "owner", status: "available", status_note: null }]);
+  assert.equal(hall.role, "owner");
+  assert.equal(setRoster(state, "gone", []), null, "a room the page does not have is left alone");
+});
+
+test("an admin moderates members only; the owner admins too, and gives roles", () => {
+  const state = inHall();
+  const hall = state.rooms.get("hall");
+  assert.deepEqual(actionsOn(state, hall, "mel"), { role: null });
+  assert.equal(actionsOn(state, hall, "olga"), null, "nobody acts on the owner");
+  assert.equal(actionsOn(state, hall, "ivy"), null, "nor on themselves");
+  assert.equal(canManage(hall), true);
+
+  hall.role = "owner";
+  hall.roster.set("ada", "admin");
+  assert.deepEqual(actionsOn(state, hall, "mel"), { role: "admin" });
+  assert.deepEqual(actionsOn(state, hall, "ada"), { role: "member" });
+
+  hall.role = "member";
+  assert.equal(actionsOn(state, hall, "mel"), null);
+  assert.equal(canManage(hall), false);
+  const dm = { ...hall, kind: "dm", role: "owner" };
+  assert.equal(actionsOn(state, dm, "mel"), null, "a DM has no moderation");
+  assert.equal(canManage(dm), false);
+});
+
+test("a ban of me takes the room away at once and says who, why and until when", () => {
+  const state = inHall();
+  const until = "2026-12-02T19:31:31.412Z";
+
+  const change = reduce(state, member("banned", { user: "ivy", reason: "spam", until }));
+
+  assert.equal(state.rooms.has("hall"), false, "gone from my rooms");
+  assert.equal(state.active, null);
+  assert.equal(change.activeLeft, true, "another room is to be picked");
+  assert.equal(change.rooms, true);
+  assert.equal(change.notices, true);
+  assert.equal(state.notices.length, 1);
+  const [notice] = state.notices;
+  assert.equal(notice.room, "hall");
+  assert.match(notice.text, /^olga banned you from #hall until .+\. Reason: spam$/);
+  assert.ok(notice.text.includes(new Date(until).toLocaleString([], { dateStyle: "medium", timeStyle: "short" })));
+
+  // The `left` that follows changes nothing more; the notice stays until dismissed.
+  const left = reduce(state, { type: "left", room: "hall" });
+  assert.equal(left.activeLeft, false);
+  assert.equal(state.notices.length, 1);
+  dismissNotice(state, notice.id);
+  assert.deepEqual(state.notices, []);
+});
+
+test("a kick of me from a room not on screen takes it away and leaves the room on screen be", () => {
+  const state = inHall();
+  state.active = "general";
+
+  const change = reduce(state, member("kicked", { user: "ivy" }));
+
+  assert.equal(state.rooms.has("hall"), false);
+  assert.equal(state.active, "general");
+  assert.equal(change.activeLeft, false);
+  assert.deepEqual(state.notices.map((n) => n.text), ["olga removed you from #hall."]);
+  const forever = reduce(state, member("banned", { user: "ivy", reason: "enough" }));
+  assert.equal(forever.notices, true);
+  assert.deepEqual(state.notices.map((n) => n.text), ["olga banned you from #hall until the ban is lifted. Reason: enough"],
+    "the newest word about a room replaces the one before");
+});
+
+test("a ban of me drops my invitation into that room", () => {
+  const state = signedIn();
+  reduce(state, { type: "invited", room: { name: "den", kind: "private", topic: null }, by: "host" });
+
+  const change = reduce(state, { type: "member", room: "den", user: "ivy", change: "banned", by: "host" });
+
+  assert.equal(state.invites.size, 0);
+  assert.equal(change.invites, true);
+  assert.equal(state.notices.length, 1, "said even of a room I was not in");
+});
+
+test("a role change updates the member list, and mine what I may do", () => {
+  const state = inHall();
+  const hall = state.rooms.get("hall");
+
+  const theirs = reduce(state, member("role_changed", { user: "mel", role: "admin" }));
+  assert.equal(hall.roster.get("mel"), "admin");
+  assert.equal(theirs.members, true);
+  assert.equal(theirs.roster, "hall", "the list is fetched again");
+  assert.equal(theirs.notices, false, "nothing to say to me");
+
+  const mine = reduce(state, member("role_changed", { user: "ivy", role: "member" }));
+  assert.equal(hall.role, "member");
+  assert.equal(actionsOn(state, hall, "mel"), null);
+  assert.deepEqual(state.notices.map((n) => n.text), ["olga made you a member of #hall."]);
+  assert.equal(mine.members, true);
+});
+
+test("someone else kicked or banned leaves the member list, and the room stays mine", () => {
+  const state = inHall();
+
+  const change = reduce(state, member("banned", { user: "mel", reason: "spam" }));
+
+  assert.equal(state.rooms.get("hall").roster.has("mel"), false);
+  assert.equal(state.active, "hall");
+  assert.equal(change.members, true);
+  assert.equal(change.notices, false);
+  assert.equal(state.notices.length, 0);
+});
+
+test("a mute of me is said, holds typing back until it ends, and its lifting is said too", () => {
+  const state = inHall();
+  const hall = state.rooms.get("hall");
+  const until = new Date(Date.parse("2026-12-02T19:00:00Z") + 3600_000).toISOString();
+
+  const muted = reduce(state, member("muted", { user: "ivy", reason: "cool off", until }));
+  assert.equal(muted.notices, true);
+  assert.match(state.notices[0].text, /^olga muted you in #hall until .*: you can read it but not write there\. Reason: cool off$/);
+  assert.equal(mutedIn(hall, Date.parse("2026-12-02T19:30:00Z")), true);
+  assert.equal(mutedIn(hall, Date.parse("2026-12-02T20:00:01Z")), false, "it ran out");
+  assert.equal(state.rooms.has("hall"), true, "a muted member stays");
+
+  reduce(state, member("unmuted", { user: "ivy" }));
+  assert.equal(mutedIn(hall), false);
+  assert.deepEqual(state.notices.map((n) => n.text), ["olga lifted your mute in #hall."]);
+});
+
+test("a member frame about a room the page does not have adds none", () => {
+  const state = inHall();
+  const change = reduce(state, { type: "member", room: "elsewhere", user: "mel", change: "muted", by: "olga" });
+  assert.equal(state.rooms.has("elsewhere"), false);
+  assert.equal(change.members, false);
+});
+
+test("an invitation is listed live, and joining the room uses it up", () => {
+  const state = signedIn();
+  setInvites(state, [{ room: { name: "attic", kind: "private", topic: null }, invited_by: "kai", created_at: "2026-12-01T00:00:00Z" }]);
+
+  const den = { name: "den", kind: "private", topic: "plans", created_by: "host", online: 1 };
+  const change = reduce(state, { type: "invited", room: den, by: "host" });
+
+  assert.deepEqual([...state.invites.keys()], ["attic", "den"]);
+  assert.deepEqual(state.invites.get("den"), { room: den, by: "host" });
+  assert.equal(change.invites, true);
+  assert.equal(change.announce, "host invited you to #den.");
+  assert.equal(state.rooms.has("den"), false, "not mine until accepted");
+
+  addRoom(state, { ...den, role: "member" });
+  const joinedDen = reduce(state, joined("den", [], ["host", "ivy"]));
+  assert.deepEqual([...state.invites.keys()], ["attic"]);
+  assert.equal(joinedDen.invites, true);
+  assert.equal(state.rooms.get("den").kind, "private");
+
+  forget(state);
+  assert.equal(state.invites.size, 0);
+});
+
+test("room_updated shows the new topic, on screen or in the list", () => {
+  const state = inHall();
+
+  const here = reduce(state, { type: "room_updated", room: { name: "hall", kind: "public", topic: "Fresh" } });
+  const cleared = reduce(state, { type: "room_updated", room: { name: "general", kind: "public", topic: null } });
+  const unknown = reduce(state, { type: "room_updated", room: { name: "nowhere", kind: "public", topic: "x" } });
+
+  assert.equal(state.rooms.get("hall").topic, "Fresh");
+  assert.equal(here.header, true);
+  assert.equal(here.rooms, true, "its button's tooltip");
+  assert.equal(state.rooms.get("general").topic, "");
+  assert.equal(cleared.header, false, "not on screen");
+  assert.equal(cleared.rooms, true);
+  assert.equal(state.rooms.has("nowhere"), false);
+  assert.equal(unknown.rooms, false);
+});
+
+test("joining the room on screen asks for its member list again", () => {
+  const state = inHall();
+  assert.equal(reduce(state, joined("hall", [], ["ivy", "mel"])).roster, "hall");
+  assert.equal(reduce(state, joined("general")).roster, null);
 });
