@@ -290,6 +290,7 @@ export function reduce(state, frame, now = Date.now()) {
     case "member": onMember(state, frame, change); break;
     case "invited": onInvited(state, frame, change); break;
     case "room_updated": onRoomUpdated(state, frame, change); break;
+    case "room_removed": onRoomRemoved(state, frame, change); break;
     default: break;
   }
   return change;
@@ -496,6 +497,16 @@ export function memberNotice({ change: what, by, role, reason, until }, label) {
     case "role_changed": return `${who} made you ${role === "admin" ? "an admin" : "a member"} of ${label}.`;
     default: return "";
   }
+}
+
+/** The room's owner archived it: gone from my list, said in a notice. */
+function onRoomRemoved(state, { room: name, by }, change) {
+  const label = labelOf(state, name);
+  onLeft(state, { room: name }, change);
+  state.invites.delete(name);
+  addNotice(state, name, `${by || "Its owner"} archived ${label}.`);
+  change.notices = true;
+  change.invites = true;
 }
 
 /** A notice about a room replaces any earlier one about it: the newest word is what holds. */

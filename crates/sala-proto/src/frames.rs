@@ -152,6 +152,12 @@ pub enum ServerFrame {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         until: Option<String>,
     },
+    /// The room was archived by its owner, to every connection of each of its members: it
+    /// is gone (the connections in it have left it).
+    RoomRemoved {
+        room: String,
+        by: String,
+    },
     /// A room's topic was changed (by an admin or its owner), to the room's connections.
     RoomUpdated {
         room: Room,

@@ -42,7 +42,11 @@ pub fn router(state: AppState, transports: Transports, role: Role) -> Router {
             .routes(routes!(accounts::set_status))
             .routes(routes!(accounts::my_rooms))
             .routes(routes!(rooms::list_rooms, rooms::create_room))
-            .routes(routes!(rooms::get_room, rooms::update_room))
+            .routes(routes!(
+                rooms::get_room,
+                rooms::update_room,
+                rooms::archive_room
+            ))
             .routes(routes!(rooms::room_messages))
             .routes(routes!(rooms::room_members))
             .routes(routes!(people::search_users))

@@ -109,7 +109,8 @@ impl MessageStore for PostgresStore {
     ) -> Result<Vec<MessageRecord>, StoreError> {
         const SQL: &str = concat!(
             message_select!(),
-            "WHERE m.room_id IN (SELECT room_id FROM memberships WHERE user_id = $1) \
+            "WHERE m.room_id IN (SELECT mm.room_id FROM memberships mm JOIN rooms rr \
+               ON rr.id = mm.room_id WHERE mm.user_id = $1 AND rr.archived_at IS NULL) \
              AND m.created_at >= $2 ORDER BY m.id ASC LIMIT $3"
         );
         let rows: Vec<MessageRow> = sqlx::query_as(SQL)

@@ -89,7 +89,7 @@ impl ModerationStore for PostgresStore {
              FROM room_invites i JOIN rooms r ON r.id = i.room_id \
              LEFT JOIN users c ON c.id = r.created_by \
              LEFT JOIN users b ON b.id = i.invited_by \
-             WHERE i.user_id = $1 ORDER BY i.created_at DESC, r.name",
+             WHERE i.user_id = $1 AND r.archived_at IS NULL ORDER BY i.created_at DESC, r.name",
         )
         .bind(user_id)
         .fetch_all(&self.pool)

@@ -68,7 +68,10 @@ impl RoomStore for PostgresStore {
     }
 
     async fn get_room(&self, name: &str) -> Result<Option<RoomRecord>, StoreError> {
-        const SQL: &str = concat!(room_select!(), "WHERE r.name = $1");
+        const SQL: &str = concat!(
+            room_select!(),
+            "WHERE r.name = $1 AND r.archived_at IS NULL"
+        );
         let row: Option<RoomRow> = sqlx::query_as(SQL)
             .bind(name)
             .fetch_optional(&self.pool)
@@ -144,6 +147,19 @@ impl RoomStore for PostgresStore {
         row.try_into()
     }
 
+    async fn archive_room(&self, room_id: i64, at: DateTime<Utc>) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE rooms SET archived_at = $1 \
+             WHERE id = $2 AND archived_at IS NULL AND kind <> 'dm'",
+        )
+        .bind(millis(at))
+        .bind(room_id)
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(done.rows_affected() > 0)
+    }
+
     async fn role_in(&self, user_id: i64, room_id: i64) -> Result<Option<Role>, StoreError> {
         let role: Option<(String,)> =
             sqlx::query_as("SELECT role FROM memberships WHERE user_id = $1 AND room_id = $2")
@@ -199,6 +215,7 @@ impl RoomStore for PostgresStore {
              AND ($2::text IS NULL OR r.name > $2 COLLATE \"C\") \
              AND (r.kind = 'public' OR (r.kind = 'private' AND EXISTS \
                (SELECT 1 FROM memberships m WHERE m.room_id = r.id AND m.user_id = $4))) \
+             AND r.archived_at IS NULL \
              ORDER BY r.name COLLATE \"C\" LIMIT $3"
         );
         let rows: Vec<RoomRow> = sqlx::query_as(SQL)
@@ -251,7 +268,7 @@ impl RoomStore for PostgresStore {
                 AND (x.user_id <> m.user_id OR x.assistant)) AS unread \
              FROM memberships m JOIN rooms r ON r.id = m.room_id \
              LEFT JOIN users u ON u.id = r.created_by \
-             WHERE m.user_id = $1 ORDER BY r.name COLLATE \"C\"",
+             WHERE m.user_id = $1 AND r.archived_at IS NULL ORDER BY r.name COLLATE \"C\"",
         )
         .bind(user_id)
         .fetch_all(&self.pool)

@@ -55,6 +55,7 @@ contract_tests!(
     blocks_are_kept_per_pair,
     moderation_is_applied_and_recorded,
     a_topic_is_replaced_and_searched,
+    an_archived_room_is_gone_but_keeps_its_name,
 );
 
 #[tokio::test]

@@ -38,7 +38,8 @@ impl MessageStore for SqliteStore {
     ) -> Result<Vec<MessageRecord>, StoreError> {
         const SQL: &str = concat!(
             message_select!(),
-            "WHERE m.room_id IN (SELECT room_id FROM memberships WHERE user_id = ?) \
+            "WHERE m.room_id IN (SELECT mm.room_id FROM memberships mm JOIN rooms rr \
+               ON rr.id = mm.room_id WHERE mm.user_id = ? AND rr.archived_at IS NULL) \
              AND m.created_at >= ? ORDER BY m.id ASC LIMIT ?"
         );
         let rows: Vec<MessageRow> = sqlx::query_as(SQL)

@@ -73,7 +73,7 @@ impl RoomStore for SqliteStore {
     }
 
     async fn get_room(&self, name: &str) -> Result<Option<RoomRecord>, StoreError> {
-        const SQL: &str = concat!(room_select!(), "WHERE r.name = ?");
+        const SQL: &str = concat!(room_select!(), "WHERE r.name = ? AND r.archived_at IS NULL");
         let row: Option<RoomRow> = sqlx::query_as(SQL)
             .bind(name)
             .fetch_optional(&self.readers)
@@ -146,6 +146,19 @@ impl RoomStore for SqliteStore {
         row.try_into()
     }
 
+    async fn archive_room(&self, room_id: i64, at: DateTime<Utc>) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE rooms SET archived_at = ? \
+             WHERE id = ? AND archived_at IS NULL AND kind <> 'dm'",
+        )
+        .bind(millis(at))
+        .bind(room_id)
+        .execute(&self.writer)
+        .await
+        .map_err(map_err)?;
+        Ok(done.rows_affected() > 0)
+    }
+
     async fn role_in(&self, user_id: i64, room_id: i64) -> Result<Option<Role>, StoreError> {
         let role: Option<(String,)> =
             sqlx::query_as("SELECT role FROM memberships WHERE user_id = ? AND room_id = ?")
@@ -198,6 +211,7 @@ impl RoomStore for SqliteStore {
              AND (?2 IS NULL OR r.name > ?2) \
              AND (r.kind = 'public' OR (r.kind = 'private' AND EXISTS \
                (SELECT 1 FROM memberships m WHERE m.room_id = r.id AND m.user_id = ?4))) \
+             AND r.archived_at IS NULL \
              ORDER BY r.name LIMIT ?3"
         );
         let rows: Vec<RoomRow> = sqlx::query_as(SQL)
@@ -255,7 +269,7 @@ impl RoomStore for SqliteStore {
                 AND (x.user_id <> m.user_id OR x.assistant <> 0)) AS unread \
              FROM memberships m JOIN rooms r ON r.id = m.room_id \
              LEFT JOIN users u ON u.id = r.created_by \
-             WHERE m.user_id = ? ORDER BY r.name",
+             WHERE m.user_id = ? AND r.archived_at IS NULL ORDER BY r.name",
         )
         .bind(user_id)
         .fetch_all(&self.readers)

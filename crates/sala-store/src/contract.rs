@@ -1156,3 +1156,61 @@ pub async fn a_topic_is_replaced_and_searched(store: &dyn Store) {
         Err(StoreError::NotFound)
     ));
 }
+
+/// An archived room is found nowhere, keeps its name, and cannot be archived twice.
+pub async fn an_archived_room_is_gone_but_keeps_its_name(store: &dyn Store) {
+    let owner = user(store, "ar-owner").await;
+    let room = room_of(store, "ar-room", RoomKind::Private, Some(owner)).await;
+    let guest = user(store, "ar-guest").await;
+    store
+        .moderate(action(
+            room,
+            owner,
+            guest,
+            ModerationAction::Invite,
+            None,
+            None,
+        ))
+        .await
+        .unwrap();
+    store
+        .append_messages(&[message(room, owner, "@ar-guest see this", None)])
+        .await
+        .unwrap();
+    assert!(store.archive_room(room, now()).await.unwrap());
+    assert!(!store.archive_room(room, now()).await.unwrap(), "once");
+    assert!(store.get_room("ar-room").await.unwrap().is_none());
+    let listed = store
+        .list_rooms(RoomQuery {
+            viewer: Some(owner),
+            search: Some("ar-"),
+            after_name: None,
+            limit: 10,
+        })
+        .await
+        .unwrap();
+    assert!(listed.is_empty(), "{listed:?}");
+    assert!(store.member_rooms(owner).await.unwrap().is_empty());
+    assert!(store.invites_for(guest).await.unwrap().is_empty());
+    let since = now() - Duration::hours(1);
+    assert!(
+        store
+            .messages_since(owner, since, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let again = store
+        .create_room(NewRoom {
+            name: "ar-room",
+            kind: RoomKind::Public,
+            topic: None,
+            created_by: Some(owner),
+            created_at: now(),
+        })
+        .await;
+    assert!(
+        matches!(again, Err(StoreError::Conflict(ConflictOn::RoomName))),
+        "{again:?}"
+    );
+}

@@ -146,6 +146,14 @@ pub trait RoomStore: Send + Sync {
     /// `NotFound` for an unknown user.
     async fn open_dm(&self, dm: NewDm<'_>) -> Result<(RoomRecord, bool), StoreError>;
 
+    /// Archives a public or private room: from then on it is found nowhere (not by name, in
+    /// lists, in anyone's rooms, invites or catch-up); its history is kept and its name is
+    /// not given again. Returns whether it was live.
+    ///
+    /// # Errors
+    /// Backend failures only.
+    async fn archive_room(&self, room_id: i64, at: DateTime<Utc>) -> Result<bool, StoreError>;
+
     /// Replaces the room's topic (`None`: none); returns the room as it is now.
     ///
     /// # Errors

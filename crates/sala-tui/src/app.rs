@@ -250,6 +250,14 @@ impl App {
                 }
                 self.note(line);
             }
+            ServerFrame::RoomRemoved { room, by } => {
+                let shown = self.shown_name(&room);
+                self.rooms.remove(&room);
+                if self.active.as_deref() == Some(room.as_str()) {
+                    self.active = self.rooms.keys().next().cloned();
+                }
+                self.note(format!("{by} archived {shown}"));
+            }
             ServerFrame::RoomUpdated { room } => {
                 let topic = room.topic.unwrap_or_else(|| "(none)".into());
                 self.note(format!("#{}: the topic is now {topic}", room.name));

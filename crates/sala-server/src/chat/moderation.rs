@@ -148,6 +148,43 @@ impl Chat {
         Ok(room)
     }
 
+    /// Archives a room of which `actor` is the owner: it is gone for everyone at once, on
+    /// every node (`room_removed` to each member's connections, which leave it).
+    ///
+    /// # Errors
+    /// The room hidden or unknown, a DM, the actor not its owner, or the store failing.
+    pub async fn archive_room(
+        &self,
+        actor: &UserRecord,
+        room: &RoomName,
+    ) -> Result<(), ModerationError> {
+        let record = self.visible_room(actor.id, room).await?.ok_or_else(|| {
+            ModerationError::NotFound(format!("no room named '{}'", room.as_ref()))
+        })?;
+        if record.kind == RoomKind::Dm {
+            return Err(ModerationError::Invalid("a DM cannot be archived".into()));
+        }
+        if self.store().role_in(actor.id, record.id).await? != Some(Role::Owner) {
+            return Err(ModerationError::Forbidden(
+                "only the room's owner may archive it".into(),
+            ));
+        }
+        let members = self.store().room_members(record.id, None, u32::MAX).await?;
+        if !self.store().archive_room(record.id, Utc::now()).await? {
+            return Ok(());
+        }
+        let event = Event::new(ServerFrame::RoomRemoved {
+            room: record.name.clone(),
+            by: actor.username.clone(),
+        });
+        for member in &members {
+            self.cluster().send_to_user(member.user_id, &event, None);
+            self.cluster().leave(member.user_id, &record.name, None);
+        }
+        tracing::info!(room = %record.name, actor = actor.id, "room archived");
+        Ok(())
+    }
+
     /// What a moderation does live, on every node.
     async fn tell(
         &self,

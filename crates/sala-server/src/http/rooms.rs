@@ -291,3 +291,25 @@ pub async fn update_room(
         .await?;
     Ok(Json(room))
 }
+
+/// Archives the room: its owner only. It is gone for everyone at once (`room_removed`), its
+/// history kept, its name not given again.
+#[utoipa::path(delete, path = "/api/rooms/{name}", tag = "rooms", security(("bearer" = [])),
+    params(("name" = String, Path, description = "Room name")),
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn archive_room(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let room = RoomName::parse(&name)
+        .map_err(|_| ApiError::NotFound(format!("no room named '{name}'")))?;
+    let actor = state
+        .store
+        .get_user(auth.user_id)
+        .await?
+        .ok_or(ApiError::Unauthorized)?;
+    state.chat.archive_room(&actor, &room).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -106,6 +106,7 @@ fn deliver_frame(socket: &SocketRef, sio: &SioConn, event: &Queued) -> bool {
         ServerFrame::Member { .. } => emit(socket, "member", &frame),
         ServerFrame::Invited { .. } => emit(socket, "invited", &frame),
         ServerFrame::RoomUpdated { room } => emit(socket, "room-updated", room),
+        ServerFrame::RoomRemoved { .. } => emit(socket, "room-removed", &frame),
         ServerFrame::History { .. } => emit(socket, "history", &frame),
         ServerFrame::Ready { user } => emit(socket, "ready", user),
         ServerFrame::Pong => emit(socket, "pong", &json!({})),

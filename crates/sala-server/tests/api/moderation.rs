@@ -569,3 +569,59 @@ async fn admins_change_the_topic_and_the_room_hears_it() {
         .unwrap();
     assert!(room["topic"].is_null(), "{room}");
 }
+
+#[tokio::test]
+async fn the_owner_archives_a_room_and_it_is_gone_for_everyone_at_once() {
+    let app = TestApp::spawn().await;
+    let (owner, admin, member) = staffed(&app, "attic", false).await;
+    let mut member_ws = WsClient::connect(&app, &member).await;
+    member_ws.join("attic").await;
+    let mut elsewhere = WsClient::connect(&app, &member).await; // not in the room
+
+    for token in [&admin, &member] {
+        let (status, _) =
+            error_of(call(&app, "DELETE", "/api/rooms/attic", token, json!({})).await).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+    }
+    ok(call(&app, "DELETE", "/api/rooms/attic", &owner, json!({})).await).await;
+    for ws in [&mut member_ws, &mut elsewhere] {
+        let removed = ws.next_of("room_removed").await;
+        assert_eq!(
+            (removed["room"].as_str(), removed["by"].as_str()),
+            (Some("attic"), Some("attic-owner"))
+        );
+    }
+    assert_eq!(member_ws.next_of("left").await["room"], "attic");
+
+    assert_eq!(
+        app.get("/api/rooms/attic", &owner).await.status(),
+        StatusCode::NOT_FOUND
+    );
+    let listed: Value = app
+        .get("/api/rooms?q=attic", &member)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(listed["rooms"].as_array().unwrap().is_empty(), "{listed}");
+    let mine: Value = app
+        .get("/api/me/rooms", &member)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(!mine.to_string().contains("attic"), "{mine}");
+    member_ws
+        .send(json!({"type": "join", "room": "attic"}))
+        .await;
+    assert_eq!(member_ws.next_of("error").await["code"], "not_found");
+    let again = app.create_room(&owner, "attic", None).await;
+    assert_eq!(
+        error_of(again).await,
+        (StatusCode::CONFLICT, "conflict".into()),
+        "the name is kept"
+    );
+    let (status, _) =
+        error_of(call(&app, "DELETE", "/api/rooms/attic", &owner, json!({})).await).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "archived once");
+}

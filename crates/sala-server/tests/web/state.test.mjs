@@ -554,3 +554,15 @@ test("joining the room on screen asks for its member list again", () => {
   assert.equal(reduce(state, joined("hall", [], ["ivy", "mel"])).roster, "hall");
   assert.equal(reduce(state, joined("general")).roster, null);
 });
+
+test("an archived room leaves my list, with a notice saying who archived it", () => {
+  const state = inHall();
+  state.active = "hall";
+
+  const change = reduce(state, { type: "room_removed", room: "hall", by: "olga" });
+
+  assert.equal(state.rooms.has("hall"), false);
+  assert.equal(change.activeLeft, true);
+  assert.equal(change.rooms, true);
+  assert.deepEqual(state.notices.map((n) => n.text), ["olga archived #hall."]);
+});
