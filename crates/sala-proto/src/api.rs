@@ -92,7 +92,21 @@ pub struct MemberPage {
 /// `PATCH /api/rooms/{name}`: the new topic (`null` or empty: none).
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct UpdateRoomRequest {
-    pub topic: Option<String>,
+    /// The new topic; `null` or empty: none; absent: unchanged.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub topic: Option<Option<String>>,
+    /// Private rooms: whether every member may invite; absent: unchanged.
+    #[serde(default)]
+    pub members_invite: Option<bool>,
+}
+
+/// A field that is there, `null` or not: `Some(None)` for `null`, and (with `default`) `None`
+/// when absent.
+fn present<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(deserializer).map(Some)
 }
 
 /// `POST /api/rooms/{name}/invites`.
@@ -245,6 +259,9 @@ pub struct Room {
     /// For a DM, an unguessable handle rather than a name: show `people` instead.
     pub name: String,
     pub kind: RoomKind,
+    /// A private room whose members may all invite (else only its admins and owner).
+    #[serde(default)]
+    pub members_invite: bool,
     /// A DM's people (the caller included), by username; absent for other rooms.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub people: Option<Vec<String>>,

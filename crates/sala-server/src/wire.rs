@@ -49,6 +49,7 @@ pub fn room(room: RoomRecord, online: u64) -> Room {
     Room {
         name: room.name,
         kind: room_kind(room.kind),
+        members_invite: room.members_invite,
         people: None,
         topic: room.topic,
         created_by: room.created_by,

@@ -52,7 +52,7 @@ macro_rules! user_columns {
 }
 macro_rules! room_select {
     () => {
-        "SELECT r.id, r.name, r.kind, r.topic, u.username AS created_by, r.created_at \
+        "SELECT r.id, r.name, r.kind, r.members_invite, r.topic, u.username AS created_by, r.created_at \
          FROM rooms r LEFT JOIN users u ON u.id = r.created_by "
     };
 }

@@ -84,7 +84,7 @@ impl ModerationStore for PostgresStore {
 
     async fn invites_for(&self, user_id: i64) -> Result<Vec<InviteRecord>, StoreError> {
         let rows: Vec<InviteRow> = sqlx::query_as(
-            "SELECT r.id, r.name, r.kind, r.topic, c.username AS created_by, r.created_at, \
+            "SELECT r.id, r.name, r.kind, r.members_invite, r.topic, c.username AS created_by, r.created_at, \
              b.username AS invited_by, i.created_at AS invited_at \
              FROM room_invites i JOIN rooms r ON r.id = i.room_id \
              LEFT JOIN users c ON c.id = r.created_by \

@@ -33,7 +33,7 @@ impl RoomStore for PostgresStore {
                SELECT r.created_by, r.id, r.created_at, 'owner' FROM r \
                WHERE r.created_by IS NOT NULL \
              ) \
-             SELECT r.id, r.name, r.kind, r.topic, u.username AS created_by, r.created_at \
+             SELECT r.id, r.name, r.kind, r.members_invite, r.topic, u.username AS created_by, r.created_at \
              FROM r LEFT JOIN users u ON u.id = r.created_by";
         let row: RoomRow = sqlx::query_as(SQL)
             .bind(room.name)
@@ -160,6 +160,22 @@ impl RoomStore for PostgresStore {
         Ok(done.rows_affected() > 0)
     }
 
+    async fn set_members_invite(&self, room_id: i64, allowed: bool) -> Result<(), StoreError> {
+        let done = sqlx::query(
+            "UPDATE rooms SET members_invite = $1 \
+             WHERE id = $2 AND kind = 'private' AND archived_at IS NULL",
+        )
+        .bind(allowed)
+        .bind(room_id)
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
     async fn role_in(&self, user_id: i64, room_id: i64) -> Result<Option<Role>, StoreError> {
         let role: Option<(String,)> =
             sqlx::query_as("SELECT role FROM memberships WHERE user_id = $1 AND room_id = $2")
@@ -262,7 +278,7 @@ impl RoomStore for PostgresStore {
 
     async fn member_rooms(&self, user_id: i64) -> Result<Vec<MemberRoomRecord>, StoreError> {
         let rows: Vec<MemberRoomRow> = sqlx::query_as(
-            "SELECT r.id, r.name, r.kind, r.topic, u.username AS created_by, r.created_at, \
+            "SELECT r.id, r.name, r.kind, r.members_invite, r.topic, u.username AS created_by, r.created_at, \
              m.role, m.last_read, \
              (SELECT COUNT(*) FROM messages x WHERE x.room_id = r.id AND x.id > m.last_read \
                 AND (x.user_id <> m.user_id OR x.assistant)) AS unread \

@@ -56,6 +56,7 @@ contract_tests!(
     moderation_is_applied_and_recorded,
     a_topic_is_replaced_and_searched,
     an_archived_room_is_gone_but_keeps_its_name,
+    members_may_be_allowed_to_invite_in_private_rooms,
 );
 
 #[tokio::test]

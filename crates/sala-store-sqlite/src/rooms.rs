@@ -159,6 +159,22 @@ impl RoomStore for SqliteStore {
         Ok(done.rows_affected() > 0)
     }
 
+    async fn set_members_invite(&self, room_id: i64, allowed: bool) -> Result<(), StoreError> {
+        let done = sqlx::query(
+            "UPDATE rooms SET members_invite = ? \
+             WHERE id = ? AND kind = 'private' AND archived_at IS NULL",
+        )
+        .bind(allowed)
+        .bind(room_id)
+        .execute(&self.writer)
+        .await
+        .map_err(map_err)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
     async fn role_in(&self, user_id: i64, room_id: i64) -> Result<Option<Role>, StoreError> {
         let role: Option<(String,)> =
             sqlx::query_as("SELECT role FROM memberships WHERE user_id = ? AND room_id = ?")
@@ -263,7 +279,7 @@ impl RoomStore for SqliteStore {
 
     async fn member_rooms(&self, user_id: i64) -> Result<Vec<MemberRoomRecord>, StoreError> {
         let rows: Vec<MemberRoomRow> = sqlx::query_as(
-            "SELECT r.id, r.name, r.kind, r.topic, u.username AS created_by, r.created_at, \
+            "SELECT r.id, r.name, r.kind, r.members_invite, r.topic, u.username AS created_by, r.created_at, \
              m.role, m.last_read, \
              (SELECT COUNT(*) FROM messages x WHERE x.room_id = r.id AND x.id > m.last_read \
                 AND (x.user_id <> m.user_id OR x.assistant <> 0)) AS unread \

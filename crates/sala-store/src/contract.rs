@@ -1214,3 +1214,38 @@ pub async fn an_archived_room_is_gone_but_keeps_its_name(store: &dyn Store) {
         "{again:?}"
     );
 }
+
+/// Whether every member of a private room may invite is a setting of private rooms only.
+pub async fn members_may_be_allowed_to_invite_in_private_rooms(store: &dyn Store) {
+    let owner = user(store, "mi-owner").await;
+    let private = room_of(store, "mi-private", RoomKind::Private, Some(owner)).await;
+    let public = room_of(store, "mi-public", RoomKind::Public, Some(owner)).await;
+    assert!(
+        !store
+            .get_room("mi-private")
+            .await
+            .unwrap()
+            .unwrap()
+            .members_invite
+    );
+    store.set_members_invite(private, true).await.unwrap();
+    assert!(
+        store
+            .get_room("mi-private")
+            .await
+            .unwrap()
+            .unwrap()
+            .members_invite
+    );
+    store.set_members_invite(private, false).await.unwrap();
+    assert!(
+        !store
+            .get_room("mi-private")
+            .await
+            .unwrap()
+            .unwrap()
+            .members_invite
+    );
+    let refused = store.set_members_invite(public, true).await;
+    assert!(matches!(refused, Err(StoreError::NotFound)), "{refused:?}");
+}

@@ -128,6 +128,8 @@ pub struct RoomRecord {
     pub id: i64,
     pub name: String,
     pub kind: RoomKind,
+    /// A private room whose members may all invite (else only its admins and owner).
+    pub members_invite: bool,
     pub topic: Option<String>,
     /// The creator's username; `None` for rooms the server made.
     pub created_by: Option<String>,

@@ -154,6 +154,12 @@ pub trait RoomStore: Send + Sync {
     /// Backend failures only.
     async fn archive_room(&self, room_id: i64, at: DateTime<Utc>) -> Result<bool, StoreError>;
 
+    /// Lets every member of a private room invite (`true`), or only its admins and owner.
+    ///
+    /// # Errors
+    /// `NotFound` for an unknown room, or one that is not private.
+    async fn set_members_invite(&self, room_id: i64, allowed: bool) -> Result<(), StoreError>;
+
     /// Replaces the room's topic (`None`: none); returns the room as it is now.
     ///
     /// # Errors

@@ -85,7 +85,8 @@ impl Chat {
         }
         let actor_role = self.store().role_in(actor.id, room.id).await?;
         let target_role = self.store().role_in(target.id, room.id).await?;
-        allowed(request.action, actor_role, target_role)?;
+        let members_invite = room.kind == RoomKind::Private && room.members_invite;
+        allowed(request.action, actor_role, target_role, members_invite)?;
         if request.action == ModerationAction::Invite
             && self
                 .store()
@@ -145,6 +146,45 @@ impl Chat {
         let event = Event::new(ServerFrame::RoomUpdated { room: room.clone() });
         self.cluster().broadcast(&room.name, &event, Skip::Nobody);
         tracing::info!(room = %room.name, actor, "topic changed");
+        Ok(room)
+    }
+
+    /// Lets every member of a private room invite, or only its admins and owner: the
+    /// admins' and owner's to set.
+    ///
+    /// # Errors
+    /// The room hidden or unknown, not private, the actor not an admin, or the store failing.
+    pub async fn set_members_invite(
+        &self,
+        actor: i64,
+        room: &RoomName,
+        allowed_to: bool,
+    ) -> Result<Room, ModerationError> {
+        let record = self.visible_room(actor, room).await?.ok_or_else(|| {
+            ModerationError::NotFound(format!("no room named '{}'", room.as_ref()))
+        })?;
+        if record.kind != RoomKind::Private {
+            return Err(ModerationError::Invalid(
+                "only a private room has this setting".into(),
+            ));
+        }
+        let role = self.store().role_in(actor, record.id).await?;
+        if role.is_none_or(|role| role < Role::Admin) {
+            return Err(ModerationError::Forbidden(
+                "only the room's admins and owner may change who invites".into(),
+            ));
+        }
+        self.store()
+            .set_members_invite(record.id, allowed_to)
+            .await?;
+        let updated = self
+            .store()
+            .get_room(&record.name)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let room = self.room_object(updated).await?;
+        let event = Event::new(ServerFrame::RoomUpdated { room: room.clone() });
+        self.cluster().broadcast(&room.name, &event, Skip::Nobody);
         Ok(room)
     }
 
@@ -241,13 +281,20 @@ impl Chat {
 }
 
 /// Whether an actor of `actor` role may do `action` to someone of `target` role (`None`:
-/// not a member).
+/// not a member), in a room whose members may all invite or not.
 fn allowed(
     action: ModerationAction,
     actor: Option<Role>,
     target: Option<Role>,
+    members_invite: bool,
 ) -> Result<(), ModerationError> {
     let forbidden = |why: &str| Err(ModerationError::Forbidden(why.to_owned()));
+    if action == ModerationAction::Invite && members_invite && actor.is_some() {
+        return match target {
+            Some(_) => Err(ModerationError::Invalid("already a member".into())),
+            None => Ok(()),
+        };
+    }
     let Some(actor) = actor.filter(|role| *role >= Role::Admin) else {
         return forbidden("only the room's admins and owner may do that");
     };
@@ -281,6 +328,15 @@ fn allowed(
 mod tests {
     use super::*;
     use ModerationAction::{Ban, Invite, Kick, SetRole};
+
+    #[test]
+    fn members_invite_where_the_room_allows_it_and_only_there() {
+        assert!(allowed(Invite, Some(Role::Member), None, true).is_ok());
+        assert!(allowed(Invite, Some(Role::Member), None, false).is_err());
+        assert!(allowed(Invite, None, None, true).is_err(), "not a member");
+        assert!(allowed(Invite, Some(Role::Member), Some(Role::Member), true).is_err());
+        assert!(allowed(Kick, Some(Role::Member), Some(Role::Member), true).is_err());
+    }
 
     #[test]
     fn moderators_act_only_below_themselves() {
@@ -317,7 +373,7 @@ mod tests {
         ];
         for (action, actor, target, ok) in cases {
             assert_eq!(
-                allowed(action, actor, target).is_ok(),
+                allowed(action, actor, target, false).is_ok(),
                 ok,
                 "{action:?} by {actor:?} on {target:?}"
             );

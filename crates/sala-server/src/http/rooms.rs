@@ -282,14 +282,32 @@ pub async fn update_room(
     Path(name): Path<String>,
     ApiJson(request): ApiJson<UpdateRoomRequest>,
 ) -> Result<Json<Room>, ApiError> {
-    let room = RoomName::parse(&name)
+    let name = RoomName::parse(&name)
         .map_err(|_| ApiError::NotFound(format!("no room named '{name}'")))?;
-    let topic = RoomTopic::parse(request.topic.as_deref())?;
-    let room = state
-        .chat
-        .set_topic(auth.user_id, &room, topic.as_deref())
-        .await?;
-    Ok(Json(room))
+    let topic = request
+        .topic
+        .as_ref()
+        .map(|topic| RoomTopic::parse(topic.as_deref()))
+        .transpose()?;
+    let mut room = None;
+    if let Some(topic) = topic {
+        room = Some(
+            state
+                .chat
+                .set_topic(auth.user_id, &name, topic.as_deref())
+                .await?,
+        );
+    }
+    if let Some(allowed) = request.members_invite {
+        room = Some(
+            state
+                .chat
+                .set_members_invite(auth.user_id, &name, allowed)
+                .await?,
+        );
+    }
+    room.map(Json)
+        .ok_or_else(|| ApiError::BadRequest("give `topic`, `members_invite`, or both".into()))
 }
 
 /// Archives the room: its owner only. It is gone for everyone at once (`room_removed`), its

@@ -625,3 +625,112 @@ async fn the_owner_archives_a_room_and_it_is_gone_for_everyone_at_once() {
         error_of(call(&app, "DELETE", "/api/rooms/attic", &owner, json!({})).await).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "archived once");
 }
+
+#[tokio::test]
+async fn a_private_room_may_let_every_member_invite() {
+    let app = TestApp::spawn().await;
+    let (owner, admin, member) = staffed(&app, "circle", true).await;
+    app.user_token("circle-friend").await;
+    let invite = json!({"username": "circle-friend"});
+    let (status, _) = error_of(
+        call(
+            &app,
+            "POST",
+            "/api/rooms/circle/invites",
+            &member,
+            invite.clone(),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "not allowed yet");
+
+    let cases = [
+        (
+            &member,
+            "circle",
+            json!({"members_invite": true}),
+            StatusCode::FORBIDDEN,
+        ),
+        (&admin, "circle", json!({}), StatusCode::BAD_REQUEST),
+        (
+            &admin,
+            "circle",
+            json!({"members_invite": "yes"}),
+            StatusCode::BAD_REQUEST,
+        ),
+    ];
+    for (token, room, body, status) in cases {
+        let (got, _) = error_of(
+            call(
+                &app,
+                "PATCH",
+                &format!("/api/rooms/{room}"),
+                token,
+                body.clone(),
+            )
+            .await,
+        )
+        .await;
+        assert_eq!(got, status, "{body}");
+    }
+    let public = app.create_room(&owner, "square", None).await;
+    assert_eq!(public.status(), StatusCode::CREATED);
+    let (status, _) = error_of(
+        call(
+            &app,
+            "PATCH",
+            "/api/rooms/square",
+            &owner,
+            json!({"members_invite": true}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "public rooms need no invites"
+    );
+
+    let mut watcher = WsClient::connect(&app, &owner).await;
+    watcher.join("circle").await;
+    let allowed = call(
+        &app,
+        "PATCH",
+        "/api/rooms/circle",
+        &admin,
+        json!({"members_invite": true}),
+    )
+    .await;
+    assert_eq!(allowed.status(), StatusCode::OK);
+    let room: Value = allowed.json().await.unwrap();
+    assert_eq!(room["members_invite"], true);
+    assert_eq!(
+        watcher.next_of("room_updated").await["room"]["members_invite"],
+        true
+    );
+    // The topic was left as it was (absent), and may be changed alongside.
+    assert!(room["topic"].is_null(), "{room}");
+    ok(call(&app, "POST", "/api/rooms/circle/invites", &member, invite).await).await;
+    let record: Value = app
+        .get("/api/rooms/circle/audit", &owner)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(record["entries"][0]["actor"], "circle-member", "{record}");
+    // A member still may not kick.
+    let (status, _) = error_of(
+        call(
+            &app,
+            "POST",
+            "/api/rooms/circle/kick",
+            &member,
+            json!({"username": "circle-admin"}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
