@@ -41,22 +41,29 @@ impl Chat {
         Ok(room.kind == RoomKind::Private && self.store().has_invite(room.id, user_id).await?)
     }
 
+    /// A DM's people, by username, as clients show it; `None` for other rooms.
+    ///
+    /// # Errors
+    /// When the store fails.
+    pub async fn dm_people(&self, record: &RoomRecord) -> Result<Option<Vec<String>>, StoreError> {
+        if record.kind != RoomKind::Dm {
+            return Ok(None);
+        }
+        let members = self
+            .store()
+            .room_members(record.id, None, MAX_DM_PEOPLE)
+            .await?;
+        Ok(Some(
+            members.into_iter().map(|member| member.username).collect(),
+        ))
+    }
+
     /// The room as the API shows it: its online count and, for a DM, its people.
     ///
     /// # Errors
     /// When the store fails.
     pub async fn room_object(&self, record: RoomRecord) -> Result<Room, StoreError> {
-        let people = match record.kind {
-            RoomKind::Dm => Some(
-                self.store()
-                    .room_members(record.id, None, MAX_DM_PEOPLE)
-                    .await?
-                    .into_iter()
-                    .map(|member| member.username)
-                    .collect(),
-            ),
-            RoomKind::Public | RoomKind::Private => None,
-        };
+        let people = self.dm_people(&record).await?;
         let online = self.online_count(&record.name);
         let mut room = wire::room(record, online);
         room.people = people;

@@ -314,10 +314,7 @@ pub async fn my_rooms(
     let mut rooms = Vec::with_capacity(records.len());
     for record in records {
         // A DM is shown by its people, looked up for each (one query per DM).
-        let people = match record.room.kind {
-            sala_store::RoomKind::Dm => state.chat.room_object(record.room.clone()).await?.people,
-            _ => None,
-        };
+        let people = state.chat.dm_people(&record.room).await?;
         let online = state.chat.online_count(&record.room.name);
         let mut room = wire::member_room(record, online);
         room.room.people = people;

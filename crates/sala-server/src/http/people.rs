@@ -9,8 +9,6 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::Utc;
 use sala_proto::api::{OpenDmRequest, Room, UserPage, UserSummary};
 use sala_proto::error::ErrorBody;
@@ -18,6 +16,7 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::extract::{ApiJson, ApiQuery};
+use super::rooms::{decode_cursor, encode_cursor};
 use crate::auth::AuthUser;
 use crate::chat::dms::OpenDmError;
 use crate::domain::{PageSize, ValidationError};
@@ -50,26 +49,14 @@ pub async fn search_users(
     if prefix.is_empty() || prefix.chars().count() > 32 || prefix.contains('\0') {
         return Err(ValidationError::new("q", "must be 1 to 32 characters").into());
     }
-    let after = params
-        .cursor
-        .as_deref()
-        .map(|cursor| {
-            URL_SAFE_NO_PAD
-                .decode(cursor)
-                .ok()
-                .and_then(|bytes| String::from_utf8(bytes).ok())
-                .ok_or_else(|| ApiError::BadRequest("invalid cursor".into()))
-        })
-        .transpose()?;
+    let after = params.cursor.as_deref().map(decode_cursor).transpose()?;
     let mut users = state
         .store
         .search_users(prefix, after.as_deref(), limit + 1)
         .await?;
     let next_cursor = if users.len() > limit as usize {
         users.truncate(limit as usize);
-        users
-            .last()
-            .map(|user| URL_SAFE_NO_PAD.encode(&user.username))
+        users.last().map(|user| encode_cursor(&user.username))
     } else {
         None
     };

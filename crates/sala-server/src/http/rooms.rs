@@ -40,11 +40,11 @@ pub struct RoomListParams {
 }
 
 /// Cursors are opaque to clients: the last name of the page, base64url-encoded.
-fn encode_cursor(last_name: &str) -> String {
+pub(super) fn encode_cursor(last_name: &str) -> String {
     URL_SAFE_NO_PAD.encode(last_name)
 }
 
-fn decode_cursor(cursor: &str) -> Result<String, ApiError> {
+pub(super) fn decode_cursor(cursor: &str) -> Result<String, ApiError> {
     URL_SAFE_NO_PAD
         .decode(cursor)
         .ok()
