@@ -70,6 +70,12 @@ export const api = {
   members: (token, name, cursor) =>
     request("GET", `${roomPath(name)}/members?limit=100${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`, { token }),
   setTopic: (token, name, topic) => request("PATCH", roomPath(name), { token, body: { topic } }),
+  /** PATCH /api/rooms/{name}: the fields given change, the others stay. */
+  updateRoom: (token, name, fields) => request("PATCH", roomPath(name), { token, body: fields }),
+  archive: (token, name) => request("DELETE", roomPath(name), { token }),
+  myBlocks: (token) => request("GET", "/api/me/blocks", { token }),
+  block: (token, username) => request("PUT", `/api/me/blocks/${encodeURIComponent(username)}`, { token }),
+  unblock: (token, username) => request("DELETE", `/api/me/blocks/${encodeURIComponent(username)}`, { token }),
 
   // Moderation (docs/api.md, "Moderation"): each answers 204 (null) or throws ApiError.
   myInvites: (token) => request("GET", "/api/me/invites", { token }),
@@ -81,6 +87,9 @@ export const api = {
   restrict: (token, name, what, username, reason, durationSecs) =>
     request("PUT", `${roomPath(name)}/${what}/${encodeURIComponent(username)}`,
       { token, body: { reason, duration_secs: durationSecs } }),
+  /** Lifts a ban or mute (`what`: "bans" or "mutes"). */
+  lift: (token, name, what, username) =>
+    request("DELETE", `${roomPath(name)}/${what}/${encodeURIComponent(username)}`, { token }),
   setRole: (token, name, username, role) =>
     request("PUT", `${roomPath(name)}/members/${encodeURIComponent(username)}/role`, { token, body: { role } }),
 };

@@ -6,7 +6,8 @@
 //   state.js       what the page knows, and each server frame applied to it (no DOM)
 //   render.js      the chat view's DOM: drawing the state, scrolling, drawers
 //   forms.js       signing in, registering and out; the new-room form; the moderation menu
-//                  of a member, and a room's invite and topic forms
+//                  of a member, a room's tools (invite, topic, lifting bans and mutes, who
+//                  may invite, deleting it), and blocking the people of a DM
 //   people.js      the "New message" control: finding people, opening a DM with one
 //   chat.js        the signed-in chat: frames applied and drawn, the user's actions
 //
@@ -38,6 +39,10 @@ function wire() {
     act: chat.moderate,
     invite: chat.inviteToActiveRoom,
     setTopic: chat.setActiveTopic,
+    lift: chat.liftInActiveRoom,
+    setMembersInvite: chat.setActiveMembersInvite,
+    archive: chat.archiveActiveRoom,
+    block: chat.setBlock,
   });
   // The invitations' and notices' buttons are drawn anew with their lists: one listener each.
   view.invites.addEventListener("click", (event) => {

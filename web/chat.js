@@ -7,7 +7,8 @@
 import { api, ApiError } from "./api.js";
 import { Connection } from "./connection.js";
 import {
-  closeModeration, refreshModeration, sessionEnded, showRoomTools, showSignIn, signOut,
+  closeModeration, refreshModeration, sessionEnded, showDmTools, showRoomTools, showSignIn,
+  signOut,
 } from "./forms.js";
 import {
   announce, announceText, appendMessage, clearComposer, clearSearch, closeDrawers, composerText,
@@ -17,9 +18,10 @@ import {
   setStatusNote, showChat, showMembersStatus, showSendError, statusNoteText,
 } from "./render.js";
 import {
-  actionsOn, activeRoom, addPending, addRoom, canManage, createState, dismissNotice, enterRooms,
-  expireTyping, firstRoom, forget, mutedIn, nextTypingExpiry, readAll, reduce, room, roomLabel,
-  setInvites, setRoster, updateRoom,
+  actionsOn, activeRoom, addPending, addRoom, blocks, canArchive, canInvite, canManage,
+  createState, dismissNotice, enterRooms, expireTyping, firstRoom, forget, isDm, markBlocked,
+  mutedIn, nextTypingExpiry, readAll, reduce, room, roomLabel, sameUser, setBlocked, setInvites,
+  setRoster, updateRoom,
 } from "./state.js";
 
 const HISTORY_PAGE = 50;
@@ -42,9 +44,11 @@ let connection = null;
 export async function enter(signedIn) {
   session = signedIn;
   const { token } = session;
-  let me, mine, invited;
+  let me, mine, invited, blocked;
   try {
-    [me, mine, invited] = await Promise.all([api.me(token), api.myRooms(token), api.myInvites(token)]);
+    [me, mine, invited, blocked] = await Promise.all([
+      api.me(token), api.myRooms(token), api.myInvites(token), api.myBlocks(token),
+    ]);
   } catch (error) {
     if (error instanceof ApiError && error.status === 401) return end("please log in again.");
     disconnect();
@@ -52,6 +56,7 @@ export async function enter(signedIn) {
   }
   enterRooms(state, session.user.username, mine.rooms);
   setInvites(state, invited.invites);
+  setBlocked(state, blocked.users);
   setStatus(me.status, me.status_note);
   showChat(me.username);
   drawRooms();
@@ -182,7 +187,15 @@ function drawMembers() {
 function drawTools() {
   refreshModeration();
   const r = activeRoom(state);
-  showRoomTools(canManage(r) ? { name: r.name, label: roomLabel(state, r), topic: r.topic } : null);
+  showRoomTools(r && {
+    name: r.name, label: roomLabel(state, r), topic: r.topic,
+    private: r.kind === "private", membersInvite: r.membersInvite,
+    invite: canInvite(r), manage: canManage(r), archive: canArchive(r),
+  });
+  showDmTools(r && isDm(r)
+    ? r.people.filter((person) => !sameUser(person, state.me))
+      .map((username) => ({ username, blocked: blocks(state, username) }))
+    : null);
 }
 
 /** Per room: the latest request for its member list; an answer to an older one is dropped. */
@@ -320,11 +333,36 @@ export function inviteToActiveRoom(username) {
 
 /** Sets the topic of the room on screen (null: none); shown at once, as the answer says. */
 export async function setActiveTopic(topic) {
-  const updated = await api.setTopic(session.token, state.active, topic);
-  if (updateRoom(state, updated)) {
+  showUpdated(await api.setTopic(session.token, state.active, topic));
+}
+
+/** Lets every member of the private room on screen invite (or only its admins). */
+export async function setActiveMembersInvite(membersInvite) {
+  showUpdated(await api.updateRoom(session.token, state.active, { members_invite: membersInvite }));
+}
+
+function showUpdated(listed) {
+  if (updateRoom(state, listed)) {
     drawHeader();
     drawRooms();
   }
+}
+
+/** Lifts a ban or a mute (`what`: "bans" or "mutes") of `username` in the room on screen. */
+export function liftInActiveRoom(what, username) {
+  return api.lift(session.token, state.active, what, username);
+}
+
+/** Deletes (archives) the room on screen: its `room_removed` takes it off every list. */
+export function archiveActiveRoom() {
+  return api.archive(session.token, state.active);
+}
+
+/** Blocks (or unblocks) `username`, and shows the DM tools anew. */
+export async function setBlock(username, block) {
+  await (block ? api.block : api.unblock)(session.token, username);
+  markBlocked(state, username, block);
+  drawTools();
 }
 
 export function leaveActiveRoom() {

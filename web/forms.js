@@ -192,17 +192,35 @@ const tools = {
   title: byId("room-tools-title"),
   inviteForm: byId("invite-form"),
   inviteError: byId("invite-error"),
+  admin: byId("admin-tools"),
   topicForm: byId("topic-form"),
   topicError: byId("topic-error"),
+  liftForm: byId("lift-form"),
+  liftError: byId("lift-error"),
+  membersInviteLine: byId("members-invite-line"),
+  membersInvite: byId("members-invite"),
+  archive: byId("archive-tools"),
+  archiveAsk: byId("archive-room"),
+  archiveConfirm: byId("archive-confirm"),
+  archiveYes: byId("archive-yes"),
+  archiveNo: byId("archive-no"),
+  error: byId("tools-error"),
   status: byId("tools-status"),
 };
 const INVITE_FIELDS = { username: byId("invite-username") };
 const TOPIC_FIELDS = { topic: byId("topic-input") };
+const LIFT_FIELDS = { username: byId("lift-username") };
+
+const dmTools = {
+  section: byId("dm-tools"),
+  list: byId("dm-people-tools"),
+  status: byId("dm-tools-status"),
+};
 
 /** How long a ban or mute lasts, by the value of its radio button ("" is until lifted). */
 const LASTS = { 3600: "for 1 hour", 86400: "for 1 day" };
 
-let moderation = null; // what app.js handed in: {allowed, act, invite, setTopic}
+let moderation = null; // what app.js handed in: see wireModeration
 let target = null; // whom the menu is open for: {username, role (the role it would give)}
 let toolsRoom = null; // the room the tools are for, and the topic last put in their field
 let toolsTopic = null;
@@ -296,12 +314,14 @@ async function act(action) {
   }
 }
 
-/** The room tools (invite, topic) for `room` ({name, label, topic}), or none (null) for
- *  those who may not use them. A topic being written survives a redraw unless the topic
- *  itself changed meanwhile. */
+/** The room tools for `room` ({name, label, topic, private, membersInvite, invite,
+ *  manage, archive}: the last three say what I may do, state.js `canInvite`, `canManage`,
+ *  `canArchive`), or none (null) for those who may do none of it. A topic being written
+ *  survives a redraw unless the topic itself changed meanwhile. */
 export function showRoomTools(room) {
-  tools.section.hidden = !room;
-  if (!room) {
+  const any = room && (room.invite || room.manage || room.archive);
+  tools.section.hidden = !any;
+  if (!any) {
     toolsRoom = null;
     return;
   }
@@ -309,15 +329,120 @@ export function showRoomTools(room) {
   if (room.name !== toolsRoom) {
     toolsRoom = room.name;
     INVITE_FIELDS.username.value = "";
+    LIFT_FIELDS.username.value = "";
     tools.status.textContent = "";
+    tools.error.textContent = "";
     showFormError(tools.inviteError, INVITE_FIELDS, "");
     showFormError(tools.topicError, TOPIC_FIELDS, "");
+    showFormError(tools.liftError, LIFT_FIELDS, "");
+    askArchive(false);
     field.value = room.topic;
   } else if (room.topic !== toolsTopic && document.activeElement !== field) {
     field.value = room.topic;
   }
   toolsTopic = room.topic;
-  tools.title.textContent = `Manage ${room.label}`;
+  tools.title.textContent = room.manage ? `Manage ${room.label}` : `Invite to ${room.label}`;
+  tools.inviteForm.hidden = !room.invite;
+  tools.admin.hidden = !room.manage;
+  tools.membersInviteLine.hidden = !room.private;
+  tools.membersInvite.checked = room.membersInvite;
+  tools.archive.hidden = !room.archive;
+}
+
+/** Shows (or hides) the question that stands between "Delete the room…" and deleting it. */
+function askArchive(asking) {
+  tools.archiveConfirm.hidden = !asking;
+  tools.archiveAsk.hidden = asking;
+  tools.archiveAsk.setAttribute("aria-expanded", String(asking));
+}
+
+async function submitLift(what) {
+  const field = LIFT_FIELDS.username;
+  const username = field.value.trim();
+  tools.status.textContent = "";
+  if (!username) {
+    showFormError(tools.liftError, LIFT_FIELDS, "Type the username of the person to let back.", [field]);
+    field.focus();
+    return;
+  }
+  showFormError(tools.liftError, LIFT_FIELDS, "");
+  try {
+    await moderation.lift(what, username);
+    field.value = "";
+    tools.status.textContent = what === "bans" ? `${username} may come back.` : `${username} may write again.`;
+  } catch (error) {
+    // 404 nobody of that name, 403 out of reach: about the one field.
+    showFormError(tools.liftError, LIFT_FIELDS, error.message, [field]);
+  }
+}
+
+async function changeMembersInvite() {
+  const wanted = tools.membersInvite.checked;
+  tools.status.textContent = "";
+  tools.error.textContent = "";
+  try {
+    await moderation.setMembersInvite(wanted);
+    tools.status.textContent = wanted ? "Every member may invite now." : "Only admins may invite now.";
+  } catch (error) {
+    tools.membersInvite.checked = !wanted;
+    tools.error.textContent = error.message;
+  }
+}
+
+async function archive() {
+  tools.error.textContent = "";
+  tools.archiveYes.disabled = true;
+  try {
+    // The room then leaves every list, this page's too (`room_removed`).
+    await moderation.archive();
+  } catch (error) {
+    tools.error.textContent = error.message;
+    askArchive(false);
+  } finally {
+    tools.archiveYes.disabled = false;
+  }
+}
+
+/** The DM tools: for each other person in the DM on screen, a block (or unblock) button.
+ *  `people` is [{username, blocked}], or null when the room on screen is not a DM. */
+export function showDmTools(people) {
+  dmTools.section.hidden = !people;
+  if (!people) {
+    dmTools.status.textContent = "";
+    return;
+  }
+  dmTools.list.replaceChildren(...people.map(({ username, blocked }) => {
+    const item = document.createElement("li");
+    item.className = "dm-person";
+    const name = document.createElement("span");
+    name.textContent = username;
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "small block";
+    button.dataset.user = username;
+    button.dataset.block = String(!blocked);
+    button.textContent = blocked ? `Unblock ${username}` : `Block ${username}`;
+    item.append(name, button);
+    return item;
+  }));
+}
+
+async function toggleBlock(button) {
+  const username = button.dataset.user;
+  const block = button.dataset.block === "true";
+  button.disabled = true;
+  dmTools.status.textContent = "";
+  try {
+    await moderation.block(username, block);
+    dmTools.status.textContent = block
+      ? `You block ${username}: what they write to you is not delivered.`
+      : `You no longer block ${username}.`;
+  } catch (error) {
+    dmTools.status.textContent = error.message;
+  } finally {
+    // The list is drawn again on success; on a refusal this button stays.
+    button.disabled = false;
+  }
 }
 
 async function submitInvite() {
@@ -354,9 +479,10 @@ async function submitTopic() {
 
 /** Wires the member menu and the room tools. `allowed(username)` answers what I may do to
  *  them (null, or `{role}`: see state.js `actionsOn`); `act(action, username, {reason,
- *  durationSecs, role})` does "kick", "ban", "mute" or "role"; `invite(username)` and
- *  `setTopic(topic)` do theirs. Each of the last three answers a promise, which throws the
- *  server's refusal. */
+ *  durationSecs, role})` does "kick", "ban", "mute" or "role"; `invite(username)`,
+ *  `setTopic(topic)`, `lift(what, username)` ("bans" or "mutes"), `setMembersInvite(bool)`,
+ *  `archive()` and `block(username, bool)` do theirs. Each but `allowed` answers a promise,
+ *  which throws the server's refusal. */
 export function wireModeration(handlers) {
   moderation = handlers;
   menu.list.addEventListener("click", (event) => {
@@ -380,5 +506,24 @@ export function wireModeration(handlers) {
   tools.topicForm.addEventListener("submit", (event) => {
     event.preventDefault();
     submitTopic();
+  });
+  tools.liftForm.addEventListener("submit", (event) => {
+    event.preventDefault();
+    // Enter in the field lifts a ban, the first button's.
+    submitLift(event.submitter?.value || "bans");
+  });
+  tools.membersInvite.addEventListener("change", changeMembersInvite);
+  tools.archiveAsk.addEventListener("click", () => {
+    askArchive(true);
+    tools.archiveNo.focus();
+  });
+  tools.archiveNo.addEventListener("click", () => {
+    askArchive(false);
+    tools.archiveAsk.focus();
+  });
+  tools.archiveYes.addEventListener("click", archive);
+  dmTools.list.addEventListener("click", (event) => {
+    const button = event.target.closest("button.block");
+    if (button) toggleBlock(button);
   });
 }

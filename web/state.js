@@ -20,6 +20,7 @@ export function createState() {
     statuses: new Map(), // username -> {status, note}
     visible: true, // whether the reader can see the page: the page keeps it up to date
     invites: new Map(), // room name -> {room (a room object), by}: invitations not yet answered
+    blocked: new Set(), // the usernames I block (GET /api/me/blocks), lower-cased
     // What happened to me that the page must say until it is dismissed (a kick, a ban, a
     // mute): [{id, room, text}], oldest first, one per room (the newest word about it).
     notices: [],
@@ -39,6 +40,7 @@ export function newRoom(name, about = {}) {
     people: about.people || [], // a DM's people by username, me included; [] for rooms
     role: about.role || null, // mine in it (owner, admin, member), where the room list said
     topic: about.topic || "",
+    membersInvite: Boolean(about.membersInvite), // a private room every member may invite to
     unread: about.unread || 0, lastRead: about.lastRead || 0,
     messages: [], ids: new Set(), // loaded messages, oldest first
     more: false, loadingOlder: false,
@@ -59,6 +61,7 @@ export function newRoom(name, about = {}) {
 function fromListed(listed) {
   return {
     kind: listed.kind, people: listed.people, role: listed.role, topic: listed.topic,
+    membersInvite: listed.members_invite,
     unread: listed.unread, lastRead: listed.last_read,
   };
 }
@@ -81,6 +84,7 @@ export function forget(state) {
   state.active = null;
   state.pending.clear();
   state.invites.clear();
+  state.blocked.clear();
   state.notices = [];
 }
 
@@ -88,6 +92,21 @@ export function forget(state) {
 export function setInvites(state, invites) {
   state.invites.clear();
   for (const { room: listed, invited_by: by } of invites) state.invites.set(listed.name, { room: listed, by });
+}
+
+/** Whom I block (GET /api/me/blocks): `[{id, username}]`. */
+export function setBlocked(state, users) {
+  state.blocked = new Set(users.map((user) => user.username.toLowerCase()));
+}
+
+/** A block of mine set (`true`) or lifted, as the server answered. */
+export function markBlocked(state, username, block) {
+  if (block) state.blocked.add(username.toLowerCase());
+  else state.blocked.delete(username.toLowerCase());
+}
+
+export function blocks(state, username) {
+  return state.blocked.has(username.toLowerCase());
 }
 
 /** The room's members, online or not (GET /api/rooms/{name}/members): `[{username, role,
@@ -107,11 +126,13 @@ export function setRoster(state, name, members) {
 }
 
 /** What a room object (PATCH /api/rooms/{name}, `room_updated`) says of a room the page
- *  has: its topic. Answers the room, or null if the page has none of that name. */
+ *  has: its topic, and whether every member may invite. Answers the room, or null if the
+ *  page has none of that name. */
 export function updateRoom(state, listed) {
   const r = state.rooms.get(listed.name);
   if (!r) return null;
   r.topic = listed.topic || "";
+  r.membersInvite = Boolean(listed.members_invite);
   return r;
 }
 
@@ -120,7 +141,7 @@ export function dismissNotice(state, id) {
 }
 
 /** Usernames are matched ignoring case, as the server matches them. */
-function sameUser(a, b) {
+export function sameUser(a, b) {
   return Boolean(a && b) && a.toLowerCase() === b.toLowerCase();
 }
 
@@ -144,9 +165,21 @@ export function actionsOn(state, r, username) {
   return { role: r.role === "owner" ? (theirs === RANK.admin ? "member" : "admin") : null };
 }
 
-/** Whether I may invite people into `r` and change its topic: its admins and owner may. */
+/** Whether I may change `r`'s topic, lift bans and mutes, and invite: its admins and owner
+ *  may. */
 export function canManage(r) {
   return Boolean(r) && !isDm(r) && (r.role === "owner" || r.role === "admin");
+}
+
+/** Whether I may invite people into `r`: its admins and owner, or any member of a private
+ *  room that lets every member invite. */
+export function canInvite(r) {
+  return canManage(r) || (Boolean(r) && r.kind === "private" && r.membersInvite && Boolean(r.role));
+}
+
+/** Whether I may delete (archive) `r`: its owner alone. */
+export function canArchive(r) {
+  return Boolean(r) && !isDm(r) && r.role === "owner";
 }
 
 /** Whether a mute of mine holds in `r` at `now` (ms), as far as the page heard. */
@@ -526,6 +559,6 @@ function onInvited(state, { room: listed, by }, change) {
 function onRoomUpdated(state, { room: listed }, change) {
   const r = updateRoom(state, listed);
   if (!r) return;
-  if (r.name === state.active) change.header = true;
+  if (r.name === state.active) change.header = true; // the tools follow the header
   change.rooms = true; // a room's topic is its button's tooltip
 }

@@ -73,6 +73,12 @@ pub struct UserPage {
     pub next_cursor: Option<String>,
 }
 
+/// `GET /api/me/blocks`: the people the caller has blocked, by username.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct BlockList {
+    pub users: Vec<UserSummary>,
+}
+
 /// One member of a room, online or not.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct RoomMember {

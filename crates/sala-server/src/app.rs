@@ -51,6 +51,7 @@ pub fn router(state: AppState, transports: Transports, role: Role) -> Router {
             .routes(routes!(rooms::room_members))
             .routes(routes!(people::search_users))
             .routes(routes!(people::open_dm))
+            .routes(routes!(people::list_blocks))
             .routes(routes!(people::block, people::unblock))
             .routes(routes!(moderation::invite))
             .routes(routes!(moderation::my_invites))

@@ -174,4 +174,20 @@ impl AccountStore for SqliteStore {
         .map_err(map_err)?;
         Ok(rows.into_iter().map(|(id,)| id).collect())
     }
+
+    async fn blocked_by(&self, blocker: i64) -> Result<Vec<UserSummary>, StoreError> {
+        let rows: Vec<(i64, String)> = sqlx::query_as(
+            "SELECT users.id, users.username FROM blocks \
+             JOIN users ON users.id = blocks.blocked_id \
+             WHERE blocks.blocker_id = ? ORDER BY users.username_key",
+        )
+        .bind(blocker)
+        .fetch_all(&self.readers)
+        .await
+        .map_err(map_err)?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, username)| UserSummary { id, username })
+            .collect())
+    }
 }

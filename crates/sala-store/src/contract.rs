@@ -883,6 +883,17 @@ pub async fn blocks_are_kept_per_pair(store: &dyn Store) {
     assert!(store.set_block(ann, bob, false, now()).await.unwrap());
     assert!(!store.set_block(ann, bob, false, now()).await.unwrap());
     assert_eq!(store.blockers_of(bob, &[ann, cat]).await.unwrap(), [cat]);
+    assert!(store.set_block(ann, cat, true, now()).await.unwrap());
+    assert!(store.set_block(ann, bob, true, now()).await.unwrap());
+    let names: Vec<String> = store
+        .blocked_by(ann)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|user| user.username)
+        .collect();
+    assert_eq!(names, ["bl-bob", "bl-cat"], "the blocker's list, by name");
+    assert!(store.blocked_by(bob).await.unwrap().is_empty());
     let unknown = store.set_block(ann, i64::MAX, true, now()).await;
     assert!(matches!(unknown, Err(StoreError::NotFound)), "{unknown:?}");
 }

@@ -84,6 +84,12 @@ pub trait AccountStore: Send + Sync {
     /// # Errors
     /// Backend failures only.
     async fn blockers_of(&self, user_id: i64, among: &[i64]) -> Result<Vec<i64>, StoreError>;
+
+    /// The users `blocker` has blocked, ordered by username.
+    ///
+    /// # Errors
+    /// Backend failures only.
+    async fn blocked_by(&self, blocker: i64) -> Result<Vec<UserSummary>, StoreError>;
 }
 
 /// Login sessions, which tokens refer to by `jti`.

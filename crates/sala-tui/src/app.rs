@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use crossterm::event::{Event, EventStream, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use futures_util::StreamExt as _;
-use sala_proto::api::{Message, Role, UserStatus};
+use sala_proto::api::{Message, Role, RoomKind, UserStatus};
 use sala_proto::frames::{ClientFrame, MemberChange, PresenceEvent, ServerFrame};
 
 use crate::ChatArgs;
@@ -42,6 +42,9 @@ pub struct RoomView {
     /// The read marker this client last sent (or heard from another device), and when.
     read_through: i64,
     read_sent_at: Option<Instant>,
+    /// What the last `room_updated` said (its topic, and whether every member may invite),
+    /// so the next one's note says what changed.
+    settings: Option<(Option<String>, bool)>,
 }
 
 impl RoomView {
@@ -259,8 +262,21 @@ impl App {
                 self.note(format!("{by} archived {shown}"));
             }
             ServerFrame::RoomUpdated { room } => {
-                let topic = room.topic.unwrap_or_else(|| "(none)".into());
-                self.note(format!("#{}: the topic is now {topic}", room.name));
+                let now = (room.topic.clone(), room.members_invite);
+                let before = self
+                    .rooms
+                    .get_mut(&room.name)
+                    .and_then(|view| view.settings.replace(now.clone()));
+                if before.as_ref().is_none_or(|(topic, _)| *topic != now.0) {
+                    let topic = room.topic.as_deref().unwrap_or("(none)");
+                    self.note(format!("#{}: the topic is now {topic}", room.name));
+                }
+                if room.kind == RoomKind::Private
+                    && before.is_none_or(|(_, members_invite)| members_invite != now.1)
+                {
+                    let who = if now.1 { "every member" } else { "only admins" };
+                    self.note(format!("#{}: {who} may invite", room.name));
+                }
             }
             ServerFrame::Invited { room, by } => {
                 self.note(format!("{by} invited you to #{0}: /join {0}", room.name));
@@ -627,6 +643,16 @@ const HELP: &[(&str, &str)] = &[
     ("/ban, /mute USER [WHY]", "keep out, or silence (admins)"),
     ("/unban, /unmute USER", "lift a ban or a mute (admins)"),
     ("/promote, /demote USER", "make an admin, or a member again"),
+    (
+        "/members-invite on|off",
+        "let every member invite (private rooms)",
+    ),
+    ("/archive ROOM", "delete a room you own, for everyone"),
+    (
+        "/block, /unblock USER",
+        "stop someone writing to you, or let them",
+    ),
+    ("/blocks", "whom you block"),
     ("/join ROOM, /j", "join a room (and switch to it)"),
     ("/leave [ROOM], /part", "leave this room (or ROOM)"),
     ("/rooms [QUERY]", "search rooms by name or topic"),
@@ -831,6 +857,98 @@ async fn command(
             let (method, path, body) = moderation_request(name, &room, &user, reason);
             match accounts.call(&session.token, method, &path, body).await {
                 Ok(_) => app.note(format!("{} {user}: done", &name[1..])),
+                Err(err) => app.note(format!("error: {err:#}")),
+            }
+            None
+        }
+        ("/members-invite", Some(switch)) => {
+            let Some(room) = app.active.clone() else {
+                app.note("not in a room");
+                return None;
+            };
+            let allow = match switch {
+                "on" => true,
+                "off" => false,
+                _ => {
+                    app.note("usage: /members-invite on|off");
+                    return None;
+                }
+            };
+            let path = format!("/api/rooms/{room}");
+            let body = serde_json::json!({"members_invite": allow});
+            match accounts
+                .call(&session.token, reqwest::Method::PATCH, &path, body)
+                .await
+            {
+                Ok(_) if allow => app.note(format!("#{room}: every member may invite")),
+                Ok(_) => app.note(format!("#{room}: only admins may invite")),
+                Err(err) => app.note(format!("error: {err:#}")),
+            }
+            None
+        }
+        // The room is named, not taken from the screen: deleting one is never a slip.
+        ("/archive", Some(room)) => {
+            let room = room.trim_start_matches('#').to_ascii_lowercase();
+            let path = format!("/api/rooms/{room}");
+            // The room's `room_removed` then takes it off the list, with its own note.
+            if let Err(err) = accounts
+                .call(
+                    &session.token,
+                    reqwest::Method::DELETE,
+                    &path,
+                    serde_json::Value::Null,
+                )
+                .await
+            {
+                app.note(format!("error: {err:#}"));
+            }
+            None
+        }
+        ("/block" | "/unblock", Some(user)) => {
+            let user = user.trim_start_matches('@');
+            let method = if name == "/block" {
+                reqwest::Method::PUT
+            } else {
+                reqwest::Method::DELETE
+            };
+            let path = format!("/api/me/blocks/{user}");
+            match accounts
+                .call(&session.token, method, &path, serde_json::Value::Null)
+                .await
+            {
+                Ok(_) if name == "/block" => {
+                    app.note(format!(
+                        "you block {user}: what they write to you is not delivered"
+                    ));
+                }
+                Ok(_) => app.note(format!("you no longer block {user}")),
+                Err(err) => app.note(format!("error: {err:#}")),
+            }
+            None
+        }
+        ("/blocks", None) => {
+            let listed = accounts
+                .call(
+                    &session.token,
+                    reqwest::Method::GET,
+                    "/api/me/blocks",
+                    serde_json::Value::Null,
+                )
+                .await;
+            match listed {
+                Ok(listed) => {
+                    let names: Vec<&str> = listed["users"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|user| user["username"].as_str())
+                        .collect();
+                    if names.is_empty() {
+                        app.note("you block nobody");
+                    } else {
+                        app.note(format!("you block {}", names.join(", ")));
+                    }
+                }
                 Err(err) => app.note(format!("error: {err:#}")),
             }
             None

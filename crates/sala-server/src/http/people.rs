@@ -4,13 +4,13 @@
 //! - `POST /api/dms {"users":[...]}`: the DM of the caller and 1–8 others (201 when new,
 //!   200 when they had one).
 //! - `PUT` / `DELETE /api/me/blocks/{username}`: a blocked user cannot open a DM with the
-//!   blocker or write into one.
+//!   blocker or write into one; `GET /api/me/blocks` lists whom the caller blocked.
 
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chrono::Utc;
-use sala_proto::api::{OpenDmRequest, Room, UserPage, UserSummary};
+use sala_proto::api::{BlockList, OpenDmRequest, Room, UserPage, UserSummary};
 use sala_proto::error::ErrorBody;
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -93,6 +93,26 @@ pub async fn open_dm(
         Err(err @ OpenDmError::Blocked) => Err(ApiError::Forbidden(err.to_string())),
         Err(OpenDmError::Store(err)) => Err(err.into()),
     }
+}
+
+/// The people the caller has blocked, ordered by username. The list is not paged: it
+/// holds only whom the caller chose to block.
+#[utoipa::path(get, path = "/api/me/blocks", tag = "people", security(("bearer" = [])),
+    responses((status = 200, body = BlockList), (status = 401, body = ErrorBody)))]
+pub async fn list_blocks(
+    State(state): State<AppState>,
+    auth: AuthUser,
+) -> Result<Json<BlockList>, ApiError> {
+    let users = state.store.blocked_by(auth.user_id).await?;
+    Ok(Json(BlockList {
+        users: users
+            .into_iter()
+            .map(|user| UserSummary {
+                id: user.id,
+                username: user.username,
+            })
+            .collect(),
+    }))
 }
 
 /// Blocks a user: they can no longer open a DM with the caller or write into one.

@@ -291,6 +291,19 @@ async fn a_blocked_user_cannot_open_a_dm_or_write_into_one() {
         put(&app, "/api/me/blocks/pest", &ann).await.status(),
         StatusCode::NO_CONTENT
     );
+    let blocks = json_of(app.get("/api/me/blocks", &ann).await).await;
+    assert_eq!(blocks["users"][0]["username"], "pest", "{blocks}");
+    assert_eq!(
+        blocks["users"].as_array().unwrap().len(),
+        1,
+        "once: {blocks}"
+    );
+    let theirs = json_of(app.get("/api/me/blocks", &pest).await).await;
+    assert_eq!(
+        theirs["users"],
+        json!([]),
+        "a block is the blocker's: {theirs}"
+    );
     ws.send(json!({"type": "send", "room": name, "text": "hello?", "client_id": "b-1"}))
         .await;
     let refused = ws.next_frame().await;
@@ -339,6 +352,8 @@ async fn a_blocked_user_cannot_open_a_dm_or_write_into_one() {
     );
     let heard = ws.next_of("message").await;
     assert_eq!(heard["text"], "stop it", "a block is one way: {heard}");
+    let blocks = json_of(app.get("/api/me/blocks", &ann).await).await;
+    assert_eq!(blocks["users"], json!([]), "lifted: {blocks}");
     ws.say(&name, "sorry").await;
 
     // Blocking nobody, or oneself, is refused.

@@ -1019,6 +1019,170 @@ async fn an_invitation_shows_live_and_a_ban_from_the_member_panel_tells_the_memb
     member.close().await;
 }
 
+/// The rest of the room tools and the DM's block button (issue #18). olga owns the private
+/// #den, with mel a member and bea banned (set up over the API). mel sees no tools until olga
+/// ticks "Every member may invite", then the invite form alone. olga lifts bea's ban from the
+/// tools, and blocks and unblocks mel from their DM's panel, each as the API then says. Last
+/// she deletes #den, after saying yes to the question; mel's open page tells who did.
+#[tokio::test]
+#[ignore = "needs Chromium and chromedriver"]
+async fn the_owner_lets_members_invite_lifts_a_ban_blocks_and_deletes_the_room() {
+    let app = TestApp::spawn().await;
+    let olga = app.user_token("olga").await;
+    let mel = app.user_token("mel").await;
+    let bea = app.user_token("bea").await;
+    let made = app
+        .post_authed(
+            "/api/rooms",
+            &olga,
+            &json!({"name": "den", "private": true}),
+        )
+        .await;
+    assert_eq!(made.status(), reqwest::StatusCode::CREATED);
+    for (token, name) in [(&mel, "mel"), (&bea, "bea")] {
+        let invited = app
+            .post_authed("/api/rooms/den/invites", &olga, &json!({"username": name}))
+            .await;
+        assert_eq!(invited.status(), reqwest::StatusCode::NO_CONTENT);
+        WsClient::connect(&app, token).await.join("den").await;
+    }
+    let banned = app
+        .client
+        .put(app.url("/api/rooms/den/bans/bea"))
+        .bearer_auth(&olga)
+        .json(&json!({"reason": "rude"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(banned.status(), reqwest::StatusCode::NO_CONTENT);
+    let dm = app
+        .post_authed("/api/dms", &mel, &json!({"users": ["olga"]}))
+        .await;
+    assert_eq!(dm.status(), reqwest::StatusCode::CREATED);
+    let driver = Chromedriver::start().await;
+    let owner = Browser::open(&driver, &app.base, DESKTOP).await;
+    let member = Browser::open(&driver, &app.base, DESKTOP).await;
+    owner.fill_auth("olga", helpers::PASSWORD).await;
+    owner.select_room("den").await;
+    member.fill_auth("mel", helpers::PASSWORD).await;
+    member.select_room("den").await;
+    member.wait_until_hidden("#connection").await;
+    assert!(
+        !member.is_shown("#room-tools").await,
+        "a member has no tools yet"
+    );
+
+    owner.wait_until_shown("#members-invite").await;
+    owner.click("#members-invite").await;
+    owner
+        .wait_for_text("#tools-status", "Every member may invite now.")
+        .await;
+    member.wait_until_shown("#invite-form").await;
+    assert!(
+        !member.is_shown("#admin-tools").await && !member.is_shown("#archive-tools").await,
+        "the invite form only"
+    );
+    // (Side titles are set in capitals.)
+    assert_eq!(
+        member.text_of("#room-tools-title").await.to_lowercase(),
+        "invite to #den"
+    );
+
+    // Lifting the ban: the record says so, and bea may come back.
+    owner.click("#lift-username").await;
+    type_into_focus(&owner, "bea").await;
+    owner.click("#lift-ban").await;
+    owner
+        .wait_for_text("#tools-status", "bea may come back.")
+        .await;
+    let record: serde_json::Value = app
+        .get("/api/rooms/den/audit", &olga)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            record["entries"][0]["action"].as_str(),
+            record["entries"][0]["target"].as_str()
+        ),
+        (Some("unban"), Some("bea")),
+        "{record}"
+    );
+    // Lifting a ban of nobody by that name is refused in place.
+    owner.click("#lift-username").await;
+    type_into_focus(&owner, "nobody-here").await;
+    owner.click("#lift-mute").await;
+    owner.wait_for_text("#lift-error", "nobody-here").await;
+
+    // Blocking from the DM's panel, and lifting it.
+    owner.show_rooms().await;
+    owner.click("#my-dms button").await;
+    owner.wait_for_text("#room-title", "mel").await;
+    assert!(
+        !owner.is_shown("#room-tools").await,
+        "a DM has no room tools"
+    );
+    owner.click("#dm-tools button.block").await;
+    owner
+        .wait_for_text("#dm-tools-status", "You block mel")
+        .await;
+    owner
+        .wait_for_text("#dm-tools button.block", "Unblock mel")
+        .await;
+    let blocks = |token: String| {
+        let app = &app;
+        async move {
+            let listed: serde_json::Value = app
+                .get("/api/me/blocks", &token)
+                .await
+                .json()
+                .await
+                .unwrap();
+            listed["users"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|user| user["username"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(blocks(olga.clone()).await, ["mel"]);
+    owner.click("#dm-tools button.block").await;
+    owner
+        .wait_for_text("#dm-tools button.block", "Block mel")
+        .await;
+    assert!(blocks(olga.clone()).await.is_empty());
+
+    // Deleting the room asks first; "Keep it" keeps it.
+    owner.select_room("den").await;
+    owner.click("#archive-room").await;
+    owner.wait_until_shown("#archive-confirm").await;
+    owner.click("#archive-no").await;
+    owner.wait_until_hidden("#archive-confirm").await;
+    assert_eq!(
+        app.get("/api/rooms/den", &olga).await.status(),
+        reqwest::StatusCode::OK
+    );
+    owner.click("#archive-room").await;
+    owner.click("#archive-yes").await;
+    member
+        .wait_for_text("#notices", "olga archived #den.")
+        .await;
+    for page in [&owner, &member] {
+        page.wait_for_script(
+            r##"return !document.getElementById("my-rooms").textContent.includes("#den");"##,
+        )
+        .await;
+    }
+    assert_eq!(
+        app.get("/api/rooms/den", &olga).await.status(),
+        reqwest::StatusCode::NOT_FOUND
+    );
+    owner.close().await;
+    member.close().await;
+}
+
 /// Types into whatever has the focus, as a person at the keyboard does.
 async fn type_into_focus(page: &Browser, keys: &str) {
     page.client

@@ -9,9 +9,10 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import {
-  TYPING_SHOW_MS, actionsOn, addPending, addRoom, canManage, createState, dismissNotice,
-  enterRooms, expireTyping, forget, labelOf, mutedIn, nextTypingExpiry, readAll, reduce, roleOf,
-  roomLabel, setInvites, setRoster, typers, unreadElsewhere, unreadTotal,
+  TYPING_SHOW_MS, actionsOn, addPending, addRoom, blocks, canArchive, canInvite, canManage,
+  createState, dismissNotice, enterRooms, expireTyping, forget, labelOf, markBlocked, mutedIn,
+  nextTypingExpiry, readAll, reduce, roleOf, roomLabel, setBlocked, setInvites, setRoster, typers,
+  unreadElsewhere, unreadTotal,
 } from "../../../../web/state.js";
 
 let nextTs = 0;
@@ -565,4 +566,41 @@ test("an archived room leaves my list, with a notice saying who archived it", ()
   assert.equal(change.activeLeft, true);
   assert.equal(change.rooms, true);
   assert.deepEqual(state.notices.map((n) => n.text), ["olga archived #hall."]);
+});
+
+test("who may invite, manage and delete: admins manage, the owner alone deletes, members invite where the room lets them", () => {
+  const state = createState();
+  enterRooms(state, "ivy", [
+    { name: "den", kind: "private", role: "member", members_invite: true, unread: 0, last_read: 0 },
+    { name: "vault", kind: "private", role: "member", members_invite: false, unread: 0, last_read: 0 },
+    { name: "hall", kind: "public", role: "admin", unread: 0, last_read: 0 },
+    { name: "mine", kind: "public", role: "owner", unread: 0, last_read: 0 },
+    { name: "dm.x", kind: "dm", people: ["ivy", "mel"], unread: 0, last_read: 0 },
+  ]);
+  const r = (name) => state.rooms.get(name);
+
+  assert.deepEqual(
+    ["den", "vault", "hall", "mine", "dm.x"].map((name) => [canInvite(r(name)), canManage(r(name)), canArchive(r(name))]),
+    [[true, false, false], [false, false, false], [true, true, false], [true, true, true], [false, false, false]],
+  );
+
+  // The owner of the vault lets every member invite: its room_updated says so.
+  const change = reduce(state, { type: "room_updated", room: { name: "vault", kind: "private", topic: null, members_invite: true } });
+  assert.equal(change.rooms, true);
+  assert.equal(canInvite(r("vault")), true);
+  reduce(state, { type: "room_updated", room: { name: "den", kind: "private", topic: null, members_invite: false } });
+  assert.equal(canInvite(r("den")), false, "and taken back");
+});
+
+test("blocks are kept by name, ignoring case, and go with the session", () => {
+  const state = createState();
+  enterRooms(state, "ivy", []);
+  setBlocked(state, [{ id: 3, username: "Pest" }]);
+  assert.equal(blocks(state, "pest"), true);
+  assert.equal(blocks(state, "mel"), false);
+  markBlocked(state, "mel", true);
+  markBlocked(state, "PEST", false);
+  assert.deepEqual([blocks(state, "pest"), blocks(state, "Mel")], [false, true]);
+  forget(state);
+  assert.equal(blocks(state, "mel"), false);
 });

@@ -644,3 +644,80 @@ async fn direct_messages_and_moderation_from_the_terminal() {
     tmux.wait_for("ada admin");
     tmux.wait_for("bob owner");
 }
+
+/// The owner's commands and blocks from the terminal: `/members-invite on` opens a private
+/// room's invitations to every member (the room's members hear it), `/block` and
+/// `/unblock` change what `/blocks` lists, and `/archive ROOM` deletes the room for
+/// everyone.
+#[tokio::test]
+#[ignore = "needs tmux"]
+async fn the_owner_opens_invitations_blocks_and_archives_from_the_terminal() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path(), &[]);
+    let http = reqwest::Client::new();
+    let ada_token = token(&http, &server.base, "ada", true).await;
+    let bob_token = token(&http, &server.base, "bob", true).await;
+    let created = http
+        .post(format!("{}/api/rooms", server.base))
+        .bearer_auth(&ada_token)
+        .json(&json!({"name": "nook", "private": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let invited = http
+        .post(format!("{}/api/rooms/nook/invites", server.base))
+        .bearer_auth(&ada_token)
+        .json(&json!({"username": "bob"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(invited.status(), 204);
+    let mut bob = connect(&server.base, &bob_token).await;
+    let join = json!({"type": "join", "room": "nook"}).to_string();
+    bob.send(Message::text(join)).await.unwrap();
+    next_of(&mut bob, "joined").await;
+
+    let tmux = Tmux::new(&chat_command(&server, "ada", None), (120, 35));
+    tmux.wait_for("general");
+    tmux.type_line("/join nook");
+    tmux.wait_for("#nook");
+    tmux.type_line("/members-invite on");
+    tmux.wait_for("every member may invite");
+    let updated = next_of(&mut bob, "room_updated").await;
+    assert_eq!(updated["room"]["members_invite"], true, "{updated}");
+    tmux.type_line("/members-invite maybe");
+    tmux.wait_for("usage: /members-invite on|off");
+
+    tmux.type_line("/blocks");
+    tmux.wait_for("you block nobody");
+    tmux.type_line("/block bob");
+    tmux.wait_for("you block bob: what they write to you is not delivered");
+    tmux.type_line("/blocks");
+    // The block's own note, then the list's.
+    tmux.wait_until("the list names bob", |screen| {
+        screen.matches("you block bob").count() >= 2
+    });
+    tmux.type_line("/block nobody-here");
+    tmux.wait_for("no user named 'nobody-here'");
+    tmux.type_line("/unblock bob");
+    tmux.wait_for("you no longer block bob");
+
+    tmux.type_line("/archive nook");
+    let removed = next_of(&mut bob, "room_removed").await;
+    assert_eq!(
+        (removed["room"].as_str(), removed["by"].as_str()),
+        (Some("nook"), Some("ada")),
+        "{removed}"
+    );
+    tmux.wait_for("ada archived #nook");
+    let gone = http
+        .get(format!("{}/api/rooms/nook", server.base))
+        .bearer_auth(&ada_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gone.status(), 404);
+    tmux.type_line("/archive nook");
+    tmux.wait_for("error: no room named 'nook'");
+}
