@@ -60,6 +60,25 @@ impl ModerationStore for PostgresStore {
         row.map(RestrictionRecord::try_from).transpose()
     }
 
+    async fn restricted_rooms(
+        &self,
+        user_id: i64,
+        kind: Restriction,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<i64>, StoreError> {
+        let rows: Vec<(i64,)> = sqlx::query_as(
+            "SELECT room_id FROM room_restrictions WHERE user_id = $1 AND kind = $2 \
+             AND (expires_at IS NULL OR expires_at > $3) ORDER BY room_id",
+        )
+        .bind(user_id)
+        .bind(kind.as_str())
+        .bind(millis(now))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
+
     async fn has_invite(&self, room_id: i64, user_id: i64) -> Result<bool, StoreError> {
         let row: Option<(i64,)> = sqlx::query_as(
             "SELECT 1::bigint FROM room_invites WHERE room_id = $1 AND user_id = $2",

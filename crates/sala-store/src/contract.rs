@@ -1007,6 +1007,29 @@ pub async fn moderation_is_applied_and_recorded(store: &dyn Store) {
             .is_none(),
         "expired"
     );
+    assert_eq!(
+        store
+            .restricted_rooms(troll, Restriction::Mute, now())
+            .await
+            .unwrap(),
+        [room],
+        "the rooms a mute holds in"
+    );
+    assert!(
+        store
+            .restricted_rooms(troll, Restriction::Mute, until + Duration::seconds(1))
+            .await
+            .unwrap()
+            .is_empty(),
+        "none once it expired"
+    );
+    assert!(
+        store
+            .restricted_rooms(troll, Restriction::Ban, now())
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert!(
         store
             .moderate(action(room, guest, troll, Unmute, None, None))

@@ -300,6 +300,17 @@ pub trait ModerationStore: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<Option<RestrictionRecord>, StoreError>;
 
+    /// The ids of the rooms where a ban or mute (`kind`) of the user is in force at `now`.
+    ///
+    /// # Errors
+    /// Backend failures only.
+    async fn restricted_rooms(
+        &self,
+        user_id: i64,
+        kind: Restriction,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<i64>, StoreError>;
+
     /// Whether the user holds an invite into the room (joining uses it up).
     ///
     /// # Errors

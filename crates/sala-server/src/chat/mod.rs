@@ -295,12 +295,17 @@ impl Chat {
     /// # Errors
     /// When the user's rooms cannot be read.
     pub async fn publish_status(&self, user: &UserRecord) -> Result<(), StoreError> {
-        let rooms: Vec<String> = self
-            .inner
-            .store
+        let store = &self.inner.store;
+        // A muted user's status (and its note) is not pushed into the rooms they are muted
+        // in: a note is text, and a mute keeps their text out of that room.
+        let muted = store
+            .restricted_rooms(user.id, sala_store::Restriction::Mute, chrono::Utc::now())
+            .await?;
+        let rooms: Vec<String> = store
             .member_rooms(user.id)
             .await?
             .into_iter()
+            .filter(|membership| !muted.contains(&membership.room.id))
             .map(|membership| membership.room.name)
             .collect();
         let event = crate::cluster::hub::Event::new(ServerFrame::Status {

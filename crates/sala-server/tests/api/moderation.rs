@@ -260,6 +260,18 @@ async fn a_kicked_member_may_rejoin_a_public_room_and_a_muted_one_reads_but_cann
     owner_ws.join("yard").await;
     let id = owner_ws.say("yard", "you can still read this").await;
     assert_eq!(ws.next_of("message").await["id"].as_i64(), Some(id));
+    // A status note is text too: it is not pushed into the room the user is muted in.
+    ws.send(json!({"type": "status", "status": "busy", "note": "buy my stuff"}))
+        .await;
+    assert_eq!(ws.next_of("status").await["note"], "buy my stuff", "set");
+    owner_ws.send(json!({"type": "ping"})).await;
+    loop {
+        let frame = owner_ws.next_frame().await;
+        assert_ne!(frame["type"], "status", "the room heard {frame}");
+        if frame["type"] == "pong" {
+            break;
+        }
+    }
     ok(call(
         &app,
         "DELETE",
@@ -271,6 +283,14 @@ async fn a_kicked_member_may_rejoin_a_public_room_and_a_muted_one_reads_but_cann
     .await;
     assert_eq!(ws.next_of("member").await["change"], "unmuted");
     ws.say("yard", "thanks").await;
+    ws.send(json!({"type": "status", "status": "available"}))
+        .await;
+    let heard = owner_ws.until("status").await;
+    assert_eq!(
+        (heard["user"].as_str(), heard["status"].as_str()),
+        (Some("yard-member"), Some("available")),
+        "unmuted, the room hears it again: {heard}"
+    );
 }
 
 #[tokio::test]
