@@ -473,3 +473,36 @@ async fn members_are_listed_with_role_and_status_for_those_who_may_see_the_room(
     let inner = json_of(app.get("/api/rooms/inner/members", &owner).await).await;
     assert_eq!(inner["members"].as_array().unwrap().len(), 1, "{inner}");
 }
+
+#[tokio::test]
+async fn a_dm_with_a_deleted_user_is_answered_as_for_a_name_nobody_has() {
+    let app = TestApp::spawn().await;
+    let me = app.user_token("stayer").await;
+    app.user_token("leaver").await;
+    // No route deletes accounts; an operator removing the row is what a deleted user is.
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(app.data_dir().join("sala.db"))
+        .foreign_keys(true);
+    let mut connection = sqlx::ConnectOptions::connect(&options).await.unwrap();
+    let deleted = sqlx::query("DELETE FROM users WHERE username = 'leaver'")
+        .execute(&mut connection)
+        .await
+        .unwrap();
+    assert_eq!(deleted.rows_affected(), 1);
+    drop(connection);
+
+    let deleted = error_of(
+        app.post_authed("/api/dms", &me, &json!({"users": ["leaver"]}))
+            .await,
+    )
+    .await;
+    let never = error_of(
+        app.post_authed("/api/dms", &me, &json!({"users": ["never-was"]}))
+            .await,
+    )
+    .await;
+    assert_eq!(deleted.0, StatusCode::NOT_FOUND);
+    assert_eq!((deleted.0, deleted.1.as_str()), (never.0, never.1.as_str()));
+    let blocked = error_of(put(&app, "/api/me/blocks/leaver", &me).await).await;
+    assert_eq!(blocked, (StatusCode::NOT_FOUND, "not_found".into()));
+}
