@@ -118,6 +118,20 @@ struct Member {
     history_through: i64,
 }
 
+impl Member {
+    /// Keeps an event for after `joined`; a join that gathers too many is a client that
+    /// cannot keep up, and is closed.
+    fn hold_back(&mut self, event: &Arc<Event>) {
+        if let Some(held) = &mut self.held_back {
+            if held.len() >= MAX_HELD_BACK {
+                self.handle.close(CloseReason::SlowConsumer);
+            } else {
+                held.push(event.clone());
+            }
+        }
+    }
+}
+
 impl LiveRoom {
     /// Records a message id as delivered; `false` when it already was.
     fn remember(&mut self, id: i64) -> bool {
@@ -144,16 +158,10 @@ impl LiveRoom {
             if skipped || message_id.is_some_and(|m| m <= member.history_through) {
                 continue;
             }
-            match &mut member.held_back {
-                Some(held) if held.len() >= MAX_HELD_BACK => {
-                    member.handle.close(CloseReason::SlowConsumer);
-                }
-                Some(held) => held.push(event.clone()),
-                None => {
-                    if member.handle.send(event.clone()) {
-                        queued += 1;
-                    }
-                }
+            if member.held_back.is_some() {
+                member.hold_back(event);
+            } else if member.handle.send(event.clone()) {
+                queued += 1;
             }
         }
         queued
@@ -525,27 +533,47 @@ impl Hub {
     }
 
     /// Sends `event` once to every connection that is in any of `rooms` or belongs to
-    /// `user_id` (a status change reaches the user's own devices too).
+    /// `user_id` (a status change reaches the user's own devices too). A connection still
+    /// joining its only room among `rooms` gets it after its `joined`, as a room event does.
     pub(in crate::cluster) fn send_to_rooms_and_user(
         &self,
         rooms: &[String],
         user_id: i64,
         event: &Arc<Event>,
     ) {
-        let state = self.lock();
-        let mut targets: BTreeMap<ConnId, &ConnHandle> = BTreeMap::new();
-        for live in rooms.iter().filter_map(|room| state.rooms.get(room)) {
+        let mut guard = self.lock();
+        let state = &mut *guard;
+        let mut now: BTreeSet<ConnId> = BTreeSet::new();
+        let mut joining: BTreeMap<ConnId, &str> = BTreeMap::new();
+        for room in rooms {
+            let Some(live) = state.rooms.get(room) else {
+                continue;
+            };
             for (id, member) in &live.members {
-                targets.insert(*id, &member.handle);
+                if member.held_back.is_some() {
+                    joining.entry(*id).or_insert(room);
+                } else {
+                    now.insert(*id);
+                }
             }
         }
-        for id in state.by_user.get(&user_id).into_iter().flatten() {
-            if let Some(connection) = state.connections.get(id) {
-                targets.insert(*id, &connection.handle);
+        now.extend(state.by_user.get(&user_id).into_iter().flatten());
+        for (id, room) in joining {
+            if now.contains(&id) {
+                continue;
+            }
+            if let Some(member) = state
+                .rooms
+                .get_mut(room)
+                .and_then(|live| live.members.get_mut(&id))
+            {
+                member.hold_back(event);
             }
         }
-        for handle in targets.values() {
-            handle.send(event.clone());
+        for id in now {
+            if let Some(connection) = state.connections.get(&id) {
+                connection.handle.send(event.clone());
+            }
         }
     }
 
@@ -654,6 +682,49 @@ mod tests {
         assert!(matches!(&frames[0], ServerFrame::Joined { members, .. } if members == &["ann"]));
         assert!(matches!(&frames[1], ServerFrame::Message(m) if m.id == 3));
         assert_eq!(frames.len(), 2);
+    }
+
+    #[test]
+    fn a_status_sent_during_a_join_comes_after_joined() {
+        let hub = Hub::new(OutboundLimits::frames(16));
+        let (conn, mut outbound) = hub.connect(user(1, "ann"), usize::MAX).unwrap();
+        let status = Event::new(ServerFrame::Status {
+            user: "bob".into(),
+            status: sala_proto::api::UserStatus::Busy,
+            note: None,
+        });
+        assert!(hub.begin_join(conn.id(), "r"));
+        hub.send_to_rooms_and_user(&["r".into()], 2, &status);
+        assert!(drain(&mut outbound).is_empty(), "nothing before `joined`");
+        assert!(hub.complete_join(conn.id(), "r", None, None, joined));
+        let frames = drain(&mut outbound);
+        assert!(
+            matches!(&frames[0], ServerFrame::Joined { .. }),
+            "{frames:?}"
+        );
+        assert!(matches!(&frames[1], ServerFrame::Status { user, .. } if user == "bob"));
+        assert_eq!(frames.len(), 2);
+
+        // Already joined to one of the rooms, or the user's own: sent at once, once.
+        assert!(hub.begin_join(conn.id(), "s"));
+        hub.send_to_rooms_and_user(&["r".into(), "s".into()], 2, &status);
+        let (own, mut own_out) = hub.connect(user(2, "bob"), usize::MAX).unwrap();
+        assert!(hub.begin_join(own.id(), "r"));
+        hub.send_to_rooms_and_user(&["r".into()], 2, &status);
+        assert_eq!(drain(&mut outbound).len(), 2, "one copy for each send");
+        assert_eq!(
+            drain(&mut own_out).len(),
+            1,
+            "the user's own device at once"
+        );
+        assert!(hub.complete_join(conn.id(), "s", None, None, joined));
+        assert!(
+            matches!(
+                drain(&mut outbound).as_slice(),
+                [ServerFrame::Joined { .. }]
+            ),
+            "and not again after the second join"
+        );
     }
 
     #[test]
