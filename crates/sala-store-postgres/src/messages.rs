@@ -1,74 +1,31 @@
-//! Messages: appended in batches under a per-room advisory lock, and read by page.
-
-use std::collections::BTreeSet;
+//! Messages: sends and changes written in batches under a per-room advisory lock, and read
+//! by page. Every write that changes something takes the next position of the log from the
+//! sequence of message ids, so ids and change positions are one sequence; the lock orders
+//! a room's positions as they commit (see `write_messages`).
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sala_store::rows::{MessageRow, millis};
-use sala_store::{Appended, MessageQuery, MessageRecord, MessageStore, NewMessage, StoreError};
-use sqlx::{Postgres, Transaction};
+use sala_store::rows::{MessageRow, ReactionRow, attach_reactions, millis};
+use sala_store::{
+    Appended, ChangeKind, MAX_REACTION_KINDS, MessageChange, MessageQuery, MessageRecord,
+    MessageStore, MessageWrite, MessageWritten, NewMessage, StoreError, WriteRefusal,
+};
+use std::collections::BTreeSet;
+
+use sqlx::{PgConnection, Postgres, Transaction};
 
 use crate::PostgresStore;
 use crate::error::map_err;
 
-impl PostgresStore {
-    /// Stores one message inside `tx`, or finds the one its `client_id` already stored.
-    async fn append_one(
-        tx: &mut Transaction<'_, Postgres>,
-        message: &NewMessage,
-    ) -> Result<Appended, StoreError> {
-        if let Some(client_id) = &message.client_id {
-            const SQL: &str = concat!(
-                message_select!(),
-                "WHERE m.user_id = $1 AND m.client_id = $2"
-            );
-            let existing: Option<MessageRow> = sqlx::query_as(SQL)
-                .bind(message.user_id)
-                .bind(client_id)
-                .fetch_optional(&mut **tx)
-                .await
-                .map_err(map_err)?;
-            if let Some(row) = existing {
-                return Ok(Appended {
-                    record: row.try_into()?,
-                    is_new: false,
-                });
-            }
-        }
-        // One statement: the insert, with the room and sender names joined in.
-        const SQL: &str = "WITH m AS ( \
-               INSERT INTO messages (room_id, user_id, text, client_id, assistant, created_at) \
-               VALUES ($1, $2, $3, $4, $5, $6) RETURNING * \
-             ) \
-             SELECT m.id, r.name AS room, m.user_id, u.username, m.text, m.client_id, \
-             m.assistant, m.created_at FROM m JOIN rooms r ON r.id = m.room_id \
-             JOIN users u ON u.id = m.user_id";
-        let row: MessageRow = sqlx::query_as(SQL)
-            .bind(message.room_id)
-            .bind(message.user_id)
-            .bind(&message.text)
-            .bind(message.client_id.as_deref())
-            .bind(message.assistant)
-            .bind(millis(message.created_at))
-            .fetch_one(&mut **tx)
-            .await
-            .map_err(map_err)?;
-        Ok(Appended {
-            record: row.try_into()?,
-            is_new: true,
-        })
-    }
-}
-
 #[async_trait]
 impl MessageStore for PostgresStore {
-    /// Stores the batch in one transaction, holding each of its rooms' write locks.
+    /// Writes the batch in one transaction, holding each of its rooms' write locks.
     ///
     /// Why the locks: an identity column hands out ids when rows are inserted, not when they
     /// commit. Without a lock, node A could take id 10 and node B id 11 in the same room, B
     /// commit first, and a reader catching up "after 9" see 11, move its cursor there, and
     /// never see 10 once A commits. `pg_advisory_xact_lock(room_id)` makes writers of one room
-    /// take turns from before they draw an id until after they commit (PostgreSQL makes a
+    /// take turns from before they draw a position until after they commit (PostgreSQL makes a
     /// commit visible before it releases the transaction's locks), so within a room ids are
     /// in commit order: a reader that saw id N never later finds a new id below N.
     ///
@@ -83,9 +40,18 @@ impl MessageStore for PostgresStore {
     /// new. Sent to two different rooms at once, the second insert hits the unique index
     /// and the batch fails as `Backend`; the caller retries its messages one at a time, and
     /// the retry finds the stored one.
-    async fn append_messages(&self, batch: &[NewMessage]) -> Result<Vec<Appended>, StoreError> {
+    async fn write_messages(
+        &self,
+        batch: &[MessageWrite],
+    ) -> Result<Vec<MessageWritten>, StoreError> {
         let mut tx = self.pool.begin().await.map_err(map_err)?;
-        let rooms: BTreeSet<i64> = batch.iter().map(|message| message.room_id).collect();
+        let rooms: BTreeSet<i64> = batch
+            .iter()
+            .map(|write| match write {
+                MessageWrite::Append(message) => message.room_id,
+                MessageWrite::Change(change) => change.room_id,
+            })
+            .collect();
         for room_id in rooms {
             sqlx::query("SELECT pg_advisory_xact_lock($1)")
                 .bind(room_id)
@@ -93,12 +59,47 @@ impl MessageStore for PostgresStore {
                 .await
                 .map_err(map_err)?;
         }
-        let mut stored = Vec::with_capacity(batch.len());
-        for message in batch {
-            stored.push(Self::append_one(&mut tx, message).await?);
+        let mut written = Vec::with_capacity(batch.len());
+        for write in batch {
+            written.push(match write {
+                MessageWrite::Append(message) => Self::append_one(&mut tx, message).await?,
+                MessageWrite::Change(change) => Self::change_one(&mut tx, change).await?,
+            });
         }
         tx.commit().await.map_err(map_err)?;
-        Ok(stored)
+        Ok(written)
+    }
+
+    async fn get_message(
+        &self,
+        room_id: i64,
+        message_id: i64,
+    ) -> Result<Option<MessageRecord>, StoreError> {
+        let mut connection = self.pool.acquire().await.map_err(map_err)?;
+        read_message(&mut connection, room_id, message_id).await
+    }
+
+    async fn changes_after(
+        &self,
+        room_id: i64,
+        after: i64,
+        limit: u32,
+    ) -> Result<(Vec<MessageRecord>, bool), StoreError> {
+        const SQL: &str = concat!(
+            message_select!(),
+            "WHERE m.room_id = $1 AND m.seq > $2 ORDER BY m.seq ASC LIMIT $3"
+        );
+        let mut connection = self.pool.acquire().await.map_err(map_err)?;
+        let mut rows: Vec<MessageRow> = sqlx::query_as(SQL)
+            .bind(room_id)
+            .bind(after)
+            .bind(i64::from(limit) + 1)
+            .fetch_all(&mut *connection)
+            .await
+            .map_err(map_err)?;
+        let more = rows.len() > limit as usize;
+        rows.truncate(limit as usize);
+        Ok((records(&mut connection, rows).await?, more))
     }
 
     async fn messages_since(
@@ -111,16 +112,17 @@ impl MessageStore for PostgresStore {
             message_select!(),
             "WHERE m.room_id IN (SELECT mm.room_id FROM memberships mm JOIN rooms rr \
                ON rr.id = mm.room_id WHERE mm.user_id = $1 AND rr.archived_at IS NULL) \
-             AND m.created_at >= $2 ORDER BY m.id ASC LIMIT $3"
+             AND m.created_at >= $2 AND m.deleted_at IS NULL ORDER BY m.id ASC LIMIT $3"
         );
+        let mut connection = self.pool.acquire().await.map_err(map_err)?;
         let rows: Vec<MessageRow> = sqlx::query_as(SQL)
             .bind(user_id)
             .bind(millis(since))
             .bind(i64::from(limit))
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *connection)
             .await
             .map_err(map_err)?;
-        rows.into_iter().map(MessageRecord::try_from).collect()
+        records(&mut connection, rows).await
     }
 
     async fn list_messages(
@@ -130,6 +132,7 @@ impl MessageStore for PostgresStore {
     ) -> Result<(Vec<MessageRecord>, bool), StoreError> {
         let fetch = query.fetch();
         let before = query.before.unwrap_or(i64::MAX);
+        let mut connection = self.pool.acquire().await.map_err(map_err)?;
         let rows: Vec<MessageRow> = match query.after {
             Some(after) => {
                 const SQL: &str = concat!(
@@ -141,7 +144,7 @@ impl MessageStore for PostgresStore {
                     .bind(after)
                     .bind(before)
                     .bind(fetch)
-                    .fetch_all(&self.pool)
+                    .fetch_all(&mut *connection)
                     .await
             }
             None => {
@@ -153,16 +156,353 @@ impl MessageStore for PostgresStore {
                     .bind(room_id)
                     .bind(before)
                     .bind(fetch)
-                    .fetch_all(&self.pool)
+                    .fetch_all(&mut *connection)
                     .await
             }
         }
         .map_err(map_err)?;
         let (rows, more) = query.finish(rows);
-        let messages = rows
-            .into_iter()
-            .map(MessageRecord::try_from)
-            .collect::<Result<_, _>>()?;
-        Ok((messages, more))
+        Ok((records(&mut connection, rows).await?, more))
+    }
+}
+
+/// The records of the rows read, with their reactions (read only for those that have any).
+async fn records(
+    connection: &mut PgConnection,
+    rows: Vec<MessageRow>,
+) -> Result<Vec<MessageRecord>, StoreError> {
+    let with_reactions: Vec<i64> = rows
+        .iter()
+        .filter(|row| row.reaction_rows() > 0)
+        .map(MessageRow::id)
+        .collect();
+    let mut messages = rows
+        .into_iter()
+        .map(MessageRecord::try_from)
+        .collect::<Result<Vec<_>, _>>()?;
+    if !with_reactions.is_empty() {
+        let reactions: Vec<ReactionRow> = sqlx::query_as(
+            "SELECT r.message_id, r.emoji, u.username FROM message_reactions r \
+             JOIN users u ON u.id = r.user_id WHERE r.message_id = ANY($1) \
+             ORDER BY r.message_id, r.position",
+        )
+        .bind(&with_reactions)
+        .fetch_all(&mut *connection)
+        .await
+        .map_err(map_err)?;
+        attach_reactions(&mut messages, reactions);
+    }
+    Ok(messages)
+}
+
+async fn read_message(
+    connection: &mut PgConnection,
+    room_id: i64,
+    message_id: i64,
+) -> Result<Option<MessageRecord>, StoreError> {
+    const SQL: &str = concat!(message_select!(), "WHERE m.id = $1 AND m.room_id = $2");
+    let row: Option<MessageRow> = sqlx::query_as(SQL)
+        .bind(message_id)
+        .bind(room_id)
+        .fetch_optional(&mut *connection)
+        .await
+        .map_err(map_err)?;
+    Ok(records(connection, row.into_iter().collect()).await?.pop())
+}
+
+/// The message as it is inside the transaction, which has just written it.
+async fn reread(
+    tx: &mut Transaction<'_, Postgres>,
+    room_id: i64,
+    message_id: i64,
+) -> Result<MessageRecord, StoreError> {
+    read_message(&mut **tx, room_id, message_id)
+        .await?
+        .ok_or(StoreError::NotFound)
+}
+
+/// The next position of the log (ids and changes alike).
+async fn next_position(tx: &mut Transaction<'_, Postgres>) -> Result<i64, StoreError> {
+    let (position,): (i64,) =
+        sqlx::query_as("SELECT nextval(pg_get_serial_sequence('messages', 'id'))")
+            .fetch_one(&mut **tx)
+            .await
+            .map_err(map_err)?;
+    Ok(position)
+}
+
+/// What a change needs to know of the message it changes.
+#[derive(sqlx::FromRow)]
+struct Target {
+    user_id: i64,
+    text: String,
+    deleted_at: Option<i64>,
+    edit_client_id: Option<String>,
+    reply_to: Option<i64>,
+}
+
+impl PostgresStore {
+    /// Stores one message inside `tx`, or finds the one its `client_id` already stored.
+    async fn append_one(
+        tx: &mut Transaction<'_, Postgres>,
+        message: &NewMessage,
+    ) -> Result<MessageWritten, StoreError> {
+        if let Some(client_id) = &message.client_id {
+            let existing: Option<(i64, i64)> = sqlx::query_as(
+                "SELECT id, room_id FROM messages WHERE user_id = $1 AND client_id = $2",
+            )
+            .bind(message.user_id)
+            .bind(client_id)
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(map_err)?;
+            if let Some((id, room_id)) = existing {
+                return Ok(MessageWritten::Appended {
+                    appended: Appended {
+                        record: reread(tx, room_id, id).await?,
+                        is_new: false,
+                    },
+                    thread_root: None,
+                });
+            }
+        }
+        if let Some(root) = message.reply_to {
+            let live: Option<(i64,)> = sqlx::query_as(
+                "SELECT id FROM messages WHERE id = $1 AND room_id = $2 AND deleted_at IS NULL",
+            )
+            .bind(root)
+            .bind(message.room_id)
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(map_err)?;
+            if live.is_none() {
+                return Ok(MessageWritten::Refused(WriteRefusal::NoSuchMessage));
+            }
+        }
+        let id = next_position(tx).await?;
+        sqlx::query(
+            "INSERT INTO messages \
+             (id, seq, room_id, user_id, text, client_id, assistant, created_at, reply_to) \
+             OVERRIDING SYSTEM VALUE VALUES ($1, $1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(id)
+        .bind(message.room_id)
+        .bind(message.user_id)
+        .bind(&message.text)
+        .bind(message.client_id.as_deref())
+        .bind(message.assistant)
+        .bind(millis(message.created_at))
+        .bind(message.reply_to)
+        .execute(&mut **tx)
+        .await
+        .map_err(map_err)?;
+        let thread_root = match message.reply_to {
+            Some(root) => {
+                let position = next_position(tx).await?;
+                sqlx::query(
+                    "UPDATE messages SET replies = replies + 1, last_reply_at = $1, seq = $2 \
+                     WHERE id = $3",
+                )
+                .bind(millis(message.created_at))
+                .bind(position)
+                .bind(root)
+                .execute(&mut **tx)
+                .await
+                .map_err(map_err)?;
+                Some(reread(tx, message.room_id, root).await?)
+            }
+            None => None,
+        };
+        Ok(MessageWritten::Appended {
+            appended: Appended {
+                record: reread(tx, message.room_id, id).await?,
+                is_new: true,
+            },
+            thread_root,
+        })
+    }
+
+    /// Carries out one change inside `tx`, if its rule allows it.
+    async fn change_one(
+        tx: &mut Transaction<'_, Postgres>,
+        change: &MessageChange,
+    ) -> Result<MessageWritten, StoreError> {
+        let target: Option<Target> = sqlx::query_as(
+            "SELECT user_id, text, deleted_at, edit_client_id, reply_to FROM messages \
+             WHERE id = $1 AND room_id = $2",
+        )
+        .bind(change.message_id)
+        .bind(change.room_id)
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(map_err)?;
+        let Some(target) = target else {
+            return Ok(MessageWritten::Refused(WriteRefusal::NoSuchMessage));
+        };
+        let deleted = target.deleted_at.is_some();
+        let mut thread_root = None;
+        let changed = match &change.kind {
+            ChangeKind::Edit { .. } | ChangeKind::React { add: true, .. } if deleted => {
+                return Ok(MessageWritten::Refused(WriteRefusal::NoSuchMessage));
+            }
+            ChangeKind::Edit { .. } if target.user_id != change.user_id => {
+                return Ok(MessageWritten::Refused(WriteRefusal::NotAuthor));
+            }
+            ChangeKind::Edit { text, client_id } => {
+                let repeated = client_id.is_some() && *client_id == target.edit_client_id;
+                if repeated || *text == target.text {
+                    false
+                } else {
+                    let position = next_position(tx).await?;
+                    sqlx::query(
+                        "UPDATE messages SET text = $1, edited_at = $2, edit_client_id = $3, \
+                         seq = $4 WHERE id = $5",
+                    )
+                    .bind(text)
+                    .bind(millis(change.at))
+                    .bind(client_id.as_deref())
+                    .bind(position)
+                    .bind(change.message_id)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(map_err)?;
+                    true
+                }
+            }
+            ChangeKind::Delete { .. } if deleted => false,
+            ChangeKind::Delete { any_author } => {
+                if !any_author && target.user_id != change.user_id {
+                    return Ok(MessageWritten::Refused(WriteRefusal::NotAuthor));
+                }
+                let position = next_position(tx).await?;
+                sqlx::query(
+                    "UPDATE messages SET text = '', deleted_at = $1, edit_client_id = NULL, \
+                     reaction_rows = 0, seq = $2 WHERE id = $3",
+                )
+                .bind(millis(change.at))
+                .bind(position)
+                .bind(change.message_id)
+                .execute(&mut **tx)
+                .await
+                .map_err(map_err)?;
+                sqlx::query("DELETE FROM message_reactions WHERE message_id = $1")
+                    .bind(change.message_id)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(map_err)?;
+                if let Some(root) = target.reply_to {
+                    thread_root = Self::recount_thread(tx, change.room_id, root).await?;
+                }
+                true
+            }
+            ChangeKind::React { emoji, add: true } => {
+                let kinds: Vec<(String,)> = sqlx::query_as(
+                    "SELECT DISTINCT emoji FROM message_reactions WHERE message_id = $1",
+                )
+                .bind(change.message_id)
+                .fetch_all(&mut **tx)
+                .await
+                .map_err(map_err)?;
+                if kinds.len() >= MAX_REACTION_KINDS && !kinds.iter().any(|(e,)| e == emoji) {
+                    return Ok(MessageWritten::Refused(WriteRefusal::TooManyReactions));
+                }
+                // The position orders the reactions (emoji by first use); one that was
+                // already there leaves it unused, a gap no reader minds.
+                let position = next_position(tx).await?;
+                let added = sqlx::query(
+                    "INSERT INTO message_reactions \
+                     (message_id, emoji, user_id, created_at, position) \
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+                )
+                .bind(change.message_id)
+                .bind(emoji)
+                .bind(change.user_id)
+                .bind(millis(change.at))
+                .bind(position)
+                .execute(&mut **tx)
+                .await
+                .map_err(map_err)?
+                .rows_affected()
+                    > 0;
+                if added {
+                    Self::count_reactions(tx, change.message_id, 1, Some(position)).await?;
+                }
+                added
+            }
+            ChangeKind::React { emoji, add: false } => {
+                let removed = sqlx::query(
+                    "DELETE FROM message_reactions \
+                     WHERE message_id = $1 AND emoji = $2 AND user_id = $3",
+                )
+                .bind(change.message_id)
+                .bind(emoji)
+                .bind(change.user_id)
+                .execute(&mut **tx)
+                .await
+                .map_err(map_err)?
+                .rows_affected()
+                    > 0;
+                if removed {
+                    Self::count_reactions(tx, change.message_id, -1, None).await?;
+                }
+                removed
+            }
+        };
+        Ok(MessageWritten::Changed {
+            record: reread(tx, change.room_id, change.message_id).await?,
+            changed,
+            thread_root,
+        })
+    }
+
+    /// A reaction added (+1) or removed (-1): the message's count and its new position
+    /// (`position`, if one was drawn for it already).
+    async fn count_reactions(
+        tx: &mut Transaction<'_, Postgres>,
+        message_id: i64,
+        by: i64,
+        position: Option<i64>,
+    ) -> Result<(), StoreError> {
+        let position = match position {
+            Some(position) => position,
+            None => next_position(tx).await?,
+        };
+        sqlx::query(
+            "UPDATE messages SET reaction_rows = reaction_rows + $1, seq = $2 WHERE id = $3",
+        )
+        .bind(by)
+        .bind(position)
+        .bind(message_id)
+        .execute(&mut **tx)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    /// A reply was deleted: its root's counts, read again, and its new position (none if the
+    /// root is itself deleted, as a tombstone shows no thread).
+    async fn recount_thread(
+        tx: &mut Transaction<'_, Postgres>,
+        room_id: i64,
+        root: i64,
+    ) -> Result<Option<MessageRecord>, StoreError> {
+        let position = next_position(tx).await?;
+        let updated = sqlx::query(
+            "UPDATE messages SET seq = $1, \
+             replies = (SELECT COUNT(*) FROM messages r \
+                        WHERE r.reply_to = $2 AND r.deleted_at IS NULL), \
+             last_reply_at = (SELECT MAX(r.created_at) FROM messages r \
+                              WHERE r.reply_to = $2 AND r.deleted_at IS NULL) \
+             WHERE id = $2 AND deleted_at IS NULL",
+        )
+        .bind(position)
+        .bind(root)
+        .execute(&mut **tx)
+        .await
+        .map_err(map_err)?;
+        if updated.rows_affected() == 0 {
+            return Ok(None);
+        }
+        Ok(Some(reread(tx, room_id, root).await?))
     }
 }

@@ -57,6 +57,8 @@ contract_tests!(
     a_topic_is_replaced_and_searched,
     an_archived_room_is_gone_but_keeps_its_name,
     members_may_be_allowed_to_invite_in_private_rooms,
+    changes_take_positions_by_their_rules,
+    resuming_from_any_position_equals_reading_from_scratch,
 );
 
 #[tokio::test]
@@ -174,6 +176,7 @@ async fn concurrent_nodes_commit_a_rooms_ids_in_order() {
                             client_id: Some(format!("n{node}-{i}")),
                             assistant: false,
                             created_at: Utc::now(),
+                            reply_to: None,
                         }])
                         .await
                         .expect("append");
@@ -300,6 +303,7 @@ async fn a_client_id_racing_in_another_room_fails_then_its_retry_finds_the_store
         client_id: Some("rc-1".to_owned()),
         assistant: false,
         created_at: now,
+        reply_to: None,
     };
 
     // The "other node": inserts the same client_id in the other room, not yet committed.

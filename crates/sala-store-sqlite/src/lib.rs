@@ -43,8 +43,9 @@ macro_rules! room_select {
 }
 macro_rules! message_select {
     () => {
-        "SELECT m.id, r.name AS room, m.user_id, u.username, m.text, m.client_id, m.assistant, \
-         m.created_at FROM messages m JOIN rooms r ON r.id = m.room_id \
+        "SELECT m.id, m.seq, r.name AS room, m.user_id, u.username, m.text, m.client_id, \
+         m.assistant, m.created_at, m.edited_at, m.deleted_at, m.reply_to, m.replies, \
+         m.last_reply_at, m.reaction_rows FROM messages m JOIN rooms r ON r.id = m.room_id \
          JOIN users u ON u.id = m.user_id "
     };
 }
@@ -77,6 +78,8 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
+            // A deleted message's text is overwritten in the file, not left in a free page.
+            .pragma("secure_delete", "ON")
             .busy_timeout(Duration::from_secs(5));
         let writer = SqlitePoolOptions::new()
             .max_connections(1)

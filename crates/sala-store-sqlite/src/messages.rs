@@ -1,9 +1,15 @@
-//! Messages: appended in batches, one transaction and one fsync each, and read by page.
+//! Messages: sends and changes written in batches, one transaction and one fsync each, and
+//! read by page. Every write that changes something takes the next position of the log from
+//! `sqlite_sequence`'s row for `messages`, the counter message ids come from, so ids and
+//! change positions are one sequence (the single writer orders them as they commit).
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sala_store::rows::{MessageRow, millis};
-use sala_store::{Appended, MessageQuery, MessageRecord, MessageStore, NewMessage, StoreError};
+use sala_store::rows::{MessageRow, ReactionRow, attach_reactions, millis};
+use sala_store::{
+    Appended, ChangeKind, MAX_REACTION_KINDS, MessageChange, MessageQuery, MessageRecord,
+    MessageStore, MessageWrite, MessageWritten, NewMessage, StoreError, WriteRefusal,
+};
 use sqlx::{Connection as _, Sqlite, SqliteConnection, Transaction};
 
 use crate::SqliteStore;
@@ -11,10 +17,13 @@ use crate::error::map_err;
 
 #[async_trait]
 impl MessageStore for SqliteStore {
-    async fn append_messages(&self, batch: &[NewMessage]) -> Result<Vec<Appended>, StoreError> {
+    async fn write_messages(
+        &self,
+        batch: &[MessageWrite],
+    ) -> Result<Vec<MessageWritten>, StoreError> {
         let mut connection = self.writer.acquire().await.map_err(map_err)?;
-        let appended = Self::append_in_transaction(&mut connection, batch).await;
-        if let Err(err) = &appended {
+        let written = Self::write_in_transaction(&mut connection, batch).await;
+        if let Err(err) = &written {
             // After a failed write (a full disk, an I/O error), SQLite may or may not have
             // rolled the transaction back, and sqlx's count of open transactions can part
             // from SQLite's: the next BEGIN then becomes a SAVEPOINT inside a transaction
@@ -27,7 +36,39 @@ impl MessageStore for SqliteStore {
                 tracing::warn!(error = %close, "closing the failed writer connection");
             }
         }
-        appended
+        written
+    }
+
+    async fn get_message(
+        &self,
+        room_id: i64,
+        message_id: i64,
+    ) -> Result<Option<MessageRecord>, StoreError> {
+        let mut connection = self.readers.acquire().await.map_err(map_err)?;
+        read_message(&mut connection, room_id, message_id).await
+    }
+
+    async fn changes_after(
+        &self,
+        room_id: i64,
+        after: i64,
+        limit: u32,
+    ) -> Result<(Vec<MessageRecord>, bool), StoreError> {
+        const SQL: &str = concat!(
+            message_select!(),
+            "WHERE m.room_id = ? AND m.seq > ? ORDER BY m.seq ASC LIMIT ?"
+        );
+        let mut connection = self.readers.acquire().await.map_err(map_err)?;
+        let mut rows: Vec<MessageRow> = sqlx::query_as(SQL)
+            .bind(room_id)
+            .bind(after)
+            .bind(i64::from(limit) + 1)
+            .fetch_all(&mut *connection)
+            .await
+            .map_err(map_err)?;
+        let more = rows.len() > limit as usize;
+        rows.truncate(limit as usize);
+        Ok((records(&mut connection, rows).await?, more))
     }
 
     async fn messages_since(
@@ -40,16 +81,17 @@ impl MessageStore for SqliteStore {
             message_select!(),
             "WHERE m.room_id IN (SELECT mm.room_id FROM memberships mm JOIN rooms rr \
                ON rr.id = mm.room_id WHERE mm.user_id = ? AND rr.archived_at IS NULL) \
-             AND m.created_at >= ? ORDER BY m.id ASC LIMIT ?"
+             AND m.created_at >= ? AND m.deleted_at IS NULL ORDER BY m.id ASC LIMIT ?"
         );
+        let mut connection = self.readers.acquire().await.map_err(map_err)?;
         let rows: Vec<MessageRow> = sqlx::query_as(SQL)
             .bind(user_id)
             .bind(millis(since))
             .bind(i64::from(limit))
-            .fetch_all(&self.readers)
+            .fetch_all(&mut *connection)
             .await
             .map_err(map_err)?;
-        rows.into_iter().map(MessageRecord::try_from).collect()
+        records(&mut connection, rows).await
     }
 
     async fn list_messages(
@@ -59,6 +101,7 @@ impl MessageStore for SqliteStore {
     ) -> Result<(Vec<MessageRecord>, bool), StoreError> {
         let fetch = query.fetch();
         let before = query.before.unwrap_or(i64::MAX);
+        let mut connection = self.readers.acquire().await.map_err(map_err)?;
         let rows: Vec<MessageRow> = match query.after {
             Some(after) => {
                 const SQL: &str = concat!(
@@ -70,7 +113,7 @@ impl MessageStore for SqliteStore {
                     .bind(after)
                     .bind(before)
                     .bind(fetch)
-                    .fetch_all(&self.readers)
+                    .fetch_all(&mut *connection)
                     .await
             }
             None => {
@@ -82,77 +125,371 @@ impl MessageStore for SqliteStore {
                     .bind(room_id)
                     .bind(before)
                     .bind(fetch)
-                    .fetch_all(&self.readers)
+                    .fetch_all(&mut *connection)
                     .await
             }
         }
         .map_err(map_err)?;
         let (rows, more) = query.finish(rows);
-        let messages = rows
-            .into_iter()
-            .map(MessageRecord::try_from)
-            .collect::<Result<_, _>>()?;
-        Ok((messages, more))
+        Ok((records(&mut connection, rows).await?, more))
     }
 }
 
+/// The records of the rows read, with their reactions (read only for those that have any).
+async fn records(
+    connection: &mut SqliteConnection,
+    rows: Vec<MessageRow>,
+) -> Result<Vec<MessageRecord>, StoreError> {
+    let with_reactions: Vec<i64> = rows
+        .iter()
+        .filter(|row| row.reaction_rows() > 0)
+        .map(MessageRow::id)
+        .collect();
+    let mut messages = rows
+        .into_iter()
+        .map(MessageRecord::try_from)
+        .collect::<Result<Vec<_>, _>>()?;
+    if !with_reactions.is_empty() {
+        let ids = serde_json::to_string(&with_reactions)
+            .map_err(|err| StoreError::Backend(Box::new(err)))?;
+        let reactions: Vec<ReactionRow> = sqlx::query_as(
+            "SELECT r.message_id, r.emoji, u.username FROM message_reactions r \
+             JOIN users u ON u.id = r.user_id \
+             WHERE r.message_id IN (SELECT value FROM json_each(?)) \
+             ORDER BY r.message_id, r.position",
+        )
+        .bind(ids)
+        .fetch_all(&mut *connection)
+        .await
+        .map_err(map_err)?;
+        attach_reactions(&mut messages, reactions);
+    }
+    Ok(messages)
+}
+
+async fn read_message(
+    connection: &mut SqliteConnection,
+    room_id: i64,
+    message_id: i64,
+) -> Result<Option<MessageRecord>, StoreError> {
+    const SQL: &str = concat!(message_select!(), "WHERE m.id = ? AND m.room_id = ?");
+    let row: Option<MessageRow> = sqlx::query_as(SQL)
+        .bind(message_id)
+        .bind(room_id)
+        .fetch_optional(&mut *connection)
+        .await
+        .map_err(map_err)?;
+    Ok(records(connection, row.into_iter().collect()).await?.pop())
+}
+
+/// The message as it is inside the transaction, which has just written it.
+async fn reread(
+    tx: &mut Transaction<'_, Sqlite>,
+    room_id: i64,
+    message_id: i64,
+) -> Result<MessageRecord, StoreError> {
+    read_message(&mut **tx, room_id, message_id)
+        .await?
+        .ok_or(StoreError::NotFound)
+}
+
+/// The next position of the log (ids and changes alike).
+async fn next_position(tx: &mut Transaction<'_, Sqlite>) -> Result<i64, StoreError> {
+    let (position,): (i64,) = sqlx::query_as(
+        "UPDATE sqlite_sequence SET seq = seq + 1 WHERE name = 'messages' RETURNING seq",
+    )
+    .fetch_one(&mut **tx)
+    .await
+    .map_err(map_err)?;
+    Ok(position)
+}
+
+/// What a change needs to know of the message it changes.
+#[derive(sqlx::FromRow)]
+struct Target {
+    user_id: i64,
+    text: String,
+    deleted_at: Option<i64>,
+    edit_client_id: Option<String>,
+    reply_to: Option<i64>,
+}
+
 impl SqliteStore {
-    /// Appends the batch in one transaction on `connection`.
-    async fn append_in_transaction(
+    async fn write_in_transaction(
         connection: &mut SqliteConnection,
-        batch: &[NewMessage],
-    ) -> Result<Vec<Appended>, StoreError> {
+        batch: &[MessageWrite],
+    ) -> Result<Vec<MessageWritten>, StoreError> {
         let mut tx = connection.begin().await.map_err(map_err)?;
-        let mut stored = Vec::with_capacity(batch.len());
-        for message in batch {
-            stored.push(Self::append_one(&mut tx, message).await?);
+        let mut written = Vec::with_capacity(batch.len());
+        for write in batch {
+            written.push(match write {
+                MessageWrite::Append(message) => Self::append_one(&mut tx, message).await?,
+                MessageWrite::Change(change) => Self::change_one(&mut tx, change).await?,
+            });
         }
         tx.commit().await.map_err(map_err)?;
-        Ok(stored)
+        Ok(written)
     }
 
     /// Stores one message inside `tx`, or finds the one its `client_id` already stored.
     async fn append_one(
         tx: &mut Transaction<'_, Sqlite>,
         message: &NewMessage,
-    ) -> Result<Appended, StoreError> {
+    ) -> Result<MessageWritten, StoreError> {
         if let Some(client_id) = &message.client_id {
-            const SQL: &str = concat!(message_select!(), "WHERE m.user_id = ? AND m.client_id = ?");
-            let existing: Option<MessageRow> = sqlx::query_as(SQL)
-                .bind(message.user_id)
-                .bind(client_id)
-                .fetch_optional(&mut **tx)
-                .await
-                .map_err(map_err)?;
-            if let Some(row) = existing {
-                return Ok(Appended {
-                    record: row.try_into()?,
-                    is_new: false,
+            let existing: Option<(i64, i64)> = sqlx::query_as(
+                "SELECT id, room_id FROM messages WHERE user_id = ? AND client_id = ?",
+            )
+            .bind(message.user_id)
+            .bind(client_id)
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(map_err)?;
+            if let Some((id, room_id)) = existing {
+                return Ok(MessageWritten::Appended {
+                    appended: Appended {
+                        record: reread(tx, room_id, id).await?,
+                        is_new: false,
+                    },
+                    thread_root: None,
                 });
             }
         }
-        let (id,): (i64,) = sqlx::query_as(
-            "INSERT INTO messages (room_id, user_id, text, client_id, assistant, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+        if let Some(root) = message.reply_to {
+            let live: Option<(i64,)> = sqlx::query_as(
+                "SELECT id FROM messages WHERE id = ? AND room_id = ? AND deleted_at IS NULL",
+            )
+            .bind(root)
+            .bind(message.room_id)
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(map_err)?;
+            if live.is_none() {
+                return Ok(MessageWritten::Refused(WriteRefusal::NoSuchMessage));
+            }
+        }
+        let id = next_position(tx).await?;
+        sqlx::query(
+            "INSERT INTO messages \
+             (id, seq, room_id, user_id, text, client_id, assistant, created_at, reply_to) \
+             VALUES (?1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         )
+        .bind(id)
         .bind(message.room_id)
         .bind(message.user_id)
         .bind(&message.text)
         .bind(message.client_id.as_deref())
         .bind(message.assistant)
         .bind(millis(message.created_at))
-        .fetch_one(&mut **tx)
+        .bind(message.reply_to)
+        .execute(&mut **tx)
         .await
         .map_err(map_err)?;
-        const SQL: &str = concat!(message_select!(), "WHERE m.id = ?");
-        let row: MessageRow = sqlx::query_as(SQL)
-            .bind(id)
-            .fetch_one(&mut **tx)
+        let thread_root = match message.reply_to {
+            Some(root) => {
+                let position = next_position(tx).await?;
+                sqlx::query(
+                    "UPDATE messages SET replies = replies + 1, last_reply_at = ?, seq = ? \
+                     WHERE id = ?",
+                )
+                .bind(millis(message.created_at))
+                .bind(position)
+                .bind(root)
+                .execute(&mut **tx)
+                .await
+                .map_err(map_err)?;
+                Some(reread(tx, message.room_id, root).await?)
+            }
+            None => None,
+        };
+        Ok(MessageWritten::Appended {
+            appended: Appended {
+                record: reread(tx, message.room_id, id).await?,
+                is_new: true,
+            },
+            thread_root,
+        })
+    }
+
+    /// Carries out one change inside `tx`, if its rule allows it.
+    async fn change_one(
+        tx: &mut Transaction<'_, Sqlite>,
+        change: &MessageChange,
+    ) -> Result<MessageWritten, StoreError> {
+        let target: Option<Target> = sqlx::query_as(
+            "SELECT user_id, text, deleted_at, edit_client_id, reply_to FROM messages \
+             WHERE id = ? AND room_id = ?",
+        )
+        .bind(change.message_id)
+        .bind(change.room_id)
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(map_err)?;
+        let Some(target) = target else {
+            return Ok(MessageWritten::Refused(WriteRefusal::NoSuchMessage));
+        };
+        let deleted = target.deleted_at.is_some();
+        let mut thread_root = None;
+        let changed = match &change.kind {
+            ChangeKind::Edit { .. } | ChangeKind::React { add: true, .. } if deleted => {
+                return Ok(MessageWritten::Refused(WriteRefusal::NoSuchMessage));
+            }
+            ChangeKind::Edit { .. } if target.user_id != change.user_id => {
+                return Ok(MessageWritten::Refused(WriteRefusal::NotAuthor));
+            }
+            ChangeKind::Edit { text, client_id } => {
+                let repeated = client_id.is_some() && *client_id == target.edit_client_id;
+                if repeated || *text == target.text {
+                    false
+                } else {
+                    let position = next_position(tx).await?;
+                    sqlx::query(
+                        "UPDATE messages SET text = ?, edited_at = ?, edit_client_id = ?, \
+                         seq = ? WHERE id = ?",
+                    )
+                    .bind(text)
+                    .bind(millis(change.at))
+                    .bind(client_id.as_deref())
+                    .bind(position)
+                    .bind(change.message_id)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(map_err)?;
+                    true
+                }
+            }
+            ChangeKind::Delete { .. } if deleted => false,
+            ChangeKind::Delete { any_author } => {
+                if !any_author && target.user_id != change.user_id {
+                    return Ok(MessageWritten::Refused(WriteRefusal::NotAuthor));
+                }
+                let position = next_position(tx).await?;
+                sqlx::query(
+                    "UPDATE messages SET text = '', deleted_at = ?, edit_client_id = NULL, \
+                     reaction_rows = 0, seq = ? WHERE id = ?",
+                )
+                .bind(millis(change.at))
+                .bind(position)
+                .bind(change.message_id)
+                .execute(&mut **tx)
+                .await
+                .map_err(map_err)?;
+                sqlx::query("DELETE FROM message_reactions WHERE message_id = ?")
+                    .bind(change.message_id)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(map_err)?;
+                if let Some(root) = target.reply_to {
+                    thread_root = Self::recount_thread(tx, change.room_id, root).await?;
+                }
+                true
+            }
+            ChangeKind::React { emoji, add: true } => {
+                let kinds: Vec<(String,)> = sqlx::query_as(
+                    "SELECT DISTINCT emoji FROM message_reactions WHERE message_id = ?",
+                )
+                .bind(change.message_id)
+                .fetch_all(&mut **tx)
+                .await
+                .map_err(map_err)?;
+                if kinds.len() >= MAX_REACTION_KINDS && !kinds.iter().any(|(e,)| e == emoji) {
+                    return Ok(MessageWritten::Refused(WriteRefusal::TooManyReactions));
+                }
+                // The position orders the reactions (emoji by first use); one that was
+                // already there leaves it unused, a gap no reader minds.
+                let position = next_position(tx).await?;
+                let added = sqlx::query(
+                    "INSERT INTO message_reactions \
+                     (message_id, emoji, user_id, created_at, position) \
+                     VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                )
+                .bind(change.message_id)
+                .bind(emoji)
+                .bind(change.user_id)
+                .bind(millis(change.at))
+                .bind(position)
+                .execute(&mut **tx)
+                .await
+                .map_err(map_err)?
+                .rows_affected()
+                    > 0;
+                if added {
+                    Self::count_reactions(tx, change.message_id, 1, Some(position)).await?;
+                }
+                added
+            }
+            ChangeKind::React { emoji, add: false } => {
+                let removed = sqlx::query(
+                    "DELETE FROM message_reactions \
+                     WHERE message_id = ? AND emoji = ? AND user_id = ?",
+                )
+                .bind(change.message_id)
+                .bind(emoji)
+                .bind(change.user_id)
+                .execute(&mut **tx)
+                .await
+                .map_err(map_err)?
+                .rows_affected()
+                    > 0;
+                if removed {
+                    Self::count_reactions(tx, change.message_id, -1, None).await?;
+                }
+                removed
+            }
+        };
+        Ok(MessageWritten::Changed {
+            record: reread(tx, change.room_id, change.message_id).await?,
+            changed,
+            thread_root,
+        })
+    }
+
+    /// A reaction added (+1) or removed (-1): the message's count and its new position
+    /// (`position`, if one was drawn for it already).
+    async fn count_reactions(
+        tx: &mut Transaction<'_, Sqlite>,
+        message_id: i64,
+        by: i64,
+        position: Option<i64>,
+    ) -> Result<(), StoreError> {
+        let position = match position {
+            Some(position) => position,
+            None => next_position(tx).await?,
+        };
+        sqlx::query("UPDATE messages SET reaction_rows = reaction_rows + ?, seq = ? WHERE id = ?")
+            .bind(by)
+            .bind(position)
+            .bind(message_id)
+            .execute(&mut **tx)
             .await
             .map_err(map_err)?;
-        Ok(Appended {
-            record: row.try_into()?,
-            is_new: true,
-        })
+        Ok(())
+    }
+
+    /// A reply was deleted: its root's counts, read again, and its new position (none if the
+    /// root is itself deleted, as a tombstone shows no thread).
+    async fn recount_thread(
+        tx: &mut Transaction<'_, Sqlite>,
+        room_id: i64,
+        root: i64,
+    ) -> Result<Option<MessageRecord>, StoreError> {
+        let position = next_position(tx).await?;
+        let updated = sqlx::query(
+            "UPDATE messages SET seq = ?, \
+             replies = (SELECT COUNT(*) FROM messages r \
+                        WHERE r.reply_to = ?2 AND r.deleted_at IS NULL), \
+             last_reply_at = (SELECT MAX(r.created_at) FROM messages r \
+                              WHERE r.reply_to = ?2 AND r.deleted_at IS NULL) \
+             WHERE id = ?2 AND deleted_at IS NULL",
+        )
+        .bind(position)
+        .bind(root)
+        .execute(&mut **tx)
+        .await
+        .map_err(map_err)?;
+        if updated.rows_affected() == 0 {
+            return Ok(None);
+        }
+        Ok(Some(reread(tx, room_id, root).await?))
     }
 }

@@ -37,6 +37,8 @@ contract_tests!(
     a_topic_is_replaced_and_searched,
     an_archived_room_is_gone_but_keeps_its_name,
     members_may_be_allowed_to_invite_in_private_rooms,
+    changes_take_positions_by_their_rules,
+    resuming_from_any_position_equals_reading_from_scratch,
 );
 
 #[tokio::test]

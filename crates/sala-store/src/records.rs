@@ -206,17 +206,37 @@ pub struct BusyMember {
     pub note: Option<String>,
 }
 
-/// A stored message.
+/// A stored message, as it is after its latest change.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MessageRecord {
+    /// Its position in the room's log when it was sent.
     pub id: i64,
+    /// The position of its latest change (`id` until it is first changed).
+    pub seq: i64,
     pub room: String,
     pub user_id: i64,
     pub username: String,
+    /// Empty once deleted.
     pub text: String,
     pub client_id: Option<String>,
     pub assistant: bool,
     pub created_at: DateTime<Utc>,
+    pub edited_at: Option<DateTime<Utc>>,
+    pub deleted: bool,
+    /// The message this one answers.
+    pub reply_to: Option<i64>,
+    /// Messages (not deleted) answering this one, and when the last came.
+    pub replies: u32,
+    pub last_reply_at: Option<DateTime<Utc>>,
+    /// By emoji, in the order each was first used.
+    pub reactions: Vec<ReactionRecord>,
+}
+
+/// One emoji on a message, and who put it there, oldest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReactionRecord {
+    pub emoji: String,
+    pub users: Vec<String>,
 }
 
 /// The outcome of storing one message of a batch.
@@ -237,6 +257,79 @@ pub struct NewMessage {
     pub client_id: Option<String>,
     pub assistant: bool,
     pub created_at: DateTime<Utc>,
+    /// The message of the same room this one answers.
+    pub reply_to: Option<i64>,
+}
+
+/// Most distinct emoji on one message.
+pub const MAX_REACTION_KINDS: usize = 20;
+
+/// One change to a stored message.
+#[derive(Debug, Clone)]
+pub struct MessageChange {
+    pub room_id: i64,
+    pub message_id: i64,
+    /// Who makes the change.
+    pub user_id: i64,
+    pub at: DateTime<Utc>,
+    pub kind: ChangeKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChangeKind {
+    /// New text, by the author only; the same `client_id` as the last edit changes nothing.
+    Edit {
+        text: String,
+        client_id: Option<String>,
+    },
+    /// Empties the text and drops the reactions; `any_author` lets a moderator delete
+    /// someone else's message. Deleting a deleted message changes nothing.
+    Delete { any_author: bool },
+    /// Adds (`true`) or removes the user's reaction; a reaction already there, or not
+    /// there, changes nothing.
+    React { emoji: String, add: bool },
+}
+
+/// One write of the writer's batch.
+#[derive(Debug, Clone)]
+pub enum MessageWrite {
+    Append(NewMessage),
+    Change(MessageChange),
+}
+
+/// What one write did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MessageWritten {
+    /// Stored (or, with `is_new` false, found stored), and the message it answers, when
+    /// its thread counts moved.
+    Appended {
+        appended: Appended,
+        thread_root: Option<MessageRecord>,
+    },
+    /// The message after the change (`changed` false: it already was so), and the root of
+    /// its thread when a deletion moved that thread's counts.
+    Changed {
+        record: MessageRecord,
+        changed: bool,
+        thread_root: Option<MessageRecord>,
+    },
+    /// Not carried out, and nothing of it stored.
+    Refused(WriteRefusal),
+}
+
+/// Why one write of a batch was not carried out (the others still are).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum WriteRefusal {
+    /// No such message in the room, or it is deleted (so it cannot be edited, reacted to
+    /// or answered).
+    #[error("no such message in this room")]
+    NoSuchMessage,
+    /// Only its author may do this.
+    #[error("only its author may change a message")]
+    NotAuthor,
+    /// The message has as many distinct emoji as it may.
+    #[error("a message has at most 20 different reactions")]
+    TooManyReactions,
 }
 
 /// A page of a room's history.

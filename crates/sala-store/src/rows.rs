@@ -119,9 +119,12 @@ impl TryFrom<MemberRoomRow> for MemberRoomRecord {
     }
 }
 
+/// A message as the backends' `message_select!` reads it; its reactions are read apart
+/// ([`MessageRow::reaction_rows`] says whether there are any to read).
 #[derive(sqlx::FromRow)]
 pub struct MessageRow {
     id: i64,
+    seq: i64,
     room: String,
     user_id: i64,
     username: String,
@@ -129,6 +132,23 @@ pub struct MessageRow {
     client_id: Option<String>,
     assistant: bool,
     created_at: i64,
+    edited_at: Option<i64>,
+    deleted_at: Option<i64>,
+    reply_to: Option<i64>,
+    replies: i64,
+    last_reply_at: Option<i64>,
+    reaction_rows: i64,
+}
+
+impl MessageRow {
+    pub fn id(&self) -> i64 {
+        self.id
+    }
+
+    /// How many reactions the message has (each user's emoji counted).
+    pub fn reaction_rows(&self) -> i64 {
+        self.reaction_rows
+    }
 }
 
 impl TryFrom<MessageRow> for MessageRecord {
@@ -136,6 +156,7 @@ impl TryFrom<MessageRow> for MessageRecord {
     fn try_from(row: MessageRow) -> Result<Self, StoreError> {
         Ok(Self {
             id: row.id,
+            seq: row.seq,
             room: row.room,
             user_id: row.user_id,
             username: row.username,
@@ -143,7 +164,42 @@ impl TryFrom<MessageRow> for MessageRecord {
             client_id: row.client_id,
             assistant: row.assistant,
             created_at: from_millis(row.created_at)?,
+            edited_at: row.edited_at.map(from_millis).transpose()?,
+            deleted: row.deleted_at.is_some(),
+            reply_to: row.reply_to,
+            replies: u32::try_from(row.replies).unwrap_or(0),
+            last_reply_at: row.last_reply_at.map(from_millis).transpose()?,
+            reactions: Vec::new(),
         })
+    }
+}
+
+/// One user's reaction, as the backends read them: (message id, emoji, username), ordered
+/// by message, then by when each was made.
+pub type ReactionRow = (i64, String, String);
+
+/// Puts the reactions read (in order) on their messages: each emoji in the order it was
+/// first used, its users oldest first.
+pub fn attach_reactions(messages: &mut [MessageRecord], rows: Vec<ReactionRow>) {
+    let mut by_message: std::collections::HashMap<i64, Vec<crate::ReactionRecord>> =
+        std::collections::HashMap::new();
+    for (message_id, emoji, username) in rows {
+        let reactions = by_message.entry(message_id).or_default();
+        match reactions
+            .iter_mut()
+            .find(|reaction| reaction.emoji == emoji)
+        {
+            Some(reaction) => reaction.users.push(username),
+            None => reactions.push(crate::ReactionRecord {
+                emoji,
+                users: vec![username],
+            }),
+        }
+    }
+    for message in messages {
+        if let Some(reactions) = by_message.remove(&message.id) {
+            message.reactions = reactions;
+        }
     }
 }
 

@@ -5,9 +5,9 @@ use chrono::{DateTime, Utc};
 
 use crate::{
     Appended, AuditRecord, BusyMember, InviteRecord, MemberRoomRecord, MessageQuery, MessageRecord,
-    Moderation, NewDm, NewMessage, NewRoom, NewSession, NewUser, Restriction, RestrictionRecord,
-    Role, RoomMember, RoomQuery, RoomRecord, SessionRecord, StatusRecord, StoreError, UserRecord,
-    UserSummary,
+    MessageWrite, MessageWritten, Moderation, NewDm, NewMessage, NewRoom, NewSession, NewUser,
+    Restriction, RestrictionRecord, Role, RoomMember, RoomQuery, RoomRecord, SessionRecord,
+    StatusRecord, StoreError, UserRecord, UserSummary,
 };
 
 /// Accounts.
@@ -251,7 +251,56 @@ pub trait MessageStore: Send + Sync {
     /// # Errors
     /// `NotFound` when a room or user does not exist; `Unavailable` when the database cannot
     /// be written.
-    async fn append_messages(&self, batch: &[NewMessage]) -> Result<Vec<Appended>, StoreError>;
+    async fn append_messages(&self, batch: &[NewMessage]) -> Result<Vec<Appended>, StoreError> {
+        let writes: Vec<MessageWrite> = batch.iter().cloned().map(MessageWrite::Append).collect();
+        self.write_messages(&writes)
+            .await?
+            .into_iter()
+            .map(|written| match written {
+                MessageWritten::Appended { appended, .. } => Ok(appended),
+                // Only a reply is refused, to a message gone.
+                _ => Err(StoreError::NotFound),
+            })
+            .collect()
+    }
+
+    /// Carries out a batch of sends and changes in one transaction, in order, each taking
+    /// the next position of its room's log (a send its `id`, a change the message's new
+    /// `seq`; a reply moves its thread root's `seq` too). A write refused by its own rule
+    /// (see [`WriteRefusal`]) stores nothing of itself and leaves the others be; a repeated
+    /// `client_id`, a deletion of a deleted message, or a reaction already so takes no
+    /// position. Either the whole batch is committed or nothing is.
+    ///
+    /// # Errors
+    /// `NotFound` when a room or user does not exist; `Unavailable` when the database cannot
+    /// be written.
+    async fn write_messages(
+        &self,
+        batch: &[MessageWrite],
+    ) -> Result<Vec<MessageWritten>, StoreError>;
+
+    /// One message of a room, as it is now (a tombstone too).
+    ///
+    /// # Errors
+    /// Backend failures only.
+    async fn get_message(
+        &self,
+        room_id: i64,
+        message_id: i64,
+    ) -> Result<Option<MessageRecord>, StoreError>;
+
+    /// The room's messages whose latest change lies after position `after`, as they are
+    /// now, by `seq`, at most `limit`, and whether more lay beyond: what a client that saw
+    /// everything up to `after` has not seen.
+    ///
+    /// # Errors
+    /// Backend failures only.
+    async fn changes_after(
+        &self,
+        room_id: i64,
+        after: i64,
+        limit: u32,
+    ) -> Result<(Vec<MessageRecord>, bool), StoreError>;
 
     /// Messages in the rooms the user is a member of, sent at or after `since`, oldest
     /// first, at most `limit`.

@@ -167,6 +167,7 @@ impl Assistant {
                 client_id: None,
                 assistant: true,
                 created_at: Utc::now(),
+                reply_to: None,
             },
             room: message.room.clone(),
             sender: None,

@@ -363,6 +363,7 @@ impl Client {
                 client_id: client_id.map(ClientId::into_inner),
                 assistant: false,
                 created_at: Utc::now(),
+                reply_to: None,
             },
             room,
             sender: Some(self.conn.clone()),
