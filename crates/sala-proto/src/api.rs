@@ -308,11 +308,17 @@ pub struct MemberRooms {
 }
 
 /// A chat message (SPEC §2).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Message {
+    /// Its position in the room's log when it was sent.
     pub id: i64,
+    /// The position of its latest change (edit, deletion, reaction, reply to it): equal to
+    /// `id` until it is first changed. A client keeps the copy with the highest `seq`.
+    #[serde(default)]
+    pub seq: i64,
     pub room: String,
     pub user: String,
+    /// Empty for a deleted message.
     pub text: String,
     #[serde(with = "crate::time")]
     #[schema(value_type = String)]
@@ -321,6 +327,43 @@ pub struct Message {
     pub client_id: Option<String>,
     #[serde(default)]
     pub assistant: bool,
+    /// When it was last edited (RFC 3339); absent if never.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edited_at: Option<String>,
+    /// A tombstone: the text is gone.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub deleted: bool,
+    /// The id of the message this one answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<i64>,
+    /// How many messages (not deleted) answer this one; absent when none.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub replies: u32,
+    /// When the last of them came (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_reply_at: Option<String>,
+    /// By emoji, in the order each was first used; absent when none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reactions: Vec<Reaction>,
+}
+
+/// One emoji on a message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Reaction {
+    pub emoji: String,
+    pub count: u32,
+    /// Who reacted so, oldest first.
+    pub users: Vec<String>,
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
+fn is_false(value: &bool) -> bool {
+    !*value
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)]
+fn is_zero(value: &u32) -> bool {
+    *value == 0
 }
 
 /// `GET /api/rooms/{name}/messages`: oldest first; `more` says whether the page was cut short.

@@ -18,7 +18,8 @@ pub enum ClientFrame {
     Auth {
         token: String,
     },
-    /// Start receiving the room's frames; `since` is the last id seen (resume without gaps).
+    /// Start receiving the room's frames; `since` is the highest position seen (the highest
+    /// `id` or `seq` of the messages the client holds): resume without gaps.
     Join {
         room: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -32,6 +33,32 @@ pub enum ClientFrame {
         text: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         client_id: Option<String>,
+        /// The id of the message (of the same room) this one answers.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reply_to: Option<i64>,
+    },
+    /// New text for one's own message.
+    Edit {
+        room: String,
+        id: i64,
+        text: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        client_id: Option<String>,
+    },
+    /// Deletes one's own message (the room's admins and owner: anyone's).
+    Delete {
+        room: String,
+        id: i64,
+    },
+    React {
+        room: String,
+        id: i64,
+        emoji: String,
+    },
+    Unreact {
+        room: String,
+        id: i64,
+        emoji: String,
     },
     /// Older messages (`before`), or newer ones (`after`, a Sala extension for catching up).
     History {
@@ -101,7 +128,13 @@ pub enum ServerFrame {
         #[serde(default)]
         statuses: BTreeMap<String, MemberStatus>,
         history: Vec<Message>,
+        /// With `since`: messages the client had that changed since, as they are now.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        updated: Vec<Message>,
         more: bool,
+        /// With `since`: the highest position this answer covers, the next `since`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        through: Option<i64>,
     },
     Left {
         room: String,
@@ -110,12 +143,30 @@ pub enum ServerFrame {
         room: String,
         id: i64,
         client_id: Option<String>,
+        /// For a change (edit, delete, react): the message's position after it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        seq: Option<i64>,
     },
     Message(Message),
+    /// A message changed: what it is now.
+    MessageUpdated {
+        room: String,
+        change: MessageChange,
+        /// Who made the change (absent for `changed`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<String>,
+        message: Message,
+    },
     History {
         room: String,
         messages: Vec<Message>,
+        /// With `after`: messages up to `after` that changed since, as they are now.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        updated: Vec<Message>,
         more: bool,
+        /// With `after`: the highest position this page covers, the next `after`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        through: Option<i64>,
     },
     Typing {
         room: String,
@@ -190,6 +241,20 @@ pub enum ServerFrame {
     Pong,
 }
 
+/// What changed a message, as `message_updated` says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageChange {
+    Edited,
+    Deleted,
+    /// A reaction was added or removed.
+    Reacted,
+    /// A reply to it came or was deleted: its thread counts moved.
+    Replied,
+    /// Changed while this node was cut off from the others; what changed it is not known.
+    Changed,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -203,7 +268,8 @@ mod tests {
             ClientFrame::Send {
                 room: "general".into(),
                 text: "hi".into(),
-                client_id: None
+                client_id: None,
+                reply_to: None,
             }
         );
         let pong = serde_json::to_string(&ServerFrame::Pong).unwrap();
@@ -218,8 +284,7 @@ mod tests {
             user: "alice".into(),
             text: "hi".into(),
             ts: chrono::DateTime::from_timestamp_millis(0).unwrap(),
-            client_id: None,
-            assistant: false,
+            ..Message::default()
         };
         let json: serde_json::Value =
             serde_json::to_value(ServerFrame::Message(message.clone())).unwrap();

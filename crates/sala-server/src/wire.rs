@@ -1,6 +1,6 @@
 //! Store records into wire types, at the edge (records are not wire types).
 
-use sala_proto::api::{Account, MemberRoom, Message, Room, UserStatus, UserSummary};
+use sala_proto::api::{Account, MemberRoom, Message, Reaction, Room, UserStatus, UserSummary};
 use sala_proto::frames::{ReadyUser, ServerFrame};
 use sala_store::{MemberRoomRecord, MessageRecord, RoomRecord, UserRecord};
 
@@ -70,12 +70,27 @@ pub fn member_room(record: MemberRoomRecord, online: u64) -> MemberRoom {
 pub fn message(message: MessageRecord) -> Message {
     Message {
         id: message.id,
+        seq: message.seq,
         room: message.room,
         user: message.username,
         text: message.text,
         ts: message.created_at,
         client_id: message.client_id,
         assistant: message.assistant,
+        edited_at: message.edited_at.as_ref().map(sala_proto::time::format),
+        deleted: message.deleted,
+        reply_to: message.reply_to,
+        replies: message.replies,
+        last_reply_at: message.last_reply_at.as_ref().map(sala_proto::time::format),
+        reactions: message
+            .reactions
+            .into_iter()
+            .map(|reaction| Reaction {
+                emoji: reaction.emoji,
+                count: u32::try_from(reaction.users.len()).unwrap_or(u32::MAX),
+                users: reaction.users,
+            })
+            .collect(),
     }
 }
 

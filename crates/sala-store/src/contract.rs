@@ -1427,7 +1427,10 @@ pub async fn changes_take_positions_by_their_rules(store: &dyn Store) {
     let fewer = changed(write_one(store, change(room_id, m2.id, ann, react("👍", false))).await);
     // The order is by first use among the reactions there now: bob's 🎉 came before his 👍.
     assert_eq!(
-        (fewer.reactions[0].emoji.as_str(), fewer.reactions[1].users.clone()),
+        (
+            fewer.reactions[0].emoji.as_str(),
+            fewer.reactions[1].users.clone()
+        ),
         ("🎉", vec!["ch-bob".to_owned()]),
         "{fewer:?}"
     );

@@ -207,7 +207,7 @@ pub struct BusyMember {
 }
 
 /// A stored message, as it is after its latest change.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MessageRecord {
     /// Its position in the room's log when it was sent.
     pub id: i64,

@@ -176,6 +176,23 @@ impl App {
             .unwrap_or_else(|| format!("#{room}"))
     }
 
+    /// A changed message takes the place of the copy shown, if one is (and is older).
+    fn replace(&mut self, message: Message) {
+        let Some(view) = self.rooms.get_mut(&message.room) else {
+            return;
+        };
+        for line in &mut view.lines {
+            if let Line::Message(shown) = line
+                && shown.id == message.id
+            {
+                if shown.seq <= message.seq {
+                    *shown = message;
+                }
+                return;
+            }
+        }
+    }
+
     /// Applies a frame from the server.
     fn on_frame(&mut self, frame: ServerFrame) {
         match frame {
@@ -184,7 +201,9 @@ impl App {
                 members,
                 statuses,
                 history,
+                updated,
                 more,
+                ..
             } => {
                 for name in &members {
                     let status = statuses
@@ -216,6 +235,9 @@ impl App {
                 view.joined = true;
                 let lines = history.into_iter().map(Line::Message).collect();
                 self.append(&room, lines);
+                for message in updated {
+                    self.replace(message);
+                }
                 if self.active.is_none() {
                     self.active = Some(room);
                     let notes = std::mem::take(&mut self.notes);
@@ -310,11 +332,17 @@ impl App {
                 }
                 self.append(&room, vec![Line::Message(message)]);
             }
+            ServerFrame::MessageUpdated { message, .. } => self.replace(message),
             ServerFrame::History {
                 room,
                 messages,
+                updated,
                 more,
+                ..
             } => {
+                for message in updated {
+                    self.replace(message);
+                }
                 let view = self.rooms.entry(room).or_default();
                 view.more = more;
                 view.loading_older = false;
@@ -594,6 +622,7 @@ fn say(app: &mut App, text: String) -> Action {
     app.sent += 1;
     app.go_to_live_end();
     Action::Send(ClientFrame::Send {
+        reply_to: None,
         room,
         text,
         client_id: Some(format!("tui-{}-{}", std::process::id(), app.sent)),

@@ -43,13 +43,25 @@ pub struct LinesRefused {
 /// One printed line per message.
 pub fn format_message(message: &Message) -> String {
     let time = message.ts.with_timezone(&Local).format("%H:%M:%S");
-    let text = message.text.replace('\n', "\n    ");
+    let text = if message.deleted {
+        "(deleted)".to_owned()
+    } else {
+        message.text.replace('\n', "\n    ")
+    };
     let mark = if message.assistant {
         " [assistant]"
     } else {
         ""
     };
-    format!("[{time}] #{} {}{mark}: {text}", message.room, message.user)
+    let edited = if message.edited_at.is_some() && !message.deleted {
+        " (edited)"
+    } else {
+        ""
+    };
+    format!(
+        "[{time}] #{} {}{mark}: {text}{edited}",
+        message.room, message.user
+    )
 }
 
 /// A line on its way: its frame, and how often it was refused as too fast.
@@ -99,6 +111,7 @@ pub async fn run(args: ChatArgs) -> anyhow::Result<()> {
                     lines.sent += 1;
                     let client_id = format!("{}-{}-{}", session.username, std::process::id(), lines.sent);
                     let frame = ClientFrame::Send {
+                        reply_to: None,
                         room: room.clone(),
                         text: line.clone(),
                         client_id: Some(client_id.clone()),
@@ -223,8 +236,8 @@ mod tests {
             user: "alice".into(),
             text: "in a meeting".into(),
             ts: chrono::Utc::now(),
-            client_id: None,
             assistant,
+            ..Message::default()
         }
     }
 

@@ -93,18 +93,37 @@ impl Resume {
     /// Updates the resume state; `false` for a message already passed on.
     fn note_incoming(&mut self, frame: &mut ServerFrame) -> bool {
         match frame {
+            // The position kept is the highest seen of a message's id or a change's seq.
             ServerFrame::Message(message) => match self.rooms.get_mut(&message.room) {
                 Some(Some(last)) if message.id <= *last => return false,
-                Some(last) => *last = Some(message.id),
+                Some(last) => *last = Some(message.id.max(message.seq)),
                 None => {}
             },
-            ServerFrame::Joined { room, history, .. } => {
+            ServerFrame::MessageUpdated { room, message, .. } => match self.rooms.get_mut(room) {
+                Some(Some(last)) if message.seq <= *last => return false,
+                Some(last) => *last = Some(message.seq),
+                None => {}
+            },
+            ServerFrame::Joined {
+                room,
+                history,
+                updated,
+                through,
+                ..
+            } => {
                 let last = self.rooms.entry(room.clone()).or_insert(None);
                 if let Some(seen) = *last {
                     history.retain(|message| message.id > seen);
+                    updated.retain(|message| message.seq > seen);
                 }
-                if let Some(newest) = history.last() {
-                    *last = Some(newest.id);
+                let newest = history
+                    .iter()
+                    .chain(updated.iter())
+                    .map(|message| message.id.max(message.seq))
+                    .chain(*through)
+                    .max();
+                if newest.is_some() {
+                    *last = newest.max(*last);
                 }
             }
             ServerFrame::Left { room } => {

@@ -125,6 +125,9 @@ fn message_line<'a>(message: &'a Message, me: &str) -> Line<'a> {
         spans.push(Span::styled(format!(" {action}"), Style::new().italic()));
         return Line::from(spans);
     }
+    if message.reply_to.is_some() {
+        spans.push(Span::styled("↳ ", Style::new().dim()));
+    }
     spans.push(Span::styled(message.user.clone(), name_style));
     if message.assistant {
         spans.push(Span::styled(
@@ -133,6 +136,13 @@ fn message_line<'a>(message: &'a Message, me: &str) -> Line<'a> {
         ));
     }
     spans.push(Span::raw(": "));
+    if message.deleted {
+        spans.push(Span::styled(
+            "(message deleted)",
+            Style::new().dim().italic(),
+        ));
+        return Line::from(spans);
+    }
     let mention = format!("@{}", me.to_lowercase());
     for (i, word) in message.text.split(' ').enumerate() {
         if i > 0 {
@@ -152,6 +162,26 @@ fn message_line<'a>(message: &'a Message, me: &str) -> Line<'a> {
         } else {
             spans.push(Span::raw(word.to_owned()));
         }
+    }
+    if message.edited_at.is_some() {
+        spans.push(Span::styled(" (edited)", Style::new().dim()));
+    }
+    if message.replies > 0 {
+        let replies = if message.replies == 1 {
+            "reply"
+        } else {
+            "replies"
+        };
+        spans.push(Span::styled(
+            format!(" [{} {replies}]", message.replies),
+            Style::new().fg(Color::Cyan),
+        ));
+    }
+    for reaction in &message.reactions {
+        spans.push(Span::styled(
+            format!(" {} {}", reaction.emoji, reaction.count),
+            Style::new().fg(Color::Yellow),
+        ));
     }
     Line::from(spans)
 }

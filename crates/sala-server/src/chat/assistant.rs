@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use sala_store::{MessageQuery, MessageRecord, NewMessage, Store, UserRecord};
+use sala_store::{MessageQuery, MessageRecord, MessageWrite, NewMessage, Store, UserRecord};
 use secrecy::{ExposeSecret as _, SecretString};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
@@ -160,7 +160,7 @@ impl Assistant {
         };
         inner.metrics.count_assistant(outcome);
         let request = CommitRequest {
-            message: NewMessage {
+            write: MessageWrite::Append(NewMessage {
                 room_id,
                 user_id: user.id,
                 text,
@@ -168,8 +168,9 @@ impl Assistant {
                 assistant: true,
                 created_at: Utc::now(),
                 reply_to: None,
-            },
+            }),
             room: message.room.clone(),
+            by: user.username.clone(),
             sender: None,
             reply_to: None,
         };

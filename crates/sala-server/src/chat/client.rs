@@ -8,8 +8,8 @@ use chrono::Utc;
 use sala_proto::api::UserStatus;
 use sala_proto::frames::{ClientFrame, MemberStatus, ServerFrame};
 use sala_store::{
-    BusyMember, MessageQuery, MessageRecord, NewMessage, Restriction, RestrictionRecord, RoomKind,
-    RoomRecord, StoreError,
+    BusyMember, ChangeKind, MessageChange, MessageQuery, MessageRecord, MessageWrite, NewMessage,
+    Restriction, RestrictionRecord, Role, RoomKind, RoomRecord, StoreError,
 };
 
 use super::command::{Addressed, Command, Refusal};
@@ -18,7 +18,7 @@ use super::rate::{self, SharedBucket};
 use super::visibility::MAX_DM_PEOPLE;
 use super::{Chat, ChatError};
 use crate::cluster::hub::{ConnHandle, ConnUser, Event, RequestId, Skip};
-use crate::domain::{ClientId, MessageText, PageSize, RoomName};
+use crate::domain::{ClientId, Emoji, MessageText, PageSize, RoomName};
 use crate::wire;
 
 /// Messages in `joined` when the client gives no `since`.
@@ -116,13 +116,12 @@ impl Client {
         if !self.conn.writable(self.chat.limits().write_timeout).await {
             return Ok(());
         }
-        // Sends have their own bucket (`send`); every other command takes from this one,
+        // Writes (sends and changes to messages) have their own bucket, taken in
+        // `may_write`; every other command takes from this one,
         // refused or not, so that no kind of frame lets one user make the node work without
         // bound. A typing hint over the rate is dropped quietly, like one within the typing
         // interval.
-        if !matches!(frame, ClientFrame::Send { .. })
-            && !rate::try_take(&self.commands, Instant::now())
-        {
+        if !Command::writes(&frame) && !rate::try_take(&self.commands, Instant::now()) {
             return match frame {
                 ClientFrame::Typing { .. } => Ok(()),
                 _ => Err(self.refuse(ChatError::RateLimited, &Addressed::default())),
@@ -157,7 +156,33 @@ impl Client {
                 room,
                 text,
                 client_id,
-            } => self.send(&room, text, client_id).await,
+                reply_to,
+            } => self.send(&room, text, client_id, reply_to).await,
+            Command::Edit {
+                room,
+                id,
+                text,
+                client_id,
+            } => {
+                let kind = ChangeKind::Edit {
+                    text: text.into_inner(),
+                    client_id: client_id.map(ClientId::into_inner),
+                };
+                self.change(&room, id, kind).await
+            }
+            Command::Delete { room, id } => self.delete(&room, id).await,
+            Command::React {
+                room,
+                id,
+                emoji,
+                add,
+            } => {
+                let kind = ChangeKind::React {
+                    emoji: Emoji::into_inner(emoji),
+                    add,
+                };
+                self.change(&room, id, kind).await
+            }
             Command::History {
                 room,
                 before,
@@ -253,36 +278,43 @@ impl Client {
         if !hub.begin_join(self.conn.id(), &room.name) {
             return Ok(()); // The connection is closing.
         }
-        let query = match since {
-            Some(since) => MessageQuery {
-                before: None,
-                after: Some(since),
-                limit: RESUME_LIMIT,
-            },
-            None => MessageQuery {
-                before: None,
-                after: None,
-                limit: JOIN_HISTORY,
-            },
-        };
-        let keep_newest = since.is_none();
         // Read after `begin_join`: a status changed after this read reaches the connection as
         // a `status` frame held back until `joined` is out, so the client ends up current.
         let read = async {
-            let page = store.list_messages(room.id, query).await?;
+            let page = match since {
+                // Everything changed after the client's position, as it is now.
+                Some(since) => store.changes_after(room.id, since, RESUME_LIMIT).await?,
+                None => {
+                    let query = MessageQuery {
+                        before: None,
+                        after: None,
+                        limit: JOIN_HISTORY,
+                    };
+                    store.list_messages(room.id, query).await?
+                }
+            };
             let busy = store.busy_members(room.id, MAX_BUSY_LISTED).await?;
             Ok::<_, StoreError>((page, busy))
         };
-        let ((history, more), busy) = match read.await {
-            Ok(((page, more), busy)) => (cut_to_page_bytes(page, more, keep_newest), busy),
+        let ((page, more), busy) = match read.await {
+            Ok(((page, more), busy)) => (cut_to_page_bytes(page, more, since.is_none()), busy),
             Err(err) => {
                 hub.abort_join(self.conn.id(), &room.name);
                 return Err(err.into());
             }
         };
-        // Live messages up to here are in the history, or (with `since`) the client has them.
-        let seen_through = history.last().map(|message| message.id).max(since);
+        let Paged {
+            history,
+            updated,
+            through,
+        } = Paged::of(page, since);
+        // Live changes up to here are in the answer, or (with `since`) the client has them:
+        // positions follow commit order, so every change at or below the highest one read
+        // was committed before the read.
+        let seen_through = through.max(since);
         let history: Vec<_> = history.into_iter().map(wire::message).collect();
+        let updated: Vec<_> = updated.into_iter().map(wire::message).collect();
+        let through = since.and(through.max(since));
         let room_name = room.name.clone();
         let request = self.request;
         hub.complete_join(
@@ -297,7 +329,9 @@ impl Client {
                     members,
                     statuses,
                     history,
+                    updated,
                     more,
+                    through,
                 })
             },
         );
@@ -330,19 +364,17 @@ impl Client {
         Ok(())
     }
 
-    async fn send(
-        &mut self,
-        room: &RoomName,
-        text: MessageText,
-        client_id: Option<ClientId>,
-    ) -> Result<(), ChatError> {
+    /// What every write into a room asks first: that this connection joined it, that the
+    /// user's write rate allows it, that they are not muted there, and, in a DM, that
+    /// nobody in it blocks them. Returns the room's name and id.
+    async fn may_write(&mut self, room: &RoomName) -> Result<(String, i64), ChatError> {
         let (room, room_id) = self.joined_room(room).await?;
         if !rate::try_take(&self.sends, Instant::now()) {
             return Err(ChatError::RateLimited);
         }
         self.unless_muted(&room, room_id).await?;
         if let Some(others) = self.dm_others.get(&room) {
-            // Asked at each send: a block takes effect on the next message.
+            // Asked at each write: a block takes effect on the next one.
             if !self
                 .chat
                 .store()
@@ -355,27 +387,84 @@ impl Client {
                 ));
             }
         }
+        Ok((room, room_id))
+    }
+
+    /// Queues a write for the writer, which acks it once it is stored.
+    async fn queue(&self, room: String, write: MessageWrite) -> Result<(), ChatError> {
         let request = CommitRequest {
-            message: NewMessage {
-                room_id,
-                user_id: self.user.id,
-                text: text.into_inner(),
-                client_id: client_id.map(ClientId::into_inner),
-                assistant: false,
-                created_at: Utc::now(),
-                reply_to: None,
-            },
+            write,
             room,
+            by: self.user.username.clone(),
             sender: Some(self.conn.clone()),
             reply_to: self.request,
         };
-        self.chat.metrics().messages_received.increment(1);
         // Waits when the writer is behind: backpressure on this one connection.
         self.chat
             .commits()
             .send(request)
             .await
             .map_err(|_| ChatError::Unavailable)
+    }
+
+    async fn send(
+        &mut self,
+        room: &RoomName,
+        text: MessageText,
+        client_id: Option<ClientId>,
+        reply_to: Option<i64>,
+    ) -> Result<(), ChatError> {
+        let (room, room_id) = self.may_write(room).await?;
+        self.chat.metrics().messages_received.increment(1);
+        let message = NewMessage {
+            room_id,
+            user_id: self.user.id,
+            text: text.into_inner(),
+            client_id: client_id.map(ClientId::into_inner),
+            assistant: false,
+            created_at: Utc::now(),
+            reply_to,
+        };
+        self.queue(room, MessageWrite::Append(message)).await
+    }
+
+    /// An edit or a reaction: the writer checks the message (its room, author, tombstone)
+    /// as it applies the change, and refuses it there if it must.
+    async fn change(
+        &mut self,
+        room: &RoomName,
+        id: i64,
+        kind: ChangeKind,
+    ) -> Result<(), ChatError> {
+        let (room, room_id) = self.may_write(room).await?;
+        let change = MessageChange {
+            room_id,
+            message_id: id,
+            user_id: self.user.id,
+            at: Utc::now(),
+            kind,
+        };
+        self.queue(room, MessageWrite::Change(change)).await
+    }
+
+    /// A deletion: of one's own message, or, by the room's admins and owner, of anyone's.
+    /// A muted user may still take back their own words.
+    async fn delete(&mut self, name: &RoomName, id: i64) -> Result<(), ChatError> {
+        let (room, room_id) = self.joined_room(name).await?;
+        if !rate::try_take(&self.sends, Instant::now()) {
+            return Err(ChatError::RateLimited);
+        }
+        let role = self.chat.store().role_in(self.user.id, room_id).await?;
+        let change = MessageChange {
+            room_id,
+            message_id: id,
+            user_id: self.user.id,
+            at: Utc::now(),
+            kind: ChangeKind::Delete {
+                any_author: matches!(role, Some(Role::Owner | Role::Admin)),
+            },
+        };
+        self.queue(room, MessageWrite::Change(change)).await
     }
 
     async fn history(
@@ -387,25 +476,34 @@ impl Client {
     ) -> Result<(), ChatError> {
         let limit = limit.get();
         let room = self.find_room(name).await?;
-        let (messages, more) = self
-            .chat
-            .store()
-            .list_messages(
-                room.id,
-                MessageQuery {
+        let store = self.chat.store();
+        let (page, more) = match (after, before) {
+            // Forward from a position: every change after it, as a resume pages on.
+            (Some(after), None) => store.changes_after(room.id, after, limit).await?,
+            _ => {
+                let query = MessageQuery {
                     before,
                     after,
                     limit,
-                },
-            )
-            .await?;
-        // A page read forward (`after`) keeps its oldest messages; one read backward, its
-        // newest, so that paging on from the cut leaves no gap.
-        let (messages, more) = cut_to_page_bytes(messages, more, after.is_none());
+                };
+                store.list_messages(room.id, query).await?
+            }
+        };
+        // A page read forward (`after`) keeps its oldest; one read backward, its newest, so
+        // that paging on from the cut leaves no gap.
+        let (page, more) = cut_to_page_bytes(page, more, after.is_none());
+        let forward = after.filter(|_| before.is_none());
+        let Paged {
+            history,
+            updated,
+            through,
+        } = Paged::of(page, forward);
         self.reply(ServerFrame::History {
             room: room.name,
-            messages: messages.into_iter().map(wire::message).collect(),
+            messages: history.into_iter().map(wire::message).collect(),
+            updated: updated.into_iter().map(wire::message).collect(),
             more,
+            through: forward.and(through.max(forward)),
         });
         Ok(())
     }
@@ -464,6 +562,40 @@ fn member_statuses(members: &[String], busy: Vec<BusyMember>) -> BTreeMap<String
         .collect()
 }
 
+/// A page as `joined` and `history` carry it.
+struct Paged {
+    /// Messages new to the client, by id.
+    history: Vec<MessageRecord>,
+    /// With a position to resume after: messages the client had that changed since, in
+    /// the order of their changes.
+    updated: Vec<MessageRecord>,
+    /// The highest position the page holds.
+    through: Option<i64>,
+}
+
+impl Paged {
+    /// Splits a page read after `after` (in position order) into what is new and what
+    /// changed; without `after` the page (by id) is all history.
+    fn of(page: Vec<MessageRecord>, after: Option<i64>) -> Self {
+        let through = page.iter().map(|m| m.seq.max(m.id)).max();
+        let Some(after) = after else {
+            return Self {
+                history: page,
+                updated: Vec::new(),
+                through,
+            };
+        };
+        let (mut history, updated): (Vec<_>, Vec<_>) =
+            page.into_iter().partition(|message| message.id > after);
+        history.sort_by_key(|message| message.id);
+        Self {
+            history,
+            updated,
+            through,
+        }
+    }
+}
+
 /// Cuts a page of messages (oldest first) to [`PAGE_BYTES`], keeping its newest messages
 /// when `keep_newest`, else its oldest; a cut page has `more`. A single message always fits.
 fn cut_to_page_bytes(
@@ -476,6 +608,10 @@ fn cut_to_page_bytes(
             + m.username.len()
             + m.room.len()
             + m.client_id.as_ref().map_or(0, String::len)
+            + m.reactions
+                .iter()
+                .map(|r| r.emoji.len() + r.users.iter().map(|u| u.len() + 3).sum::<usize>() + 32)
+                .sum::<usize>()
             + MESSAGE_OVERHEAD_BYTES
     };
     let mut total = 0;
@@ -535,9 +671,8 @@ mod tests {
             user_id: 1,
             username: "u".into(),
             text: "x".repeat(text_bytes),
-            client_id: None,
-            assistant: false,
             created_at: Utc::now(),
+            ..MessageRecord::default()
         }
     }
 

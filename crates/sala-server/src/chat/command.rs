@@ -9,7 +9,7 @@ use sala_proto::frames::ClientFrame;
 
 use super::ChatError;
 use crate::cluster::hub::Event;
-use crate::domain::{Availability, ClientId, MessageText, PageSize, RoomName};
+use crate::domain::{Availability, ClientId, Emoji, MessageText, PageSize, RoomName};
 
 /// A command whose fields have passed every check that needs no store.
 #[derive(Debug)]
@@ -25,6 +25,24 @@ pub enum Command {
         room: RoomName,
         text: MessageText,
         client_id: Option<ClientId>,
+        reply_to: Option<i64>,
+    },
+    Edit {
+        room: RoomName,
+        id: i64,
+        text: MessageText,
+        client_id: Option<ClientId>,
+    },
+    Delete {
+        room: RoomName,
+        id: i64,
+    },
+    /// Adds (`add`) or removes one's reaction.
+    React {
+        room: RoomName,
+        id: i64,
+        emoji: Emoji,
+        add: bool,
     },
     History {
         room: RoomName,
@@ -102,6 +120,7 @@ impl Command {
                 room,
                 text,
                 client_id,
+                reply_to,
             } => Self::Send {
                 room: room_named(&room).map_err(refuse)?,
                 text: MessageText::parse(&text).map_err(|err| refuse(err.into()))?,
@@ -109,7 +128,32 @@ impl Command {
                     .map(ClientId::parse)
                     .transpose()
                     .map_err(|err| refuse(err.into()))?,
+                reply_to,
             },
+            ClientFrame::Edit {
+                room,
+                id,
+                text,
+                client_id,
+            } => Self::Edit {
+                room: room_named(&room).map_err(refuse)?,
+                id,
+                text: MessageText::parse(&text).map_err(|err| refuse(err.into()))?,
+                client_id: client_id
+                    .map(ClientId::parse)
+                    .transpose()
+                    .map_err(|err| refuse(err.into()))?,
+            },
+            ClientFrame::Delete { room, id } => Self::Delete {
+                room: room_named(&room).map_err(refuse)?,
+                id,
+            },
+            ClientFrame::React { room, id, emoji } => {
+                reaction(&room, id, &emoji, true).map_err(refuse)?
+            }
+            ClientFrame::Unreact { room, id, emoji } => {
+                reaction(&room, id, &emoji, false).map_err(refuse)?
+            }
             ClientFrame::History {
                 room,
                 before,
@@ -136,14 +180,22 @@ impl Command {
         Ok(command)
     }
 
-    /// What this command's `error` frame names, should applying it fail.
+    /// What this command's `error` frame names, should applying it fail: a send's or a
+    /// change's room, and its `client_id`.
     pub fn about(&self) -> Addressed {
         match self {
             Self::Send {
                 room, client_id, ..
+            }
+            | Self::Edit {
+                room, client_id, ..
             } => Addressed {
                 room: Some(room.as_ref().to_owned()),
                 client_id: client_id.as_ref().map(|id| id.as_ref().to_owned()),
+            },
+            Self::Delete { room, .. } | Self::React { room, .. } => Addressed {
+                room: Some(room.as_ref().to_owned()),
+                client_id: None,
             },
             _ => Addressed::default(),
         }
@@ -156,13 +208,44 @@ impl Command {
         match frame {
             ClientFrame::Send {
                 room, client_id, ..
+            }
+            | ClientFrame::Edit {
+                room, client_id, ..
             } => Addressed {
                 room: Some(room.to_ascii_lowercase()),
                 client_id: client_id.clone(),
             },
+            ClientFrame::Delete { room, .. }
+            | ClientFrame::React { room, .. }
+            | ClientFrame::Unreact { room, .. } => Addressed {
+                room: Some(room.to_ascii_lowercase()),
+                client_id: None,
+            },
             _ => Addressed::default(),
         }
     }
+
+    /// Whether the command writes to a room (a send or a change to a message): these
+    /// take from the user's send rate, the others from the command rate.
+    pub fn writes(frame: &ClientFrame) -> bool {
+        matches!(
+            frame,
+            ClientFrame::Send { .. }
+                | ClientFrame::Edit { .. }
+                | ClientFrame::Delete { .. }
+                | ClientFrame::React { .. }
+                | ClientFrame::Unreact { .. }
+        )
+    }
+}
+
+fn reaction(room: &str, id: i64, emoji: &str, add: bool) -> Result<Command, ChatError> {
+    Ok(Command::React {
+        room: room_named(room)?,
+        id,
+        emoji: Emoji::parse(emoji)?,
+        add,
+    })
 }
 
 /// A name that cannot be valid names no room.
@@ -181,6 +264,7 @@ mod tests {
             room: room.into(),
             text: text.into(),
             client_id: client_id.map(str::to_owned),
+            reply_to: None,
         }
     }
 

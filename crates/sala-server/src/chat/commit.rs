@@ -1,16 +1,20 @@
-//! Group commit: the one task that stores messages, then acks and broadcasts them.
+//! Group commit: the one task that stores messages and changes to them, then acks and
+//! broadcasts them.
 //!
-//! Sessions queue [`CommitRequest`]s; this task takes everything queued (up to
-//! [`MAX_BATCH`]) and stores it in one transaction, so messages arriving together share one
-//! fsync. Only after the commit does each sender get its `ack` and each room its `message`.
-//! Because this single task both commits and broadcasts, in commit order, every member sees
-//! a room's messages in id order, and a sender always sees its `ack` before its `message`
-//! (both travel through the sender's one FIFO queue).
+//! Sessions queue [`CommitRequest`]s (a send, an edit, a deletion, a reaction); this task
+//! takes everything queued (up to [`MAX_BATCH`]) and writes it in one transaction, so writes
+//! arriving together share one fsync. Only after the commit does each sender get its `ack`
+//! and each room its `message` or `message_updated`. Because this single task both commits
+//! and broadcasts, in commit order, every member sees a room's changes in position order,
+//! and a sender always sees its `ack` before its own frame (both travel through the
+//! sender's one FIFO queue).
 
 use std::sync::Arc;
 
-use sala_proto::frames::ServerFrame;
-use sala_store::{Appended, MessageRecord, NewMessage, Store, StoreError};
+use sala_proto::frames::{MessageChange, ServerFrame};
+use sala_store::{
+    Appended, ChangeKind, MessageRecord, MessageWrite, MessageWritten, Store, StoreError,
+};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -25,10 +29,12 @@ pub const MAX_BATCH: usize = 512;
 /// Messages that may wait for the writer before senders have to wait too.
 pub const QUEUE_CAPACITY: usize = 8192;
 
-/// One message to store, and where its ack goes.
+/// One write to carry out, and where its ack goes.
 pub struct CommitRequest {
-    pub message: NewMessage,
+    pub write: MessageWrite,
     pub room: String,
+    /// Who writes: the `by` of the room's `message_updated`.
+    pub by: String,
     /// The sender's connection, for the ack (or the error); `None` for the assistant.
     pub sender: Option<ConnHandle>,
     /// The sender's request the ack (or the error) answers.
@@ -44,6 +50,9 @@ pub trait AfterCommit: Send + Sync + 'static {
 struct Route {
     room: String,
     room_id: i64,
+    by: String,
+    /// What a change changes, for its `message_updated` (`None`: a send).
+    change: Option<MessageChange>,
     client_id: Option<String>,
     sender: Option<ConnHandle>,
     reply_to: Option<RequestId>,
@@ -77,17 +86,34 @@ pub async fn run(
         if received == 0 {
             break;
         }
-        let (messages, routes): (Vec<NewMessage>, Vec<Route>) = batch
+        let (messages, routes): (Vec<MessageWrite>, Vec<Route>) = batch
             .drain(..)
             .map(|request| {
+                let (room_id, change, client_id) = match &request.write {
+                    MessageWrite::Append(message) => {
+                        (message.room_id, None, message.client_id.clone())
+                    }
+                    MessageWrite::Change(change) => {
+                        let (what, client_id) = match &change.kind {
+                            ChangeKind::Edit { client_id, .. } => {
+                                (MessageChange::Edited, client_id.clone())
+                            }
+                            ChangeKind::Delete { .. } => (MessageChange::Deleted, None),
+                            ChangeKind::React { .. } => (MessageChange::Reacted, None),
+                        };
+                        (change.room_id, Some(what), client_id)
+                    }
+                };
                 let route = Route {
                     room: request.room,
-                    room_id: request.message.room_id,
-                    client_id: request.message.client_id.clone(),
+                    room_id,
+                    by: request.by,
+                    change,
+                    client_id,
                     sender: request.sender,
                     reply_to: request.reply_to,
                 };
-                (request.message, route)
+                (request.write, route)
             })
             .unzip();
         let delivery = Delivery {
@@ -111,20 +137,20 @@ struct Delivery<'a, A> {
 async fn commit(
     store: &dyn Store,
     delivery: &Delivery<'_, impl AfterCommit>,
-    messages: &[NewMessage],
+    writes: &[MessageWrite],
     routes: Vec<Route>,
 ) {
     let metrics = delivery.metrics;
     let started = std::time::Instant::now();
-    let stored = store.append_messages(messages).await;
-    metrics.record_commit(messages.len(), started.elapsed());
+    let stored = store.write_messages(writes).await;
+    metrics.record_commit(writes.len(), started.elapsed());
     match stored {
-        Ok(appended) => deliver(delivery, routes, appended),
-        // One bad message (say, its room vanished) must not sink the others: retry singly.
-        Err(StoreError::NotFound | StoreError::Backend(_)) if messages.len() > 1 => {
-            for (message, route) in messages.iter().zip(routes) {
-                match store.append_messages(std::slice::from_ref(message)).await {
-                    Ok(appended) => deliver(delivery, vec![route], appended),
+        Ok(written) => deliver(delivery, routes, written),
+        // One bad write (say, its room vanished) must not sink the others: retry singly.
+        Err(StoreError::NotFound | StoreError::Backend(_)) if writes.len() > 1 => {
+            for (write, route) in writes.iter().zip(routes) {
+                match store.write_messages(std::slice::from_ref(write)).await {
+                    Ok(written) => deliver(delivery, vec![route], written),
                     Err(err) => refuse(metrics, vec![route], err),
                 }
             }
@@ -133,28 +159,89 @@ async fn commit(
     }
 }
 
-/// After the commit: the ack to each sender, then the message to its room.
-fn deliver(delivery: &Delivery<'_, impl AfterCommit>, routes: Vec<Route>, appended: Vec<Appended>) {
-    for (route, Appended { record, is_new }) in routes.into_iter().zip(appended) {
-        // The stored message's room: a reused client_id names the original message.
-        if let Some(sender) = &route.sender {
-            let ack = Event::new(ServerFrame::Ack {
-                room: record.room.clone(),
-                id: record.id,
-                client_id: record.client_id.clone(),
-            });
-            sender.reply(ack, route.reply_to);
-        }
-        // A repeated client_id was broadcast when it was first stored.
-        if is_new {
-            delivery.metrics.messages_stored.increment(1);
-            delivery.after_commit.stored(&record, route.room_id);
-            let event = Event::new(ServerFrame::Message(wire::message(record)));
-            delivery
-                .cluster
-                .broadcast(&route.room, &event, Skip::Nobody);
+/// After the commit: the ack (or the refusal) to each sender, then what changed to its
+/// room.
+fn deliver(
+    delivery: &Delivery<'_, impl AfterCommit>,
+    routes: Vec<Route>,
+    written: Vec<MessageWritten>,
+) {
+    for (route, written) in routes.into_iter().zip(written) {
+        match written {
+            MessageWritten::Appended {
+                appended: Appended { record, is_new },
+                thread_root,
+            } => {
+                // The stored message's room: a reused client_id names the original message.
+                ack(&route, &record, None);
+                // A repeated client_id was broadcast when it was first stored.
+                if is_new {
+                    delivery.metrics.messages_stored.increment(1);
+                    delivery.after_commit.stored(&record, route.room_id);
+                    let event = Event::new(ServerFrame::Message(wire::message(record)));
+                    delivery
+                        .cluster
+                        .broadcast(&route.room, &event, Skip::Nobody);
+                }
+                if let Some(root) = thread_root {
+                    updated(delivery, &route, MessageChange::Replied, root);
+                }
+            }
+            MessageWritten::Changed {
+                record,
+                changed,
+                thread_root,
+            } => {
+                ack(&route, &record, Some(record.seq));
+                if changed {
+                    let change = route.change.unwrap_or(MessageChange::Changed);
+                    updated(delivery, &route, change, record);
+                }
+                if let Some(root) = thread_root {
+                    updated(delivery, &route, MessageChange::Replied, root);
+                }
+            }
+            MessageWritten::Refused(refusal) => {
+                if let Some(sender) = &route.sender {
+                    let err = ChatError::from(refusal);
+                    delivery.metrics.count_error(err.code());
+                    let error = err.to_event_for(Some(&route.room), route.client_id.as_deref());
+                    sender.reply(error, route.reply_to);
+                }
+            }
         }
     }
+}
+
+/// The sender's `ack`: the message's id, and for a change its position after it.
+fn ack(route: &Route, record: &MessageRecord, seq: Option<i64>) {
+    if let Some(sender) = &route.sender {
+        let ack = Event::new(ServerFrame::Ack {
+            room: record.room.clone(),
+            id: record.id,
+            client_id: route.client_id.clone().or_else(|| record.client_id.clone()),
+            seq,
+        });
+        sender.reply(ack, route.reply_to);
+    }
+}
+
+/// A changed message, as it is now, to its room.
+fn updated(
+    delivery: &Delivery<'_, impl AfterCommit>,
+    route: &Route,
+    change: MessageChange,
+    record: MessageRecord,
+) {
+    let event = Event::new(ServerFrame::MessageUpdated {
+        room: route.room.clone(),
+        change,
+        by: Some(route.by.clone()),
+        message: wire::message(record),
+    });
+    delivery
+        .cluster
+        .broadcast(&route.room, &event, Skip::Nobody);
 }
 
 /// Nothing was stored: each sender gets an error naming its message, and no ack; it may

@@ -85,3 +85,17 @@ impl From<StoreError> for ChatError {
         }
     }
 }
+
+impl From<sala_store::WriteRefusal> for ChatError {
+    fn from(refusal: sala_store::WriteRefusal) -> Self {
+        use sala_store::WriteRefusal;
+        match refusal {
+            WriteRefusal::NoSuchMessage => Self::NotFound(refusal.to_string()),
+            WriteRefusal::NotAuthor => Self::Forbidden(refusal.to_string()),
+            WriteRefusal::TooManyReactions => Self::Invalid(ValidationError::new(
+                "emoji",
+                "is one too many: a message has at most 20 different reactions",
+            )),
+        }
+    }
+}

@@ -9,8 +9,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use sala_proto::frames::ServerFrame;
-use sala_store::{MessageQuery, Store};
+use sala_proto::frames::{MessageChange, ServerFrame};
+use sala_store::Store;
 
 use super::hub::{CloseReason, Event, Hub, Skip};
 use crate::metrics::Metrics;
@@ -66,13 +66,15 @@ impl Recovery {
                     continue;
                 }
             };
+            // Every change after the cursor: a message new since as a `message`, one the
+            // members had as a `message_updated` (what changed it is not known here).
+            let known_through = after;
             loop {
-                let query = MessageQuery {
-                    before: None,
-                    after: Some(after),
-                    limit: CATCH_UP_PAGE,
-                };
-                let (messages, more) = match self.store.list_messages(record.id, query).await {
+                let (messages, more) = match self
+                    .store
+                    .changes_after(record.id, after, CATCH_UP_PAGE)
+                    .await
+                {
                     Ok(page) => page,
                     Err(err) => {
                         tracing::warn!(error = %err, room, "catch-up could not read messages");
@@ -80,9 +82,18 @@ impl Recovery {
                     }
                 };
                 for message in messages {
-                    after = message.id;
-                    let event = Event::new(ServerFrame::Message(wire::message(message)));
-                    self.hub.broadcast(&room, &event, Skip::Nobody);
+                    after = message.seq;
+                    let frame = if message.id > known_through {
+                        ServerFrame::Message(wire::message(message))
+                    } else {
+                        ServerFrame::MessageUpdated {
+                            room: message.room.clone(),
+                            change: MessageChange::Changed,
+                            by: None,
+                            message: wire::message(message),
+                        }
+                    };
+                    self.hub.broadcast(&room, &Event::new(frame), Skip::Nobody);
                 }
                 if !more {
                     break;

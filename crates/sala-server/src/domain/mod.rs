@@ -4,6 +4,7 @@
 mod availability;
 mod client_id;
 mod email;
+mod emoji;
 mod message_text;
 mod page_size;
 mod password;
@@ -14,6 +15,7 @@ mod username;
 pub use availability::Availability;
 pub use client_id::ClientId;
 pub use email::Email;
+pub use emoji::Emoji;
 pub use message_text::MessageText;
 pub use page_size::PageSize;
 pub use password::Password;

@@ -57,7 +57,11 @@ macro_rules! client_events {
 client_events! {
     Join = "join", "a room name, or {room, since}", join_frame;
     Leave = "leave", "a room name", leave_frame;
-    ChatMessage = "chat-message", "{room, text, client_id?}", chat_message_frame;
+    ChatMessage = "chat-message", "{room, text, client_id?, reply_to?}", chat_message_frame;
+    Edit = "edit", "{room, id, text, client_id?}", edit_frame;
+    Delete = "delete", "{room, id}", delete_frame;
+    React = "react", "{room, id, emoji}", react_frame;
+    Unreact = "unreact", "{room, id, emoji}", unreact_frame;
     // The seeds' semantics (`socket.broadcast.emit`): the other users get the message, the
     // sender its ack.
     SendChatMessage = "send-chat-message", "a string", send_chat_message_frame, Echo::OthersOnly;
@@ -112,6 +116,10 @@ pub(super) fn register(socket: &SocketRef) {
     on::<Join>(socket);
     on::<Leave>(socket);
     on::<ChatMessage>(socket);
+    on::<Edit>(socket);
+    on::<Delete>(socket);
+    on::<React>(socket);
+    on::<Unreact>(socket);
     on::<SendChatMessage>(socket);
     on::<Typing>(socket);
     on::<Status>(socket);
@@ -130,6 +138,10 @@ pub(crate) fn decode(name: &str, data: Option<&Value>) -> Option<Option<ClientFr
         Join::NAME => Join::frame(data),
         Leave::NAME => Leave::frame(data),
         ChatMessage::NAME => ChatMessage::frame(data),
+        Edit::NAME => Edit::frame(data),
+        Delete::NAME => Delete::frame(data),
+        React::NAME => React::frame(data),
+        Unreact::NAME => Unreact::frame(data),
         SendChatMessage::NAME => SendChatMessage::frame(data),
         Typing::NAME => Typing::frame(data),
         Status::NAME => Status::frame(data),
@@ -188,21 +200,70 @@ pub(crate) fn leave_frame(data: Option<&Value>) -> Option<ClientFrame> {
     })
 }
 
-/// `chat-message`: `{room, text, client_id?}`, with the `client_id` as the client gave it.
+/// `chat-message`: `{room, text, client_id?, reply_to?}`, with the `client_id` as the
+/// client gave it.
 pub(crate) fn chat_message_frame(data: Option<&Value>) -> Option<ClientFrame> {
     let fields = data.and_then(Value::as_object)?;
     let room = fields.get("room").and_then(Value::as_str)?;
     let text = fields.get("text").and_then(Value::as_str)?;
-    let client_id = match fields.get("client_id") {
+    let reply_to = match fields.get("reply_to") {
         None | Some(Value::Null) => None,
-        Some(Value::String(id)) => Some(id.clone()),
-        Some(_) => return None,
+        Some(id) => Some(id.as_i64()?),
     };
     Some(ClientFrame::Send {
         room: room.to_owned(),
         text: text.to_owned(),
-        client_id,
+        client_id: client_id_of(fields)?,
+        reply_to,
     })
+}
+
+/// An optional `client_id`: absent or null is none; anything but a string is malformed.
+fn client_id_of(fields: &serde_json::Map<String, Value>) -> Option<Option<String>> {
+    match fields.get("client_id") {
+        None | Some(Value::Null) => Some(None),
+        Some(Value::String(id)) => Some(Some(id.clone())),
+        Some(_) => None,
+    }
+}
+
+/// The `{room, id}` a change names.
+fn message_of(data: Option<&Value>) -> Option<(&serde_json::Map<String, Value>, String, i64)> {
+    let fields = data.and_then(Value::as_object)?;
+    let room = fields.get("room").and_then(Value::as_str)?.to_owned();
+    let id = fields.get("id").and_then(Value::as_i64)?;
+    Some((fields, room, id))
+}
+
+/// `edit`: `{room, id, text, client_id?}`.
+pub(crate) fn edit_frame(data: Option<&Value>) -> Option<ClientFrame> {
+    let (fields, room, id) = message_of(data)?;
+    Some(ClientFrame::Edit {
+        room,
+        id,
+        text: fields.get("text").and_then(Value::as_str)?.to_owned(),
+        client_id: client_id_of(fields)?,
+    })
+}
+
+/// `delete`: `{room, id}`.
+pub(crate) fn delete_frame(data: Option<&Value>) -> Option<ClientFrame> {
+    let (_, room, id) = message_of(data)?;
+    Some(ClientFrame::Delete { room, id })
+}
+
+/// `react`: `{room, id, emoji}`.
+pub(crate) fn react_frame(data: Option<&Value>) -> Option<ClientFrame> {
+    let (fields, room, id) = message_of(data)?;
+    let emoji = fields.get("emoji").and_then(Value::as_str)?.to_owned();
+    Some(ClientFrame::React { room, id, emoji })
+}
+
+/// `unreact`: `{room, id, emoji}`.
+pub(crate) fn unreact_frame(data: Option<&Value>) -> Option<ClientFrame> {
+    let (fields, room, id) = message_of(data)?;
+    let emoji = fields.get("emoji").and_then(Value::as_str)?.to_owned();
+    Some(ClientFrame::Unreact { room, id, emoji })
 }
 
 /// `send-chat-message`: a bare string, for the room `general`.
@@ -212,6 +273,7 @@ pub(crate) fn send_chat_message_frame(data: Option<&Value>) -> Option<ClientFram
         room: RoomName::GENERAL.into(),
         text: text.to_owned(),
         client_id: None,
+        reply_to: None,
     })
 }
 

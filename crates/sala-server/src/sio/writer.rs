@@ -108,6 +108,7 @@ fn deliver_frame(socket: &SocketRef, sio: &SioConn, event: &Queued) -> bool {
         ServerFrame::RoomUpdated { room } => emit(socket, "room-updated", room),
         ServerFrame::RoomRemoved { .. } => emit(socket, "room-removed", &frame),
         ServerFrame::History { .. } => emit(socket, "history", &frame),
+        ServerFrame::MessageUpdated { .. } => emit(socket, "message-updated", &frame),
         ServerFrame::Ready { user } => emit(socket, "ready", user),
         ServerFrame::Pong => emit(socket, "pong", &json!({})),
         ServerFrame::Joined { .. } | ServerFrame::Left { .. } => match waiting() {
@@ -118,16 +119,18 @@ fn deliver_frame(socket: &SocketRef, sio: &SioConn, event: &Queued) -> bool {
             id,
             client_id,
             room,
+            seq,
         } => match waiting() {
             Some(Waiting { ack, echo }) => {
                 if echo == Echo::OthersOnly {
                     sio.answers().skip_echo_of(*id);
                 }
                 ack.is_none_or(|ack| {
-                    send_ack(
-                        ack,
-                        &json!({"id": id, "client_id": client_id, "room": room}),
-                    )
+                    let mut body = json!({"id": id, "client_id": client_id, "room": room});
+                    if let Some(seq) = seq {
+                        body["seq"] = json!(seq);
+                    }
+                    send_ack(ack, &body)
                 })
             }
             // A send without a callback: its ack has nowhere to go.

@@ -18,6 +18,9 @@ pub struct Event {
     json: Bytes,
     /// The id of the message this event carries, if it is a `message` frame.
     message_id: Option<i64>,
+    /// The position in its room's log of the change this event carries (a `message` or
+    /// a `message_updated`): what the hub deduplicates and resumes by.
+    position: Option<i64>,
     /// The transports' own forms of the frame (a WebSocket text payload sharing `json`'s
     /// bytes, a Socket.io argument for a `message`), each made by the first receiver of that
     /// transport and shared by the others, so that per-receiver work stays O(1). One slot
@@ -44,13 +47,11 @@ impl Event {
     /// always serialise.
     pub fn new(frame: ServerFrame) -> Arc<Self> {
         let json = serde_json::to_vec(&frame).expect("BUG: server frames always serialise");
-        let message_id = match &frame {
-            ServerFrame::Message(message) => Some(message.id),
-            _ => None,
-        };
+        let (message_id, position) = routing(&frame);
         Arc::new(Self {
             json: Bytes::from(json),
             message_id,
+            position,
             prepared: [OnceLock::new(), OnceLock::new()],
         })
     }
@@ -62,13 +63,11 @@ impl Event {
     /// The text is not a server frame this node knows.
     pub fn from_json(json: Bytes) -> Result<Arc<Self>, serde_json::Error> {
         let frame: ServerFrame = serde_json::from_slice(&json)?;
-        let message_id = match &frame {
-            ServerFrame::Message(message) => Some(message.id),
-            _ => None,
-        };
+        let (message_id, position) = routing(&frame);
         Ok(Arc::new(Self {
             json,
             message_id,
+            position,
             prepared: [OnceLock::new(), OnceLock::new()],
         }))
     }
@@ -117,6 +116,21 @@ impl Event {
     /// The id of the message this event carries, if it is a `message` frame.
     pub fn message_id(&self) -> Option<i64> {
         self.message_id
+    }
+
+    /// The log position of the change this event carries, if it is one.
+    pub fn position(&self) -> Option<i64> {
+        self.position
+    }
+}
+
+/// What the hub routes a frame by: a new message's id, and the position of a change.
+fn routing(frame: &ServerFrame) -> (Option<i64>, Option<i64>) {
+    match frame {
+        // A message read back after a change (a catch-up) carries its latest position.
+        ServerFrame::Message(message) => (Some(message.id), Some(message.seq.max(message.id))),
+        ServerFrame::MessageUpdated { message, .. } => (None, Some(message.seq)),
+        _ => (None, None),
     }
 }
 

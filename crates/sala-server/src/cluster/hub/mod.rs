@@ -133,7 +133,8 @@ impl Member {
 }
 
 impl LiveRoom {
-    /// Records a message id as delivered; `false` when it already was.
+    /// Records a position (a message, or a change to one) as delivered; `false` when it
+    /// already was.
     fn remember(&mut self, id: i64) -> bool {
         if !self.delivered.insert(id) {
             return false;
@@ -147,7 +148,7 @@ impl LiveRoom {
 
     /// Queues `event` for the members; returns how many got it.
     fn broadcast(&mut self, event: &Arc<Event>, skip: Skip) -> u64 {
-        let message_id = event.message_id();
+        let position = event.position();
         let mut queued = 0;
         for (id, member) in &mut self.members {
             let skipped = match skip {
@@ -155,7 +156,7 @@ impl LiveRoom {
                 Skip::Conn(conn) => conn == *id,
                 Skip::User(user) => user == member.user_id,
             };
-            if skipped || message_id.is_some_and(|m| m <= member.history_through) {
+            if skipped || position.is_some_and(|p| p <= member.history_through) {
                 continue;
             }
             if member.held_back.is_some() {
@@ -374,7 +375,7 @@ impl Hub {
             request,
         );
         for event in held_back {
-            let seen = matches!((event.message_id(), seen_through), (Some(id), Some(through)) if id <= through);
+            let seen = matches!((event.position(), seen_through), (Some(at), Some(through)) if at <= through);
             if !seen {
                 handle.send(event);
             }
@@ -485,8 +486,8 @@ impl Hub {
     /// once: a second copy of the same id (from another node, or a catch-up) is dropped.
     pub(in crate::cluster) fn broadcast(&self, room: &str, event: &Arc<Event>, skip: Skip) {
         if let Some(live) = self.lock().rooms.get_mut(room) {
-            if let Some(id) = event.message_id()
-                && !live.remember(id)
+            if let Some(position) = event.position()
+                && !live.remember(position)
             {
                 return;
             }
@@ -639,8 +640,7 @@ mod tests {
             user: "u".into(),
             text: "t".into(),
             ts: chrono::DateTime::from_timestamp_millis(0).unwrap(),
-            client_id: None,
-            assistant: false,
+            ..Message::default()
         }))
     }
 
@@ -650,7 +650,9 @@ mod tests {
             members,
             statuses: Default::default(),
             history: vec![],
+            updated: vec![],
             more: false,
+            through: None,
         })
     }
 

@@ -228,7 +228,9 @@ mod tests {
                 members,
                 statuses: Default::default(),
                 history: vec![],
+                updated: vec![],
                 more: false,
+                through: None,
             })
         }));
         std::mem::forget(conn);
