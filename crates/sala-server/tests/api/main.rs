@@ -5,6 +5,7 @@
 mod accounts;
 mod assistant;
 mod authorization;
+mod changes;
 mod conversations;
 mod errors;
 mod helpers;
