@@ -366,6 +366,15 @@ fn is_zero(value: &u32) -> bool {
     *value == 0
 }
 
+/// `PATCH /api/rooms/{name}/messages/{id}`: the new text.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct EditRequest {
+    pub text: String,
+    /// The same `client_id` as the last edit is not applied twice.
+    #[serde(default)]
+    pub client_id: Option<String>,
+}
+
 /// `GET /api/rooms/{name}/messages`: oldest first; `more` says whether the page was cut short.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct MessagePage {

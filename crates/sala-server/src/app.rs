@@ -12,7 +12,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::config::Role;
-use crate::http::{self, AppState, accounts, health, moderation, openapi, people, rooms, web};
+use crate::http::{
+    self, AppState, accounts, health, messages, moderation, openapi, people, rooms, web,
+};
 use crate::sio::SocketIoSettings;
 use crate::ws::WsSettings;
 
@@ -48,6 +50,8 @@ pub fn router(state: AppState, transports: Transports, role: Role) -> Router {
                 rooms::archive_room
             ))
             .routes(routes!(rooms::room_messages))
+            .routes(routes!(messages::edit_message, messages::delete_message))
+            .routes(routes!(messages::react, messages::unreact))
             .routes(routes!(rooms::room_members))
             .routes(routes!(people::search_users))
             .routes(routes!(people::open_dm))

@@ -188,7 +188,7 @@ async fn reread(
     room_id: i64,
     message_id: i64,
 ) -> Result<MessageRecord, StoreError> {
-    read_message(&mut **tx, room_id, message_id)
+    read_message(tx, room_id, message_id)
         .await?
         .ok_or(StoreError::NotFound)
 }

@@ -1176,7 +1176,7 @@ async fn event_loop(
                     None
                 }
                 Some(NetEvent::Frame(frame)) => {
-                    app.on_frame(frame);
+                    app.on_frame(*frame);
                     None
                 }
                 Some(NetEvent::Reconnecting { reason, retry_in }) => {

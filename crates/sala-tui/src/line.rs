@@ -139,12 +139,11 @@ async fn wait_until_joined(net: &mut Net, room: &str) -> anyhow::Result<()> {
     loop {
         match net.events.recv().await {
             None => bail!("the connection task stopped"),
-            Some(NetEvent::Frame(ServerFrame::Joined { room: joined, .. })) if joined == room => {
-                return Ok(());
-            }
-            Some(NetEvent::Frame(ServerFrame::Error { message, .. })) => {
-                bail!("cannot join #{room}: {message}");
-            }
+            Some(NetEvent::Frame(frame)) => match *frame {
+                ServerFrame::Joined { room: joined, .. } if joined == room => return Ok(()),
+                ServerFrame::Error { message, .. } => bail!("cannot join #{room}: {message}"),
+                _ => {}
+            },
             Some(event) => {
                 if let NetEvent::Ended(reason) = event {
                     bail!("{reason}");
@@ -175,7 +174,7 @@ impl Lines {
                 );
             }
             Some(NetEvent::Ended(reason)) => bail!("{reason}"),
-            Some(NetEvent::Frame(frame)) => self.on_frame(frame, net).await?,
+            Some(NetEvent::Frame(frame)) => self.on_frame(*frame, net).await?,
         }
         Ok(())
     }

@@ -31,7 +31,7 @@ pub enum NetEvent {
     /// Connected (again) and authenticated.
     Connected,
     /// A frame from the server, already deduplicated.
-    Frame(ServerFrame),
+    Frame(Box<ServerFrame>),
     /// The connection dropped; the task is trying again.
     Reconnecting { reason: String, retry_in: Duration },
     /// The session is over (logged out, token expired, refused): no point retrying.
@@ -310,7 +310,7 @@ async fn session(
                         return Ending::Quit;
                     }
                 }
-                if resume.note_incoming(&mut frame) && events.send(NetEvent::Frame(frame)).await.is_err() {
+                if resume.note_incoming(&mut frame) && events.send(NetEvent::Frame(Box::new(frame))).await.is_err() {
                     return Ending::Quit;
                 }
             }

@@ -171,6 +171,7 @@ impl Assistant {
             }),
             room: message.room.clone(),
             by: user.username.clone(),
+            answer: None,
             sender: None,
             reply_to: None,
         };

@@ -372,21 +372,14 @@ impl Client {
         if !rate::try_take(&self.sends, Instant::now()) {
             return Err(ChatError::RateLimited);
         }
-        self.unless_muted(&room, room_id).await?;
-        if let Some(others) = self.dm_others.get(&room) {
-            // Asked at each write: a block takes effect on the next one.
-            if !self
-                .chat
-                .store()
-                .blockers_of(self.user.id, others)
-                .await?
-                .is_empty()
-            {
-                return Err(ChatError::Forbidden(
-                    "not delivered: someone in this conversation has blocked you".into(),
-                ));
-            }
-        }
+        self.chat
+            .unless_silenced(
+                self.user.id,
+                &room,
+                room_id,
+                self.dm_others.get(&room).map(Vec::as_slice),
+            )
+            .await?;
         Ok((room, room_id))
     }
 
@@ -396,6 +389,7 @@ impl Client {
             write,
             room,
             by: self.user.username.clone(),
+            answer: None,
             sender: Some(self.conn.clone()),
             reply_to: self.request,
         };
@@ -646,7 +640,7 @@ impl Drop for Client {
 }
 
 /// "You are banned from #room until …: reason", as a refusal tells it.
-fn restricted(what: &str, room: &str, restriction: &RestrictionRecord) -> String {
+pub(super) fn restricted(what: &str, room: &str, restriction: &RestrictionRecord) -> String {
     let mut told = format!("you are {what} #{room}");
     if let Some(until) = restriction.expires_at {
         told.push_str(&format!(

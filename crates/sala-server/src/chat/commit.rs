@@ -15,7 +15,7 @@ use sala_proto::frames::{MessageChange, ServerFrame};
 use sala_store::{
     Appended, ChangeKind, MessageRecord, MessageWrite, MessageWritten, Store, StoreError,
 };
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use super::ChatError;
@@ -39,7 +39,12 @@ pub struct CommitRequest {
     pub sender: Option<ConnHandle>,
     /// The sender's request the ack (or the error) answers.
     pub reply_to: Option<RequestId>,
+    /// Who waits for the outcome itself (an HTTP request), besides any connection.
+    pub answer: Option<Answer>,
 }
+
+/// Where the outcome of one write goes when a caller awaits it.
+pub type Answer = oneshot::Sender<Result<MessageWritten, ChatError>>;
 
 /// Told of every message as it is stored for the first time, on the writer's task: it
 /// must return at once (the assistant looks for mentions and replies in the background).
@@ -56,6 +61,7 @@ struct Route {
     client_id: Option<String>,
     sender: Option<ConnHandle>,
     reply_to: Option<RequestId>,
+    answer: Option<Answer>,
 }
 
 /// Runs until `stop` is cancelled and everything queued before it has been committed.
@@ -112,6 +118,7 @@ pub async fn run(
                     client_id,
                     sender: request.sender,
                     reply_to: request.reply_to,
+                    answer: request.answer,
                 };
                 (request.write, route)
             })
@@ -166,7 +173,11 @@ fn deliver(
     routes: Vec<Route>,
     written: Vec<MessageWritten>,
 ) {
-    for (route, written) in routes.into_iter().zip(written) {
+    for (mut route, written) in routes.into_iter().zip(written) {
+        if let Some(answer) = route.answer.take() {
+            // A caller that stopped waiting (a dropped request) misses nothing it needs.
+            let _ = answer.send(Ok(written.clone()));
+        }
         match written {
             MessageWritten::Appended {
                 appended: Appended { record, is_new },
@@ -249,7 +260,10 @@ fn updated(
 fn refuse(metrics: &Metrics, routes: Vec<Route>, err: StoreError) {
     metrics.commit_failures.increment(1);
     let err = ChatError::from(err);
-    for route in routes {
+    for mut route in routes {
+        if let Some(answer) = route.answer.take() {
+            let _ = answer.send(Err(err.clone()));
+        }
         if let Some(sender) = &route.sender {
             metrics.count_error(err.code());
             let error = err.to_event_for(Some(&route.room), route.client_id.as_deref());

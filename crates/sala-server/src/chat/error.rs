@@ -10,7 +10,7 @@ use sala_store::StoreError;
 use crate::cluster::hub::Event;
 use crate::domain::ValidationError;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ChatError {
     /// Malformed JSON, an unknown type, a missing field.
     #[error("{0}")]

@@ -19,6 +19,7 @@
 pub mod admission;
 pub mod assistant;
 pub mod background;
+pub mod changes;
 pub mod client;
 pub mod command;
 pub mod commit;

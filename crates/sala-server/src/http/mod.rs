@@ -2,6 +2,7 @@
 //!
 //! - [`accounts`]: register, login, logout, validate_token, me, status, my rooms.
 //! - [`rooms`]: list/search, create, get, history.
+//! - [`messages`]: edits, deletions and reactions.
 //! - [`people`]: finding users, opening DMs, blocks.
 //! - [`moderation`]: invites, kick, ban, mute, roles, the audit record.
 //! - [`health`]: the `/healthz` probe.
@@ -23,6 +24,7 @@ pub mod client_address;
 pub mod extract;
 pub mod health;
 pub mod listener;
+pub mod messages;
 pub mod moderation;
 pub mod openapi;
 pub mod origin;

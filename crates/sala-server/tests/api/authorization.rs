@@ -89,6 +89,22 @@ fn rule(method: &str, path: &str, kind: Kind, who: Who) -> Option<Answer> {
             Who::Admin if kind != Kind::Dm => Forbidden,
             _ => moderate(Ok),
         },
+        // A message of the room's member: its author alone edits it, the staff delete it
+        // too, and anyone in the room reacts.
+        ("patch", "/api/rooms/{name}/messages/{id}") => match who {
+            Who::Member => Ok,
+            Who::Outsider => unseen(kind, Forbidden),
+            _ => Forbidden,
+        },
+        ("delete", "/api/rooms/{name}/messages/{id}")
+        | ("put", "/api/rooms/{name}/messages/{id}/reactions/{emoji}")
+        | ("delete", "/api/rooms/{name}/messages/{id}/reactions/{emoji}") => {
+            if in_room {
+                Ok
+            } else {
+                unseen(kind, Forbidden)
+            }
+        }
         // Archiving: the owner's alone (tried last, as it ends the room).
         ("delete", "/api/rooms/{name}") => match who {
             Who::Admin if kind != Kind::Dm => Forbidden,
@@ -100,7 +116,13 @@ fn rule(method: &str, path: &str, kind: Kind, who: Who) -> Option<Answer> {
 
 /// The request each route is tried with: a target who is nobody's business (a stranger),
 /// except a role change, which needs a member.
-fn request(method: &str, path: &str, room: &str, who: Who) -> (reqwest::Method, String, Value) {
+fn request(
+    method: &str,
+    path: &str,
+    room: &str,
+    who: Who,
+    message: i64,
+) -> (reqwest::Method, String, Value) {
     // The role change names someone other than the caller: the member, or for the member
     // the admin.
     let subject = if who == Who::Member {
@@ -111,8 +133,11 @@ fn request(method: &str, path: &str, room: &str, who: Who) -> (reqwest::Method, 
     let path = path
         .replace("{name}", room)
         .replace("/members/{username}", &format!("/members/{room}-{subject}"))
-        .replace("{username}", "stranger");
+        .replace("{username}", "stranger")
+        .replace("{id}", &message.to_string())
+        .replace("{emoji}", "%F0%9F%91%8D");
     let body = match (method, path.rsplit('/').next().unwrap_or_default()) {
+        ("patch", last) if last.parse::<i64>().is_ok() => json!({"text": "edited"}),
         ("patch", _) => json!({"topic": "new topic"}),
         (_, "invites" | "kick") => json!({"username": "stranger"}),
         (_, "role") => json!({"role": if who == Who::Member { "admin" } else { "member" }}),
@@ -158,6 +183,20 @@ type Token = (Who, Kind, String);
 struct World {
     rooms: Vec<(Kind, String)>,
     tokens: Vec<Token>,
+    /// Each room's member, connected and joined, who writes the messages the message
+    /// routes are tried on.
+    speakers: std::collections::HashMap<String, WsClient>,
+}
+
+impl World {
+    /// A fresh message by the room's member.
+    async fn message_in(&mut self, room: &str) -> i64 {
+        let speaker = self.speakers.get_mut(room).expect("a speaker per room");
+        speaker
+            .send(json!({"type": "send", "room": room, "text": "a message to try"}))
+            .await;
+        speaker.until("ack").await["id"].as_i64().unwrap()
+    }
 }
 
 async fn world(app: &TestApp) -> World {
@@ -165,6 +204,7 @@ async fn world(app: &TestApp) -> World {
     app.user_token("stranger").await;
     let mut rooms = Vec::new();
     let mut tokens = Vec::new();
+    let mut speakers = std::collections::HashMap::new();
     for (kind, room) in [(Kind::Public, "pub"), (Kind::Private, "priv")] {
         let owner = app.user_token(&format!("{room}-owner")).await;
         let admin = app.user_token(&format!("{room}-admin")).await;
@@ -185,7 +225,11 @@ async fn world(app: &TestApp) -> World {
                     .await;
                 assert_eq!(invited.status(), StatusCode::NO_CONTENT);
             }
-            WsClient::connect(app, token).await.join(room).await;
+            let mut ws = WsClient::connect(app, token).await;
+            ws.join(room).await;
+            if name == "member" {
+                speakers.insert(room.to_owned(), ws);
+            }
         }
         let promoted = app
             .client
@@ -212,10 +256,18 @@ async fn world(app: &TestApp) -> World {
         .json()
         .await
         .unwrap();
-    rooms.push((Kind::Dm, dm["name"].as_str().unwrap().to_owned()));
+    let dm_name = dm["name"].as_str().unwrap().to_owned();
+    let mut ws = WsClient::connect(app, &dm_member).await;
+    ws.join(&dm_name).await;
+    speakers.insert(dm_name.clone(), ws);
+    rooms.push((Kind::Dm, dm_name));
     tokens.push((Who::Member, Kind::Dm, dm_member));
     tokens.push((Who::Outsider, Kind::Dm, outsider));
-    World { rooms, tokens }
+    World {
+        rooms,
+        tokens,
+        speakers,
+    }
 }
 
 #[tokio::test]
@@ -232,27 +284,34 @@ async fn every_room_route_has_a_rule_and_keeps_it_for_every_role_and_kind() {
     );
     assert!(routes.len() >= 11, "{routes:?}");
 
-    let world = world(&app).await;
+    let mut world = world(&app).await;
     // The archive route ends its room: it goes last, and the owner tries it last.
     let archive = ("delete".to_owned(), "/api/rooms/{name}".to_owned());
-    let mut order: Vec<&Token> = world.tokens.iter().collect();
+    let tokens = world.tokens.clone();
+    let mut order: Vec<&Token> = tokens.iter().collect();
     order.sort_by_key(|(who, _, _)| *who == Who::Owner);
     let mut runs: Vec<(&Route, &Token)> = Vec::new();
     for route in routes.iter().filter(|route| **route != archive) {
-        runs.extend(world.tokens.iter().map(|token| (route, token)));
+        runs.extend(tokens.iter().map(|token| (route, token)));
     }
     if let Some(route) = routes.get(&archive) {
         runs.extend(order.iter().map(|token| (route, *token)));
     }
-    for (kind, room) in &world.rooms {
+    let rooms = world.rooms.clone();
+    for (kind, room) in &rooms {
         for ((method, path), (who, token_kind, token)) in &runs {
             if token_kind != kind {
                 continue;
             }
             {
                 let expected = rule(method, path, *kind, *who).unwrap();
+                let message = if path.contains("{id}") {
+                    world.message_in(room).await
+                } else {
+                    0
+                };
                 // A DM handle's member path names a member of the DM.
-                let (verb, url, body) = request(method, path, room, *who);
+                let (verb, url, body) = request(method, path, room, *who, message);
                 let url = if *kind == Kind::Dm {
                     url.replace(&format!("{room}-member"), "dm-other")
                 } else {
@@ -319,6 +378,26 @@ async fn every_room_command_over_ws_keeps_its_rule_for_every_kind() {
                     json!({"type": "history", "room": room, "before": 1000}),
                     "history",
                     "history",
+                ),
+                (
+                    json!({"type": "edit", "room": room, "id": 1, "text": "x"}),
+                    "not_member",
+                    "not_member",
+                ),
+                (
+                    json!({"type": "delete", "room": room, "id": 1}),
+                    "not_member",
+                    "not_member",
+                ),
+                (
+                    json!({"type": "react", "room": room, "id": 1, "emoji": "👍"}),
+                    "not_member",
+                    "not_member",
+                ),
+                (
+                    json!({"type": "unreact", "room": room, "id": 1, "emoji": "👍"}),
+                    "not_member",
+                    "not_member",
                 ),
                 (json!({"type": "join", "room": room}), "joined", "joined"),
             ] {

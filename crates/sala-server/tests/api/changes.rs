@@ -464,3 +464,129 @@ async fn a_flood_of_reactions_is_rate_limited_and_the_connection_stays_usable() 
     ann.send(json!({"type": "ping"})).await;
     ann.until("pong").await;
 }
+
+/// A request with a bearer token and a JSON body.
+async fn call(
+    app: &TestApp,
+    method: reqwest::Method,
+    path: &str,
+    token: &str,
+    body: Option<Value>,
+) -> (reqwest::StatusCode, Value) {
+    let mut request = app.client.request(method, app.url(path)).bearer_auth(token);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn changes_over_http_follow_the_same_rules_and_reach_the_room() {
+    use reqwest::Method;
+    let app = TestApp::spawn().await;
+    let (mut ann, mut bob, ann_token, bob_token) = pair(&app, "api").await;
+    let id = ann.say("api", "draft").await;
+    bob.next_of("message").await;
+    let path = format!("/api/rooms/api/messages/{id}");
+
+    let (status, edited) = call(
+        &app,
+        Method::PATCH,
+        &path,
+        &ann_token,
+        Some(json!({"text": "final"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{edited}");
+    assert_eq!(
+        (edited["text"].as_str(), edited["id"].as_i64()),
+        (Some("final"), Some(id))
+    );
+    let heard = bob.next_of("message_updated").await;
+    assert_eq!(
+        (heard["change"].as_str(), heard["message"]["text"].as_str()),
+        (Some("edited"), Some("final"))
+    );
+
+    let long = "x".repeat(4001);
+    for (token, body, status, code) in [
+        (&bob_token, json!({"text": "mine"}), 403, "forbidden"),
+        (&ann_token, json!({"text": ""}), 422, "invalid"),
+        (&ann_token, json!({"text": long}), 422, "invalid"),
+        (&ann_token, json!({"words": "x"}), 400, "bad_request"),
+    ] {
+        let (got, error) = call(&app, Method::PATCH, &path, token, Some(body.clone())).await;
+        assert_eq!(
+            (got.as_u16(), error["error"]["code"].as_str()),
+            (status, Some(code)),
+            "{body}"
+        );
+    }
+    let (got, _) = call(
+        &app,
+        Method::PATCH,
+        "/api/rooms/api/messages/999999",
+        &ann_token,
+        Some(json!({"text": "x"})),
+    )
+    .await;
+    assert_eq!(got, 404);
+
+    let reaction = format!("{path}/reactions/%F0%9F%8E%89");
+    let (status, reacted) = call(&app, Method::PUT, &reaction, &bob_token, None).await;
+    assert_eq!(status, 200, "{reacted}");
+    assert_eq!(
+        reacted["reactions"],
+        json!([{"emoji": "🎉", "count": 1, "users": ["bob"]}])
+    );
+    for bad in ["x", "%F0%9F%8E%89%F0%9F%8E%89", &"a".repeat(200)] {
+        let (got, error) = call(
+            &app,
+            Method::PUT,
+            &format!("{path}/reactions/{bad}"),
+            &bob_token,
+            None,
+        )
+        .await;
+        assert_eq!(
+            (got.as_u16(), error["error"]["code"].as_str()),
+            (422, Some("invalid")),
+            "{bad}"
+        );
+    }
+    let (status, unreacted) = call(&app, Method::DELETE, &reaction, &bob_token, None).await;
+    assert_eq!((status.as_u16(), unreacted.get("reactions")), (200, None));
+
+    let (status, _) = call(&app, Method::DELETE, &path, &bob_token, None).await;
+    assert_eq!(status, 403, "not bob's");
+    let (status, tombstone) = call(&app, Method::DELETE, &path, &ann_token, None).await;
+    assert_eq!(
+        (
+            status.as_u16(),
+            tombstone["deleted"].as_bool(),
+            tombstone["text"].as_str()
+        ),
+        (200, Some(true), Some(""))
+    );
+    let (status, again) = call(&app, Method::DELETE, &path, &ann_token, None).await;
+    assert_eq!(
+        (status.as_u16(), again["seq"].clone()),
+        (200, tombstone["seq"].clone()),
+        "twice is once"
+    );
+    let (status, _) = call(&app, Method::PUT, &reaction, &bob_token, None).await;
+    assert_eq!(status, 404, "no reaction to a tombstone");
+    // An outsider of the room is told to join it first.
+    let carol = app.user_token("carol").await;
+    let (status, _) = call(
+        &app,
+        Method::PUT,
+        &reaction.replace(&id.to_string(), "1"),
+        &carol,
+        None,
+    )
+    .await;
+    assert_eq!(status, 403);
+}
