@@ -79,6 +79,32 @@ impl MessageStore for PostgresStore {
         read_message(&mut connection, room_id, message_id).await
     }
 
+    async fn thread(
+        &self,
+        room_id: i64,
+        root: i64,
+        after: Option<i64>,
+        limit: u32,
+    ) -> Result<(Vec<MessageRecord>, bool), StoreError> {
+        const SQL: &str = concat!(
+            message_select!(),
+            "WHERE m.room_id = $1 AND (m.id = $2 OR m.reply_to = $2) AND m.id > $3 \
+             ORDER BY m.id ASC LIMIT $4"
+        );
+        let mut connection = self.pool.acquire().await.map_err(map_err)?;
+        let mut rows: Vec<MessageRow> = sqlx::query_as(SQL)
+            .bind(room_id)
+            .bind(root)
+            .bind(after.unwrap_or(0))
+            .bind(i64::from(limit) + 1)
+            .fetch_all(&mut *connection)
+            .await
+            .map_err(map_err)?;
+        let more = rows.len() > limit as usize;
+        rows.truncate(limit as usize);
+        Ok((records(&mut connection, rows).await?, more))
+    }
+
     async fn changes_after(
         &self,
         room_id: i64,

@@ -48,6 +48,33 @@ impl MessageStore for SqliteStore {
         read_message(&mut connection, room_id, message_id).await
     }
 
+    async fn thread(
+        &self,
+        room_id: i64,
+        root: i64,
+        after: Option<i64>,
+        limit: u32,
+    ) -> Result<(Vec<MessageRecord>, bool), StoreError> {
+        const SQL: &str = concat!(
+            message_select!(),
+            "WHERE m.room_id = ? AND (m.id = ? OR m.reply_to = ?) AND m.id > ? \
+             ORDER BY m.id ASC LIMIT ?"
+        );
+        let mut connection = self.readers.acquire().await.map_err(map_err)?;
+        let mut rows: Vec<MessageRow> = sqlx::query_as(SQL)
+            .bind(room_id)
+            .bind(root)
+            .bind(root)
+            .bind(after.unwrap_or(0))
+            .bind(i64::from(limit) + 1)
+            .fetch_all(&mut *connection)
+            .await
+            .map_err(map_err)?;
+        let more = rows.len() > limit as usize;
+        rows.truncate(limit as usize);
+        Ok((records(&mut connection, rows).await?, more))
+    }
+
     async fn changes_after(
         &self,
         room_id: i64,

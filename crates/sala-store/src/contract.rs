@@ -1530,6 +1530,32 @@ pub async fn changes_take_positions_by_their_rules(store: &dyn Store) {
     let (cut, more) = store.changes_after(room_id, m2.id, 2).await.unwrap();
     assert_eq!((cut.len(), more), (2, true));
     assert_eq!(cut, since[..2]);
+
+    // The thread of m1: the root, then its replies (the deleted one is a tombstone).
+    let mut second = message(room_id, ann, "another reply", None);
+    second.reply_to = Some(m1.id);
+    let second = store.append_messages(&[second]).await.unwrap()[0]
+        .record
+        .clone();
+    let (thread, more) = store.thread(room_id, m1.id, None, 10).await.unwrap();
+    assert!(!more);
+    assert_eq!(
+        thread.iter().map(|m| m.id).collect::<Vec<_>>(),
+        [m1.id, answer.id, second.id]
+    );
+    let (after_root, _) = store.thread(room_id, m1.id, Some(m1.id), 1).await.unwrap();
+    assert_eq!(
+        after_root.iter().map(|m| m.id).collect::<Vec<_>>(),
+        [answer.id]
+    );
+    assert!(
+        store
+            .thread(other_room, m1.id, None, 10)
+            .await
+            .unwrap()
+            .0
+            .is_empty()
+    );
 }
 
 /// A small deterministic generator, so a failing sequence can be replayed.

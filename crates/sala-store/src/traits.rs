@@ -289,6 +289,19 @@ pub trait MessageStore: Send + Sync {
         message_id: i64,
     ) -> Result<Option<MessageRecord>, StoreError>;
 
+    /// A thread: its root, then the messages answering it, by id, after the id `after`,
+    /// at most `limit`, and whether more lay beyond. Empty when the root is not the room's.
+    ///
+    /// # Errors
+    /// Backend failures only.
+    async fn thread(
+        &self,
+        room_id: i64,
+        root: i64,
+        after: Option<i64>,
+        limit: u32,
+    ) -> Result<(Vec<MessageRecord>, bool), StoreError>;
+
     /// The room's messages whose latest change lies after position `after`, as they are
     /// now, by `seq`, at most `limit`, and whether more lay beyond: what a client that saw
     /// everything up to `after` has not seen.

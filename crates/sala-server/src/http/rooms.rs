@@ -180,11 +180,15 @@ pub struct MessageParams {
     after: Option<i64>,
     /// Page size, 1–200 (default 50).
     limit: Option<u32>,
+    /// A thread instead: this message (its root), then the messages answering it, by id
+    /// (`after` pages on; `before` is not taken with it).
+    thread: Option<i64>,
 }
 
 /// A page of a room's history, oldest first. Without `after`: the newest messages (before
 /// `before`, if given), and `more` says older ones exist. With `after`: the messages just
-/// after it, and `more` says newer ones exist.
+/// after it, and `more` says newer ones exist. With `thread`: that message and the ones
+/// answering it.
 #[utoipa::path(get, path = "/api/rooms/{name}/messages", tag = "rooms",
     security(("bearer" = [])),
     params(("name" = String, Path, description = "Room name"), MessageParams),
@@ -198,17 +202,38 @@ pub async fn room_messages(
 ) -> Result<Json<MessagePage>, ApiError> {
     let limit = PageSize::of_messages(params.limit)?.get();
     let room = find_room(&state, &auth, &name).await?;
-    let (messages, more) = state
-        .store
-        .list_messages(
-            room.id,
-            MessageQuery {
-                before: params.before,
-                after: params.after,
-                limit,
-            },
-        )
-        .await?;
+    let (messages, more) = match params.thread {
+        Some(_) if params.before.is_some() => {
+            return Err(ApiError::BadRequest(
+                "a thread pages forward: give `after`, not `before`".into(),
+            ));
+        }
+        Some(root) => {
+            let (page, more) = state
+                .store
+                .thread(room.id, root, params.after, limit)
+                .await?;
+            if page.is_empty() && params.after.is_none() {
+                return Err(ApiError::NotFound(format!(
+                    "no message {root} in this room"
+                )));
+            }
+            (page, more)
+        }
+        None => {
+            state
+                .store
+                .list_messages(
+                    room.id,
+                    MessageQuery {
+                        before: params.before,
+                        after: params.after,
+                        limit,
+                    },
+                )
+                .await?
+        }
+    };
     Ok(Json(MessagePage {
         messages: messages.into_iter().map(wire::message).collect(),
         more,

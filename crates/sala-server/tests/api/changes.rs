@@ -590,3 +590,46 @@ async fn changes_over_http_follow_the_same_rules_and_reach_the_room() {
     .await;
     assert_eq!(status, 403);
 }
+
+#[tokio::test]
+async fn a_thread_is_read_as_its_root_and_its_replies() {
+    let app = TestApp::spawn().await;
+    let (mut ann, mut bob, ann_token, _) = pair(&app, "thr").await;
+    let root = ann.say("thr", "root").await;
+    ann.say("thr", "unrelated").await;
+    for n in 0..3 {
+        bob.send(
+            json!({"type": "send", "room": "thr", "text": format!("reply {n}"), "reply_to": root}),
+        )
+        .await;
+        bob.until("ack").await;
+    }
+    let page: Value = app
+        .get(
+            &format!("/api/rooms/thr/messages?thread={root}"),
+            &ann_token,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let texts: Vec<&str> = page["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(texts, ["root", "reply 0", "reply 1", "reply 2"]);
+    assert_eq!(page["messages"][0]["replies"], 3);
+    let response = app
+        .get("/api/rooms/thr/messages?thread=999999", &ann_token)
+        .await;
+    assert_eq!(response.status(), 404);
+    let response = app
+        .get(
+            &format!("/api/rooms/thr/messages?thread={root}&before=5"),
+            &ann_token,
+        )
+        .await;
+    assert_eq!(response.status(), 400);
+}
