@@ -110,7 +110,13 @@ async fn apply(client: &mut Client, sio: &SioConn, request: Request, id: Request
     // other commands have no reply that does, and are answered here once applied.
     let answered_by_reply = matches!(
         frame,
-        ClientFrame::Join { .. } | ClientFrame::Leave { .. } | ClientFrame::Send { .. }
+        ClientFrame::Join { .. }
+            | ClientFrame::Leave { .. }
+            | ClientFrame::Send { .. }
+            | ClientFrame::Edit { .. }
+            | ClientFrame::Delete { .. }
+            | ClientFrame::React { .. }
+            | ClientFrame::Unreact { .. }
     );
     if echo == Echo::OthersOnly
         && let ClientFrame::Send { room, .. } = &frame

@@ -771,6 +771,90 @@ impl AdmissionCase {
     }
 }
 
+/// Edits, reactions, replies and deletions from a Socket.io client (issue 19): each answered
+/// on its ack callback (with the new `seq`), heard as `message-updated` by the client and
+/// by a `/ws` client in the room; a bad one answered with its error.
+async fn changes_to_messages_from_socket_io(kind: Kind) {
+    let app = TestApp::spawn().await;
+    let sio_token = app.user_token("changer").await;
+    let mut ws = WsClient::connect(&app, &app.user_token("watcher").await).await;
+    ws.join("general").await;
+    let mut sio = connected(kind, &app, &sio_token, "websocket");
+    sio.call("join", json!("general"));
+    let id = sio.call("chat-message", json!({"room": "general", "text": "frist"}))["id"]
+        .as_i64()
+        .unwrap();
+    assert_eq!(ws.next_of("message").await["id"].as_i64(), Some(id));
+
+    let edited = sio.call(
+        "edit",
+        json!({"room": "general", "id": id, "text": "first", "client_id": "e-1"}),
+    );
+    assert_eq!(
+        (edited["id"].as_i64(), edited["client_id"].as_str()),
+        (Some(id), Some("e-1")),
+        "{edited}"
+    );
+    let seq = edited["seq"].as_i64().expect("a position");
+    let heard = sio.event("message-updated")["data"].clone();
+    assert_eq!(
+        (heard["change"].as_str(), heard["message"]["text"].as_str()),
+        (Some("edited"), Some("first"))
+    );
+    let over_ws = ws.next_of("message_updated").await;
+    assert_eq!(over_ws["message"]["seq"].as_i64(), Some(seq));
+
+    let reacted = sio.call("react", json!({"room": "general", "id": id, "emoji": "👍"}));
+    assert!(reacted["seq"].as_i64() > Some(seq), "{reacted}");
+    let over_ws = ws.next_of("message_updated").await;
+    assert_eq!(
+        over_ws["message"]["reactions"],
+        json!([{"emoji": "👍", "count": 1, "users": ["changer"]}])
+    );
+    sio.call(
+        "unreact",
+        json!({"room": "general", "id": id, "emoji": "👍"}),
+    );
+    assert_eq!(ws.next_of("message_updated").await["change"], "reacted");
+
+    let reply = sio.call(
+        "chat-message",
+        json!({"room": "general", "text": "me too", "reply_to": id}),
+    );
+    assert!(reply["id"].is_i64(), "{reply}");
+    assert_eq!(ws.next_of("message").await["reply_to"].as_i64(), Some(id));
+    assert_eq!(ws.next_of("message_updated").await["change"], "replied");
+
+    for (event, data) in [
+        (
+            "react",
+            json!({"room": "general", "id": id, "emoji": "nope"}),
+        ),
+        (
+            "edit",
+            json!({"room": "general", "id": 999_999, "text": "x"}),
+        ),
+        ("edit", json!({"room": "general", "id": "one", "text": "x"})),
+    ] {
+        let refused = sio.call(event, data.clone());
+        assert!(
+            refused["error"]["code"].is_string(),
+            "{event} {data}: {refused}"
+        );
+    }
+    let deleted = sio.call("delete", json!({"room": "general", "id": id}));
+    assert!(deleted["seq"].is_i64(), "{deleted}");
+    let over_ws = ws.next_of("message_updated").await;
+    assert_eq!(
+        (
+            over_ws["change"].as_str(),
+            over_ws["message"]["deleted"].as_bool()
+        ),
+        (Some("deleted"), Some(true))
+    );
+    sio.close();
+}
+
 /// Every admission case against `/ws` and against Socket.io (both real clients), from one
 /// table: the same rule, told in each transport's terms.
 #[tokio::test(flavor = "multi_thread")]
@@ -815,6 +899,7 @@ both_clients! {
     a_listening_client_is_subscribed_to_general => a_client_that_only_listens_hears_general();
     private_rooms_and_dms_keep_outsiders_out_of_socket_io => private_rooms_and_dms_keep_outsiders_out();
     requests_are_applied_in_order_and_each_ack_is_addressed => requests_are_applied_in_order_and_each_reply_finds_its_callback();
+    edits_reactions_replies_and_deletions_from_socket_io => changes_to_messages_from_socket_io();
 }
 
 /// `auth: {token, join_general: false}` opts out: the client hears `general` only once it
