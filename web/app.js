@@ -72,6 +72,28 @@ function wire() {
     if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
       event.preventDefault();
       chat.sendMessage();
+    } else if (event.key === "ArrowUp" && !input.value && chat.editLast()) {
+      event.preventDefault();
+    } else if (event.key === "Escape" && !view.composing.hidden) {
+      // Cancels the reply or edit only: not a drawer around it.
+      event.stopPropagation();
+      chat.stopComposing();
+    }
+  });
+  view.composingCancel.addEventListener("click", () => {
+    chat.stopComposing();
+    input.focus();
+  });
+  // A message's buttons, and the reaction picker when it is open under one, are drawn
+  // anew with the list: one listener for all of them.
+  view.messages.addEventListener("click", (event) => {
+    const button = event.target.closest("button");
+    const item = button?.closest("li.message");
+    if (!button || !item) return;
+    const id = Number(item.dataset.id);
+    if (button.closest("#emoji-picker")) chat.messageAction(id, "react", { emoji: button.dataset.emoji });
+    else if (button.dataset.action) {
+      chat.messageAction(id, button.dataset.action, { emoji: button.dataset.emoji, button });
     }
   });
   input.addEventListener("input", () => {

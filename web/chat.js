@@ -14,13 +14,14 @@ import {
   announce, announceText, appendMessage, clearComposer, clearSearch, closeDrawers, composerText,
   focusComposer, giveBackDraft, renderCatchUp, renderConnection, renderConversation,
   renderHeader, renderInvites, renderMembers, renderMyStatus, renderNotices, renderOlder,
-  renderRooms, renderSearchError, renderSearchResults, renderTyping, searchQuery,
-  setStatusNote, showChat, showMembersStatus, showSendError, statusNoteText,
+  renderRooms, renderSearchError, renderSearchResults, renderTyping, searchQuery, setComposer,
+  setStatusNote, showChat, showComposing, showMembersStatus, showPicker, showSendError,
+  statusNoteText,
 } from "./render.js";
 import {
   actionsOn, activeRoom, addPending, addRoom, blocks, canArchive, canInvite, canManage,
-  createState, dismissNotice, enterRooms, expireTyping, firstRoom, forget, isDm, markBlocked,
-  mutedIn, nextTypingExpiry, readAll, reduce, room, roomLabel, sameUser, setBlocked, setInvites,
+  createState, dismissNotice, enterRooms, expireTyping, firstRoom, forget, isDm, lastOwnMessage,
+  markBlocked, messageIn, mutedIn, nextTypingExpiry, readAll, reduce, room, roomLabel, sameUser, setBlocked, setInvites,
   setRoster, updateRoom,
 } from "./state.js";
 
@@ -232,6 +233,7 @@ async function loadMembers(name) {
 // ---------------------------------------------------------------- actions
 
 function activate(name) {
+  if (composing && composing.room !== name) stopComposing();
   state.active = name;
   const r = room(state, name);
   closeDrawers();
@@ -397,13 +399,83 @@ export function sendMessage() {
     return;
   }
   const clientId = newClientId();
-  // Kept until its ack; connection.js sends it again (same client_id, so never twice)
-  // after a reconnect.
-  addPending(state, clientId, state.active, text);
-  if (!connection?.send({ type: "send", room: state.active, text, client_id: clientId })) {
-    showSendError("Not connected: your message will be sent when the connection is back.");
+  const doing = composing?.room === state.active ? composing : null;
+  if (doing?.kind === "edit") {
+    // An edit is not kept for resending: a reconnect before its ack leaves the old text,
+    // which the page shows, and the author may edit again.
+    if (!connection?.send({ type: "edit", room: state.active, id: doing.id, text, client_id: clientId })) {
+      showSendError("Not connected: the edit was not sent.");
+      return;
+    }
+  } else {
+    const frame = { type: "send", room: state.active, text, client_id: clientId };
+    if (doing?.kind === "reply") frame.reply_to = doing.id;
+    // Kept until its ack; connection.js sends it again (same client_id, so never twice)
+    // after a reconnect.
+    addPending(state, clientId, state.active, text);
+    if (!connection?.send(frame)) {
+      showSendError("Not connected: your message will be sent when the connection is back.");
+    }
   }
+  stopComposing();
   clearComposer();
+}
+
+// ---------------------------------------------------------------- acting on a message
+
+/** What the composer does besides writing a new message: `{kind: "reply" | "edit", room,
+ *  id}`, or null. */
+let composing = null;
+
+function startComposing(kind, message) {
+  composing = { kind, room: state.active, id: message.id };
+  const excerpt = [...message.text].slice(0, 80).join("");
+  showComposing(kind === "edit" ? "Editing your message" : `Replying to ${message.user}: ${excerpt}`);
+  if (kind === "edit") setComposer(message.text);
+  else focusComposer();
+}
+
+export function stopComposing() {
+  const wasEditing = composing?.kind === "edit";
+  composing = null;
+  showComposing(null);
+  if (wasEditing) clearComposer();
+}
+
+/** Up in an empty composer: edit my last message. Answers whether there was one. */
+export function editLast() {
+  const message = lastOwnMessage(state, activeRoom(state));
+  if (!message) return false;
+  startComposing("edit", message);
+  return true;
+}
+
+/** A click on a message's button (render.js `data-action`): reply, react, take a reaction
+ *  back, open the reaction picker, edit, or delete (asked twice: the first click turns
+ *  the button into "Really delete?"). */
+export function messageAction(id, action, { emoji, button } = {}) {
+  const r = activeRoom(state);
+  const message = messageIn(r, id);
+  if (!message) return;
+  switch (action) {
+    case "reply": startComposing("reply", message); break;
+    case "edit": startComposing("edit", message); break;
+    case "pick": showPicker(id); break;
+    case "react":
+    case "unreact":
+      showPicker(null);
+      connection?.send({ type: action, room: r.name, id, emoji });
+      break;
+    case "delete":
+      if (button && button.dataset.confirm !== "yes") {
+        button.dataset.confirm = "yes";
+        button.textContent = "Really delete?";
+        return;
+      }
+      connection?.send({ type: "delete", room: r.name, id });
+      break;
+    default: throw new Error(`BUG: no message action called ${action}`);
+  }
 }
 
 /** A random idempotency key (crypto.randomUUID needs a secure context; this does not). */

@@ -10,7 +10,7 @@
 const BACKOFF_MS = [500, 1000, 2000, 4000, 8000, 15000];
 
 /** The frames about a room that make the page list it (state.js), and so rejoin it. */
-const ROOM_FRAMES = new Set(["joined", "message", "history", "typing", "presence", "read"]);
+const ROOM_FRAMES = new Set(["joined", "message", "message_updated", "history", "typing", "presence", "read"]);
 
 export class Connection {
   constructor(url, token, { onFrame, onState, onEnded }) {
@@ -74,12 +74,17 @@ export class Connection {
       return;
     }
     if (!ROOM_FRAMES.has(frame.type)) return;
+    // The position to resume from: the highest message id or change `seq` passed on
+    // (docs/protocol.md, "The room's change log").
     const messages = frame.type === "message" ? [frame]
-      : frame.type === "joined" ? frame.history
-      : frame.type === "history" ? frame.messages
+      : frame.type === "message_updated" ? [frame.message]
+      : frame.type === "joined" ? [...frame.history, ...(frame.updated || [])]
+      : frame.type === "history" ? [...frame.messages, ...(frame.updated || [])]
       : [];
     let newest = this.rooms.get(frame.room) ?? null;
-    for (const message of messages) if (newest === null || message.id > newest) newest = message.id;
+    const positions = messages.map((message) => Math.max(message.id, message.seq || 0));
+    if (typeof frame.through === "number") positions.push(frame.through);
+    for (const at of positions) if (newest === null || at > newest) newest = at;
     this.rooms.set(frame.room, newest);
   }
 

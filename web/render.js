@@ -4,8 +4,12 @@
 // piece of user text reaches the page through textContent or text nodes, never innerHTML.
 
 import {
-  actionsOn, activeRoom, isDm, labelOf, roleOf, roomLabel, typers, unreadElsewhere, unreadTotal,
+  actionsOn, activeRoom, canDelete, isDm, labelOf, messageIn, roleOf, roomLabel, sameUser, typers,
+  unreadElsewhere, unreadTotal,
 } from "./state.js";
+
+/** The emoji the React button offers (any emoji may come from another client). */
+export const QUICK_EMOJI = ["👍", "❤️", "😂", "🎉", "😮", "😢", "🙏", "👀"];
 
 const MENTION = /@([A-Za-z0-9_.-]{3,32})/g;
 
@@ -39,6 +43,10 @@ export const view = {
   notices: byId("notices"),
   catchUp: byId("catch-up"),
   messages: byId("messages"),
+  emojiPicker: byId("emoji-picker"),
+  composing: byId("composing"),
+  composingText: byId("composing-text"),
+  composingCancel: byId("composing-cancel"),
   announcer: byId("announcer"),
   typing: byId("typing"),
   composer: byId("composer"),
@@ -119,11 +127,16 @@ function textWithMentions(text, me) {
   return body;
 }
 
-function messageElement(message, me) {
+/** One message of `r`: who and when, what it answers, its text (or that it was deleted),
+ *  whether it was edited, its thread and reactions, and the actions on it. Each button
+ *  says what it does in `data-action`; chat.js acts on the click (one listener, app.js). */
+function messageElement(message, state, r) {
+  const me = state.me;
   const item = el("li", "message");
   item.dataset.id = String(message.id);
   if (message.user === me) item.classList.add("own");
   if (message.assistant) item.classList.add("assistant");
+  if (message.deleted) item.classList.add("deleted");
   const meta = el("div", "meta");
   meta.append(el("span", "author", message.user));
   if (message.assistant) meta.append(el("span", "tag", "assistant"));
@@ -132,8 +145,74 @@ function messageElement(message, me) {
   time.dateTime = message.ts;
   time.title = when.toLocaleString();
   meta.append(time);
-  item.append(meta, textWithMentions(message.text, me));
+  item.append(meta);
+  if (message.reply_to) item.append(quoteOf(messageIn(r, message.reply_to)));
+  if (message.deleted) {
+    item.append(el("div", "text tombstone", "This message was deleted."));
+    return item;
+  }
+  const body = textWithMentions(message.text, me);
+  if (message.edited_at) {
+    const edited = el("span", "edited", " (edited)");
+    edited.title = `Edited ${new Date(message.edited_at).toLocaleString()}`;
+    body.append(edited);
+  }
+  item.append(body);
+  if (message.replies) {
+    const replies = message.replies === 1 ? "1 reply" : `${message.replies} replies`;
+    item.append(el("div", "thread-count", replies));
+  }
+  if (message.reactions?.length) item.append(reactionsOf(message, me));
+  item.append(actionsOf(message, state, r));
   return item;
+}
+
+/** The message a reply answers, quoted (or said to be gone, or further up than loaded). */
+function quoteOf(original) {
+  const quote = el("blockquote", "reply-quote");
+  if (!original) {
+    quote.textContent = "In reply to an earlier message";
+  } else if (original.deleted) {
+    quote.textContent = "In reply to a deleted message";
+  } else {
+    const excerpt = [...original.text].slice(0, 120).join("");
+    quote.append(el("span", "author", original.user), document.createTextNode(` ${excerpt}`));
+  }
+  return quote;
+}
+
+function reactionsOf(message, me) {
+  const list = el("div", "reactions");
+  for (const { emoji, count, users } of message.reactions) {
+    const mine = users.some((user) => sameUser(user, me));
+    const chip = el("button", mine ? "reaction mine" : "reaction", `${emoji} ${count}`);
+    chip.type = "button";
+    chip.dataset.action = mine ? "unreact" : "react";
+    chip.dataset.emoji = emoji;
+    chip.setAttribute("aria-pressed", String(mine));
+    chip.title = users.join(", ");
+    chip.setAttribute("aria-label", `${emoji} ${count}: ${users.join(", ")}`);
+    list.append(chip);
+  }
+  return list;
+}
+
+function actionsOf(message, state, r) {
+  const actions = el("div", "message-actions");
+  const button = (action, text, label) => {
+    const b = el("button", "small action", text);
+    b.type = "button";
+    b.dataset.action = action;
+    b.setAttribute("aria-label", label);
+    return b;
+  };
+  actions.append(button("reply", "Reply", `Reply to ${message.user}`));
+  actions.append(button("pick", "React", "Add a reaction"));
+  if (sameUser(message.user, state.me) && !message.assistant) {
+    actions.append(button("edit", "Edit", "Edit your message"));
+  }
+  if (canDelete(state, r, message)) actions.append(button("delete", "Delete", "Delete this message"));
+  return actions;
 }
 
 // ---------------------------------------------------------------- the chat view
@@ -197,7 +276,7 @@ export function renderHeader(state) {
 
 function renderMessages(state) {
   const r = activeRoom(state);
-  view.messages.replaceChildren(...(r ? r.messages.map((message) => messageElement(message, state.me)) : []));
+  view.messages.replaceChildren(...(r ? r.messages.map((message) => messageElement(message, state, r)) : []));
 }
 
 /** A new message in the room on screen. */
@@ -205,7 +284,7 @@ export function appendMessage(state, message) {
   const r = activeRoom(state);
   // Out-of-order arrivals (rare) re-render; the usual case appends.
   if (r.messages[r.messages.length - 1].id !== message.id) renderMessages(state);
-  else view.messages.append(messageElement(message, state.me));
+  else view.messages.append(messageElement(message, state, r));
   if (stuckToBottom || message.user === state.me) scrollToBottom();
 }
 
@@ -399,6 +478,37 @@ export function clearSearch() {
 
 // ---------------------------------------------------------------- the message box
 
+/** What the composer answers or edits (`text`), or nothing (null). */
+export function showComposing(text) {
+  view.composing.hidden = text === null;
+  view.composingText.textContent = text || "";
+}
+
+/** The reaction picker under the message `id` (null: closed). */
+export function showPicker(id) {
+  const picker = view.emojiPicker;
+  if (id === null) {
+    picker.hidden = true;
+    picker.dataset.id = "";
+    return;
+  }
+  const item = view.messages.querySelector(`li.message[data-id="${id}"]`);
+  if (!item) return;
+  if (!picker.childElementCount) {
+    for (const emoji of QUICK_EMOJI) {
+      const choice = el("button", "small emoji", emoji);
+      choice.type = "button";
+      choice.dataset.emoji = emoji;
+      choice.setAttribute("aria-label", `React with ${emoji}`);
+      picker.append(choice);
+    }
+  }
+  picker.dataset.id = String(id);
+  item.append(picker);
+  picker.hidden = false;
+  picker.firstElementChild.focus();
+}
+
 export function composerText() {
   return view.messageInput.value.trim();
 }
@@ -413,6 +523,12 @@ export function focusComposer() {
 }
 
 /** A refused message back in the box, unless something new is being written there. */
+export function setComposer(text) {
+  view.messageInput.value = text;
+  autoGrow(view.messageInput);
+  view.messageInput.focus();
+}
+
 export function giveBackDraft(text) {
   if (!view.messageInput.value) view.messageInput.value = text;
 }

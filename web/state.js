@@ -311,6 +311,7 @@ export function reduce(state, frame, now = Date.now()) {
     case "joined": onJoined(state, frame, change); break;
     case "left": onLeft(state, frame, change); break;
     case "message": onMessage(state, frame, change); break;
+    case "message_updated": onMessageUpdated(state, frame, change); break;
     case "ack": state.pending.delete(frame.client_id); break;
     case "history": onHistory(state, frame, change); break;
     case "typing": onTyping(state, frame, change, now); break;
@@ -359,6 +360,7 @@ function onJoined(state, frame, change) {
   const returning = r.joinedBefore || r.historyIsNews;
   r.joinedBefore = true;
   for (const message of frame.history) addMessage(state, r, message, returning);
+  for (const message of frame.updated || []) replaceMessage(r, message);
   if (r.name === state.active) {
     change.conversation = { keepScroll: resumed };
     change.readActive = true;
@@ -429,7 +431,44 @@ function onHistory(state, frame, change) {
   r.loadingOlder = false;
   r.more = frame.more;
   for (const message of frame.messages) addMessage(state, r, message, false);
+  for (const message of frame.updated || []) replaceMessage(r, message);
   if (r.name === state.active) change.older = true;
+}
+
+/** A message as it is after a change takes the place of the copy loaded, if that one is
+ *  older (`seq`); a message not loaded (further back than the page went) is left out. */
+function replaceMessage(r, message) {
+  const at = r.messages.findIndex((m) => m.id === message.id);
+  if (at < 0 || (r.messages[at].seq || 0) > (message.seq || 0)) return false;
+  r.messages[at] = message;
+  return true;
+}
+
+function onMessageUpdated(state, { room: name, message }, change) {
+  const r = state.rooms.get(name);
+  if (!r || !replaceMessage(r, message)) return;
+  if (name === state.active) change.conversation = { keepScroll: true };
+}
+
+/** The message `id` of `r`, if loaded. */
+export function messageIn(r, id) {
+  return r?.messages.find((m) => m.id === id) || null;
+}
+
+/** My newest message in `r` that is not deleted: what Up in an empty composer edits. */
+export function lastOwnMessage(state, r) {
+  if (!r) return null;
+  for (let at = r.messages.length - 1; at >= 0; at -= 1) {
+    const m = r.messages[at];
+    if (sameUser(m.user, state.me) && !m.deleted && !m.assistant) return m;
+  }
+  return null;
+}
+
+/** Whether I may delete `message` in `r`: mine, or any as the room's admin or owner. */
+export function canDelete(state, r, message) {
+  if (!r || !message || message.deleted) return false;
+  return sameUser(message.user, state.me) || (!isDm(r) && (r.role === "owner" || r.role === "admin"));
 }
 
 function onTyping(state, { room: name, user }, change, now) {

@@ -1183,6 +1183,97 @@ async fn the_owner_lets_members_invite_lifts_a_ban_blocks_and_deletes_the_room()
     member.close().await;
 }
 
+/// Changes to messages in the page (issue 19): ann reacts to bob's message from its React
+/// picker; bob edits it with Up in his empty composer (markup in the new text stays text);
+/// ann answers it with Reply, and the quote and the thread count show on both pages; bob
+/// deletes it (asked twice), and both pages show the tombstone, the quote too.
+#[tokio::test]
+#[ignore = "needs Chromium and chromedriver"]
+async fn reactions_edits_replies_and_deletions_show_live_on_both_pages() {
+    let app = TestApp::spawn().await;
+    let driver = Chromedriver::start().await;
+    let ann = Browser::open(&driver, &app.base, DESKTOP).await;
+    let bob = Browser::open(&driver, &app.base, DESKTOP).await;
+    ann.register("ann").await;
+    bob.register("bob").await;
+    for page in [&ann, &bob] {
+        page.wait_for_text("#room-title", "#general").await;
+        page.wait_until_hidden("#connection").await;
+    }
+    bob.say("teh plan").await;
+    ann.wait_for_message("teh plan").await;
+    let last = "#messages li.message:last-child";
+
+    // A reaction, from the picker.
+    ann.click(&format!("{last} button[data-action=pick]")).await;
+    ann.wait_until_shown("#emoji-picker").await;
+    ann.click("#emoji-picker button[data-emoji='🎉']").await;
+    bob.wait_for_text(&format!("{last} .reactions"), "🎉 1")
+        .await;
+    ann.wait_for_script(&format!(
+        "return document.querySelector(\"{last} .reaction\")?.getAttribute('aria-pressed') === 'true';"
+    ))
+    .await;
+
+    // An edit, with Up in the empty composer.
+    bob.click("#message-input").await;
+    type_into_focus(&bob, &char::from(Key::Up).to_string()).await;
+    bob.wait_until_shown("#composing").await;
+    bob.wait_for_text("#composing", "Editing your message")
+        .await;
+    bob.client
+        .execute("document.getElementById('message-input').select();", vec![])
+        .await
+        .unwrap();
+    let edited = "the plan <b id=pwned-edit>x</b>";
+    type_into_focus(&bob, &format!("{edited}{}", char::from(Key::Enter))).await;
+    for page in [&ann, &bob] {
+        page.wait_for_message(&format!("{edited} (edited)")).await;
+    }
+    bob.wait_until_hidden("#composing").await;
+
+    // A reply: the quote, and the count on the root.
+    ann.click(&format!("{last} button[data-action=reply]"))
+        .await;
+    ann.wait_for_text("#composing", "Replying to bob").await;
+    ann.say("agreed").await;
+    for page in [&ann, &bob] {
+        page.wait_for_message("agreed").await;
+        page.wait_for_text(&format!("{last} .reply-quote"), "bob the plan")
+            .await;
+        page.wait_for_text("#messages li.message .thread-count", "1 reply")
+            .await;
+    }
+
+    // A deletion, asked twice; the quote follows.
+    let root = "#messages li.message:nth-last-child(2)";
+    bob.click(&format!("{root} button[data-action=delete]"))
+        .await;
+    bob.wait_for_text(
+        &format!("{root} button[data-action=delete]"),
+        "Really delete?",
+    )
+    .await;
+    bob.click(&format!("{root} button[data-action=delete]"))
+        .await;
+    for page in [&ann, &bob] {
+        page.wait_for_text(&format!("{root} .tombstone"), "This message was deleted.")
+            .await;
+        page.wait_for_text(
+            &format!("{last} .reply-quote"),
+            "In reply to a deleted message",
+        )
+        .await;
+    }
+    ann.wait_for_script(
+        "return document.querySelectorAll('#pwned-edit').length === 0 && document.title !== 'pwned'",
+    )
+    .await;
+    ann.screenshot("changes.png").await;
+    ann.close().await;
+    bob.close().await;
+}
+
 /// Types into whatever has the focus, as a person at the keyboard does.
 async fn type_into_focus(page: &Browser, keys: &str) {
     page.client

@@ -167,3 +167,18 @@ test("a policy close ends the session instead of reconnecting", (t) => {
   assert.equal(seen.ended, "logged out");
   assert.equal(FakeSocket.opened.length, 1);
 });
+
+test("a reconnect resumes from the highest position seen, changes to messages included", (t) => {
+  const { connection } = connect(t);
+  connection.start();
+  latest().accept();
+  connection.send({ type: "join", room: "general" });
+  latest().frame({ type: "joined", room: "general", members: ["ivy"], statuses: {}, history: [{ id: 4, seq: 7, room: "general" }], more: false });
+  latest().frame({ type: "message_updated", room: "general", change: "reacted", by: "bob", message: { id: 4, seq: 11, room: "general" } });
+
+  assert.deepEqual(reconnect(t), [{ type: "join", room: "general", since: 11 }]);
+
+  // A resume's answer moves it on to its `through`, even when nothing in it is newer.
+  latest().frame({ type: "joined", room: "general", members: ["ivy"], statuses: {}, history: [], updated: [], more: false, through: 15 });
+  assert.deepEqual(reconnect(t), [{ type: "join", room: "general", since: 15 }]);
+});

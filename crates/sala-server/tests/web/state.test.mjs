@@ -9,8 +9,9 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import {
-  TYPING_SHOW_MS, actionsOn, addPending, addRoom, blocks, canArchive, canInvite, canManage,
-  createState, dismissNotice, enterRooms, expireTyping, forget, labelOf, markBlocked, mutedIn,
+  TYPING_SHOW_MS, actionsOn, addPending, addRoom, blocks, canArchive, canDelete, canInvite,
+  canManage, createState, dismissNotice, enterRooms, expireTyping, forget, labelOf, lastOwnMessage,
+  markBlocked, mutedIn,
   nextTypingExpiry, readAll, reduce, roleOf, roomLabel, setBlocked, setInvites, setRoster, typers,
   unreadElsewhere, unreadTotal,
 } from "../../../../web/state.js";
@@ -603,4 +604,38 @@ test("blocks are kept by name, ignoring case, and go with the session", () => {
   assert.deepEqual([blocks(state, "pest"), blocks(state, "Mel")], [false, true]);
   forget(state);
   assert.equal(blocks(state, "mel"), false);
+});
+
+test("a changed message takes the place of the older copy, never of a newer one", () => {
+  const state = signedIn();
+  reduce(state, message(3, "general", "bob", "teh"));
+  const m = (fields) => ({ id: 3, room: "general", user: "bob", ts: new Date(0).toISOString(), ...fields });
+
+  const edited = reduce(state, { type: "message_updated", room: "general", change: "edited", by: "bob", message: m({ seq: 5, text: "the", edited_at: "x" }) });
+  assert.deepEqual(edited.conversation, { keepScroll: true });
+  assert.equal(state.rooms.get("general").messages[0].text, "the");
+  // An older copy (a page read before) does not undo it.
+  reduce(state, { type: "history", room: "general", messages: [], updated: [m({ seq: 4, text: "teh" })], more: false });
+  assert.equal(state.rooms.get("general").messages[0].text, "the");
+  // A resume's updated applies like a live change.
+  reduce(state, { type: "joined", room: "general", members: ["ivy"], statuses: {}, history: [], updated: [m({ seq: 9, text: "", deleted: true })], more: false, through: 9 });
+  assert.equal(state.rooms.get("general").messages[0].deleted, true);
+  // A change to a message the page never loaded changes nothing.
+  const far = reduce(state, { type: "message_updated", room: "general", change: "edited", by: "bob", message: { ...m({ seq: 12 }), id: 1 } });
+  assert.equal(far.conversation ?? null, null);
+  assert.equal(state.rooms.get("general").messages.length, 1);
+});
+
+test("my last message is what Up edits, and who may delete what", () => {
+  const state = signedIn();
+  reduce(state, message(1, "general", "ivy", "mine"));
+  reduce(state, message(2, "general", "bob", "theirs"));
+  const r = state.rooms.get("general");
+  assert.equal(lastOwnMessage(state, r).id, 1);
+  assert.equal(canDelete(state, r, r.messages[0]), true);
+  assert.equal(canDelete(state, r, r.messages[1]), false, "a member deletes their own only");
+  r.role = "admin";
+  assert.equal(canDelete(state, r, r.messages[1]), true);
+  r.messages[0] = { ...r.messages[0], deleted: true };
+  assert.equal(lastOwnMessage(state, r), null, "a deleted one is not edited");
 });
