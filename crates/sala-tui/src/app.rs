@@ -629,6 +629,75 @@ fn say(app: &mut App, text: String) -> Action {
     })
 }
 
+/// `/edit TEXT` and `/delete` act on my last message in the room on screen; `/reply TEXT`,
+/// `/react EMOJI` and `/unreact EMOJI` on its last message from someone else (the one a
+/// person answers in a terminal, where messages have no handle to point at).
+fn message_command(app: &mut App, command: &str, args: Option<&str>) -> Option<ClientFrame> {
+    let Some(room) = app.active.clone() else {
+        app.note("join a room first: /join ROOM");
+        return None;
+    };
+    let mine = matches!(command, "/edit" | "/delete");
+    let me = app.me.clone();
+    let target = app.rooms.get(&room).and_then(|view| {
+        view.lines.iter().rev().find_map(|line| match line {
+            Line::Message(message)
+                if !message.deleted && (message.user == me && !message.assistant) == mine =>
+            {
+                Some(message.id)
+            }
+            _ => None,
+        })
+    });
+    let Some(id) = target else {
+        app.note(if mine {
+            "you have no message here to change"
+        } else {
+            "there is no message here to answer"
+        });
+        return None;
+    };
+    let needs = match command {
+        "/edit" | "/reply" => "TEXT",
+        "/react" | "/unreact" => "EMOJI",
+        _ => "",
+    };
+    let Some(args) = args.or(needs.is_empty().then_some("")) else {
+        app.note(format!("usage: {command} {needs}"));
+        return None;
+    };
+    app.sent += 1;
+    let client_id = Some(format!("tui-{}-{}", std::process::id(), app.sent));
+    Some(match command {
+        "/edit" => ClientFrame::Edit {
+            room,
+            id,
+            text: args.to_owned(),
+            client_id,
+        },
+        "/delete" => ClientFrame::Delete { room, id },
+        "/reply" => {
+            app.go_to_live_end();
+            ClientFrame::Send {
+                room,
+                text: args.to_owned(),
+                client_id,
+                reply_to: Some(id),
+            }
+        }
+        "/react" => ClientFrame::React {
+            room,
+            id,
+            emoji: args.to_owned(),
+        },
+        _ => ClientFrame::Unreact {
+            room,
+            id,
+            emoji: args.to_owned(),
+        },
+    })
+}
+
 fn typing(app: &mut App) -> Action {
     let due = app
         .last_typing_sent
@@ -672,22 +741,24 @@ const HELP: &[(&str, &str)] = &[
     ("/ban, /mute USER [WHY]", "keep out, or silence (admins)"),
     ("/unban, /unmute USER", "lift a ban or a mute (admins)"),
     ("/promote, /demote USER", "make an admin, or a member again"),
-    (
-        "/members-invite on|off",
-        "let every member invite (private rooms)",
-    ),
+    ("/members-invite on|off", "all may invite (private rooms)"),
     ("/archive ROOM", "delete a room you own, for everyone"),
     (
         "/block, /unblock USER",
-        "stop someone writing to you, or let them",
+        "stop someone writing to you; /blocks",
     ),
-    ("/blocks", "whom you block"),
     ("/join ROOM, /j", "join a room (and switch to it)"),
     ("/leave [ROOM], /part", "leave this room (or ROOM)"),
     ("/rooms [QUERY]", "search rooms by name or topic"),
     ("/create NAME [TOPIC]", "create a room and join it"),
     ("/topic [TEXT]", "this room's topic; set it (admins)"),
     ("/me ACTION", "say what you do: /me waves"),
+    ("/edit TEXT, /delete", "change, delete your last message"),
+    ("/reply TEXT", "answer the last message of others"),
+    (
+        "/react, /unreact EMOJI",
+        "react to the last message of others",
+    ),
     ("/history", "load older messages (or PageUp)"),
     ("/busy [NOTE]", "set busy, with an optional note"),
     ("/available", "set yourself available"),
@@ -798,6 +869,9 @@ async fn command(
             Action::Send(frame) => Some(frame),
             _ => None,
         },
+        ("/edit" | "/delete" | "/reply" | "/react" | "/unreact", args) => {
+            message_command(app, name, args)
+        }
         ("/topic", Some(topic)) => {
             let Some(room) = app.active.clone() else {
                 app.note("not in a room");

@@ -512,8 +512,9 @@ async fn readline_keys_irc_commands_and_the_more_marker() {
             .find_map(|row| row.find(text))
             .unwrap_or_else(|| panic!("{text} in /help:\n{screen}"))
     };
+    // (The top of a long /help may have scrolled away: PageUp shows it.)
     assert_eq!(
-        column("create a room and join it"),
+        column("switch rooms"),
         column("redraw the screen"),
         "/help is aligned:\n{screen}"
     );
@@ -720,4 +721,72 @@ async fn the_owner_opens_invitations_blocks_and_archives_from_the_terminal() {
     assert_eq!(gone.status(), 404);
     tmux.type_line("/archive nook");
     tmux.wait_for("error: no room named 'nook'");
+}
+
+/// Changes to messages from the terminal (issue 19): `/react` and `/reply` act on the last
+/// message from someone else, `/edit` and `/delete` on one's own; what others change shows
+/// as edited, deleted, and with its reactions.
+#[tokio::test]
+#[ignore = "needs tmux"]
+async fn reactions_replies_edits_and_deletions_from_the_terminal() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path(), &[]);
+    let http = reqwest::Client::new();
+    token(&http, &server.base, "ada", true).await;
+    let bob_token = token(&http, &server.base, "bob", true).await;
+    let mut bob = connect(&server.base, &bob_token).await;
+    let join = json!({"type": "join", "room": "general"}).to_string();
+    bob.send(Message::text(join)).await.unwrap();
+    next_of(&mut bob, "joined").await;
+
+    let tmux = Tmux::new(&chat_command(&server, "ada", None), (120, 35));
+    tmux.wait_for("general");
+    let plan = say(&mut bob, "general", "teh plan").await;
+    tmux.wait_for("teh plan");
+
+    tmux.type_line("/react 🎉");
+    let reacted = next_of(&mut bob, "message_updated").await;
+    assert_eq!(
+        (
+            reacted["message"]["id"].as_i64(),
+            reacted["change"].as_str()
+        ),
+        (Some(plan), Some("reacted"))
+    );
+    tmux.wait_for("🎉 1");
+    tmux.type_line("/react nope");
+    tmux.wait_for("emoji must be one emoji");
+
+    tmux.type_line("/reply sounds good");
+    let reply = next_of(&mut bob, "message").await;
+    assert_eq!(
+        (reply["reply_to"].as_i64(), reply["text"].as_str()),
+        (Some(plan), Some("sounds good"))
+    );
+    tmux.wait_for("[1 reply]");
+
+    // bob fixes his typo: ada's screen follows.
+    let edit = json!({"type": "edit", "room": "general", "id": plan, "text": "the plan"});
+    bob.send(Message::text(edit.to_string())).await.unwrap();
+    tmux.wait_for("the plan (edited)");
+
+    tmux.type_line("/edit");
+    tmux.wait_for("usage: /edit TEXT");
+    tmux.type_line("/edit sounds great");
+    // (The thread's and bob's own changes come first.)
+    let edited = loop {
+        let updated = next_of(&mut bob, "message_updated").await;
+        if updated["change"] == "edited" && updated["by"] == "ada" {
+            break updated;
+        }
+    };
+    assert_eq!(edited["message"]["text"], "sounds great", "{edited}");
+    tmux.wait_for("sounds great (edited)");
+    tmux.type_line("/delete");
+    tmux.wait_for("(message deleted)");
+    let screen = tmux.wait_for("(message deleted)");
+    assert!(
+        !screen.contains("sounds great"),
+        "the text is gone:\n{screen}"
+    );
 }
