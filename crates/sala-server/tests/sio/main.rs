@@ -1130,3 +1130,110 @@ async fn a_ban_on_one_node_removes_the_user_from_every_node() {
     drop((node_a, node_b));
     database.drop_now().await;
 }
+
+/// Changes to messages across nodes (issue 19): two writers on two nodes change one room's
+/// messages at once; a `/ws` client on the other node hears every change, and a client
+/// that comes back through that node with `since` gets exactly the room read from scratch.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs PostgreSQL and Redis (scripts/test.sh starts them)"]
+async fn changes_on_two_nodes_reach_the_other_and_a_resume_misses_none() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let database = sala_store_postgres::test_support::TempDatabase::create().await;
+    let redis = std::env::var("SALA_TEST_REDIS_URL")
+        .expect("SALA_TEST_REDIS_URL is not set: run scripts/test.sh, which starts Redis");
+    let prefix = format!("test-changes-{}", std::process::id());
+    let cluster_node = |config: &mut sala_server::config::Config| {
+        config.database_url = Some(database.url.clone().into());
+        config.redis_url = Some(redis.clone().into());
+        config.redis_prefix = prefix.clone();
+    };
+    let node_a = TestApp::spawn_with(cluster_node).await;
+    let node_b = TestApp::spawn_with(cluster_node).await;
+    let ann = node_a.user_token("ann-a").await;
+    let bob = node_a.user_token("bob-b").await;
+    let cy = node_a.user_token("cy-watch").await;
+    let mut on_a = WsClient::connect(&node_a, &ann).await;
+    let mut on_b = WsClient::connect(&node_b, &bob).await;
+    let mut watcher = WsClient::connect(&node_b, &cy).await;
+    for ws in [&mut on_a, &mut on_b, &mut watcher] {
+        ws.join("general").await;
+    }
+    let mut ids = Vec::new();
+    for n in 0..6 {
+        let (ws, who) = if n % 2 == 0 {
+            (&mut on_a, "a")
+        } else {
+            (&mut on_b, "b")
+        };
+        ws.send(json!({"type": "send", "room": "general", "text": format!("{who}{n}")}))
+            .await;
+        ids.push(ws.until("ack").await["id"].as_i64().unwrap());
+    }
+    // The watcher's position, then it goes away.
+    let mut since = 0;
+    while since < *ids.last().unwrap() {
+        let frame = watcher.next_frame().await;
+        since = since.max(frame["id"].as_i64().unwrap_or(0));
+    }
+    drop(watcher);
+    // Both nodes change the same messages at once.
+    for id in &ids {
+        on_a.send(json!({"type": "react", "room": "general", "id": id, "emoji": "👍"}))
+            .await;
+        on_b.send(json!({"type": "react", "room": "general", "id": id, "emoji": "🎉"}))
+            .await;
+    }
+    on_a.send(json!({"type": "edit", "room": "general", "id": ids[0], "text": "a0 edited"}))
+        .await;
+    on_b.send(json!({"type": "delete", "room": "general", "id": ids[1]}))
+        .await;
+    // Every change acked; node A's edit heard live on node B.
+    for (ws, wants_edit) in [(&mut on_a, false), (&mut on_b, true)] {
+        let (mut acked, mut heard_edit) = (0, !wants_edit);
+        while acked < ids.len() + 1 || !heard_edit {
+            let frame = ws.next_frame().await;
+            if frame["type"] == "ack" {
+                acked += 1;
+            }
+            if frame["type"] == "message_updated" && frame["change"] == "edited" {
+                assert_eq!(frame["message"]["text"], "a0 edited");
+                heard_edit = true;
+            }
+        }
+    }
+    // The watcher comes back through node B.
+    let mut watcher = WsClient::connect(&node_b, &cy).await;
+    watcher
+        .send(json!({"type": "join", "room": "general", "since": since}))
+        .await;
+    let joined = watcher.next_of("joined").await;
+    let updated: Vec<Value> = joined["updated"].as_array().unwrap().clone();
+    let page: Value = node_b
+        .get("/api/rooms/general/messages", &cy)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let scratch: Vec<&Value> = page["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| ids.contains(&m["id"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(
+        updated.len(),
+        ids.len(),
+        "every message changed once: {joined}"
+    );
+    let mut resumed: Vec<&Value> = updated.iter().collect();
+    resumed.sort_by_key(|m| m["id"].as_i64());
+    assert_eq!(resumed, scratch, "the resume holds the room as it is");
+    let reactions = &scratch[2]["reactions"];
+    assert_eq!(
+        reactions.as_array().unwrap().len(),
+        2,
+        "both nodes' reactions: {reactions}"
+    );
+    drop((node_a, node_b));
+    database.drop_now().await;
+}
