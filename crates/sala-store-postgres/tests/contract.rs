@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use chrono::Utc;
 use sala_store::{
-    AccountStore as _, MessageQuery, MessageStore as _, NewMessage, NewRoom, NewUser, RoomKind,
-    RoomStore as _, Store as _, StoreError, contract,
+    AccountStore as _, ChangeKind, MessageChange, MessageQuery, MessageStore as _, MessageWrite,
+    NewMessage, NewRoom, NewUser, RoomKind, RoomStore as _, Store as _, StoreError, contract,
 };
 use sala_store_postgres::test_support::TempDatabase;
 use sala_store_postgres::{PostgresOptions, PostgresStore};
@@ -259,6 +259,159 @@ async fn concurrent_nodes_commit_a_rooms_ids_in_order() {
         .unwrap();
     assert_eq!((history.len(), more), (2 * PER_NODE, false));
 
+    for node in &nodes {
+        node.close().await;
+    }
+    database.drop_now().await;
+}
+
+/// Changes as well as messages (issue 19): two nodes react to and edit one room's messages
+/// at once while a third follows `changes_after` with its cursor, applying each message as
+/// it reads it. Positions must follow commit order here too: what the reader holds in the
+/// end is exactly the room read from scratch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL"]
+async fn concurrent_nodes_commit_a_rooms_changes_in_order() {
+    const PER_NODE: usize = 150;
+    let database = TempDatabase::create().await;
+    let nodes = [
+        PostgresStore::connect(&database.url).await.unwrap(),
+        PostgresStore::connect(&database.url).await.unwrap(),
+    ];
+    let now = Utc::now();
+    let mut users = Vec::new();
+    for name in ["cx_node0", "cx_node1"] {
+        let user = nodes[0]
+            .create_user(NewUser {
+                username: name,
+                email: None,
+                password_hash: "$argon2id$stub",
+                created_at: now,
+            })
+            .await
+            .unwrap();
+        users.push(user.id);
+    }
+    let room_id = nodes[0]
+        .create_room(NewRoom {
+            name: "cx-room",
+            kind: RoomKind::Public,
+            topic: None,
+            created_by: None,
+            created_at: now,
+        })
+        .await
+        .unwrap()
+        .id;
+    let messages: Vec<NewMessage> = (0..10)
+        .map(|i| NewMessage {
+            room_id,
+            user_id: users[i % 2],
+            text: format!("m{i}"),
+            client_id: None,
+            assistant: false,
+            created_at: now,
+            reply_to: None,
+        })
+        .collect();
+    let ids: Vec<i64> = nodes[0]
+        .append_messages(&messages)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|appended| appended.record.id)
+        .collect();
+    let writers: Vec<_> = nodes
+        .iter()
+        .zip(users)
+        .enumerate()
+        .map(|(node, (store, user_id))| {
+            let store = store.clone();
+            let ids = ids.clone();
+            tokio::spawn(async move {
+                for i in 0..PER_NODE {
+                    let message_id = ids[i % ids.len()];
+                    // The node's own messages are edited; everyone's are reacted to.
+                    let kind = if i % 3 == 0 && (i % ids.len()) % 2 == node {
+                        ChangeKind::Edit {
+                            text: format!("node {node} edit {i}"),
+                            client_id: None,
+                        }
+                    } else {
+                        ChangeKind::React {
+                            emoji: ["👍", "🎉", "👀"][i % 3].to_owned(),
+                            add: i % 4 != 3,
+                        }
+                    };
+                    let change = MessageChange {
+                        room_id,
+                        message_id,
+                        user_id,
+                        at: Utc::now(),
+                        kind,
+                    };
+                    store
+                        .write_messages(&[MessageWrite::Change(change)])
+                        .await
+                        .expect("change");
+                }
+            })
+        })
+        .collect();
+    let writers_done = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let store = PostgresStore::connect(&database.url).await.unwrap();
+        let writers_done = Arc::clone(&writers_done);
+        tokio::spawn(async move {
+            let mut held = std::collections::BTreeMap::new();
+            let mut cursor = 0;
+            loop {
+                let done = writers_done.load(Ordering::SeqCst);
+                let (page, _) = store
+                    .changes_after(room_id, cursor, 50)
+                    .await
+                    .expect("read");
+                if page.is_empty() && done {
+                    break;
+                }
+                for message in page {
+                    cursor = message.seq;
+                    held.insert(message.id, message);
+                }
+                tokio::task::yield_now().await;
+            }
+            store.close().await;
+            held
+        })
+    };
+    for writer in writers {
+        tokio::time::timeout(Duration::from_secs(120), writer)
+            .await
+            .expect("writer finishes")
+            .expect("writer task");
+    }
+    writers_done.store(true, Ordering::SeqCst);
+    let held = tokio::time::timeout(Duration::from_secs(60), reader)
+        .await
+        .expect("reader finishes")
+        .expect("reader task");
+    let (scratch, _) = nodes[1]
+        .list_messages(
+            room_id,
+            MessageQuery {
+                before: None,
+                after: None,
+                limit: 100,
+            },
+        )
+        .await
+        .unwrap();
+    let scratch: std::collections::BTreeMap<i64, _> =
+        scratch.into_iter().map(|m| (m.id, m)).collect();
+    assert_eq!(
+        held, scratch,
+        "a change committed behind the reader's cursor"
+    );
     for node in &nodes {
         node.close().await;
     }
