@@ -307,3 +307,66 @@ async fn the_assistant_and_catch_up_keep_to_what_the_user_may_read() {
         .collect();
     assert_eq!(texts, ["@alice the public question"], "{catch_up}");
 }
+
+/// Changes never ask the assistant (issue 19): an edit that adds a mention, a reaction to a
+/// mention, draw no reply; a deleted mention is left out of the catch-up.
+#[tokio::test]
+async fn edits_and_reactions_draw_no_reply_and_a_deleted_mention_is_not_caught_up() {
+    let (app, mut alice, mut bob) = busy_alice(None).await;
+    let token = app.token_for("alice").await;
+    let plain = bob.say("general", "no mention here").await;
+    bob.send(json!({"type": "edit", "room": "general", "id": plain, "text": "now @alice is here"}))
+        .await;
+    bob.until("ack").await;
+    bob.send(json!({"type": "send", "room": "general", "text": "@alice deleted question"}))
+        .await;
+    let asked = bob.until("ack").await["id"].as_i64().unwrap();
+    // The assistant's reply to the new message (after bob's own echo).
+    let reply = loop {
+        let frame = bob.until("message").await;
+        if frame["assistant"] == true {
+            break frame;
+        }
+    };
+    assert_eq!(reply["user"], "alice");
+    bob.send(json!({"type": "react", "room": "general", "id": asked, "emoji": "👍"}))
+        .await;
+    bob.until("ack").await;
+    bob.send(json!({"type": "delete", "room": "general", "id": asked}))
+        .await;
+    bob.until("ack").await;
+    // Nothing more: neither the edit nor the reaction drew a reply.
+    bob.send(json!({"type": "ping"})).await;
+    loop {
+        let frame = bob.next_frame().await;
+        assert!(
+            !(frame["type"] == "message" && frame["assistant"] == true),
+            "an assistant reply to a change: {frame}"
+        );
+        if frame["type"] == "pong" {
+            break;
+        }
+    }
+    // (Its reply may be held back by the assistant's own rate; the mention counts anyway.)
+    bob.send(json!({"type": "send", "room": "general", "text": "@alice kept question"}))
+        .await;
+    bob.until("ack").await;
+    let response = app
+        .client
+        .put(app.url("/api/me/status"))
+        .bearer_auth(&token)
+        .json(&json!({"status": "available"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let catch_up = alice.until("catch_up").await;
+    let texts: Vec<&str> = catch_up["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["text"].as_str().unwrap())
+        .collect();
+    // The edited one mentions alice now and is caught up as it reads; the deleted one is not.
+    assert_eq!(texts, ["now @alice is here", "@alice kept question"]);
+}
