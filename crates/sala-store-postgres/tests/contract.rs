@@ -332,7 +332,7 @@ async fn concurrent_nodes_commit_a_rooms_changes_in_order() {
                 for i in 0..PER_NODE {
                     let message_id = ids[i % ids.len()];
                     // The node's own messages are edited; everyone's are reacted to.
-                    let kind = if i % 3 == 0 && (i % ids.len()) % 2 == node {
+                    let kind = if i.is_multiple_of(3) && (i % ids.len()) % 2 == node {
                         ChangeKind::Edit {
                             text: format!("node {node} edit {i}"),
                             client_id: None,

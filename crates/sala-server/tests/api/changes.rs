@@ -441,8 +441,12 @@ async fn a_flood_of_reactions_is_rate_limited_and_the_connection_stays_usable() 
     .await;
     let (mut ann, _bob, ..) = pair(&app, "flood").await;
     let id = ann.say("flood", "react to me").await;
-    for n in 0..1000 {
-        let kind = if n % 2 == 0 { "react" } else { "unreact" };
+    for n in 0..1000_u32 {
+        let kind = if n.is_multiple_of(2) {
+            "react"
+        } else {
+            "unreact"
+        };
         ann.send(json!({"type": kind, "room": "flood", "id": id, "emoji": "👍"}))
             .await;
     }

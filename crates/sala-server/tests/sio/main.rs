@@ -1159,8 +1159,8 @@ async fn changes_on_two_nodes_reach_the_other_and_a_resume_misses_none() {
         ws.join("general").await;
     }
     let mut ids = Vec::new();
-    for n in 0..6 {
-        let (ws, who) = if n % 2 == 0 {
+    for n in 0..6_u32 {
+        let (ws, who) = if n.is_multiple_of(2) {
             (&mut on_a, "a")
         } else {
             (&mut on_b, "b")

@@ -503,7 +503,7 @@ struct Changer {
 impl Changer {
     /// Message `n`'s changes: every third is deleted, the others edited and reacted to.
     fn changes_of(n: usize) -> Vec<Change> {
-        if n % 3 == 0 {
+        if n.is_multiple_of(3) {
             vec![Change::Delete]
         } else {
             vec![Change::Edit, Change::React]
@@ -695,7 +695,7 @@ async fn acked_changes_survive_repeated_sigkills() {
                 .iter()
                 .find(|m| m["id"].as_i64() == Some(*id))
                 .unwrap_or_else(|| panic!("k{} n{n} is stored", client.user));
-            if n % 3 == 0 {
+            if n.is_multiple_of(3) {
                 assert!(client.done.contains(&(*n, Change::Delete)));
                 assert_eq!(
                     (message["deleted"].as_bool(), message["text"].as_str()),
