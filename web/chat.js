@@ -21,7 +21,7 @@ import {
 import {
   actionsOn, activeRoom, addPending, addRoom, blocks, canArchive, canInvite, canManage,
   createState, dismissNotice, enterRooms, expireTyping, firstRoom, forget, isDm, lastOwnMessage,
-  markBlocked, messageIn, mutedIn, nextTypingExpiry, readAll, reduce, room, roomLabel, sameUser, setBlocked, setInvites,
+  markBlocked, mentionsMe, messageIn, mutedIn, nextTypingExpiry, readAll, reduce, room, roomLabel, sameUser, setBlocked, setInvites,
   setRoster, updateRoom,
 } from "./state.js";
 
@@ -122,6 +122,7 @@ function showConnection(phase) {
 function handleFrame(frame) {
   const change = reduce(state, frame);
   if (frame.type === "typing") expireTypingLater();
+  if (frame.type === "message" && !state.visible && mentionsMe(state, frame)) notifyMention(frame);
   if (change.me) renderMyStatus(change.me.status, change.me.note);
   if (change.activeLeft) {
     const next = state.rooms.keys().next().value;
@@ -388,7 +389,37 @@ export function openDm(usernames) {
   return api.openDm(session.token, usernames);
 }
 
+/** A desktop notification for a mention that came while the tab was hidden, if the reader
+ *  allowed them (asked once, on their first send: browsers want a gesture first). */
+function notifyMention(message) {
+  if (!("Notification" in window) || Notification.permission !== "granted") return;
+  const r = state.rooms.get(message.room);
+  const where = r ? roomLabel(state, r) : `#${message.room}`;
+  try {
+    const shown = new Notification(`${message.user} in ${where}`, {
+      body: [...message.text].slice(0, 140).join(""),
+      tag: `sala-${message.room}`,
+    });
+    shown.addEventListener("click", () => {
+      window.focus();
+      activate(message.room);
+    });
+  } catch {
+    // Some browsers allow notifications from a service worker only: the badge still tells.
+  }
+}
+
+const NOTIFY_ASKED = "sala.notifications-asked";
+
+function askForNotificationsOnce() {
+  if (!("Notification" in window) || Notification.permission !== "default") return;
+  if (localStorage.getItem(NOTIFY_ASKED)) return;
+  localStorage.setItem(NOTIFY_ASKED, "1");
+  Notification.requestPermission().catch(() => {});
+}
+
 export function sendMessage() {
+  askForNotificationsOnce();
   const text = composerText();
   showSendError("");
   if (!text || !state.active) return;

@@ -4,8 +4,8 @@
 // piece of user text reaches the page through textContent or text nodes, never innerHTML.
 
 import {
-  actionsOn, activeRoom, canDelete, isDm, labelOf, messageIn, roleOf, roomLabel, sameUser, typers,
-  unreadElsewhere, unreadTotal,
+  actionsOn, activeRoom, canDelete, isDm, labelOf, mentionTotal, messageIn, roleOf, roomLabel,
+  sameUser, typers, unreadElsewhere, unreadTotal,
 } from "./state.js";
 
 /** The emoji the React button offers (any emoji may come from another client). */
@@ -94,7 +94,7 @@ function lockMark() {
 
 /** A room in a list: its label (`#name`, or a DM's people), a lock if it is private, and a
  *  badge (with `badgeLabel` for screen readers, if the badge alone says too little). */
-function roomItem({ label, topic = "", locked = false, badge = "", badgeLabel = "", onClick, current = false }) {
+function roomItem({ label, topic = "", locked = false, badge = "", badgeLabel = "", mentions = 0, onClick, current = false }) {
   const item = el("li");
   const button = el("button", current ? "room current" : "room");
   button.type = "button";
@@ -102,6 +102,11 @@ function roomItem({ label, topic = "", locked = false, badge = "", badgeLabel = 
   const name = el("span", "room-name", label);
   if (locked) name.append(lockMark());
   button.append(name);
+  if (mentions > 0) {
+    const mark = el("span", "badge mention-badge", `@${mentions}`);
+    mark.setAttribute("aria-label", `${mentions} ${mentions === 1 ? "mention" : "mentions"}`);
+    button.append(mark);
+  }
   if (badge) {
     const mark = el("span", "badge", badge);
     if (badgeLabel) mark.setAttribute("aria-label", badgeLabel);
@@ -233,6 +238,7 @@ export function renderRooms(state, onSelect) {
     locked: r.kind === "private",
     badge: r.unread > 0 ? String(r.unread) : "",
     badgeLabel: `${r.unread} unread`,
+    mentions: r.unreadMentions,
     onClick: () => onSelect(r.name),
     current: r.name === state.active,
   });
@@ -253,7 +259,9 @@ export function renderRooms(state, onSelect) {
   view.openSidebar.setAttribute("aria-label", elsewhere ? "Show rooms: unread messages in other rooms" : "Show rooms");
   // The tab says how many messages wait, as chat apps' tabs do.
   const unread = unreadTotal(state);
-  document.title = unread > 0 ? `(${unread}) Sala` : "Sala";
+  const mentioned = mentionTotal(state);
+  document.title = mentioned > 0 ? `(@${mentioned} · ${unread}) Sala`
+    : unread > 0 ? `(${unread}) Sala` : "Sala";
 }
 
 export function renderConversation(state, { keepScroll = false } = {}) {

@@ -42,6 +42,7 @@ export function newRoom(name, about = {}) {
     topic: about.topic || "",
     membersInvite: Boolean(about.membersInvite), // a private room every member may invite to
     unread: about.unread || 0, lastRead: about.lastRead || 0,
+    unreadMentions: about.unreadMentions || 0, // of the unread, those that mention me
     messages: [], ids: new Set(), // loaded messages, oldest first
     more: false, loadingOlder: false,
     members: new Set(), // who is online in it now (`joined`, `presence`)
@@ -62,7 +63,7 @@ function fromListed(listed) {
   return {
     kind: listed.kind, people: listed.people, role: listed.role, topic: listed.topic,
     membersInvite: listed.members_invite,
-    unread: listed.unread, lastRead: listed.last_read,
+    unread: listed.unread, lastRead: listed.last_read, unreadMentions: listed.unread_mentions,
   };
 }
 
@@ -238,11 +239,22 @@ export function readAll(state, r) {
   if (last.id <= r.lastRead && r.unread === 0) return false;
   r.lastRead = Math.max(r.lastRead, last.id);
   r.unread = 0;
+  r.unreadMentions = 0;
   return true;
 }
 
 export function unreadTotal(state) {
   return [...state.rooms.values()].reduce((sum, r) => sum + r.unread, 0);
+}
+
+export function mentionTotal(state) {
+  return [...state.rooms.values()].reduce((sum, r) => sum + r.unreadMentions, 0);
+}
+
+/** Whether `message` mentions me: by name, or the whole room (as the server read it). */
+export function mentionsMe(state, message) {
+  return !sameUser(message.user, state.me)
+    && (Boolean(message.mentions_room) || (message.mentions || []).some((name) => sameUser(name, state.me)));
 }
 
 /** Whether a room other than the one on screen has unread messages. */
@@ -410,6 +422,7 @@ function addMessage(state, r, message, live) {
   if (live && message.user !== state.me && message.id > r.lastRead
       && !(r.name === state.active && state.visible)) {
     r.unread += 1;
+    if (mentionsMe(state, message)) r.unreadMentions += 1;
   }
   return true;
 }
@@ -497,6 +510,7 @@ function onRead(state, { room: name, id }, change) {
   const r = room(state, name);
   r.lastRead = Math.max(r.lastRead, id);
   r.unread = r.messages.filter((m) => m.id > r.lastRead && m.user !== state.me).length;
+  r.unreadMentions = r.messages.filter((m) => m.id > r.lastRead && mentionsMe(state, m)).length;
   change.rooms = true;
 }
 

@@ -297,8 +297,11 @@ pub struct MemberRoom {
     pub role: Role,
     /// The id of the last message the user has read (0: none).
     pub last_read: i64,
-    /// Messages after `last_read`.
+    /// Messages after `last_read` (tombstones left out).
     pub unread: u64,
+    /// Of those, the ones that mention the user or the whole room (`@room`).
+    #[serde(default)]
+    pub unread_mentions: u64,
 }
 
 /// `GET /api/me/rooms`.
@@ -345,6 +348,12 @@ pub struct Message {
     /// By emoji, in the order each was first used; absent when none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reactions: Vec<Reaction>,
+    /// The users it mentions (`@name`), as the server read them when it was sent.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mentions: Vec<String>,
+    /// `@room` by an admin or the owner: it mentions every member.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub mentions_room: bool,
 }
 
 /// One emoji on a message.

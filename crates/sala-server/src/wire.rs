@@ -64,6 +64,7 @@ pub fn member_room(record: MemberRoomRecord, online: u64) -> MemberRoom {
         role: role(record.role),
         last_read: record.last_read,
         unread: record.unread,
+        unread_mentions: record.unread_mentions,
     }
 }
 
@@ -91,6 +92,8 @@ pub fn message(message: MessageRecord) -> Message {
                 users: reaction.users,
             })
             .collect(),
+        mentions: message.mentions,
+        mentions_room: message.mentions_room,
     }
 }
 

@@ -59,6 +59,7 @@ contract_tests!(
     members_may_be_allowed_to_invite_in_private_rooms,
     changes_take_positions_by_their_rules,
     resuming_from_any_position_equals_reading_from_scratch,
+    mentions_are_counted_as_unread_per_member,
 );
 
 #[tokio::test]
@@ -177,6 +178,7 @@ async fn concurrent_nodes_commit_a_rooms_ids_in_order() {
                             assistant: false,
                             created_at: Utc::now(),
                             reply_to: None,
+                            mentions: Default::default(),
                         }])
                         .await
                         .expect("append");
@@ -312,6 +314,7 @@ async fn concurrent_nodes_commit_a_rooms_changes_in_order() {
             assistant: false,
             created_at: now,
             reply_to: None,
+            mentions: Default::default(),
         })
         .collect();
     let ids: Vec<i64> = nodes[0]
@@ -457,6 +460,7 @@ async fn a_client_id_racing_in_another_room_fails_then_its_retry_finds_the_store
         assistant: false,
         created_at: now,
         reply_to: None,
+        mentions: Default::default(),
     };
 
     // The "other node": inserts the same client_id in the other room, not yet committed.

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sala_store::rows::{MessageRow, ReactionRow, attach_reactions, millis};
 use sala_store::{
-    Appended, ChangeKind, MAX_REACTION_KINDS, MessageChange, MessageQuery, MessageRecord,
+    Appended, ChangeKind, MAX_REACTION_KINDS, Mentions, MessageChange, MessageQuery, MessageRecord,
     MessageStore, MessageWrite, MessageWritten, NewMessage, StoreError, WriteRefusal,
 };
 use sqlx::{Connection as _, Sqlite, SqliteConnection, Transaction};
@@ -220,6 +220,16 @@ async fn reread(
         .ok_or(StoreError::NotFound)
 }
 
+/// The names a message shows as mentioned, as stored: a JSON array.
+fn mention_names(mentions: &Mentions) -> Result<String, StoreError> {
+    let names: Vec<&str> = mentions
+        .users
+        .iter()
+        .map(|(_, name)| name.as_str())
+        .collect();
+    serde_json::to_string(&names).map_err(|err| StoreError::Backend(Box::new(err)))
+}
+
 /// The next position of the log (ids and changes alike).
 async fn next_position(tx: &mut Transaction<'_, Sqlite>) -> Result<i64, StoreError> {
     let (position,): (i64,) = sqlx::query_as(
@@ -297,9 +307,9 @@ impl SqliteStore {
         }
         let id = next_position(tx).await?;
         sqlx::query(
-            "INSERT INTO messages \
-             (id, seq, room_id, user_id, text, client_id, assistant, created_at, reply_to) \
-             VALUES (?1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            "INSERT INTO messages (id, seq, room_id, user_id, text, client_id, assistant, \
+             created_at, reply_to, mentions, mentions_room) \
+             VALUES (?1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         )
         .bind(id)
         .bind(message.room_id)
@@ -309,9 +319,22 @@ impl SqliteStore {
         .bind(message.assistant)
         .bind(millis(message.created_at))
         .bind(message.reply_to)
+        .bind(mention_names(&message.mentions)?)
+        .bind(message.mentions.room)
         .execute(&mut **tx)
         .await
         .map_err(map_err)?;
+        for (user_id, _) in &message.mentions.users {
+            sqlx::query(
+                "INSERT INTO message_mentions (user_id, message_id) VALUES (?, ?) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(user_id)
+            .bind(id)
+            .execute(&mut **tx)
+            .await
+            .map_err(map_err)?;
+        }
         let thread_root = match message.reply_to {
             Some(root) => {
                 let position = next_position(tx).await?;

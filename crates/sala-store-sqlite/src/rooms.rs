@@ -282,7 +282,12 @@ impl RoomStore for SqliteStore {
             "SELECT r.id, r.name, r.kind, r.members_invite, r.topic, u.username AS created_by, r.created_at, \
              m.role, m.last_read, \
              (SELECT COUNT(*) FROM messages x WHERE x.room_id = r.id AND x.id > m.last_read \
-                AND (x.user_id <> m.user_id OR x.assistant <> 0)) AS unread \
+                AND x.deleted_at IS NULL \
+                AND (x.user_id <> m.user_id OR x.assistant <> 0)) AS unread, \
+             (SELECT COUNT(*) FROM messages x WHERE x.room_id = r.id AND x.id > m.last_read \
+                AND x.deleted_at IS NULL AND x.user_id <> m.user_id \
+                AND (x.mentions_room <> 0 OR EXISTS (SELECT 1 FROM message_mentions mm \
+                  WHERE mm.message_id = x.id AND mm.user_id = m.user_id))) AS unread_mentions \
              FROM memberships m JOIN rooms r ON r.id = m.room_id \
              LEFT JOIN users u ON u.id = r.created_by \
              WHERE m.user_id = ? AND r.archived_at IS NULL ORDER BY r.name",

@@ -39,6 +39,7 @@ contract_tests!(
     members_may_be_allowed_to_invite_in_private_rooms,
     changes_take_positions_by_their_rules,
     resuming_from_any_position_equals_reading_from_scratch,
+    mentions_are_counted_as_unread_per_member,
 );
 
 #[tokio::test]

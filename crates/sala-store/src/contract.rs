@@ -54,6 +54,7 @@ fn message(room_id: i64, user_id: i64, text: &str, client_id: Option<&str>) -> N
         assistant: false,
         created_at: now(),
         reply_to: None,
+        mentions: Default::default(),
     }
 }
 
@@ -1682,4 +1683,58 @@ pub async fn resuming_from_any_position_equals_reading_from_scratch(store: &dyn 
         }
         assert_eq!(held, scratch, "resumed from {at}");
     }
+}
+
+/// Mentions are stored with the message and counted per member as unread: the people
+/// named, and everyone for `@room` (the writer aside); a deletion or reading them clears
+/// them.
+pub async fn mentions_are_counted_as_unread_per_member(store: &dyn Store) {
+    let ann = user(store, "mn-ann").await;
+    let bob = user(store, "mn-bob").await;
+    let cy = user(store, "mn-cy").await;
+    let room_id = room(store, "mn-room").await;
+    for person in [ann, bob, cy] {
+        store.add_member(person, room_id, now()).await.unwrap();
+    }
+    let mention = |text: &str, users: Vec<(i64, String)>, room: bool| {
+        let mut new = message(room_id, ann, text, None);
+        new.mentions = crate::Mentions { users, room };
+        new
+    };
+    let stored = store
+        .append_messages(&[
+            mention("@mn-bob look", vec![(bob, "mn-bob".into())], false),
+            mention("@room heads up", Vec::new(), true),
+            message(room_id, ann, "plain", None),
+        ])
+        .await
+        .unwrap();
+    let (to_bob, to_all) = (&stored[0].record, &stored[1].record);
+    assert_eq!(
+        (to_bob.mentions.clone(), to_bob.mentions_room),
+        (vec!["mn-bob".to_owned()], false)
+    );
+    assert!(to_all.mentions_room && to_all.mentions.is_empty());
+    let counts = |person: i64| async move {
+        let rooms = store.member_rooms(person).await.unwrap();
+        let room = rooms
+            .iter()
+            .find(|r| r.room.id == room_id)
+            .expect("a member");
+        (room.unread, room.unread_mentions)
+    };
+    assert_eq!(counts(bob).await, (3, 2));
+    assert_eq!(counts(cy).await, (3, 1), "@room mentions cy too");
+    assert_eq!(counts(ann).await, (0, 0), "one's own messages are not news");
+    let delete = MessageWrite::Change(MessageChange {
+        room_id,
+        message_id: to_bob.id,
+        user_id: ann,
+        at: now(),
+        kind: ChangeKind::Delete { any_author: false },
+    });
+    store.write_messages(&[delete]).await.unwrap();
+    assert_eq!(counts(bob).await, (2, 1), "a tombstone is not unread");
+    store.mark_read(bob, room_id, to_all.id).await.unwrap();
+    assert_eq!(counts(bob).await, (1, 0));
 }

@@ -197,6 +197,8 @@ pub struct MemberRoomRecord {
     pub role: Role,
     pub last_read: i64,
     pub unread: u64,
+    /// Unread messages that mention the user, or the whole room.
+    pub unread_mentions: u64,
 }
 
 /// A busy member of a room, as `joined` tells it.
@@ -230,6 +232,19 @@ pub struct MessageRecord {
     pub last_reply_at: Option<DateTime<Utc>>,
     /// By emoji, in the order each was first used.
     pub reactions: Vec<ReactionRecord>,
+    /// The usernames it mentions (as they were when it was sent), and whether it mentions
+    /// everyone in the room (`@room`).
+    pub mentions: Vec<String>,
+    pub mentions_room: bool,
+}
+
+/// Whom a message mentions, resolved when it is sent.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Mentions {
+    /// (user id, username) of each person mentioned.
+    pub users: Vec<(i64, String)>,
+    /// `@room`: every member.
+    pub room: bool,
 }
 
 /// One emoji on a message, and who put it there, oldest first.
@@ -259,6 +274,7 @@ pub struct NewMessage {
     pub created_at: DateTime<Utc>,
     /// The message of the same room this one answers.
     pub reply_to: Option<i64>,
+    pub mentions: Mentions,
 }
 
 /// Most distinct emoji on one message.

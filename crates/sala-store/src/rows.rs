@@ -105,6 +105,7 @@ pub struct MemberRoomRow {
     role: String,
     last_read: i64,
     unread: i64,
+    unread_mentions: i64,
 }
 
 impl TryFrom<MemberRoomRow> for MemberRoomRecord {
@@ -115,6 +116,7 @@ impl TryFrom<MemberRoomRow> for MemberRoomRecord {
             role: parse_role(&row.role)?,
             last_read: row.last_read,
             unread: u64::try_from(row.unread).unwrap_or(0),
+            unread_mentions: u64::try_from(row.unread_mentions).unwrap_or(0),
         })
     }
 }
@@ -138,6 +140,9 @@ pub struct MessageRow {
     replies: i64,
     last_reply_at: Option<i64>,
     reaction_rows: i64,
+    /// A JSON array of usernames.
+    mentions: String,
+    mentions_room: bool,
 }
 
 impl MessageRow {
@@ -170,6 +175,9 @@ impl TryFrom<MessageRow> for MessageRecord {
             replies: u32::try_from(row.replies).unwrap_or(0),
             last_reply_at: row.last_reply_at.map(from_millis).transpose()?,
             reactions: Vec::new(),
+            mentions: serde_json::from_str(&row.mentions)
+                .map_err(|err| StoreError::Backend(Box::new(err)))?,
+            mentions_room: row.mentions_room,
         })
     }
 }

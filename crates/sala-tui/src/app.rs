@@ -30,6 +30,8 @@ pub struct RoomView {
     /// happened.
     pub lines: Vec<Line>,
     pub unread: u64,
+    /// Of the unread, those that mention me (or the whole room).
+    pub mentions: u64,
     pub members: BTreeSet<String>,
     pub typing: HashMap<String, Instant>,
     /// Older messages exist on the server.
@@ -76,6 +78,9 @@ impl RoomView {
 
 /// A line of the conversation: a message or a note from the client itself.
 #[derive(Debug, Clone)]
+// Nearly every line is a message: boxing them would cost an allocation each, and the
+// notes they would save room for are few.
+#[allow(clippy::large_enum_variant)]
 pub enum Line {
     Message(Message),
     Note(String),
@@ -109,6 +114,9 @@ pub struct App {
     last_typing_sent: Option<Instant>,
     sent: u64,
     quit: bool,
+    /// A mention came where I am not looking: the terminal's bell rings once, at the next
+    /// draw.
+    pub bell: bool,
 }
 
 impl App {
@@ -136,6 +144,7 @@ impl App {
             last_typing_sent: None,
             sent: 0,
             quit: false,
+            bell: false,
         }
     }
 
@@ -327,8 +336,18 @@ impl App {
                 let room = message.room.clone();
                 let view = self.rooms.entry(room.clone()).or_default();
                 view.typing.remove(&message.user);
+                let mentioned = !own
+                    && (message.mentions_room
+                        || message
+                            .mentions
+                            .iter()
+                            .any(|name| name.eq_ignore_ascii_case(&self.me)));
                 if !active && !own {
                     view.unread += 1;
+                    if mentioned {
+                        view.mentions += 1;
+                        self.bell = true;
+                    }
                 }
                 self.append(&room, vec![Line::Message(message)]);
             }
@@ -477,6 +496,7 @@ impl App {
         }
         let view = self.rooms.get_mut(&room)?;
         view.unread = 0;
+        view.mentions = 0;
         let newest = view.newest_id()?;
         let recent = view
             .read_sent_at
@@ -1186,7 +1206,9 @@ pub async fn run(args: ChatArgs) -> anyhow::Result<()> {
         Ok(mine) => {
             for member in mine.rooms {
                 let name = member.room.name;
-                app.rooms.entry(name.clone()).or_default().unread = member.unread;
+                let view = app.rooms.entry(name.clone()).or_default();
+                view.unread = member.unread;
+                view.mentions = member.unread_mentions;
                 if let Some(people) = &member.room.people {
                     app.label_dm(&name, people);
                 }
@@ -1228,6 +1250,12 @@ async fn event_loop(
         if let Some(drawn) = drawn {
             app.pane = drawn.pane;
             app.scroll = drawn.scroll; // never past the top
+        }
+        if std::mem::take(&mut app.bell) {
+            use std::io::Write as _;
+            let mut out = std::io::stdout();
+            // BEL: the terminal rings, or flashes, or marks the window, as its user chose.
+            let _ = out.write_all(b"\x07").and_then(|()| out.flush());
         }
         let to_send = tokio::select! {
             event = keys.next() => match event {

@@ -78,6 +78,13 @@ fn draw_rooms(frame: &mut Frame, app: &App, area: Rect) {
         .map(|(name, view)| {
             let current = app.active.as_deref() == Some(name.as_str());
             let mut spans = vec![Span::raw(app.shown_name(name))];
+            if view.mentions > 0 {
+                // Apart from plain activity: a mention is for me.
+                spans.push(Span::styled(
+                    format!(" @{}", view.mentions),
+                    Style::new().fg(Color::Red).bold(),
+                ));
+            }
             if view.unread > 0 {
                 spans.push(Span::styled(
                     format!(" ({})", view.unread),

@@ -23,6 +23,7 @@ use tokio::sync::mpsc;
 
 use super::background::Background;
 use super::commit::{AfterCommit, CommitRequest};
+use super::mentions::mentions;
 use crate::domain::MessageText;
 use crate::metrics::{AssistantOutcome, Metrics};
 
@@ -168,6 +169,7 @@ impl Assistant {
                 assistant: true,
                 created_at: Utc::now(),
                 reply_to: None,
+                mentions: Default::default(),
             }),
             room: message.room.clone(),
             by: user.username.clone(),
@@ -329,72 +331,4 @@ fn fallback(user: &UserRecord) -> String {
 
 fn truncate(text: &str, max_chars: usize) -> String {
     text.chars().take(max_chars).collect()
-}
-
-fn is_name_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')
-}
-
-/// Mentions in one message that count: the first this many distinct names. (A message of
-/// 4,000 characters can name about 500 users.)
-pub const MAX_MENTIONS: usize = 20;
-
-/// The usernames `text` mentions, lower-cased and without repeats, at most [`MAX_MENTIONS`]:
-/// `@name` where `@` starts the text or follows a character that cannot be in a name (so
-/// `mail@host` is not one), and the name runs to the next such character. A trailing `.` or
-/// `-` is punctuation.
-pub fn mentions(text: &str) -> Vec<String> {
-    let mut found = Vec::new();
-    let mut previous: Option<char> = None;
-    for (at, c) in text.char_indices() {
-        let starts = c == '@' && previous.is_none_or(|p| !is_name_char(p) && p != '@');
-        previous = Some(c);
-        if !starts {
-            continue;
-        }
-        let rest = &text[at + 1..];
-        let end = rest.find(|c: char| !is_name_char(c)).unwrap_or(rest.len());
-        let name = rest[..end].trim_end_matches(['.', '-']).to_lowercase();
-        if (3..=32).contains(&name.len()) && !found.contains(&name) {
-            found.push(name);
-            if found.len() == MAX_MENTIONS {
-                break;
-            }
-        }
-    }
-    found
-}
-
-/// Whether `text` mentions `username` (case-insensitively).
-pub fn mentions_user(text: &str, username: &str) -> bool {
-    let username = username.to_lowercase();
-    mentions(text).contains(&username)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::mentions;
-
-    #[test]
-    fn finds_word_bounded_mentions_case_insensitively() {
-        assert_eq!(mentions("hi @Alice, and @bob."), ["alice", "bob"]);
-        assert_eq!(mentions("@alice @ALICE"), ["alice"]);
-        assert_eq!(mentions("(@carol) @dave-"), ["carol", "dave"]);
-        assert_eq!(mentions("@o.neil says hi"), ["o.neil"]);
-    }
-
-    #[test]
-    fn counts_at_most_the_first_mentions() {
-        let text: String = (0..499).map(|n| format!("@user{n:03} ")).collect();
-        let found = mentions(&text);
-        assert_eq!(found.len(), super::MAX_MENTIONS);
-        assert_eq!(found.last().map(String::as_str), Some("user019"));
-    }
-
-    #[test]
-    fn ignores_what_is_not_a_mention() {
-        assert!(mentions("mail alice@example.org").is_empty());
-        assert!(mentions("@@alice @ab no mention").is_empty());
-        assert!(mentions("plain text").is_empty());
-    }
 }

@@ -410,6 +410,15 @@ impl Client {
     ) -> Result<(), ChatError> {
         let (room, room_id) = self.may_write(room).await?;
         self.chat.metrics().messages_received.increment(1);
+        let kind = if self.dm_others.contains_key(&room) {
+            RoomKind::Dm
+        } else {
+            RoomKind::Public
+        };
+        let mentions = self
+            .chat
+            .mentions_in(text.as_ref(), self.user.id, room_id, kind)
+            .await?;
         let message = NewMessage {
             room_id,
             user_id: self.user.id,
@@ -418,6 +427,7 @@ impl Client {
             assistant: false,
             created_at: Utc::now(),
             reply_to,
+            mentions,
         };
         self.queue(room, MessageWrite::Append(message)).await
     }

@@ -25,6 +25,7 @@ pub mod command;
 pub mod commit;
 pub mod dms;
 pub mod error;
+pub mod mentions;
 pub mod moderation;
 pub mod rate;
 pub mod visibility;
@@ -273,7 +274,7 @@ impl Chat {
             .filter(|m| {
                 !m.assistant
                     && m.user_id != user.id
-                    && assistant::mentions_user(&m.text, &user.username)
+                    && mentions::mentions_user(&m.text, &user.username)
             })
             .collect();
         let summary = self

@@ -32,6 +32,12 @@ impl MessageText {
     }
 }
 
+impl AsRef<str> for MessageText {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::MessageText;

@@ -637,3 +637,54 @@ async fn a_thread_is_read_as_its_root_and_its_replies() {
         .await;
     assert_eq!(response.status(), 400);
 }
+
+#[tokio::test]
+async fn mentions_are_read_by_the_server_and_counted_unread_per_member() {
+    let app = TestApp::spawn().await;
+    // ann owns the room; bob is a member.
+    let (mut ann, mut bob, _ann_token, bob_token) = pair(&app, "news").await;
+    let cy_token = app.user_token("cyd").await;
+    let mut cy = WsClient::connect(&app, &cy_token).await;
+    cy.join("news").await;
+    ann.say("news", "@bob and @nobody-here and @ann, look")
+        .await;
+    let heard = bob.next_of("message").await;
+    assert_eq!(
+        heard["mentions"],
+        json!(["bob"]),
+        "a known name, not the writer's: {heard}"
+    );
+    ann.say("news", "@room the release is out").await;
+    let heard = bob.next_of("message").await;
+    assert_eq!(heard["mentions_room"], true, "{heard}");
+    // @room from a member is plain text.
+    bob.say("news", "@room anyone?").await;
+    let heard = loop {
+        let message = cy.until("message").await;
+        if message["user"] == "bob" {
+            break message;
+        }
+    };
+    assert_eq!(heard.get("mentions_room"), None, "{heard}");
+
+    let mine = |token: String| {
+        let app = &app;
+        async move {
+            let rooms: Value = app.get("/api/me/rooms", &token).await.json().await.unwrap();
+            let room = rooms["rooms"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|r| r["name"] == "news")
+                .unwrap()
+                .clone();
+            (room["unread"].as_u64(), room["unread_mentions"].as_u64())
+        }
+    };
+    assert_eq!(mine(bob_token.clone()).await, (Some(2), Some(2)));
+    assert_eq!(
+        mine(cy_token.clone()).await,
+        (Some(3), Some(1)),
+        "@room only"
+    );
+}

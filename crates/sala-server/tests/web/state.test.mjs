@@ -11,7 +11,7 @@ import { test } from "node:test";
 import {
   TYPING_SHOW_MS, actionsOn, addPending, addRoom, blocks, canArchive, canDelete, canInvite,
   canManage, createState, dismissNotice, enterRooms, expireTyping, forget, labelOf, lastOwnMessage,
-  markBlocked, mutedIn,
+  markBlocked, mentionTotal, mutedIn,
   nextTypingExpiry, readAll, reduce, roleOf, roomLabel, setBlocked, setInvites, setRoster, typers,
   unreadElsewhere, unreadTotal,
 } from "../../../../web/state.js";
@@ -638,4 +638,25 @@ test("my last message is what Up edits, and who may delete what", () => {
   assert.equal(canDelete(state, r, r.messages[1]), true);
   r.messages[0] = { ...r.messages[0], deleted: true };
   assert.equal(lastOwnMessage(state, r), null, "a deleted one is not edited");
+});
+
+test("a live message that mentions me counts as a mention too, and reading clears both", () => {
+  const state = signedIn();
+  state.active = "side";
+  const at = (id, fields) => ({ ...message(id, "general", "bob", "hello"), ...fields });
+  reduce(state, at(1, { mentions: ["Ivy"] }));
+  reduce(state, at(2, { mentions_room: true }));
+  reduce(state, at(3, { mentions: ["mel"] }));
+  reduce(state, { ...at(4, { mentions: ["ivy"] }), user: "ivy" });
+  const r = state.rooms.get("general");
+  assert.deepEqual([r.unread, r.unreadMentions, mentionTotal(state)], [3, 2, 2]);
+  state.active = "general";
+  assert.equal(readAll(state, r), true);
+  assert.deepEqual([r.unread, r.unreadMentions], [0, 0]);
+});
+
+test("the room list's mention counts come from the server", () => {
+  const state = createState();
+  enterRooms(state, "ivy", [{ name: "general", unread: 5, unread_mentions: 2, last_read: 0 }]);
+  assert.equal(state.rooms.get("general").unreadMentions, 2);
 });

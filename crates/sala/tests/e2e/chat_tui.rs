@@ -789,4 +789,21 @@ async fn reactions_replies_edits_and_deletions_from_the_terminal() {
         !screen.contains("sounds great"),
         "the text is gone:\n{screen}"
     );
+
+    // A mention where ada is not looking: the room list says so apart from plain activity.
+    let made = http
+        .post(format!("{}/api/rooms", server.base))
+        .bearer_auth(&bob_token)
+        .json(&json!({"name": "side"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(made.status(), 201);
+    tmux.type_line("/join side");
+    tmux.wait_for(" #side ");
+    say(&mut bob, "general", "plain news").await;
+    say(&mut bob, "general", "@ada are you there?").await;
+    tmux.wait_until("the mention is counted apart", |screen| {
+        screen.contains("#general @1 (2)")
+    });
 }
