@@ -5,6 +5,7 @@
 //   connection.js  the WebSocket: reconnecting, and resuming (rejoin with `since`, resend)
 //   state.js       what the page knows, and each server frame applied to it (no DOM)
 //   render.js      the chat view's DOM: drawing the state, scrolling, drawers
+//   format.js      the Markdown people type, read into a tree render.js draws (no HTML)
 //   forms.js       signing in, registering and out; the new-room form; the moderation menu
 //                  of a member, a room's tools (invite, topic, lifting bans and mutes, who
 //                  may invite, deleting it), and blocking the people of a DM

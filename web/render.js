@@ -11,7 +11,8 @@ import {
 /** The emoji the React button offers (any emoji may come from another client). */
 export const QUICK_EMOJI = ["👍", "❤️", "😂", "🎉", "😮", "😢", "🙏", "👀"];
 
-const MENTION = /@([A-Za-z0-9_.-]{3,32})/g;
+import { parseMessage } from "./format.js";
+
 
 const byId = (id) => document.getElementById(id);
 
@@ -119,17 +120,75 @@ function roomItem({ label, topic = "", locked = false, badge = "", badgeLabel = 
 }
 
 /** The text as text nodes, with @mentions wrapped in spans: no HTML is ever parsed. */
-function textWithMentions(text, me) {
+/** A message's text, formatted (format.js): DOM nodes made with textContent only. A text of
+ *  one paragraph (most messages) goes straight into the box, without a paragraph element. */
+function formattedText(text, me) {
   const body = el("div", "text");
-  let last = 0;
-  for (const match of text.matchAll(MENTION)) {
-    body.append(document.createTextNode(text.slice(last, match.index)));
-    const self = match[1].toLowerCase() === me.toLowerCase();
-    body.append(el("span", self ? "mention me" : "mention", match[0]));
-    last = match.index + match[0].length;
+  const blocks = parseMessage(text);
+  if (blocks.length === 1 && blocks[0].type === "paragraph") {
+    body.append(...inlineNodes(blocks[0].inline, me));
+    return body;
   }
-  body.append(document.createTextNode(text.slice(last)));
+  for (const block of blocks) body.append(blockNode(block, me));
   return body;
+}
+
+function blockNode(block, me) {
+  switch (block.type) {
+    case "code": {
+      const pre = el("pre", "code-block");
+      pre.append(el("code", "", block.text));
+      return pre;
+    }
+    case "quote": {
+      const quote = el("blockquote", "quoted");
+      quote.append(...inlineNodes(block.inline, me));
+      return quote;
+    }
+    case "list": {
+      const list = el(block.ordered ? "ol" : "ul", "message-list");
+      for (const item of block.items) {
+        const li = el("li");
+        li.append(...inlineNodes(item, me));
+        list.append(li);
+      }
+      return list;
+    }
+    default: {
+      const p = el("p", "paragraph");
+      p.append(...inlineNodes(block.inline, me));
+      return p;
+    }
+  }
+}
+
+const SPAN_TAGS = { bold: "strong", italic: "em", strike: "s" };
+
+function inlineNodes(nodes, me) {
+  return nodes.map((node) => {
+    switch (node.type) {
+      case "text": return document.createTextNode(node.text);
+      case "break": return document.createElement("br");
+      case "code": return el("code", "inline-code", node.text);
+      case "mention": {
+        const self = node.name.toLowerCase() === me.toLowerCase();
+        return el("span", self ? "mention me" : "mention", `@${node.name}`);
+      }
+      case "link": {
+        const a = el("a", "link");
+        a.href = node.href;
+        a.rel = "noopener noreferrer nofollow";
+        a.target = "_blank";
+        a.append(...inlineNodes(node.children, me));
+        return a;
+      }
+      default: {
+        const span = document.createElement(SPAN_TAGS[node.type] || "span");
+        span.append(...inlineNodes(node.children, me));
+        return span;
+      }
+    }
+  });
 }
 
 /** One message of `r`: who and when, what it answers, its text (or that it was deleted),
@@ -156,7 +215,7 @@ function messageElement(message, state, r) {
     item.append(el("div", "text tombstone", "This message was deleted."));
     return item;
   }
-  const body = textWithMentions(message.text, me);
+  const body = formattedText(message.text, me);
   if (message.edited_at) {
     const edited = el("span", "edited", " (edited)");
     edited.title = `Edited ${new Date(message.edited_at).toLocaleString()}`;
@@ -433,7 +492,7 @@ export function renderCatchUp({ items, summary }, state) {
   for (const message of items) {
     const item = el("li");
     item.append(el("span", "room-name", `${labelOf(state, message.room)} `), el("span", "author", message.user), document.createTextNode(": "));
-    item.append(textWithMentions(message.text, me));
+    item.append(formattedText(message.text, me));
     list.append(item);
   }
   const title = el("strong", "", items.length === 0

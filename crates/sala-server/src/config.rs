@@ -214,6 +214,11 @@ pub struct Config {
     #[arg(long, env = "SALA_ASSISTANT_INTERVAL_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(0..=86_400))]
     pub assistant_interval_secs: u64,
 
+    /// Seconds after sending during which a message may be edited; 0 (the default) means
+    /// for as long as it exists. Deleting is not limited.
+    #[arg(long, env = "SALA_EDIT_WINDOW_SECS", default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=10 * 366 * 86_400))]
+    pub edit_window_secs: u64,
+
     /// Log format.
     #[arg(long, env = "SALA_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
     pub log_format: LogFormat,
@@ -321,6 +326,7 @@ impl Config {
             ai_model: "test-model".into(),
             ai_timeout_secs: 5,
             assistant_interval_secs: 60,
+            edit_window_secs: 0,
             log_format: LogFormat::Pretty,
         }
     }

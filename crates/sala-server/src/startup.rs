@@ -135,6 +135,8 @@ impl App {
                 max_rooms_per_connection: config.max_rooms_per_connection,
                 typing_interval: std::time::Duration::from_secs(1),
                 assistant_interval: std::time::Duration::from_secs(config.assistant_interval_secs),
+                edit_window: (config.edit_window_secs > 0)
+                    .then(|| std::time::Duration::from_secs(config.edit_window_secs)),
             },
             metrics.clone(),
             config.ai_base_url.as_ref().map(|base_url| ModelEndpoint {

@@ -275,6 +275,7 @@ struct Target {
     deleted_at: Option<i64>,
     edit_client_id: Option<String>,
     reply_to: Option<i64>,
+    created_at: i64,
 }
 
 impl PostgresStore {
@@ -377,7 +378,7 @@ impl PostgresStore {
         change: &MessageChange,
     ) -> Result<MessageWritten, StoreError> {
         let target: Option<Target> = sqlx::query_as(
-            "SELECT user_id, text, deleted_at, edit_client_id, reply_to FROM messages \
+            "SELECT user_id, text, deleted_at, edit_client_id, reply_to, created_at FROM messages \
              WHERE id = $1 AND room_id = $2",
         )
         .bind(change.message_id)
@@ -397,7 +398,15 @@ impl PostgresStore {
             ChangeKind::Edit { .. } if target.user_id != change.user_id => {
                 return Ok(MessageWritten::Refused(WriteRefusal::NotAuthor));
             }
-            ChangeKind::Edit { text, client_id } => {
+            ChangeKind::Edit {
+                sent_after: Some(after),
+                ..
+            } if target.created_at < millis(*after) => {
+                return Ok(MessageWritten::Refused(WriteRefusal::EditWindowClosed));
+            }
+            ChangeKind::Edit {
+                text, client_id, ..
+            } => {
                 let repeated = client_id.is_some() && *client_id == target.edit_client_id;
                 if repeated || *text == target.text {
                     false

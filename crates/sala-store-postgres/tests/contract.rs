@@ -339,6 +339,7 @@ async fn concurrent_nodes_commit_a_rooms_changes_in_order() {
                         ChangeKind::Edit {
                             text: format!("node {node} edit {i}"),
                             client_id: None,
+                            sent_after: None,
                         }
                     } else {
                         ChangeKind::React {

@@ -249,6 +249,7 @@ struct Target {
     deleted_at: Option<i64>,
     edit_client_id: Option<String>,
     reply_to: Option<i64>,
+    created_at: i64,
 }
 
 impl SqliteStore {
@@ -367,7 +368,7 @@ impl SqliteStore {
         change: &MessageChange,
     ) -> Result<MessageWritten, StoreError> {
         let target: Option<Target> = sqlx::query_as(
-            "SELECT user_id, text, deleted_at, edit_client_id, reply_to FROM messages \
+            "SELECT user_id, text, deleted_at, edit_client_id, reply_to, created_at FROM messages \
              WHERE id = ? AND room_id = ?",
         )
         .bind(change.message_id)
@@ -387,7 +388,15 @@ impl SqliteStore {
             ChangeKind::Edit { .. } if target.user_id != change.user_id => {
                 return Ok(MessageWritten::Refused(WriteRefusal::NotAuthor));
             }
-            ChangeKind::Edit { text, client_id } => {
+            ChangeKind::Edit {
+                sent_after: Some(after),
+                ..
+            } if target.created_at < millis(*after) => {
+                return Ok(MessageWritten::Refused(WriteRefusal::EditWindowClosed));
+            }
+            ChangeKind::Edit {
+                text, client_id, ..
+            } => {
                 let repeated = client_id.is_some() && *client_id == target.edit_client_id;
                 if repeated || *text == target.text {
                     false

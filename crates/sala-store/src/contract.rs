@@ -1306,6 +1306,7 @@ fn edit(text: &str, client_id: Option<&str>) -> ChangeKind {
     ChangeKind::Edit {
         text: text.to_owned(),
         client_id: client_id.map(str::to_owned),
+        sent_after: None,
     }
 }
 
@@ -1385,6 +1386,15 @@ pub async fn changes_take_positions_by_their_rules(store: &dyn Store) {
     );
     assert_eq!((again.text.as_str(), again.seq), ("hello", edited.seq));
     unchanged(write_one(store, change(room_id, m1.id, ann, edit("hello", None))).await);
+    let late = ChangeKind::Edit {
+        text: "too late".into(),
+        client_id: None,
+        sent_after: Some(m1.created_at + Duration::seconds(1)),
+    };
+    assert_eq!(
+        refused(write_one(store, change(room_id, m1.id, ann, late)).await),
+        WriteRefusal::EditWindowClosed
+    );
     assert_eq!(
         refused(write_one(store, change(room_id, m1.id, bob, edit("mine now", None))).await),
         WriteRefusal::NotAuthor

@@ -294,9 +294,12 @@ pub struct MessageChange {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChangeKind {
     /// New text, by the author only; the same `client_id` as the last edit changes nothing.
+    /// With `sent_after`, only a message sent after that moment may be edited (the edit
+    /// window).
     Edit {
         text: String,
         client_id: Option<String>,
+        sent_after: Option<DateTime<Utc>>,
     },
     /// Empties the text and drops the reactions; `any_author` lets a moderator delete
     /// someone else's message. Deleting a deleted message changes nothing.
@@ -346,6 +349,9 @@ pub enum WriteRefusal {
     /// The message has as many distinct emoji as it may.
     #[error("a message has at most 20 different reactions")]
     TooManyReactions,
+    /// The message was sent longer ago than it may be edited.
+    #[error("this message can no longer be edited")]
+    EditWindowClosed,
 }
 
 /// A page of a room's history.

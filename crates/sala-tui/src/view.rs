@@ -151,23 +151,37 @@ fn message_line<'a>(message: &'a Message, me: &str) -> Line<'a> {
         return Line::from(spans);
     }
     let mention = format!("@{}", me.to_lowercase());
+    // Formatting, legibly and without changing a width (the wrap counts the text as it
+    // is): **bold** runs are bold, `code` is cyan, links are underlined; the markers stay.
+    let (mut bold, mut code) = (false, false);
     for (i, word) in message.text.split(' ').enumerate() {
         if i > 0 {
             spans.push(Span::raw(" "));
         }
+        bold |= word.starts_with("**");
+        code |= word.starts_with('`');
         let lower = word.to_lowercase();
-        if lower.starts_with(&mention) {
-            spans.push(Span::styled(
-                word.to_owned(),
-                Style::new().fg(Color::Black).bg(Color::Yellow),
-            ));
+        let mut style = if lower.starts_with(&mention) {
+            Style::new().fg(Color::Black).bg(Color::Yellow)
         } else if word.starts_with('@') && word.len() > 1 {
-            spans.push(Span::styled(
-                word.to_owned(),
-                Style::new().fg(Color::Yellow),
-            ));
+            Style::new().fg(Color::Yellow)
+        } else if lower.starts_with("https://") || lower.starts_with("http://") {
+            Style::new().fg(Color::Blue).underlined()
         } else {
-            spans.push(Span::raw(word.to_owned()));
+            Style::new()
+        };
+        if bold {
+            style = style.bold();
+        }
+        if code {
+            style = style.fg(Color::Cyan);
+        }
+        spans.push(Span::styled(word.to_owned(), style));
+        if word.len() > 2 && word.ends_with("**") || word == "**" && bold {
+            bold = false;
+        }
+        if word.len() > 1 && word.ends_with('`') || word == "`" && code {
+            code = false;
         }
     }
     if message.edited_at.is_some() {

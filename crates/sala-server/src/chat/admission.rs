@@ -153,6 +153,7 @@ mod tests {
             max_rooms_per_connection: 10,
             typing_interval: Duration::from_secs(1),
             assistant_interval: Duration::from_secs(1),
+            edit_window: None,
         };
         let hub = Hub::new(OutboundLimits::frames(64));
         let chat = Chat::start(

@@ -28,6 +28,12 @@ pub enum ChangeRequest {
 }
 
 impl Chat {
+    /// The oldest a message may be and still be edited, when an edit window is set.
+    pub(super) fn edit_window_start(&self) -> Option<chrono::DateTime<Utc>> {
+        let window = chrono::Duration::from_std(self.limits().edit_window?).ok()?;
+        Some(Utc::now() - window)
+    }
+
     /// What every write into a room asks of its writer (a delete excepted: a muted user
     /// may still take back their words): not muted there, and, in a DM, blocked by none
     /// of `dm_others`. Asked at each write, so a mute or a block takes effect on the next.
@@ -86,7 +92,11 @@ impl Chat {
             ChangeRequest::Delete => ChangeKind::Delete {
                 any_author: matches!(role, Role::Owner | Role::Admin),
             },
-            ChangeRequest::Edit { text, client_id } => ChangeKind::Edit { text, client_id },
+            ChangeRequest::Edit { text, client_id } => ChangeKind::Edit {
+                text,
+                client_id,
+                sent_after: self.edit_window_start(),
+            },
             ChangeRequest::React { emoji, add } => ChangeKind::React { emoji, add },
         };
         if !matches!(kind, ChangeKind::Delete { .. }) {

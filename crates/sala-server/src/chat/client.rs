@@ -167,6 +167,7 @@ impl Client {
                 let kind = ChangeKind::Edit {
                     text: text.into_inner(),
                     client_id: client_id.map(ClientId::into_inner),
+                    sent_after: self.chat.edit_window_start(),
                 };
                 self.change(&room, id, kind).await
             }

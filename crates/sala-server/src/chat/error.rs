@@ -91,7 +91,9 @@ impl From<sala_store::WriteRefusal> for ChatError {
         use sala_store::WriteRefusal;
         match refusal {
             WriteRefusal::NoSuchMessage => Self::NotFound(refusal.to_string()),
-            WriteRefusal::NotAuthor => Self::Forbidden(refusal.to_string()),
+            WriteRefusal::NotAuthor | WriteRefusal::EditWindowClosed => {
+                Self::Forbidden(refusal.to_string())
+            }
             WriteRefusal::TooManyReactions => Self::Invalid(ValidationError::new(
                 "emoji",
                 "is one too many: a message has at most 20 different reactions",

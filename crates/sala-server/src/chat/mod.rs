@@ -77,6 +77,8 @@ pub struct ChatLimits {
     pub typing_interval: Duration,
     /// Shortest interval between two assistant replies for one busy user in one room.
     pub assistant_interval: Duration,
+    /// How long after sending a message may be edited (`None`: always).
+    pub edit_window: Option<Duration>,
 }
 
 /// The real-time service of a node. Cheap to clone.

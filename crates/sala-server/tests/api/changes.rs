@@ -688,3 +688,28 @@ async fn mentions_are_read_by_the_server_and_counted_unread_per_member() {
         "@room only"
     );
 }
+
+#[tokio::test]
+async fn an_edit_window_closes_editing_but_not_deleting() {
+    let app = TestApp::spawn_with(|config| config.edit_window_secs = 1).await;
+    let (mut ann, _bob, ..) = pair(&app, "window").await;
+    let id = ann.say("window", "quick").await;
+    acked(
+        &mut ann,
+        json!({"type": "edit", "room": "window", "id": id, "text": "quick fix"}),
+    )
+    .await;
+    // The window is time itself: wait it out.
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    let (code, room) = refused(
+        &mut ann,
+        json!({"type": "edit", "room": "window", "id": id, "text": "too late"}),
+    )
+    .await;
+    assert_eq!((code.as_str(), room.as_str()), ("forbidden", "window"));
+    acked(
+        &mut ann,
+        json!({"type": "delete", "room": "window", "id": id}),
+    )
+    .await;
+}

@@ -1274,6 +1274,49 @@ async fn reactions_edits_replies_and_deletions_show_live_on_both_pages() {
     bob.close().await;
 }
 
+/// Formatting (issue 19): the Markdown people type shows as bold, code, links and lists,
+/// links only to http(s) with rel noopener noreferrer nofollow, and a javascript: link, or
+/// markup, stays text.
+#[tokio::test]
+#[ignore = "needs Chromium and chromedriver"]
+async fn formatting_shows_bold_code_links_and_lists_and_nothing_runs() {
+    let app = TestApp::spawn().await;
+    let bob_token = app.user_token("bob").await;
+    let mut bob = WsClient::connect(&app, &bob_token).await;
+    bob.join("general").await;
+    let driver = Chromedriver::start().await;
+    let page = Browser::open(&driver, &app.base, DESKTOP).await;
+    page.register("ann").await;
+    page.wait_for_text("#room-title", "#general").await;
+    page.wait_until_hidden("#connection").await;
+    bob.say(
+        "general",
+        "**ship it** with `cargo run` see https://example.org/notes and [x](javascript:alert(1)) <b id=pwned-format>b</b>",
+    )
+    .await;
+    bob.say("general", "- one\n- two\n```\nfn main() {}\n```")
+        .await;
+    let last = "#messages li.message:last-child";
+    page.wait_for_text(&format!("{last} .message-list"), "one")
+        .await;
+    page.wait_for_script(&format!(
+        r##"const m = document.querySelector("{last}").previousElementSibling;
+           const link = m.querySelector("a.link");
+           return m.querySelector("strong")?.textContent === "ship it"
+             && m.querySelector("code.inline-code")?.textContent === "cargo run"
+             && link?.getAttribute("href") === "https://example.org/notes"
+             && link?.rel === "noopener noreferrer nofollow"
+             && m.querySelectorAll("a").length === 1
+             && m.textContent.includes("[x](javascript:alert(1))")
+             && document.querySelector("#pwned-format") === null
+             && document.querySelector("{last} pre.code-block")?.textContent === "fn main() {{}}"
+             && document.querySelectorAll("{last} .message-list li").length === 2;"##
+    ))
+    .await;
+    page.screenshot("formatting.png").await;
+    page.close().await;
+}
+
 /// Types into whatever has the focus, as a person at the keyboard does.
 async fn type_into_focus(page: &Browser, keys: &str) {
     page.client
