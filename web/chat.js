@@ -237,6 +237,8 @@ function activate(name) {
   if (composing && composing.room !== name) stopComposing();
   state.active = name;
   const r = room(state, name);
+  // Where the "New messages" line goes while the room is on screen.
+  r.newFrom = r.unread > 0 ? r.lastRead : null;
   closeDrawers();
   closeModeration();
   showMembersStatus("");

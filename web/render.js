@@ -194,9 +194,13 @@ function inlineNodes(nodes, me) {
 /** One message of `r`: who and when, what it answers, its text (or that it was deleted),
  *  whether it was edited, its thread and reactions, and the actions on it. Each button
  *  says what it does in `data-action`; chat.js acts on the click (one listener, app.js). */
-function messageElement(message, state, r) {
+function messageElement(message, state, r, previous = null) {
   const me = state.me;
   const item = el("li", "message");
+  // A message that continues its author's group shows no name and time of its own (they
+  // stay for screen readers, and the time shows on hover).
+  const grouped = continues(message, previous);
+  if (grouped) item.classList.add("continued");
   item.dataset.id = String(message.id);
   if (message.user === me) item.classList.add("own");
   if (message.assistant) item.classList.add("assistant");
@@ -209,6 +213,10 @@ function messageElement(message, state, r) {
   time.dateTime = message.ts;
   time.title = when.toLocaleString();
   meta.append(time);
+  if (grouped) {
+    meta.classList.add("visually-hidden");
+    item.title = when.toLocaleString();
+  }
   item.append(meta);
   if (message.reply_to) item.append(quoteOf(messageIn(r, message.reply_to)));
   if (message.deleted) {
@@ -341,9 +349,47 @@ export function renderHeader(state) {
   view.leaveRoom.hidden = !r;
 }
 
+/** Messages of one person closer together than this read as one group, under one name. */
+const GROUP_MS = 5 * 60 * 1000;
+
 function renderMessages(state) {
   const r = activeRoom(state);
-  view.messages.replaceChildren(...(r ? r.messages.map((message) => messageElement(message, state, r)) : []));
+  const items = [];
+  let previous = null;
+  for (const message of r ? r.messages : []) {
+    items.push(...leadIn(message, previous, r, state), messageElement(message, state, r, previous));
+    previous = message;
+  }
+  view.messages.replaceChildren(...items);
+}
+
+/** What goes before `message`: a date line when the day changes, and the "New messages"
+ *  line before the first one that was unread when the room was opened. */
+function leadIn(message, previous, r, state) {
+  const lines = [];
+  const day = new Date(message.ts).toDateString();
+  if (!previous || new Date(previous.ts).toDateString() !== day) {
+    const when = new Date(message.ts).toLocaleDateString([], { weekday: "long", day: "numeric", month: "long" });
+    const line = el("li", "day-separator", when);
+    line.setAttribute("role", "separator");
+    lines.push(line);
+  }
+  const unreadFrom = r.newFrom;
+  if (unreadFrom !== null && unreadFrom !== undefined && message.id > unreadFrom
+      && (!previous || previous.id <= unreadFrom) && !sameUser(message.user, state.me)) {
+    const line = el("li", "new-line", "New messages");
+    line.setAttribute("role", "separator");
+    lines.push(line);
+  }
+  return lines;
+}
+
+/** Whether `message` continues `previous`'s group: same person, soon after, both plain. */
+function continues(message, previous) {
+  return Boolean(previous) && previous.user === message.user && !previous.deleted
+    && Boolean(previous.assistant) === Boolean(message.assistant) && !message.reply_to
+    && Date.parse(message.ts) - Date.parse(previous.ts) < GROUP_MS
+    && new Date(message.ts).toDateString() === new Date(previous.ts).toDateString();
 }
 
 /** A new message in the room on screen. */
@@ -351,7 +397,10 @@ export function appendMessage(state, message) {
   const r = activeRoom(state);
   // Out-of-order arrivals (rare) re-render; the usual case appends.
   if (r.messages[r.messages.length - 1].id !== message.id) renderMessages(state);
-  else view.messages.append(messageElement(message, state, r));
+  else {
+    const previous = r.messages[r.messages.length - 2] || null;
+    view.messages.append(...leadIn(message, previous, r, state), messageElement(message, state, r, previous));
+  }
   if (stuckToBottom || message.user === state.me) scrollToBottom();
 }
 

@@ -1317,6 +1317,44 @@ async fn formatting_shows_bold_code_links_and_lists_and_nothing_runs() {
     page.close().await;
 }
 
+/// Reading aids (issue 19): one person's messages in a row read as one group under one
+/// name; opening a room with unread messages draws a "New messages" line above the first,
+/// and a date line heads the day.
+#[tokio::test]
+#[ignore = "needs Chromium and chromedriver"]
+async fn a_run_of_messages_is_grouped_and_the_first_unread_is_marked() {
+    let app = TestApp::spawn().await;
+    let bob_token = app.user_token("bob").await;
+    let mut bob = WsClient::connect(&app, &bob_token).await;
+    bob.join("general").await;
+    let driver = Chromedriver::start().await;
+    let page = Browser::open(&driver, &app.base, DESKTOP).await;
+    page.register("ann").await;
+    page.wait_for_text("#room-title", "#general").await;
+    page.wait_until_hidden("#connection").await;
+    bob.say("general", "first of a run").await;
+    bob.say("general", "second of a run").await;
+    page.wait_for_message("second of a run").await;
+    page.wait_for_script(
+        r##"const items = [...document.querySelectorAll("#messages li.message")];
+           return items.length === 2 && !items[0].classList.contains("continued")
+             && items[1].classList.contains("continued")
+             && document.querySelectorAll("#messages .day-separator").length === 1;"##,
+    )
+    .await;
+    page.create_room("elsewhere", "").await;
+    page.wait_for_text("#room-title", "#elsewhere").await;
+    bob.say("general", "while you were away").await;
+    page.wait_for_text("#my-rooms", "1").await;
+    page.select_room("general").await;
+    page.wait_for_script(
+        r##"const line = document.querySelector("#messages .new-line");
+           return line !== null && line.nextElementSibling?.textContent.includes("while you were away");"##,
+    )
+    .await;
+    page.close().await;
+}
+
 /// Types into whatever has the focus, as a person at the keyboard does.
 async fn type_into_focus(page: &Browser, keys: &str) {
     page.client
