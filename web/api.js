@@ -69,6 +69,8 @@ export const api = {
   room: (token, name) => request("GET", `/api/rooms/${encodeURIComponent(name)}`, { token }),
   members: (token, name, cursor) =>
     request("GET", `${roomPath(name)}/members?limit=100${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`, { token }),
+  /** A thread: its root, then the messages answering it (GET .../messages?thread=). */
+  thread: (token, name, root) => request("GET", `${roomPath(name)}/messages?thread=${root}&limit=200`, { token }),
   setTopic: (token, name, topic) => request("PATCH", roomPath(name), { token, body: { topic } }),
   /** PATCH /api/rooms/{name}: the fields given change, the others stay. */
   updateRoom: (token, name, fields) => request("PATCH", roomPath(name), { token, body: fields }),

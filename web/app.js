@@ -81,6 +81,11 @@ function wire() {
       chat.stopComposing();
     }
   });
+  view.threadClose.addEventListener("click", chat.closeThread);
+  view.threadForm.addEventListener("submit", (event) => {
+    event.preventDefault();
+    if (chat.replyInThread(view.threadInput.value)) view.threadInput.value = "";
+  });
   view.composingCancel.addEventListener("click", () => {
     chat.stopComposing();
     input.focus();

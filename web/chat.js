@@ -14,7 +14,8 @@ import {
   announce, announceText, appendMessage, clearComposer, clearSearch, closeDrawers, composerText,
   focusComposer, giveBackDraft, renderCatchUp, renderConnection, renderConversation,
   renderHeader, renderInvites, renderMembers, renderMyStatus, renderNotices, renderOlder,
-  renderRooms, renderSearchError, renderSearchResults, renderTyping, searchQuery, setComposer,
+  renderRooms, renderSearchError, renderSearchResults, renderThread, renderTyping, searchQuery,
+  setComposer,
   setStatusNote, showChat, showComposing, showMembersStatus, showPicker, showSendError,
   statusNoteText,
 } from "./render.js";
@@ -123,6 +124,7 @@ function handleFrame(frame) {
   const change = reduce(state, frame);
   if (frame.type === "typing") expireTypingLater();
   if (frame.type === "message" && !state.visible && mentionsMe(state, frame)) notifyMention(frame);
+  followThread(frame);
   if (change.me) renderMyStatus(change.me.status, change.me.note);
   if (change.activeLeft) {
     const next = state.rooms.keys().next().value;
@@ -454,6 +456,55 @@ export function sendMessage() {
   clearComposer();
 }
 
+// ---------------------------------------------------------------- a thread
+
+/** The thread on screen: `{room, root, messages}`, or null. */
+let thread = null;
+
+export async function openThread(room, root) {
+  thread = { room, root, messages: [] };
+  try {
+    const page = await api.thread(session.token, room, root);
+    if (thread?.root !== root) return;
+    thread.messages = page.messages;
+  } catch (error) {
+    showSendError(`The thread could not be loaded: ${error.message}`);
+    thread = null;
+  }
+  renderThread(state, thread);
+}
+
+export function closeThread() {
+  thread = null;
+  renderThread(state, null);
+}
+
+/** A new reply, or a change to a message of the thread on screen, is drawn there too. */
+function followThread(frame) {
+  if (!thread) return;
+  const message = frame.type === "message" ? frame : frame.type === "message_updated" ? frame.message : null;
+  if (!message || message.room !== thread.room) return;
+  const at = thread.messages.findIndex((m) => m.id === message.id);
+  if (at >= 0) {
+    if ((thread.messages[at].seq || 0) <= (message.seq || 0)) thread.messages[at] = message;
+  } else if (frame.type === "message" && message.reply_to === thread.root) {
+    thread.messages.push(message);
+  } else {
+    return;
+  }
+  renderThread(state, thread);
+}
+
+/** A reply typed in the thread's box. */
+export function replyInThread(text) {
+  if (!thread || !text.trim()) return false;
+  const clientId = newClientId();
+  addPending(state, clientId, thread.room, text);
+  return Boolean(connection?.send({
+    type: "send", room: thread.room, text: text.trim(), client_id: clientId, reply_to: thread.root,
+  }));
+}
+
 // ---------------------------------------------------------------- acting on a message
 
 /** What the composer does besides writing a new message: `{kind: "reply" | "edit", room,
@@ -494,6 +545,7 @@ export function messageAction(id, action, { emoji, button } = {}) {
     case "reply": startComposing("reply", message); break;
     case "edit": startComposing("edit", message); break;
     case "pick": showPicker(id); break;
+    case "thread": openThread(r.name, id); break;
     case "react":
     case "unreact":
       showPicker(null);

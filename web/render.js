@@ -44,6 +44,12 @@ export const view = {
   notices: byId("notices"),
   catchUp: byId("catch-up"),
   messages: byId("messages"),
+  threadPanel: byId("thread-panel"),
+  threadTitle: byId("thread-title"),
+  threadList: byId("thread-messages"),
+  threadForm: byId("thread-form"),
+  threadInput: byId("thread-input"),
+  threadClose: byId("thread-close"),
   emojiPicker: byId("emoji-picker"),
   composing: byId("composing"),
   composingText: byId("composing-text"),
@@ -232,7 +238,11 @@ function messageElement(message, state, r, previous = null) {
   item.append(body);
   if (message.replies) {
     const replies = message.replies === 1 ? "1 reply" : `${message.replies} replies`;
-    item.append(el("div", "thread-count", replies));
+    const open = el("button", "small thread-count", replies);
+    open.type = "button";
+    open.dataset.action = "thread";
+    open.setAttribute("aria-label", `Open the thread: ${replies}`);
+    item.append(open);
   }
   if (message.reactions?.length) item.append(reactionsOf(message, me));
   item.append(actionsOf(message, state, r));
@@ -623,6 +633,28 @@ export function showPicker(id) {
   item.append(picker);
   picker.hidden = false;
   picker.firstElementChild.focus();
+}
+
+/** The thread of `root` (null: closed): the root, then its replies, each drawn as in the
+ *  conversation but without actions. */
+export function renderThread(state, thread) {
+  view.threadPanel.hidden = !thread;
+  if (!thread) return;
+  const r = state.rooms.get(thread.room);
+  view.threadList.replaceChildren(...thread.messages.map((message) => {
+    const item = el("li", "message");
+    const meta = el("div", "meta");
+    meta.append(el("span", "author", message.user));
+    const when = new Date(message.ts);
+    const time = el("time", "ts", when.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }));
+    time.dateTime = message.ts;
+    meta.append(time);
+    item.append(meta, message.deleted
+      ? el("div", "text tombstone", "This message was deleted.")
+      : formattedText(message.text, state.me));
+    return item;
+  }));
+  view.threadTitle.textContent = r ? `Thread in ${roomLabel(state, r)}` : "Thread";
 }
 
 export function composerText() {

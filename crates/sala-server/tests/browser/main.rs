@@ -1355,6 +1355,49 @@ async fn a_run_of_messages_is_grouped_and_the_first_unread_is_marked() {
     page.close().await;
 }
 
+/// The thread view (issue 19): a message's reply count opens its thread beside the
+/// conversation, with the root and its replies; a reply typed there joins the thread, live,
+/// and the root's count follows.
+#[tokio::test]
+#[ignore = "needs Chromium and chromedriver"]
+async fn a_thread_opens_from_its_count_and_takes_replies() {
+    let app = TestApp::spawn().await;
+    let bob_token = app.user_token("bob").await;
+    let mut bob = WsClient::connect(&app, &bob_token).await;
+    bob.join("general").await;
+    let driver = Chromedriver::start().await;
+    let page = Browser::open(&driver, &app.base, DESKTOP).await;
+    page.register("ann").await;
+    page.wait_for_text("#room-title", "#general").await;
+    page.wait_until_hidden("#connection").await;
+    let root = bob.say("general", "who has the keys?").await;
+    bob.send(json!({"type": "send", "room": "general", "text": "not me", "reply_to": root}))
+        .await;
+    bob.until("ack").await;
+    page.wait_for_text("#messages .thread-count", "1 reply")
+        .await;
+    page.click("#messages button.thread-count").await;
+    page.wait_until_shown("#thread-panel").await;
+    page.wait_for_text("#thread-messages", "who has the keys?")
+        .await;
+    page.wait_for_text("#thread-messages", "not me").await;
+    page.click("#thread-input").await;
+    type_into_focus(&page, &format!("I do{}", char::from(Key::Enter))).await;
+    page.wait_for_text("#thread-messages", "I do").await;
+    page.wait_for_text("#messages .thread-count", "2 replies")
+        .await;
+    let reply = loop {
+        let message = bob.until("message").await;
+        if message["text"] == "I do" {
+            break message;
+        }
+    };
+    assert_eq!(reply["reply_to"].as_i64(), Some(root), "{reply}");
+    page.click("#thread-close").await;
+    page.wait_until_hidden("#thread-panel").await;
+    page.close().await;
+}
+
 /// Types into whatever has the focus, as a person at the keyboard does.
 async fn type_into_focus(page: &Browser, keys: &str) {
     page.client
