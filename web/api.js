@@ -59,6 +59,8 @@ export const api = {
   logout: (token) => request("POST", "/api/logout", { token }),
   me: (token) => request("GET", "/api/me", { token }),
   myRooms: (token) => request("GET", "/api/me/rooms", { token }),
+  setQuiet: (token, name, quiet) =>
+    request("PUT", `/api/me/rooms/${encodeURIComponent(name)}`, { token, body: { quiet } }),
   setStatus: (token, status, note) => request("PUT", "/api/me/status", { token, body: { status, note } }),
   searchRooms: (token, q, cursor) =>
     request("GET", `/api/rooms?limit=20&q=${encodeURIComponent(q)}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`, { token }),

@@ -57,6 +57,7 @@ function wire() {
     if (button) chat.dismiss(Number(button.dataset.notice));
   });
   view.leaveRoom.addEventListener("click", chat.leaveActiveRoom);
+  view.quietRoom.addEventListener("click", chat.toggleQuiet);
   view.openSidebar.addEventListener("click", () => openDrawer(view.sidebar));
   view.openMembers.addEventListener("click", () => openDrawer(view.membersPanel));
   for (const close of document.querySelectorAll(".drawer-close")) close.addEventListener("click", closeDrawers);

@@ -372,6 +372,20 @@ export async function setBlock(username, block) {
   drawTools();
 }
 
+/** Quiets the room on screen (it then tells of mentions only), or not. */
+export async function toggleQuiet() {
+  const r = activeRoom(state);
+  if (!r) return;
+  try {
+    await api.setQuiet(session.token, r.name, !r.quiet);
+    r.quiet = !r.quiet;
+    drawHeader();
+    drawRooms();
+  } catch (error) {
+    showSendError(error.message);
+  }
+}
+
 export function leaveActiveRoom() {
   if (state.active) connection?.send({ type: "leave", room: state.active });
 }

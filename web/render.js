@@ -39,6 +39,7 @@ export const view = {
   roomTitle: byId("room-title"),
   roomTopicLine: byId("room-topic-line"),
   leaveRoom: byId("leave-room"),
+  quietRoom: byId("quiet-room"),
   openMembers: byId("open-members"),
   connection: byId("connection"),
   notices: byId("notices"),
@@ -101,7 +102,7 @@ function lockMark() {
 
 /** A room in a list: its label (`#name`, or a DM's people), a lock if it is private, and a
  *  badge (with `badgeLabel` for screen readers, if the badge alone says too little). */
-function roomItem({ label, topic = "", locked = false, badge = "", badgeLabel = "", mentions = 0, onClick, current = false }) {
+function roomItem({ label, topic = "", locked = false, badge = "", badgeLabel = "", mentions = 0, quiet = false, onClick, current = false }) {
   const item = el("li");
   const button = el("button", current ? "room current" : "room");
   button.type = "button";
@@ -115,7 +116,7 @@ function roomItem({ label, topic = "", locked = false, badge = "", badgeLabel = 
     button.append(mark);
   }
   if (badge) {
-    const mark = el("span", "badge", badge);
+    const mark = el("span", quiet ? "badge quiet" : "badge", badge);
     if (badgeLabel) mark.setAttribute("aria-label", badgeLabel);
     button.append(mark);
   }
@@ -314,7 +315,8 @@ export function renderRooms(state, onSelect) {
     topic: r.topic,
     locked: r.kind === "private",
     badge: r.unread > 0 ? String(r.unread) : "",
-    badgeLabel: `${r.unread} unread`,
+    badgeLabel: r.quiet ? `${r.unread} unread, quiet` : `${r.unread} unread`,
+    quiet: r.quiet,
     mentions: r.unreadMentions,
     onClick: () => onSelect(r.name),
     current: r.name === state.active,
@@ -357,6 +359,9 @@ export function renderHeader(state) {
   if (r?.kind === "private") view.roomTitle.append(" ", lockMark());
   view.roomTopicLine.textContent = !r ? "" : isDm(r) ? "Direct message" : r.topic;
   view.leaveRoom.hidden = !r;
+  view.quietRoom.hidden = !r;
+  view.quietRoom.setAttribute("aria-pressed", String(Boolean(r?.quiet)));
+  view.quietRoom.title = r?.quiet ? "Quiet: this room tells you of mentions only" : "Tell me of mentions only";
 }
 
 /** Messages of one person closer together than this read as one group, under one name. */

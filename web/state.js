@@ -43,6 +43,7 @@ export function newRoom(name, about = {}) {
     membersInvite: Boolean(about.membersInvite), // a private room every member may invite to
     unread: about.unread || 0, lastRead: about.lastRead || 0,
     unreadMentions: about.unreadMentions || 0, // of the unread, those that mention me
+    quiet: Boolean(about.quiet), // I quieted it: it tells me of mentions only
     messages: [], ids: new Set(), // loaded messages, oldest first
     more: false, loadingOlder: false,
     members: new Set(), // who is online in it now (`joined`, `presence`)
@@ -64,6 +65,7 @@ function fromListed(listed) {
     kind: listed.kind, people: listed.people, role: listed.role, topic: listed.topic,
     membersInvite: listed.members_invite,
     unread: listed.unread, lastRead: listed.last_read, unreadMentions: listed.unread_mentions,
+    quiet: listed.quiet,
   };
 }
 
@@ -243,8 +245,9 @@ export function readAll(state, r) {
   return true;
 }
 
+/** What is unread where it should be told: a quiet room's plain messages are not. */
 export function unreadTotal(state) {
-  return [...state.rooms.values()].reduce((sum, r) => sum + r.unread, 0);
+  return [...state.rooms.values()].reduce((sum, r) => sum + (r.quiet ? r.unreadMentions : r.unread), 0);
 }
 
 export function mentionTotal(state) {
@@ -259,7 +262,8 @@ export function mentionsMe(state, message) {
 
 /** Whether a room other than the one on screen has unread messages. */
 export function unreadElsewhere(state) {
-  return [...state.rooms.values()].some((r) => r.name !== state.active && r.unread > 0);
+  return [...state.rooms.values()].some((r) => r.name !== state.active
+    && (r.quiet ? r.unreadMentions > 0 : r.unread > 0));
 }
 
 /** Who is typing in `r`, in the order they started. */

@@ -302,6 +302,16 @@ pub struct MemberRoom {
     /// Of those, the ones that mention the user or the whole room (`@room`).
     #[serde(default)]
     pub unread_mentions: u64,
+    /// The user quieted the room: clients tell of its mentions only.
+    #[serde(default)]
+    pub quiet: bool,
+}
+
+/// `PUT /api/me/rooms/{name}`: the caller's own settings of a room they are a member of.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct MyRoomSettings {
+    /// Quiet: tell me of mentions only.
+    pub quiet: bool,
 }
 
 /// `GET /api/me/rooms`.

@@ -43,6 +43,7 @@ pub fn router(state: AppState, transports: Transports, role: Role) -> Router {
             .routes(routes!(accounts::me))
             .routes(routes!(accounts::set_status))
             .routes(routes!(accounts::my_rooms))
+            .routes(routes!(accounts::set_my_room))
             .routes(routes!(rooms::list_rooms, rooms::create_room))
             .routes(routes!(
                 rooms::get_room,

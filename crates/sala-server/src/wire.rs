@@ -65,6 +65,7 @@ pub fn member_room(record: MemberRoomRecord, online: u64) -> MemberRoom {
         last_read: record.last_read,
         unread: record.unread,
         unread_mentions: record.unread_mentions,
+        quiet: record.quiet,
     }
 }
 

@@ -280,7 +280,7 @@ impl RoomStore for SqliteStore {
     async fn member_rooms(&self, user_id: i64) -> Result<Vec<MemberRoomRecord>, StoreError> {
         let rows: Vec<MemberRoomRow> = sqlx::query_as(
             "SELECT r.id, r.name, r.kind, r.members_invite, r.topic, u.username AS created_by, r.created_at, \
-             m.role, m.last_read, \
+             m.role, m.last_read, m.quiet, \
              (SELECT COUNT(*) FROM messages x WHERE x.room_id = r.id AND x.id > m.last_read \
                 AND x.deleted_at IS NULL \
                 AND (x.user_id <> m.user_id OR x.assistant <> 0)) AS unread, \
@@ -315,6 +315,21 @@ impl RoomStore for SqliteStore {
             .into_iter()
             .map(|(username, note)| BusyMember { username, note })
             .collect())
+    }
+
+    async fn set_quiet(&self, user_id: i64, room_id: i64, quiet: bool) -> Result<(), StoreError> {
+        let done =
+            sqlx::query("UPDATE memberships SET quiet = ? WHERE user_id = ? AND room_id = ?")
+                .bind(quiet)
+                .bind(user_id)
+                .bind(room_id)
+                .execute(&self.writer)
+                .await
+                .map_err(map_err)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
     }
 
     async fn mark_read(&self, user_id: i64, room_id: i64, id: i64) -> Result<i64, StoreError> {

@@ -1747,4 +1747,20 @@ pub async fn mentions_are_counted_as_unread_per_member(store: &dyn Store) {
     assert_eq!(counts(bob).await, (2, 1), "a tombstone is not unread");
     store.mark_read(bob, room_id, to_all.id).await.unwrap();
     assert_eq!(counts(bob).await, (1, 0));
+
+    // Quieting a room is the member's own setting.
+    let quiet = |person: i64| async move {
+        let rooms = store.member_rooms(person).await.unwrap();
+        rooms.iter().find(|r| r.room.id == room_id).unwrap().quiet
+    };
+    assert!(!quiet(bob).await);
+    store.set_quiet(bob, room_id, true).await.unwrap();
+    assert!(quiet(bob).await && !quiet(cy).await);
+    store.set_quiet(bob, room_id, false).await.unwrap();
+    assert!(!quiet(bob).await);
+    let stranger = user(store, "mn-stranger").await;
+    assert!(matches!(
+        store.set_quiet(stranger, room_id, true).await,
+        Err(StoreError::NotFound)
+    ));
 }

@@ -199,6 +199,8 @@ pub struct MemberRoomRecord {
     pub unread: u64,
     /// Unread messages that mention the user, or the whole room.
     pub unread_mentions: u64,
+    /// The member quieted the room: it tells them of mentions only.
+    pub quiet: bool,
 }
 
 /// A busy member of a room, as `joined` tells it.

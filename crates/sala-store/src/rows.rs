@@ -106,6 +106,7 @@ pub struct MemberRoomRow {
     last_read: i64,
     unread: i64,
     unread_mentions: i64,
+    quiet: bool,
 }
 
 impl TryFrom<MemberRoomRow> for MemberRoomRecord {
@@ -117,6 +118,7 @@ impl TryFrom<MemberRoomRow> for MemberRoomRecord {
             last_read: row.last_read,
             unread: u64::try_from(row.unread).unwrap_or(0),
             unread_mentions: u64::try_from(row.unread_mentions).unwrap_or(0),
+            quiet: row.quiet,
         })
     }
 }

@@ -239,6 +239,12 @@ pub trait RoomStore: Send + Sync {
     /// # Errors
     /// `NotFound` when the user is not a member.
     async fn mark_read(&self, user_id: i64, room_id: i64, id: i64) -> Result<i64, StoreError>;
+
+    /// Quiets a room for one member (`true`: it tells them of mentions only), or not.
+    ///
+    /// # Errors
+    /// `NotFound` when the user is not a member.
+    async fn set_quiet(&self, user_id: i64, room_id: i64, quiet: bool) -> Result<(), StoreError>;
 }
 
 /// Room history.

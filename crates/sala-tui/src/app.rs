@@ -32,6 +32,8 @@ pub struct RoomView {
     pub unread: u64,
     /// Of the unread, those that mention me (or the whole room).
     pub mentions: u64,
+    /// I quieted the room: it tells me of mentions only.
+    pub quiet: bool,
     pub members: BTreeSet<String>,
     pub typing: HashMap<String, Instant>,
     /// Older messages exist on the server.
@@ -763,6 +765,7 @@ const HELP: &[(&str, &str)] = &[
     ("/promote, /demote USER", "make an admin, or a member again"),
     ("/members-invite on|off", "all may invite (private rooms)"),
     ("/archive ROOM", "delete a room you own, for everyone"),
+    ("/quiet on|off", "this room: tell me of mentions only"),
     (
         "/block, /unblock USER",
         "stop someone writing to you; /blocks",
@@ -980,6 +983,44 @@ async fn command(
             let (method, path, body) = moderation_request(name, &room, &user, reason);
             match accounts.call(&session.token, method, &path, body).await {
                 Ok(_) => app.note(format!("{} {user}: done", &name[1..])),
+                Err(err) => app.note(format!("error: {err:#}")),
+            }
+            None
+        }
+        ("/quiet", Some(switch)) => {
+            let Some(room) = app.active.clone() else {
+                app.note("not in a room");
+                return None;
+            };
+            let quiet = match switch {
+                "on" => true,
+                "off" => false,
+                _ => {
+                    app.note("usage: /quiet on|off");
+                    return None;
+                }
+            };
+            let path = format!("/api/me/rooms/{room}");
+            match accounts
+                .call(
+                    &session.token,
+                    reqwest::Method::PUT,
+                    &path,
+                    serde_json::json!({"quiet": quiet}),
+                )
+                .await
+            {
+                Ok(_) => {
+                    if let Some(view) = app.rooms.get_mut(&room) {
+                        view.quiet = quiet;
+                    }
+                    let shown = app.shown_name(&room);
+                    app.note(if quiet {
+                        format!("{shown} is quiet: it tells you of mentions only")
+                    } else {
+                        format!("{shown} tells you of everything again")
+                    });
+                }
                 Err(err) => app.note(format!("error: {err:#}")),
             }
             None
@@ -1209,6 +1250,7 @@ pub async fn run(args: ChatArgs) -> anyhow::Result<()> {
                 let view = app.rooms.entry(name.clone()).or_default();
                 view.unread = member.unread;
                 view.mentions = member.unread_mentions;
+                view.quiet = member.quiet;
                 if let Some(people) = &member.room.people {
                     app.label_dm(&name, people);
                 }

@@ -86,10 +86,13 @@ fn draw_rooms(frame: &mut Frame, app: &App, area: Rect) {
                 ));
             }
             if view.unread > 0 {
-                spans.push(Span::styled(
-                    format!(" ({})", view.unread),
-                    Style::new().fg(Color::Yellow).bold(),
-                ));
+                // A quiet room's plain activity is there, but not called out.
+                let style = if view.quiet {
+                    Style::new().dim()
+                } else {
+                    Style::new().fg(Color::Yellow).bold()
+                };
+                spans.push(Span::styled(format!(" ({})", view.unread), style));
             }
             let style = if current {
                 Style::new().reversed()

@@ -5,12 +5,12 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use axum::Json;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use chrono::Utc;
 use sala_proto::api::{
-    Account, LoginRequest, LoginResponse, MemberRooms, RegisterRequest, StatusRequest,
-    TokenValidity, ValidateTokenRequest,
+    Account, LoginRequest, LoginResponse, MemberRooms, MyRoomSettings, RegisterRequest,
+    StatusRequest, TokenValidity, ValidateTokenRequest,
 };
 use sala_proto::error::ErrorBody;
 use sala_store::{ConflictOn, NewSession, NewUser, StoreError, UserRecord, fold_key};
@@ -301,6 +301,33 @@ pub async fn set_status(
     let availability = Availability::parse(&request.status, request.note.as_deref())?;
     let user = state.chat.change_status(auth.user_id, availability).await?;
     Ok(Json(wire::account(user)))
+}
+
+/// The caller's own settings of a room they are a member of: `quiet` (its mentions only).
+#[utoipa::path(put, path = "/api/me/rooms/{name}", tag = "accounts", security(("bearer" = [])),
+    request_body = MyRoomSettings,
+    params(("name" = String, Path, description = "Room name")),
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn set_my_room(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(name): Path<String>,
+    ApiJson(settings): ApiJson<MyRoomSettings>,
+) -> Result<StatusCode, ApiError> {
+    let room = super::rooms::find_room(&state, &auth, &name).await?;
+    match state
+        .store
+        .set_quiet(auth.user_id, room.id, settings.quiet)
+        .await
+    {
+        Ok(()) => Ok(StatusCode::NO_CONTENT),
+        Err(sala_store::StoreError::NotFound) => Err(ApiError::Forbidden(format!(
+            "join the room '{}' first",
+            room.name
+        ))),
+        Err(err) => Err(err.into()),
+    }
 }
 
 /// The rooms the caller is a member of, with read markers and unread counts.

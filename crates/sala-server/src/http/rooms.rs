@@ -147,7 +147,11 @@ pub async fn create_room(
 
 /// The room, if the caller may see it. A name that cannot be valid names no room (404
 /// rather than 422), and a room the caller may not see answers the same 404.
-async fn find_room(state: &AppState, auth: &AuthUser, name: &str) -> Result<RoomRecord, ApiError> {
+pub(super) async fn find_room(
+    state: &AppState,
+    auth: &AuthUser,
+    name: &str,
+) -> Result<RoomRecord, ApiError> {
     let not_found = || ApiError::NotFound(format!("no room named '{name}'"));
     let name = RoomName::parse(name).map_err(|_| not_found())?;
     state

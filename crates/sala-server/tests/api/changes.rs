@@ -713,3 +713,56 @@ async fn an_edit_window_closes_editing_but_not_deleting() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn a_member_may_quiet_a_room_for_themselves() {
+    use reqwest::Method;
+    let app = TestApp::spawn().await;
+    let (_ann, _bob, ann_token, bob_token) = pair(&app, "loud").await;
+    let quiet_of = |token: String| {
+        let app = &app;
+        async move {
+            let rooms: Value = app.get("/api/me/rooms", &token).await.json().await.unwrap();
+            rooms["rooms"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|r| r["name"] == "loud")
+                .map(|r| r["quiet"].clone())
+        }
+    };
+    let (status, _) = call(
+        &app,
+        Method::PUT,
+        "/api/me/rooms/loud",
+        &bob_token,
+        Some(json!({"quiet": true})),
+    )
+    .await;
+    assert_eq!(status, 204);
+    assert_eq!(quiet_of(bob_token.clone()).await, Some(json!(true)));
+    assert_eq!(
+        quiet_of(ann_token.clone()).await,
+        Some(json!(false)),
+        "bob's own setting"
+    );
+    let carol = app.user_token("carol").await;
+    for (token, path, body, status) in [
+        (&carol, "/api/me/rooms/loud", json!({"quiet": true}), 403),
+        (
+            &bob_token,
+            "/api/me/rooms/nowhere",
+            json!({"quiet": true}),
+            404,
+        ),
+        (
+            &bob_token,
+            "/api/me/rooms/loud",
+            json!({"quiet": "yes"}),
+            400,
+        ),
+    ] {
+        let (got, _) = call(&app, Method::PUT, path, token, Some(body.clone())).await;
+        assert_eq!(got.as_u16(), status, "{path} {body}");
+    }
+}

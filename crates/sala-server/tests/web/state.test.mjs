@@ -660,3 +660,16 @@ test("the room list's mention counts come from the server", () => {
   enterRooms(state, "ivy", [{ name: "general", unread: 5, unread_mentions: 2, last_read: 0 }]);
   assert.equal(state.rooms.get("general").unreadMentions, 2);
 });
+
+test("a quiet room tells of its mentions only", () => {
+  const state = createState();
+  enterRooms(state, "ivy", [
+    { name: "general", unread: 4, unread_mentions: 1, last_read: 0, quiet: true },
+    { name: "side", unread: 2, unread_mentions: 0, last_read: 0 },
+  ]);
+  state.active = "side";
+  assert.equal(unreadTotal(state), 1 + 2);
+  assert.equal(unreadElsewhere(state), true, "the mention in general");
+  state.rooms.get("general").unreadMentions = 0;
+  assert.equal(unreadElsewhere(state), false, "plain news of a quiet room is not told");
+});

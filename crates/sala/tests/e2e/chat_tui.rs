@@ -806,4 +806,8 @@ async fn reactions_replies_edits_and_deletions_from_the_terminal() {
     tmux.wait_until("the mention is counted apart", |screen| {
         screen.contains("#general @1 (2)")
     });
+    tmux.type_line("/quiet on");
+    tmux.wait_for("#side is quiet: it tells you of mentions only");
+    tmux.type_line("/quiet maybe");
+    tmux.wait_for("usage: /quiet on|off");
 }

@@ -1,0 +1,2 @@
+-- Issue 19: a member may quiet a room: it then tells them of mentions only.
+ALTER TABLE memberships ADD COLUMN quiet BOOLEAN NOT NULL DEFAULT FALSE;
