@@ -48,6 +48,9 @@ pub struct Counters {
     pub sent: AtomicU64,
     /// Acks of bench messages received (sends that asked for one).
     pub acked: AtomicU64,
+    /// Changes to messages sent (edits, reactions), and their acks.
+    pub changes_sent: AtomicU64,
+    pub changes_acked: AtomicU64,
     /// Deliveries of bench messages, to every member.
     pub received: AtomicU64,
     /// Members that have received a probe.
@@ -74,6 +77,8 @@ impl Counters {
             epoch: Instant::now(),
             sent: AtomicU64::new(0),
             acked: AtomicU64::new(0),
+            changes_sent: AtomicU64::new(0),
+            changes_acked: AtomicU64::new(0),
             received: AtomicU64::new(0),
             probed: AtomicUsize::new(0),
             probes_sent: AtomicU64::new(0),
@@ -131,6 +136,10 @@ pub struct Publisher {
     /// Sends the probes of its room while warming up.
     pub probes: bool,
     pub confirm: Confirm,
+    /// Percent of its operations that change one of its messages instead of sending one
+    /// (Sala over `/ws` with acks only): edits, reactions and their removal, in turn, on its
+    /// newest acked message.
+    pub changes: u32,
 }
 
 /// One connection, joined to `room` already.
@@ -330,6 +339,11 @@ async fn run(member: Member, shared: Shared, mut phase: watch::Receiver<Phase>) 
     let window = publisher.map_or(0, |p| p.window.max(1));
     let probes = publisher.is_some_and(|p| p.probes);
     let confirm = publisher.map_or(Confirm::Echo, |p| p.confirm);
+    let changes = publisher.map_or(0, |p| p.changes);
+    // The newest of its messages acked (what a change changes), and how many operations
+    // it has made (every `100 / changes`-th is a change).
+    let mut newest_acked: Option<i64> = None;
+    let mut operations: u64 = 0;
     let mut ticker = tokio::time::interval(interval.unwrap_or(Duration::from_millis(100)));
     // Burst: a tick delayed by a busy moment is made up for, so the offered rate holds.
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
@@ -365,6 +379,14 @@ async fn run(member: Member, shared: Shared, mut phase: watch::Receiver<Phase>) 
                     counters.probes_sent.fetch_add(1, Ordering::AcqRel);
                     if sink.send(Message::text(protocol.send(&room, "probe"))).await.is_err() {
                         counters.probes_sent.fetch_sub(1, Ordering::AcqRel);
+                    }
+                    continue;
+                }
+                operations += 1;
+                if let Some(target) = newest_acked.filter(|_| change_due(operations, changes)) {
+                    if send_change(&mut sink, &room, target, operations).await.is_ok() {
+                        counters.changes_sent.fetch_add(1, Ordering::Relaxed);
+                        in_flight += 1;
                     }
                     continue;
                 }
@@ -404,8 +426,11 @@ async fn run(member: Member, shared: Shared, mut phase: watch::Receiver<Phase>) 
                             in_flight = in_flight.saturating_sub(1);
                         }
                     }
-                    Seen::Ack { seq: acked_seq, sent_ns: Some(sent_ns), .. } => {
+                    Seen::Ack { seq: acked_seq, sent_ns: Some(sent_ns), id } => {
                         counters.acked.fetch_add(1, Ordering::Relaxed);
+                        if changes > 0 {
+                            newest_acked = id.max(newest_acked);
+                        }
                         let micros = counters.now_ns().saturating_sub(sent_ns) / 1000;
                         let _ = latencies.ack.record(micros.max(1));
                         if let (Some(ledger), Some(index), Some(acked_seq)) = (ledger, my_index, acked_seq) {
@@ -433,10 +458,23 @@ async fn run(member: Member, shared: Shared, mut phase: watch::Receiver<Phase>) 
                     Seen::SendRefused if confirm == Confirm::Ack => {
                         in_flight = in_flight.saturating_sub(1);
                     }
+                    // A change's ack carries no bench client_id.
+                    Seen::Ack { sent_ns: None, .. } if changes > 0 && confirm == Confirm::Ack => {
+                        counters.changes_acked.fetch_add(1, Ordering::Relaxed);
+                        in_flight = in_flight.saturating_sub(1);
+                    }
                     Seen::Ack { .. } | Seen::Joined | Seen::SendRefused | Seen::Other => {}
                 }
             }
             () = std::future::ready(()), if closed_loop_ready => {
+                operations += 1;
+                if let Some(target) = newest_acked.filter(|_| change_due(operations, changes)) {
+                    if send_change(&mut sink, &room, target, operations).await.is_ok() {
+                        counters.changes_sent.fetch_add(1, Ordering::Relaxed);
+                        in_flight += 1;
+                    }
+                    continue;
+                }
                 seq += 1;
                 let index = my_index.unwrap_or_default();
                 let bench = Bench { index, seq, sent_ns: counters.now_ns() };
@@ -450,6 +488,29 @@ async fn run(member: Member, shared: Shared, mut phase: watch::Receiver<Phase>) 
     counters.stop_sending(&mut stopped);
     let _ = sink.close().await;
     latencies
+}
+
+/// Whether operation `n` (from 1) is a change, `percent` of them spread evenly.
+fn change_due(n: u64, percent: u32) -> bool {
+    let percent = u64::from(percent);
+    percent > 0 && n * percent / 100 > (n - 1) * percent / 100
+}
+
+/// A change to message `id`: an edit, a reaction, or its removal, in turn. An edit's
+/// `client_id` has no dash, so its ack is not read as a bench message's.
+async fn send_change(
+    sink: &mut SplitSink<Socket, Message>,
+    room: &str,
+    id: i64,
+    operation: u64,
+) -> Result<(), tokio_tungstenite::tungstenite::Error> {
+    let frame = match operation % 3 {
+        0 => serde_json::json!({"type": "edit", "room": room, "id": id,
+            "text": format!("edited {operation}"), "client_id": format!("e{operation}")}),
+        1 => serde_json::json!({"type": "react", "room": room, "id": id, "emoji": "👍"}),
+        _ => serde_json::json!({"type": "unreact", "room": room, "id": id, "emoji": "👍"}),
+    };
+    sink.send(Message::text(frame.to_string())).await
 }
 
 /// One bench message: message `seq` of publisher `index`, sent at `sent_ns`.

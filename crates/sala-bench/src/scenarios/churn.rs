@@ -269,6 +269,7 @@ pub async fn run(args: ChurnArgs) -> anyhow::Result<()> {
                     window: 1,
                     probes: i == 0,
                     confirm: Confirm::Echo,
+                    changes: 0,
                 }),
             })
             .collect();

@@ -121,6 +121,7 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<()> {
                 window: args.window.max(1),
                 probes: i == 0,
                 confirm: Confirm::Echo,
+                changes: 0,
             }),
         })
         .collect();

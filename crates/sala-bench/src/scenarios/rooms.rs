@@ -64,6 +64,11 @@ pub struct RoomsArgs {
     /// peers have no DMs and get named rooms of the same shape.
     #[arg(long)]
     dms: bool,
+    /// Percent of each publisher's operations that change one of its messages instead (an
+    /// edit, a reaction, its removal, in turn, on its newest acked message; Sala over /ws
+    /// only, 0 to 90). Sent messages are counted apart from changes.
+    #[arg(long, default_value_t = 0)]
+    changes: u32,
 }
 
 impl RoomsArgs {
@@ -89,6 +94,9 @@ impl RoomsArgs {
         if self.dms && !(2..=9).contains(&self.members) {
             bail!("--dms needs --members from 2 to 9 (a DM holds at most 9 people)");
         }
+        if self.changes > 90 {
+            bail!("--changes is a percent of operations, at most 90");
+        }
         if self.dms && self.users != 0 {
             bail!("--dms gives every member an account of its own: leave --users at 0");
         }
@@ -102,6 +110,9 @@ impl RoomsArgs {
 pub async fn run(args: RoomsArgs) -> anyhow::Result<()> {
     args.check()?;
     let target = Target::new(args.target.clone())?;
+    if args.changes > 0 && (target.kind() != Kind::Sala || target.protocol() != Protocol::Ws) {
+        bail!("--changes needs Sala over /ws: the peers have no edits or reactions");
+    }
     let connections = args.rooms * args.members;
     let publishers = args.rooms * args.publishers_per_room;
     let users = match args.users {
@@ -154,6 +165,7 @@ pub async fn run(args: RoomsArgs) -> anyhow::Result<()> {
                     window: args.window,
                     probes: position == 0,
                     confirm,
+                    changes: args.changes,
                 }),
             }
         })
@@ -186,6 +198,8 @@ pub async fn run(args: RoomsArgs) -> anyhow::Result<()> {
     let elapsed = send_started.elapsed().as_secs_f64();
     let received = Counters::get(&counters.received) - received_before;
     let acked = Counters::get(&counters.acked);
+    let changes_sent = Counters::get(&counters.changes_sent);
+    let changes_acked = Counters::get(&counters.changes_acked);
     let rss_after = report::rss_kib(args.server_pid);
     let metrics_after = server_metrics::scrape(&target, &args.target.server).await;
     let server = server_metrics::explain(metrics_before.as_ref(), metrics_after.as_ref());
@@ -219,6 +233,10 @@ pub async fn run(args: RoomsArgs) -> anyhow::Result<()> {
         "messages_per_sec": report::per_sec(sent, send_secs),
         "acks_counted_as": acks_counted_as,
         "messages_acked": sala.then_some(acked),
+        "changes_percent": args.changes,
+        "changes_sent": changes_sent,
+        "changes_acked": changes_acked,
+        "writes_acked_per_sec": sala.then(|| report::per_sec(acked + changes_acked, send_secs)),
         "acked_per_sec": sala.then(|| report::per_sec(acked_while_sending, send_secs)),
         "unacked": sala.then(|| sent.saturating_sub(acked)),
         "ack_latency": if sala { report::latency_json(&latencies.ack) } else { Value::Null },
@@ -234,8 +252,16 @@ pub async fn run(args: RoomsArgs) -> anyhow::Result<()> {
         "server_metrics": server,
     });
     let acks = if sala {
+        let changes = if args.changes > 0 {
+            format!(
+                "changes {changes_sent} sent, {changes_acked} acked; writes {:.0}/s\n",
+                report::per_sec(acked + changes_acked, send_secs)
+            )
+        } else {
+            String::new()
+        };
         format!(
-            "acked {acked} ({:.0}/s while sending), unacked {}; ack latency {}\n",
+            "acked {acked} ({:.0}/s while sending), unacked {}; ack latency {}\n{changes}",
             report::per_sec(acked_while_sending, send_secs),
             sent.saturating_sub(acked),
             report::latency_line(&latencies.ack),

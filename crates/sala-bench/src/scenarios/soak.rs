@@ -313,6 +313,7 @@ pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
                     window: 1,
                     probes: member == 0,
                     confirm: Confirm::Ack,
+                    changes: 0,
                 }),
             }
         })
