@@ -224,13 +224,19 @@ fn deliver(
     }
 }
 
-/// The sender's `ack`: the message's id, and for a change its position after it.
+/// The sender's `ack`: the message's id, and for a change its position after it. A send's
+/// ack names the stored message's `client_id` (a repeated one names the original); a
+/// change's names the change's own, or none: never the message's, which was its send's.
 fn ack(route: &Route, record: &MessageRecord, seq: Option<i64>) {
     if let Some(sender) = &route.sender {
+        let client_id = match route.change {
+            Some(_) => route.client_id.clone(),
+            None => record.client_id.clone(),
+        };
         let ack = Event::new(ServerFrame::Ack {
             room: record.room.clone(),
             id: record.id,
-            client_id: route.client_id.clone().or_else(|| record.client_id.clone()),
+            client_id,
             seq,
         });
         sender.reply(ack, route.reply_to);

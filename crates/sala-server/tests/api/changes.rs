@@ -9,9 +9,12 @@ use crate::ws_client::WsClient;
 
 /// A change's ack: its message id and its new position.
 async fn acked(ws: &mut WsClient, frame: Value) -> (i64, i64) {
+    let client_id = frame["client_id"].clone();
     ws.send(frame).await;
     // (The room's frames of earlier changes may come first.)
     let ack = ws.until("ack").await;
+    // A change's ack names the change's own client_id (or none), never its message's.
+    assert_eq!(ack["client_id"], client_id, "{ack}");
     (ack["id"].as_i64().unwrap(), ack["seq"].as_i64().unwrap())
 }
 
@@ -764,5 +767,22 @@ async fn a_member_may_quiet_a_room_for_themselves() {
     ] {
         let (got, _) = call(&app, Method::PUT, path, token, Some(body.clone())).await;
         assert_eq!(got.as_u16(), status, "{path} {body}");
+    }
+}
+
+#[tokio::test]
+async fn a_changes_ack_never_names_the_client_id_of_the_message_it_changes() {
+    let app = TestApp::spawn().await;
+    let (mut ann, ..) = pair(&app, "acks").await;
+    ann.send(json!({"type": "send", "room": "acks", "text": "original", "client_id": "send-1"}))
+        .await;
+    let id = ann.until("ack").await["id"].as_i64().unwrap();
+    for frame in [
+        json!({"type": "react", "room": "acks", "id": id, "emoji": "👍"}),
+        json!({"type": "delete", "room": "acks", "id": id}),
+    ] {
+        ann.send(frame.clone()).await;
+        let ack = ann.until("ack").await;
+        assert_eq!(ack["client_id"], Value::Null, "{frame}: {ack}");
     }
 }
