@@ -4,7 +4,7 @@
 use chrono::Utc;
 use sala_store::{
     ChangeKind, MessageChange, MessageRecord, MessageWrite, MessageWritten, Restriction, Role,
-    RoomKind,
+    RoomKind, RoomRecord,
 };
 use tokio::sync::oneshot;
 
@@ -28,6 +28,30 @@ pub enum ChangeRequest {
 }
 
 impl Chat {
+    /// A DM's people other than `user_id` (whose blocks a write into it asks about); `None`
+    /// for a room that is not a DM.
+    ///
+    /// # Errors
+    /// Store failures.
+    pub(super) async fn dm_others(
+        &self,
+        room: &RoomRecord,
+        user_id: i64,
+    ) -> Result<Option<Vec<i64>>, ChatError> {
+        if room.kind != RoomKind::Dm {
+            return Ok(None);
+        }
+        let others = self
+            .store()
+            .room_members(room.id, None, MAX_DM_PEOPLE)
+            .await?
+            .into_iter()
+            .map(|member| member.user_id)
+            .filter(|id| *id != user_id)
+            .collect();
+        Ok(Some(others))
+    }
+
     /// The oldest a message may be and still be edited, when an edit window is set.
     pub(super) fn edit_window_start(&self) -> Option<chrono::DateTime<Utc>> {
         let window = chrono::Duration::from_std(self.limits().edit_window?).ok()?;
@@ -100,18 +124,7 @@ impl Chat {
             ChangeRequest::React { emoji, add } => ChangeKind::React { emoji, add },
         };
         if !matches!(kind, ChangeKind::Delete { .. }) {
-            let others = match room.kind {
-                RoomKind::Dm => Some(
-                    store
-                        .room_members(room.id, None, MAX_DM_PEOPLE)
-                        .await?
-                        .into_iter()
-                        .map(|member| member.user_id)
-                        .filter(|id| *id != user_id)
-                        .collect::<Vec<_>>(),
-                ),
-                RoomKind::Public | RoomKind::Private => None,
-            };
+            let others = self.dm_others(&room, user_id).await?;
             self.unless_silenced(user_id, &room.name, room.id, others.as_deref())
                 .await?;
         }

@@ -15,7 +15,6 @@ use sala_store::{
 use super::command::{Addressed, Command, Refusal};
 use super::commit::CommitRequest;
 use super::rate::{self, SharedBucket};
-use super::visibility::MAX_DM_PEOPLE;
 use super::{Chat, ChatError};
 use crate::cluster::hub::{ConnHandle, ConnUser, Event, RequestId, Skip};
 use crate::domain::{ClientId, Emoji, MessageText, PageSize, RoomName};
@@ -211,20 +210,6 @@ impl Client {
             .ok_or_else(|| ChatError::NotFound(format!("no room named '{}'", name.as_ref())))
     }
 
-    /// Refuses a muted user's writing (asked at each send and `typing`: a mute takes
-    /// effect on the next one, on every node).
-    async fn unless_muted(&self, room: &str, room_id: i64) -> Result<(), ChatError> {
-        match self
-            .chat
-            .store()
-            .restriction(room_id, self.user.id, Restriction::Mute, Utc::now())
-            .await?
-        {
-            Some(mute) => Err(ChatError::Forbidden(restricted("muted in", room, &mute))),
-            None => Ok(()),
-        }
-    }
-
     /// The name and id of a room this connection joined; otherwise `not_member` or
     /// `not_found`.
     async fn joined_room(&self, name: &RoomName) -> Result<(String, i64), ChatError> {
@@ -262,18 +247,7 @@ impl Client {
                 &ban,
             )));
         }
-        let dm_others: Option<Vec<i64>> = match room.kind {
-            RoomKind::Dm => Some(
-                store
-                    .room_members(room.id, None, MAX_DM_PEOPLE)
-                    .await?
-                    .into_iter()
-                    .map(|member| member.user_id)
-                    .filter(|id| *id != self.user.id)
-                    .collect(),
-            ),
-            RoomKind::Public | RoomKind::Private => None,
-        };
+        let dm_others = self.chat.dm_others(&room, self.user.id).await?;
         store.add_member(self.user.id, room.id, Utc::now()).await?;
         let hub = self.chat.hub();
         if !hub.begin_join(self.conn.id(), &room.name) {
@@ -515,7 +489,10 @@ impl Client {
 
     async fn typing(&mut self, room: &RoomName) -> Result<(), ChatError> {
         let (room, room_id) = self.joined_room(room).await?;
-        self.unless_muted(&room, room_id).await?;
+        // A typing hint is writing too; a DM's blocks do not hold it back (it stores nothing).
+        self.chat
+            .unless_silenced(self.user.id, &room, room_id, None)
+            .await?;
         let now = Instant::now();
         let interval = self.chat.limits().typing_interval;
         if let Some(last) = self.last_typing.get(&room)
