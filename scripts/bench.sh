@@ -18,6 +18,8 @@
 #                   rooms of the same shape, as they have no DMs)
 #   rooms-changes   rooms, with 20 % of each publisher's operations edits and reactions
 #                   to its own messages (Sala /ws only: the peers have none)
+#   fanout-changes  fanout, with 20 % of each publisher's operations edits and reactions
+#                   (Sala /ws only; publishers confirm by ack, as a change has no echo)
 #   churn           200 connections opened (and closed a second later) per second
 #   history         resuming with join + since while the room is busy (Sala /ws only)
 #   idle-max        19,000 joined connections, near the open-file limit (Sala /ws only)
@@ -47,7 +49,7 @@ cd "$(dirname "$0")/.."
 repo=$PWD
 
 all_servers=(sala sala-socketio rust-bare node-socketio fastapi-ws)
-all_scenarios=(fanout fanout-200 idle rooms rooms-changes dms churn history idle-max)
+all_scenarios=(fanout fanout-200 idle rooms rooms-changes fanout-changes dms churn history idle-max)
 
 # What each scenario asks of sala-bench: the subcommand, then its options. The full sizes
 # are the (1,000 subscribers + 10 publishers, as in RESULTS.md); --users 50 keeps
@@ -59,6 +61,7 @@ declare -A full=(
   [idle]="idle --connections 10000 --hold 10 --users 50"
   [rooms]="rooms --rooms 100 --members 2 --publishers-per-room 1 --duration 20"
   [rooms-changes]="rooms --rooms 100 --members 2 --publishers-per-room 1 --duration 20 --changes 20"
+  [fanout-changes]="fanout --subscribers 1000 --publishers 10 --duration 20 --drain 10 --changes 20"
   [dms]="rooms --rooms 500 --members 2 --publishers-per-room 2 --duration 20 --dms"
   [churn]="churn --connections-per-sec 200 --duration 10"
   [history]="history"
@@ -70,6 +73,7 @@ declare -A small=(
   [idle]="idle --connections 50 --hold 1 --users 50"
   [rooms]="rooms --rooms 25 --members 2 --publishers-per-room 1 --duration 3 --drain 3"
   [rooms-changes]="rooms --rooms 25 --members 2 --publishers-per-room 1 --duration 3 --drain 3 --changes 20"
+  [fanout-changes]="fanout --subscribers 45 --publishers 5 --duration 3 --drain 3 --changes 20"
   [dms]="rooms --rooms 25 --members 2 --publishers-per-room 2 --duration 3 --drain 3 --dms"
   [churn]="churn --connections-per-sec 20 --duration 3"
   [history]="history --backlog 200 --duration 3"
@@ -77,7 +81,7 @@ declare -A small=(
 )
 # Seconds one run may take, setup included: Sala's fanout setup alone registers and logs in
 # 1,010 accounts (two argon2 hashes each) on one core.
-declare -A full_limit=([fanout]=300 [fanout-200]=300 [idle]=300 [rooms]=240 [rooms-changes]=240 [dms]=300 [churn]=120 [history]=180 [idle-max]=300)
+declare -A full_limit=([fanout]=300 [fanout-200]=300 [idle]=300 [rooms]=240 [rooms-changes]=240 [fanout-changes]=300 [dms]=300 [churn]=120 [history]=180 [idle-max]=300)
 quick_limit=120
 
 # How sala-bench reaches each server.
@@ -149,7 +153,7 @@ done
 applies() {
   local server=$1 scenario=$2
   case "$scenario" in
-    history | idle-max | rooms-changes) [ "$server" = sala ] ;;
+    history | idle-max | rooms-changes | fanout-changes) [ "$server" = sala ] ;;
     *) return 0 ;;
   esac
 }

@@ -20,7 +20,7 @@ TITLES = {
     "node-socketio": "node-socketio",
     "fastapi-ws": "fastapi-ws",
 }
-ONLY_SALA = {"history", "idle-max"}
+ONLY_SALA = {"history", "idle-max", "rooms-changes", "fanout-changes"}
 
 
 def tsv(name):
@@ -123,10 +123,13 @@ ROWS = [
     ("fanout, 200 msg/s: delivered/s", "fanout-200", lambda r: rate(r["deliveries_per_sec"])),
     ("↳ undelivered", "fanout-200", undelivered_pct),
     ("↳ latency p50 / p99, ms", "fanout-200", latency),
+    ("fanout-changes ({changes_percent} % edits and reactions): deliveries/s, messages + changes", "fanout-changes", lambda r: f"{rate(r['all_deliveries_per_sec'])} ({rate(r['update_deliveries_per_sec'])} changes)"),
+    ("↳ undelivered messages; p50 / p99, ms", "fanout-changes", lambda r: f"{undelivered(r)}; {latency(r)}"),
     ("idle ({connections:,} connections): server RSS per connection, KiB", "idle", per_connection),
     ("↳ connects/s", "idle", lambda r: rate(r["connects_per_sec"])),
     ("rooms ({rooms} × {members_per_room} members), closed loop: messages/s", "rooms", rooms_messages),
     ("↳ deliveries/s; p99 latency, ms", "rooms", lambda r: f"{rate(r['deliveries_per_sec'])}; {ms(r['latency']['p99_ms'])}"),
+    ("rooms-changes ({changes_percent} % edits and reactions): writes acked/s (messages + changes)", "rooms-changes", lambda r: f"{rate(r['writes_acked_per_sec'])} ({rate(r['acked_per_sec'])} messages)"),
     ("dms ({rooms} DMs × {members_per_room}, all writing), closed loop: messages/s", "dms", rooms_messages),
     ("↳ deliveries/s; p99 latency, ms", "dms", lambda r: f"{rate(r['deliveries_per_sec'])}; {ms(r['latency']['p99_ms'])}"),
     ("churn ({connections_per_sec:g}/s offered): connects/s", "churn", lambda r: rate(r["connects_per_sec"]) + (f" ({r['failed']:,} failed)" if r["failed"] else "")),

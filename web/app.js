@@ -10,6 +10,7 @@
 //                  of a member, a room's tools (invite, topic, lifting bans and mutes, who
 //                  may invite, deleting it), and blocking the people of a DM
 //   people.js      the "New message" control: finding people, opening a DM with one
+//   complete.js    completion in the message box: `:shortcode` emoji and `@` members
 //   chat.js        the signed-in chat: frames applied and drawn, the user's actions
 //
 // chat.js is a module of its own, beside the state, the drawing and the forms, because what
@@ -19,6 +20,7 @@
 
 import { loadSession } from "./api.js";
 import * as chat from "./chat.js";
+import { attachCompletion } from "./complete.js";
 import { showSignIn, wireModeration, wireRoomForm, wireSignIn } from "./forms.js";
 import { wireNewMessage } from "./people.js";
 import { autoGrow, closeDrawers, followScroll, openDrawer, view } from "./render.js";
@@ -70,6 +72,11 @@ function wire() {
     chat.sendMessage();
   });
   const input = view.messageInput;
+  // Added before the box's own keys: while its list is open, Enter takes a suggestion.
+  attachCompletion(input, view.completions, {
+    names: () => chat.mentionable().names,
+    me: () => chat.mentionable().me,
+  });
   input.addEventListener("keydown", (event) => {
     if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
       event.preventDefault();

@@ -14,8 +14,8 @@ import {
   announce, announceText, appendMessage, clearComposer, clearSearch, closeDrawers, composerText,
   focusComposer, giveBackDraft, renderCatchUp, renderConnection, renderConversation,
   renderHeader, renderInvites, renderMembers, renderMyStatus, renderNotices, renderOlder,
-  renderRooms, renderSearchError, renderSearchResults, renderThread, renderTyping, searchQuery,
-  setComposer,
+  renderRooms, renderSearchError, renderSearchResults, renderThread, renderTyping, revealMessage,
+  searchQuery, setComposer,
   setStatusNote, showChat, showComposing, showMembersStatus, showPicker, showSendError,
   statusNoteText,
 } from "./render.js";
@@ -145,7 +145,8 @@ function handleFrame(frame) {
   if (change.older) renderOlder(state);
   if (change.members) drawMembers();
   if (change.roster) loadMembers(change.roster);
-  if (change.catchUp) renderCatchUp(change.catchUp, state);
+  if (change.catchUp) renderCatchUp(change.catchUp, state, { onOpen: jumpTo });
+  if (jump && (change.older || change.conversation)) continueJump();
   if (change.draft !== null) giveBackDraft(change.draft);
   if (change.sendError !== null) showSendError(change.sendError);
   if (change.readActive) markRead(activeRoom(state));
@@ -582,6 +583,15 @@ function newClientId() {
   return Array.from(crypto.getRandomValues(new Uint8Array(12)), (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
+/** Whom `@` offers in the message box: the members of the room on screen (its member list,
+ *  and whoever is online or wrote there), and the user's own name, left out of it. */
+export function mentionable() {
+  const r = activeRoom(state);
+  if (!r) return { names: [], me: state.me || "" };
+  const names = new Set([...(r.roster?.keys() ?? []), ...r.members, ...r.messages.map((m) => m.user)]);
+  return { names: [...names], me: state.me || "" };
+}
+
 let lastTypingSent = 0;
 export function noteTyping() {
   const now = Date.now();
@@ -590,6 +600,45 @@ export function noteTyping() {
     lastTypingSent = now;
     connection?.send({ type: "typing", room: state.active });
   }
+}
+
+/** A message being brought into view (`jumpTo`): {room, id, pages}; null when none. */
+let jump = null;
+/** How far back a jump loads: this many pages of history (HISTORY_PAGE each). */
+const JUMP_PAGES = 40;
+
+/** Opens `room` at its message `id` (a catch-up item): the pages of history before the ones
+ *  loaded are fetched until it is among them, then it is scrolled to and marked. The room
+ *  stays one unbroken run of messages, so the newest ones and the live ones stay below it. */
+export function jumpTo(name, id) {
+  if (!state.rooms.has(name)) return;
+  if (state.active !== name) activate(name);
+  jump = { room: name, id, pages: 0 };
+  continueJump();
+}
+
+function continueJump() {
+  const r = state.rooms.get(jump.room);
+  if (!r || state.active !== jump.room) {
+    jump = null;
+    return;
+  }
+  if (revealMessage(jump.id)) {
+    jump = null;
+    return;
+  }
+  if (r.loadingOlder) return; // its page continues the jump
+  const before = r.messages[0]?.id;
+  if (before === undefined) return; // the room's `joined` continues it
+  if (before < jump.id || !r.more || jump.pages >= JUMP_PAGES) {
+    showSendError(before < jump.id
+      ? "That message is no longer in the room."
+      : "That message is too far back to open here: scroll up to find it.");
+    jump = null;
+    return;
+  }
+  jump.pages += 1;
+  loadOlder();
 }
 
 export function loadOlder() {

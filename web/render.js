@@ -59,6 +59,7 @@ export const view = {
   typing: byId("typing"),
   composer: byId("composer"),
   messageInput: byId("message-input"),
+  completions: byId("completions"),
   send: byId("send"),
   sendError: byId("send-error"),
   membersPanel: byId("members-panel"),
@@ -427,6 +428,22 @@ export function renderOlder(state) {
   list.scrollTop = list.scrollHeight - fromBottom;
 }
 
+/** Brings the message `id` of the room on screen into view, marked for a moment, and
+ *  gives it the focus (for keyboards and screen readers). Answers whether it is shown. */
+export function revealMessage(id) {
+  const item = view.messages.querySelector(`li.message[data-id="${id}"]`);
+  if (!item) return false;
+  item.tabIndex = -1;
+  item.scrollIntoView({ block: "center" });
+  item.focus({ preventScroll: true });
+  item.classList.remove("jumped");
+  // Restarts the mark's animation when the same message is shown twice.
+  void item.offsetWidth;
+  item.classList.add("jumped");
+  item.addEventListener("animationend", () => item.classList.remove("jumped"), { once: true });
+  return true;
+}
+
 /** Reads a new message out to screen readers, from a live region of its own. */
 export function announce(message) {
   const who = message.assistant ? `${message.user}'s assistant` : message.user;
@@ -549,7 +566,7 @@ export function renderConnection(phase, usable) {
 }
 
 /** What mentioned me while I was busy: shown once, above the conversation. */
-export function renderCatchUp({ items, summary }, state) {
+export function renderCatchUp({ items, summary }, state, { onOpen }) {
   const { me } = state;
   const panel = view.catchUp;
   const list = el("ul", "catch-up-items");
@@ -557,6 +574,16 @@ export function renderCatchUp({ items, summary }, state) {
     const item = el("li");
     item.append(el("span", "room-name", `${labelOf(state, message.room)} `), el("span", "author", message.user), document.createTextNode(": "));
     item.append(formattedText(message.text, me));
+    // Only a room the user is still in can be opened at the message.
+    if (state.rooms.has(message.room)) {
+      const open = el("button", "small link", "Show");
+      open.type = "button";
+      open.dataset.room = message.room;
+      open.dataset.id = String(message.id);
+      open.setAttribute("aria-label", `Show ${message.user}'s message in ${labelOf(state, message.room)}`);
+      open.addEventListener("click", () => onOpen(message.room, message.id));
+      item.append(document.createTextNode(" "), open);
+    }
     list.append(item);
   }
   const title = el("strong", "", items.length === 0

@@ -33,6 +33,8 @@ pub enum Seen {
         seq: Option<u64>,
         sent_ns: Option<u64>,
     },
+    /// A `message_updated` frame (an edit, a reaction or its removal reaching a member).
+    Updated,
     /// Sala's answer to `join` (a `joined` frame, or the ack of a Socket.io `join`).
     Joined,
     /// An error frame or event; `send` when it answers a send that carried a `client_id`
@@ -57,6 +59,7 @@ fn classify_ws(frame: &str) -> Seen {
     match string_field(frame, "type") {
         Some("message") => message(frame),
         Some("ack") => ack(frame),
+        Some("message_updated") => Seen::Updated,
         Some("joined") => Seen::Joined,
         Some("error") => Seen::Error {
             send: string_field(frame, "client_id").is_some(),

@@ -53,6 +53,8 @@ pub struct Counters {
     pub changes_acked: AtomicU64,
     /// Deliveries of bench messages, to every member.
     pub received: AtomicU64,
+    /// Deliveries of changes (`message_updated` frames), to every member.
+    pub updates_received: AtomicU64,
     /// Members that have received a probe.
     pub probed: AtomicUsize,
     /// Probes sent, and their echoes seen by the members that sent them: the warm-up ends
@@ -80,6 +82,7 @@ impl Counters {
             changes_sent: AtomicU64::new(0),
             changes_acked: AtomicU64::new(0),
             received: AtomicU64::new(0),
+            updates_received: AtomicU64::new(0),
             probed: AtomicUsize::new(0),
             probes_sent: AtomicU64::new(0),
             probe_echoes: AtomicU64::new(0),
@@ -439,6 +442,9 @@ async fn run(member: Member, shared: Shared, mut phase: watch::Receiver<Phase>) 
                         if confirm == Confirm::Ack {
                             in_flight = in_flight.saturating_sub(1);
                         }
+                    }
+                    Seen::Updated => {
+                        counters.updates_received.fetch_add(1, Ordering::Relaxed);
                     }
                     Seen::Probe => {
                         if probes {

@@ -19,7 +19,7 @@ use crate::member::{Confirm, Counters, Group, Member, Phase, Publisher};
 use crate::report;
 use crate::server_metrics;
 use crate::setup;
-use crate::target::{Socket, Target, TargetArgs};
+use crate::target::{Kind, Protocol, Socket, Target, TargetArgs};
 
 #[derive(Debug, Args)]
 pub struct FanoutArgs {
@@ -57,6 +57,13 @@ pub struct FanoutArgs {
     /// `--server`): every delivery to a subscriber then crosses nodes, through Redis.
     #[arg(long)]
     publish_server: Option<String>,
+    /// Percent of each publisher's operations that change one of its messages instead (an
+    /// edit, a reaction, its removal, in turn, on its newest acked message; Sala over /ws
+    /// only, 0 to 90). Publishers then count a send or a change as confirmed by its ack
+    /// (stored), not by their own copy, since a change has none; every member counts the
+    /// `message_updated` frames it gets, apart from messages.
+    #[arg(long, default_value_t = 0)]
+    changes: u32,
 }
 
 pub async fn run(args: FanoutArgs) -> anyhow::Result<()> {
@@ -66,7 +73,18 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<()> {
     if args.connect_concurrency == 0 {
         bail!("--connect-concurrency must be at least 1");
     }
+    if args.changes > 90 {
+        bail!("--changes is a percent of operations, at most 90");
+    }
     let target = Target::new(args.target.clone())?;
+    if args.changes > 0 && (target.kind() != Kind::Sala || target.protocol() != Protocol::Ws) {
+        bail!("--changes needs Sala over /ws: the peers have no edits or reactions");
+    }
+    let confirm = if args.changes > 0 {
+        Confirm::Ack
+    } else {
+        Confirm::Echo
+    };
     if let Some(server) = &args.publish_server {
         crate::target::check_loopback("--publish-server", server)?;
     }
@@ -120,8 +138,8 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<()> {
                 }),
                 window: args.window.max(1),
                 probes: i == 0,
-                confirm: Confirm::Echo,
-                changes: 0,
+                confirm,
+                changes: args.changes,
             }),
         })
         .collect();
@@ -134,6 +152,7 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<()> {
     eprintln!("sending for {} s…", args.duration);
     let metrics_before = server_metrics::scrape(&target, &args.target.server).await;
     let received_before = Counters::get(&counters.received);
+    let updates_before = Counters::get(&counters.updates_received);
     let send_started = Instant::now();
     group.set(Phase::Send);
     tokio::time::sleep(Duration::from_secs(args.duration)).await;
@@ -149,6 +168,10 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<()> {
     }
     let elapsed = send_started.elapsed().as_secs_f64();
     let received = Counters::get(&counters.received) - received_before;
+    let updates = Counters::get(&counters.updates_received) - updates_before;
+    let changes_sent = Counters::get(&counters.changes_sent);
+    let changes_acked = Counters::get(&counters.changes_acked);
+    let acked = Counters::get(&counters.acked);
     let rss_after = report::rss_kib(args.server_pid);
     let metrics_after = server_metrics::scrape(&target, &args.target.server).await;
     let server = server_metrics::explain(metrics_before.as_ref(), metrics_after.as_ref());
@@ -172,6 +195,13 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<()> {
         "deliveries_received": received,
         "undelivered": expected.saturating_sub(received),
         "deliveries_per_sec": received as f64 / elapsed,
+        "changes_percent": args.changes,
+        "changes_sent": changes_sent,
+        "changes_acked": changes_acked,
+        "messages_acked": (confirm == Confirm::Ack).then_some(acked),
+        "update_deliveries": updates,
+        "update_deliveries_per_sec": updates as f64 / elapsed,
+        "all_deliveries_per_sec": (received + updates) as f64 / elapsed,
         "latency": report::latency_json(&latency),
         "error_frames": errors,
         "connections_dropped": dropped,
@@ -183,7 +213,7 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<()> {
         "fanout: {total} connections ({} subscribers + {} publishers), {}\n\
          sent {sent} messages in {send_secs:.1} s ({:.0}/s); deliveries {received} of {expected} \
          expected, {:.0}/s\nlatency p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.2} ms\n\
-         error frames {}, connections dropped {}",
+         {}error frames {}, connections dropped {}",
         args.subscribers,
         args.publishers,
         result["mode"].as_str().unwrap_or_default(),
@@ -193,6 +223,16 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<()> {
         result["latency"]["p99_ms"].as_f64().unwrap_or_default(),
         result["latency"]["p999_ms"].as_f64().unwrap_or_default(),
         result["latency"]["max_ms"].as_f64().unwrap_or_default(),
+        if args.changes > 0 {
+            format!(
+                "changes {changes_sent} sent, {changes_acked} acked; {updates} message_updated \
+                 deliveries ({:.0}/s); all deliveries {:.0}/s\n",
+                updates as f64 / elapsed,
+                (received + updates) as f64 / elapsed
+            )
+        } else {
+            String::new()
+        },
         result["error_frames"],
         result["connections_dropped"],
     );

@@ -1408,3 +1408,92 @@ async fn type_into_focus(page: &Browser, keys: &str) {
         .await
         .unwrap();
 }
+
+/// Completion in the message box (issue 19): `@` and a few letters offer the room's
+/// members, `:` and two letters the emoji of that name, Tab or Enter takes the one
+/// highlighted, and a known `:shortcode:` typed in full becomes its emoji. What is sent is
+/// the text the box then holds, its mention read by the server.
+#[tokio::test]
+#[ignore = "needs Chromium and chromedriver"]
+async fn the_message_box_completes_members_and_emoji_shortcodes() {
+    let app = TestApp::spawn().await;
+    let bob_token = app.user_token("bob").await;
+    let mut bob = WsClient::connect(&app, &bob_token).await;
+    bob.join("general").await;
+    let driver = Chromedriver::start().await;
+    let page = Browser::open(&driver, &app.base, DESKTOP).await;
+    page.register("ann").await;
+    page.wait_for_text("#room-title", "#general").await;
+    page.wait_until_hidden("#connection").await;
+    page.click("#message-input").await;
+    type_into_focus(&page, "hey @bo").await;
+    page.wait_until_shown("#completions").await;
+    page.wait_for_text("#completions [aria-selected=true]", "@bob")
+        .await;
+    assert!(
+        !page.text_of("#completions").await.contains("@ann"),
+        "one's own name is not offered"
+    );
+    type_into_focus(&page, &char::from(Key::Tab).to_string()).await;
+    page.wait_until_hidden("#completions").await;
+    type_into_focus(&page, ":tad").await;
+    page.wait_for_text("#completions [aria-selected=true]", ":tada:")
+        .await;
+    // Enter takes the suggestion; it does not send.
+    type_into_focus(&page, &char::from(Key::Enter).to_string()).await;
+    page.wait_until_hidden("#completions").await;
+    type_into_focus(&page, " and :fire:").await;
+    page.wait_for_script(
+        r##"return document.querySelector("#message-input").value === "hey @bob 🎉 and 🔥";"##,
+    )
+    .await;
+    type_into_focus(&page, &char::from(Key::Enter).to_string()).await;
+    let message = bob.until("message").await;
+    assert_eq!(message["text"], "hey @bob 🎉 and 🔥", "{message}");
+    assert_eq!(message["mentions"], json!(["bob"]), "{message}");
+    page.close().await;
+}
+
+/// A catch-up item opens its message in context (issue 19): the mention lies further back
+/// than the page loaded, so the pages before are fetched until it is there; then it is
+/// scrolled to, marked and focused, with the messages around it and the newest still
+/// below.
+#[tokio::test]
+#[ignore = "needs Chromium and chromedriver"]
+async fn a_catch_up_item_opens_its_message_in_context() {
+    let app = TestApp::spawn_with(|config| {
+        config.send_rate = 1000.0;
+        config.send_burst = 1000;
+    })
+    .await;
+    let driver = Chromedriver::start().await;
+    let page = Browser::open(&driver, &app.base, DESKTOP).await;
+    page.register("gina").await;
+    page.wait_for_text("#room-title", "#general").await;
+    page.fill_status_note("on leave").await;
+    page.wait_for_text("#status-toggle", "Set available").await;
+    let mut hank = WsClient::connect(&app, &app.user_token("hank").await).await;
+    hank.join("general").await;
+    let mention = hank.say("general", "@gina where is the budget?").await;
+    // gina's assistant answers for her first (a message of hers in the room).
+    while hank.until("message").await["user"] != "gina" {}
+    for n in 0..120 {
+        hank.say("general", &format!("filler {n}")).await;
+    }
+    // A fresh page holds the newest 50 only: the mention is two pages back.
+    page.client.refresh().await.unwrap();
+    page.wait_for_message("filler 119").await;
+    assert_eq!(page.count_messages_with("where is the budget").await, 0);
+    page.click_status_toggle().await;
+    page.wait_for_text("#catch-up", "where is the budget?").await;
+    page.click("#catch-up button[data-id]").await;
+    page.wait_for_script(&format!(
+        r##"const item = document.querySelector('#messages li.message[data-id="{mention}"]');
+           return item !== null && item.classList.contains("jumped")
+             && document.activeElement === item
+             && document.querySelectorAll("#messages li.message").length >= 122;"##
+    ))
+    .await;
+    assert_eq!(page.count_messages_with("filler 119").await, 1);
+    page.close().await;
+}
