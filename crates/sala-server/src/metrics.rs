@@ -115,6 +115,8 @@ pub struct Metrics {
     pub cluster_received: Counter,
     /// Catch-ups from the database after a gap in what other nodes published.
     pub cluster_catch_ups: Counter,
+    /// Times a room's log waited past the bound for a position no node told of.
+    pub cluster_order_stalls: Counter,
     /// 1 while the Redis subscription is up (0 also on a single node).
     pub cluster_connected: Gauge,
 }
@@ -292,6 +294,11 @@ impl Metrics {
             cluster_catch_ups: counter(
                 "sala_cluster_catch_ups_total",
                 "Catch-ups from the database after missing events from other nodes.",
+                &[],
+            ),
+            cluster_order_stalls: counter(
+                "sala_cluster_order_stalls_total",
+                "Times a room's log waited longer than a second for a position no node told of (then read back from the database).",
                 &[],
             ),
             cluster_connected: gauge(

@@ -10,7 +10,7 @@ use sala_store::{
     Appended, ChangeKind, MAX_REACTION_KINDS, Mentions, MessageChange, MessageQuery, MessageRecord,
     MessageStore, MessageWrite, MessageWritten, NewMessage, StoreError, WriteRefusal,
 };
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use sqlx::{PgConnection, Postgres, Transaction};
 
@@ -52,19 +52,34 @@ impl MessageStore for PostgresStore {
                 MessageWrite::Change(change) => change.room_id,
             })
             .collect();
-        for room_id in rooms {
+        for &room_id in &rooms {
             sqlx::query("SELECT pg_advisory_xact_lock($1)")
                 .bind(room_id)
                 .execute(&mut *tx)
                 .await
                 .map_err(map_err)?;
         }
+        // Each room's latest position, read under its lock: what each write follows.
+        let mut latest: HashMap<i64, i64> = HashMap::with_capacity(rooms.len());
+        for &room_id in &rooms {
+            latest.insert(room_id, latest_position(&mut tx, room_id).await?);
+        }
         let mut written = Vec::with_capacity(batch.len());
         for write in batch {
-            written.push(match write {
+            let room_id = match write {
+                MessageWrite::Append(message) => message.room_id,
+                MessageWrite::Change(change) => change.room_id,
+            };
+            let mut done = match write {
                 MessageWrite::Append(message) => Self::append_one(&mut tx, message).await?,
                 MessageWrite::Change(change) => Self::change_one(&mut tx, change).await?,
-            });
+            };
+            let room_latest = latest.entry(room_id).or_default();
+            done.set_follows(*room_latest);
+            if let Some(&last) = done.positions().last() {
+                *room_latest = last;
+            }
+            written.push(done);
         }
         tx.commit().await.map_err(map_err)?;
         Ok(written)
@@ -126,6 +141,11 @@ impl MessageStore for PostgresStore {
         let more = rows.len() > limit as usize;
         rows.truncate(limit as usize);
         Ok((records(&mut connection, rows).await?, more))
+    }
+
+    async fn latest_position(&self, room_id: i64) -> Result<i64, StoreError> {
+        let mut connection = self.pool.acquire().await.map_err(map_err)?;
+        latest_position(&mut connection, room_id).await
     }
 
     async fn messages_since(
@@ -258,6 +278,17 @@ fn mention_names(mentions: &Mentions) -> Result<String, StoreError> {
 }
 
 /// The next position of the log (ids and changes alike).
+/// The room's latest position: the highest `seq` of its messages (0 when it has none).
+async fn latest_position(connection: &mut PgConnection, room_id: i64) -> Result<i64, StoreError> {
+    let (latest,): (i64,) =
+        sqlx::query_as("SELECT COALESCE(MAX(seq), 0) FROM messages WHERE room_id = $1")
+            .bind(room_id)
+            .fetch_one(connection)
+            .await
+            .map_err(map_err)?;
+    Ok(latest)
+}
+
 async fn next_position(tx: &mut Transaction<'_, Postgres>) -> Result<i64, StoreError> {
     let (position,): (i64,) =
         sqlx::query_as("SELECT nextval(pg_get_serial_sequence('messages', 'id'))")
@@ -300,6 +331,7 @@ impl PostgresStore {
                         is_new: false,
                     },
                     thread_root: None,
+                    follows: None,
                 });
             }
         }
@@ -369,6 +401,7 @@ impl PostgresStore {
                 is_new: true,
             },
             thread_root,
+            follows: None,
         })
     }
 
@@ -510,6 +543,7 @@ impl PostgresStore {
             record: reread(tx, change.room_id, change.message_id).await?,
             changed,
             thread_root,
+            follows: None,
         })
     }
 

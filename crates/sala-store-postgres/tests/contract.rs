@@ -60,6 +60,7 @@ contract_tests!(
     changes_take_positions_by_their_rules,
     resuming_from_any_position_equals_reading_from_scratch,
     mentions_are_counted_as_unread_per_member,
+    writes_tell_the_position_they_follow,
 );
 
 #[tokio::test]

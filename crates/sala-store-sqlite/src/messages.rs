@@ -98,6 +98,17 @@ impl MessageStore for SqliteStore {
         Ok((records(&mut connection, rows).await?, more))
     }
 
+    async fn latest_position(&self, room_id: i64) -> Result<i64, StoreError> {
+        let mut connection = self.readers.acquire().await.map_err(map_err)?;
+        let (latest,): (i64,) =
+            sqlx::query_as("SELECT COALESCE(MAX(seq), 0) FROM messages WHERE room_id = ?")
+                .bind(room_id)
+                .fetch_one(&mut *connection)
+                .await
+                .map_err(map_err)?;
+        Ok(latest)
+    }
+
     async fn messages_since(
         &self,
         user_id: i64,
@@ -290,6 +301,7 @@ impl SqliteStore {
                         is_new: false,
                     },
                     thread_root: None,
+                    follows: None,
                 });
             }
         }
@@ -359,6 +371,7 @@ impl SqliteStore {
                 is_new: true,
             },
             thread_root,
+            follows: None,
         })
     }
 
@@ -500,6 +513,7 @@ impl SqliteStore {
             record: reread(tx, change.room_id, change.message_id).await?,
             changed,
             thread_root,
+            follows: None,
         })
     }
 

@@ -1457,6 +1457,7 @@ pub async fn changes_take_positions_by_their_rules(store: &dyn Store) {
         MessageWritten::Appended {
             appended,
             thread_root: Some(root),
+            ..
         } => (appended.record, root),
         other => panic!("expected a reply and its root, got {other:?}"),
     };
@@ -1486,6 +1487,7 @@ pub async fn changes_take_positions_by_their_rules(store: &dyn Store) {
                 record,
                 changed: true,
                 thread_root: Some(root),
+                ..
             } => (record, root),
             other => panic!("expected a deletion and its root, got {other:?}"),
         };
@@ -1646,6 +1648,7 @@ pub async fn resuming_from_any_position_equals_reading_from_scratch(store: &dyn 
                 MessageWritten::Appended {
                     appended,
                     thread_root,
+                    ..
                 } => {
                     ids.push(appended.record.id);
                     std::iter::once(appended.record)
@@ -1763,4 +1766,67 @@ pub async fn mentions_are_counted_as_unread_per_member(store: &dyn Store) {
         store.set_quiet(stranger, room_id, true).await,
         Err(StoreError::NotFound)
     ));
+}
+
+/// The room's latest position is the highest position its messages took; a store that
+/// tells what each write follows (PostgreSQL) tells the position before it, so the
+/// writes of a batch chain one after the other, from the room's latest before the batch,
+/// room by room.
+pub async fn writes_tell_the_position_they_follow(store: &dyn Store) {
+    let ann = user(store, "fo-ann").await;
+    let room_id = room(store, "fo-room").await;
+    let other = room(store, "fo-other").await;
+    assert_eq!(store.latest_position(room_id).await.unwrap(), 0, "empty");
+    let first = write_one(
+        store,
+        MessageWrite::Append(message(room_id, ann, "one", None)),
+    )
+    .await;
+    let one = first.positions();
+    assert_eq!(one.len(), 1);
+    assert_eq!(store.latest_position(room_id).await.unwrap(), one[0]);
+    let tells = first.follows().is_some();
+    if tells {
+        assert_eq!(first.follows(), Some(0));
+    }
+    let m1 = match &first {
+        MessageWritten::Appended { appended, .. } => appended.record.id,
+        other => panic!("expected an append, got {other:?}"),
+    };
+    let mut reply = message(room_id, ann, "re", None);
+    reply.reply_to = Some(m1);
+    let batch = store
+        .write_messages(&[
+            change(room_id, m1, ann, edit("one, edited", None)),
+            MessageWrite::Append(message(other, ann, "elsewhere", None)),
+            MessageWrite::Append(reply),
+            // Already so: no position, nothing to follow.
+            change(room_id, m1, ann, react("👍", false)),
+            change(room_id, m1, ann, react("👍", true)),
+        ])
+        .await
+        .unwrap();
+    let positions: Vec<Vec<i64>> = batch.iter().map(MessageWritten::positions).collect();
+    assert_eq!(positions[0].len(), 1, "the edit");
+    assert_eq!(positions[2].len(), 2, "the reply and its root's new count");
+    assert!(
+        positions[2][0] < positions[2][1],
+        "the reply first: {positions:?}"
+    );
+    assert!(positions[3].is_empty(), "a reaction not there, removed");
+    assert_eq!(
+        store.latest_position(room_id).await.unwrap(),
+        positions[4][0],
+        "the last reaction is the room's latest"
+    );
+    assert_eq!(store.latest_position(other).await.unwrap(), positions[1][0]);
+    if tells {
+        let follows: Vec<Option<i64>> = batch.iter().map(MessageWritten::follows).collect();
+        assert_eq!(follows[0], Some(one[0]));
+        assert_eq!(follows[1], Some(0), "another room's chain");
+        assert_eq!(follows[2], Some(positions[0][0]));
+        assert_eq!(follows[4], Some(positions[2][1]));
+    } else {
+        assert!(batch.iter().all(|w| w.follows().is_none()), "all or none");
+    }
 }

@@ -326,6 +326,9 @@ pub enum MessageWritten {
     Appended {
         appended: Appended,
         thread_root: Option<MessageRecord>,
+        /// The room's latest position before this write, when the store can tell (see
+        /// [`MessageWritten::follows`]).
+        follows: Option<i64>,
     },
     /// The message after the change (`changed` false: it already was so), and the root of
     /// its thread when a deletion moved that thread's counts.
@@ -333,9 +336,63 @@ pub enum MessageWritten {
         record: MessageRecord,
         changed: bool,
         thread_root: Option<MessageRecord>,
+        /// As for `Appended`.
+        follows: Option<i64>,
     },
     /// Not carried out, and nothing of it stored.
     Refused(WriteRefusal),
+}
+
+impl MessageWritten {
+    /// The position of the room's log this write's first new position follows: the room's
+    /// latest position before it (0 for an empty room). PostgreSQL tells it, read under the
+    /// room's write lock, so that nodes hearing one another's writes out of order can put
+    /// them back in order (a node delivers a position only after the one it follows). `None`
+    /// on SQLite, whose one writer on one node orders everything already.
+    pub fn follows(&self) -> Option<i64> {
+        match self {
+            Self::Appended { follows, .. } | Self::Changed { follows, .. } => *follows,
+            Self::Refused(_) => None,
+        }
+    }
+
+    /// The positions this write took in its room's log that readers see, in order: a new
+    /// message's id, a change's new `seq`, and its thread root's new `seq`.
+    pub fn positions(&self) -> Vec<i64> {
+        let mut positions = Vec::new();
+        match self {
+            Self::Appended {
+                appended,
+                thread_root,
+                ..
+            } => {
+                if appended.is_new {
+                    positions.push(appended.record.id);
+                }
+                positions.extend(thread_root.as_ref().map(|root| root.seq));
+            }
+            Self::Changed {
+                record,
+                changed,
+                thread_root,
+                ..
+            } => {
+                if *changed {
+                    positions.push(record.seq);
+                }
+                positions.extend(thread_root.as_ref().map(|root| root.seq));
+            }
+            Self::Refused(_) => {}
+        }
+        positions
+    }
+
+    /// Sets [`follows`](Self::follows) (the stores' writers fill it in last).
+    pub fn set_follows(&mut self, position: i64) {
+        if let Self::Appended { follows, .. } | Self::Changed { follows, .. } = self {
+            *follows = Some(position);
+        }
+    }
 }
 
 /// Why one write of a batch was not carried out (the others still are).

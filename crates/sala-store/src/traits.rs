@@ -308,6 +308,13 @@ pub trait MessageStore: Send + Sync {
         limit: u32,
     ) -> Result<(Vec<MessageRecord>, bool), StoreError>;
 
+    /// The room's latest position: the highest `seq` of its messages, 0 when it has none.
+    /// Every position up to it was committed before this read.
+    ///
+    /// # Errors
+    /// Backend failures only.
+    async fn latest_position(&self, room_id: i64) -> Result<i64, StoreError>;
+
     /// The room's messages whose latest change lies after position `after`, as they are
     /// now, by `seq`, at most `limit`, and whether more lay beyond: what a client that saw
     /// everything up to `after` has not seen.

@@ -256,6 +256,10 @@ impl Client {
         // Read after `begin_join`: a status changed after this read reaches the connection as
         // a `status` frame held back until `joined` is out, so the client ends up current.
         let read = async {
+            // Where the log stands, read before the history: every position up to it is
+            // in what follows (or older than it), so a cluster node delivers the room's
+            // live writes in order from there (see the hub's `order`).
+            let latest = store.latest_position(room.id).await?;
             let page = match since {
                 // Everything changed after the client's position, as it is now.
                 Some(since) => store.changes_after(room.id, since, RESUME_LIMIT).await?,
@@ -269,10 +273,13 @@ impl Client {
                 }
             };
             let busy = store.busy_members(room.id, MAX_BUSY_LISTED).await?;
-            Ok::<_, StoreError>((page, busy))
+            Ok::<_, StoreError>((latest, page, busy))
         };
         let ((page, more), busy) = match read.await {
-            Ok(((page, more), busy)) => (cut_to_page_bytes(page, more, since.is_none()), busy),
+            Ok((latest, (page, more), busy)) => {
+                hub.log_read_at(&room.name, latest);
+                (cut_to_page_bytes(page, more, since.is_none()), busy)
+            }
             Err(err) => {
                 hub.abort_join(self.conn.id(), &room.name);
                 return Err(err.into());

@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::ChatError;
 use crate::cluster::Cluster;
-use crate::cluster::hub::{ConnHandle, Event, RequestId, Skip};
+use crate::cluster::hub::{ConnHandle, Event, RequestId};
 use crate::metrics::Metrics;
 use crate::wire;
 
@@ -178,10 +178,21 @@ fn deliver(
             // A caller that stopped waiting (a dropped request) misses nothing it needs.
             let _ = answer.send(Ok(written.clone()));
         }
+        // Each position this write took follows the one before it in the room's log.
+        let mut follows = written.follows();
+        let mut told = |event: &Arc<Event>| {
+            delivery
+                .cluster
+                .broadcast_write(&route.room, event, follows);
+            if let (Some(_), Some(position)) = (follows, event.position()) {
+                follows = Some(position);
+            }
+        };
         match written {
             MessageWritten::Appended {
                 appended: Appended { record, is_new },
                 thread_root,
+                ..
             } => {
                 // The stored message's room: a reused client_id names the original message.
                 ack(&route, &record, None);
@@ -189,27 +200,25 @@ fn deliver(
                 if is_new {
                     delivery.metrics.messages_stored.increment(1);
                     delivery.after_commit.stored(&record, route.room_id);
-                    let event = Event::new(ServerFrame::Message(wire::message(record)));
-                    delivery
-                        .cluster
-                        .broadcast(&route.room, &event, Skip::Nobody);
+                    told(&Event::new(ServerFrame::Message(wire::message(record))));
                 }
                 if let Some(root) = thread_root {
-                    updated(delivery, &route, MessageChange::Replied, root);
+                    told(&updated(&route, MessageChange::Replied, root));
                 }
             }
             MessageWritten::Changed {
                 record,
                 changed,
                 thread_root,
+                ..
             } => {
                 ack(&route, &record, Some(record.seq));
                 if changed {
                     let change = route.change.unwrap_or(MessageChange::Changed);
-                    updated(delivery, &route, change, record);
+                    told(&updated(&route, change, record));
                 }
                 if let Some(root) = thread_root {
-                    updated(delivery, &route, MessageChange::Replied, root);
+                    told(&updated(&route, MessageChange::Replied, root));
                 }
             }
             MessageWritten::Refused(refusal) => {
@@ -243,22 +252,14 @@ fn ack(route: &Route, record: &MessageRecord, seq: Option<i64>) {
     }
 }
 
-/// A changed message, as it is now, to its room.
-fn updated(
-    delivery: &Delivery<'_, impl AfterCommit>,
-    route: &Route,
-    change: MessageChange,
-    record: MessageRecord,
-) {
-    let event = Event::new(ServerFrame::MessageUpdated {
+/// A changed message, as it is now, for its room.
+fn updated(route: &Route, change: MessageChange, record: MessageRecord) -> Arc<Event> {
+    Event::new(ServerFrame::MessageUpdated {
         room: route.room.clone(),
         change,
         by: Some(route.by.clone()),
         message: wire::message(record),
-    });
-    delivery
-        .cluster
-        .broadcast(&route.room, &event, Skip::Nobody);
+    })
 }
 
 /// Nothing was stored: each sender gets an error naming its message, and no ack; it may

@@ -36,6 +36,9 @@ pub enum Body {
     Room {
         room: String,
         skip_user: Option<i64>,
+        /// For a write of the room's log: the position it follows, delivered first.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        follows: Option<i64>,
         frame: Frame,
     },
     /// A frame for every connection of one user (read markers, catch-up).
@@ -110,6 +113,7 @@ mod tests {
             body: Body::Room {
                 room: "general".into(),
                 skip_user: Some(3),
+                follows: Some(41),
                 frame: Frame(Event::new(ServerFrame::Typing {
                     room: "general".into(),
                     user: "ann".into(),

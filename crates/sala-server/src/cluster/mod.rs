@@ -109,6 +109,26 @@ impl Cluster {
     /// Sends `event` to the room's members on every node, except `skip`.
     pub fn broadcast(&self, room: &str, event: &Arc<Event>, skip: Skip) {
         self.hub.broadcast(room, event, skip);
+        self.publish_to_room(room, event, skip, None);
+    }
+
+    /// Sends a write of the room's log (a message, a change) to its members on every node.
+    /// `follows` is the position it follows, when the store told it: linked nodes then
+    /// deliver the room's writes in position order whatever order they hear them in
+    /// (see [`hub`]'s `order`). A node on its own orders them by committing them, and
+    /// delivers at once.
+    pub fn broadcast_write(&self, room: &str, event: &Arc<Event>, follows: Option<i64>) {
+        match follows {
+            Some(follows) if self.publisher.is_some() => {
+                self.hub
+                    .broadcast_in_order(room, event, Skip::Nobody, follows);
+            }
+            _ => self.hub.broadcast(room, event, Skip::Nobody),
+        }
+        self.publish_to_room(room, event, Skip::Nobody, follows);
+    }
+
+    fn publish_to_room(&self, room: &str, event: &Arc<Event>, skip: Skip, follows: Option<i64>) {
         self.publish(|| Body::Room {
             room: room.to_owned(),
             // A connection id means nothing to another node.
@@ -116,6 +136,7 @@ impl Cluster {
                 Skip::User(user) => Some(user),
                 Skip::Nobody | Skip::Conn(_) => None,
             },
+            follows,
             frame: Frame(event.clone()),
         });
     }

@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::Publisher;
 use super::envelope::{Body, Envelope};
-use super::hub::{CloseReason, Hub, LocalPresence, NodeId, Skip};
+use super::hub::{CloseReason, Hub, LocalPresence, NodeId, STALL_LIMIT, Skip};
 use super::outage::{self, COMMAND_TIMEOUT, CONNECT_TIMEOUT, MIN_BACKOFF, Outage};
 use super::peers::{CHECK_INTERVAL, Peers};
 use super::recovery::Recovery;
@@ -65,9 +65,11 @@ impl Reader {
             });
             self.publisher.publish(Body::SyncRequest);
             self.recovery.catch_up().await;
+            self.hub.release_waiting();
 
             let mut messages = pubsub.into_on_message();
             let mut checks = tokio::time::interval(CHECK_INTERVAL);
+            let mut order_checks = tokio::time::interval(STALL_LIMIT / 2);
             loop {
                 tokio::select! {
                     message = messages.next() => match message {
@@ -75,6 +77,16 @@ impl Reader {
                         None => break,
                     },
                     _ = checks.tick() => self.check_peers(),
+                    _ = order_checks.tick() => {
+                        // A room's log waiting on a position never heard: read the rooms
+                        // back from the database, which delivers what was missing, then
+                        // let everything waiting go.
+                        if self.hub.log_stalled(STALL_LIMIT) {
+                            self.metrics.cluster_order_stalls.increment(1);
+                            self.recovery.catch_up().await;
+                            self.hub.release_waiting();
+                        }
+                    }
                     () = stop.cancelled() => break,
                 }
             }
@@ -115,6 +127,7 @@ impl Reader {
             .heard(node, envelope.seq, &envelope.body, subscribed_for)
         {
             self.recovery.catch_up().await;
+            self.hub.release_waiting();
             self.publisher.publish(Body::SyncRequest);
         }
         self.apply(node, envelope.body);
@@ -126,10 +139,14 @@ impl Reader {
             Body::Room {
                 room,
                 skip_user,
+                follows,
                 frame,
             } => {
                 let skip = skip_user.map_or(Skip::Nobody, Skip::User);
-                hub.broadcast(&room, &frame.0, skip);
+                match follows {
+                    Some(follows) => hub.broadcast_in_order(&room, &frame.0, skip, follows),
+                    None => hub.broadcast(&room, &frame.0, skip),
+                }
             }
             Body::User { user_id, frame } => hub.send_to_user(user_id, &frame.0, None),
             Body::RoomsAndUser {

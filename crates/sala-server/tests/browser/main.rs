@@ -1485,7 +1485,8 @@ async fn a_catch_up_item_opens_its_message_in_context() {
     page.wait_for_message("filler 119").await;
     assert_eq!(page.count_messages_with("where is the budget").await, 0);
     page.click_status_toggle().await;
-    page.wait_for_text("#catch-up", "where is the budget?").await;
+    page.wait_for_text("#catch-up", "where is the budget?")
+        .await;
     page.click("#catch-up button[data-id]").await;
     page.wait_for_script(&format!(
         r##"const item = document.querySelector('#messages li.message[data-id="{mention}"]');

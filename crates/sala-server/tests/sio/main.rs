@@ -6,6 +6,7 @@
 #[path = "../api/helpers.rs"]
 #[allow(dead_code)]
 mod helpers;
+mod resume_model;
 #[path = "../api/ws_client.rs"]
 #[allow(dead_code)]
 mod ws_client;

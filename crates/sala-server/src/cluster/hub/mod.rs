@@ -19,6 +19,7 @@
 
 mod connection;
 mod event;
+mod order;
 mod remote;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -32,6 +33,7 @@ pub use connection::{
     CloseReason, ConnHandle, ConnId, Outbound, OutboundLimits, Queued, RequestId,
 };
 pub use event::Event;
+pub use order::STALL_LIMIT;
 pub use remote::{LocalPresence, NodeId, RoomPresence};
 
 /// Events held back for one joining connection before it is treated as too slow. The
@@ -104,6 +106,8 @@ struct LiveRoom {
     last_id: i64,
     /// Recently delivered message ids, the oldest dropped past [`REMEMBERED_IDS`].
     delivered: BTreeSet<i64>,
+    /// The room's log, delivered in order when writes name the position they follow.
+    order: order::LogOrder,
 }
 
 struct Member {
@@ -144,6 +148,26 @@ impl LiveRoom {
         }
         self.last_id = self.last_id.max(id);
         true
+    }
+
+    /// Queues `event` for the members unless its position was delivered already; returns
+    /// how many got it.
+    fn deliver_once(&mut self, event: &Arc<Event>, skip: Skip) -> u64 {
+        if let Some(position) = event.position() {
+            if !self.remember(position) {
+                return 0;
+            }
+            self.order.note(Some(position));
+        }
+        self.broadcast(event, skip)
+    }
+
+    /// Queues events in the order given, each once.
+    fn deliver_all(&mut self, ready: Vec<order::Delivery>) -> u64 {
+        ready
+            .into_iter()
+            .map(|(event, skip)| self.deliver_once(&event, skip))
+            .sum()
     }
 
     /// Queues `event` for the members; returns how many got it.
@@ -486,14 +510,59 @@ impl Hub {
     /// once: a second copy of the same id (from another node, or a catch-up) is dropped.
     pub(in crate::cluster) fn broadcast(&self, room: &str, event: &Arc<Event>, skip: Skip) {
         if let Some(live) = self.lock().rooms.get_mut(room) {
-            if let Some(position) = event.position()
-                && !live.remember(position)
-            {
-                return;
-            }
-            let queued = live.broadcast(event, skip);
+            let queued = live.deliver_once(event, skip);
             self.inner.deliveries.fetch_add(queued, Ordering::Relaxed);
         }
+    }
+
+    /// As [`broadcast`](Self::broadcast), for a write of the room's log that follows
+    /// position `follows`: delivered once this node has delivered that one (see
+    /// [`order`]), with whatever waited for it.
+    pub(in crate::cluster) fn broadcast_in_order(
+        &self,
+        room: &str,
+        event: &Arc<Event>,
+        skip: Skip,
+        follows: i64,
+    ) {
+        if let Some(live) = self.lock().rooms.get_mut(room) {
+            let ready = live.order.admit(follows, event.clone(), skip);
+            let queued = live.deliver_all(ready);
+            self.inner.deliveries.fetch_add(queued, Ordering::Relaxed);
+        }
+    }
+
+    /// A joining connection read that the room's log stood at `latest` (before it read its
+    /// history): on the room's first member here, the log is delivered in order from there.
+    pub fn log_read_at(&self, room: &str, latest: i64) {
+        if let Some(live) = self.lock().rooms.get_mut(room) {
+            let ready = live.order.start(latest);
+            let queued = live.deliver_all(ready);
+            self.inner.deliveries.fetch_add(queued, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether some room's log has waited longer than `limit` for a position it never
+    /// heard (the cluster link then reads the rooms back from the database).
+    pub fn log_stalled(&self, limit: std::time::Duration) -> bool {
+        let now = std::time::Instant::now();
+        self.lock().rooms.values().any(|live| {
+            live.order
+                .stalled_for(now)
+                .is_some_and(|waited| waited > limit)
+        })
+    }
+
+    /// Delivers everything waiting in every room's log, in order (after a read back from
+    /// the database delivered what was missing).
+    pub fn release_waiting(&self) {
+        let mut state = self.lock();
+        let mut queued = 0;
+        for live in state.rooms.values_mut() {
+            let ready = live.order.release_all();
+            queued += live.deliver_all(ready);
+        }
+        self.inner.deliveries.fetch_add(queued, Ordering::Relaxed);
     }
 
     /// Frames queued to connections by room broadcasts since the start.
