@@ -2,7 +2,8 @@
 // (and a known `:shortcode:` typed in full becomes its emoji at once), `@` offers the
 // room's members. The list follows the ARIA combobox pattern, as the New message control
 // does: the focus stays in the box, ↑/↓ move through the list (aria-activedescendant),
-// Enter or Tab takes the one highlighted, Esc closes it, and a click takes one too.
+// Enter or Tab takes the one highlighted, Esc closes it, and a click takes one too. A name
+// typed in full is left as it is: Enter then sends, as it would without the list.
 //
 // The functions at the top are pure (node tests read them); `attachCompletion` owns the
 // list's DOM and keys only. What is typed is text like any other: an emoji picked is a
@@ -89,6 +90,12 @@ export function suggestions(word, { names = [], me = "" } = {}) {
   return ranked([...SHORTCODES.keys()])
     .filter((code) => !seen.has(SHORTCODES.get(code)) && seen.add(SHORTCODES.get(code)))
     .map((code) => ({ label: `${SHORTCODES.get(code)} :${code}:`, insert: SHORTCODES.get(code) }));
+}
+
+/** Whether `word` (a member's) is already all of `choice`: `@alice` typed, `@alice` offered. */
+export function typedInFull(word, choice) {
+  return word?.kind === "member" && Boolean(choice)
+    && choice.insert.trim().toLowerCase() === `@${word.query}`.toLowerCase();
 }
 
 /** `text` with the word from `start` to `caret` replaced by `insert`, and the caret after it. */
@@ -187,6 +194,11 @@ export function attachCompletion(input, list, { names, me }) {
     };
     const act = keys[event.key];
     if (!act || event.shiftKey) return;
+    // A name typed in full has nothing left to complete: Enter sends the message as typed.
+    if (event.key === "Enter" && typedInFull(word, offered[active])) {
+      close();
+      return;
+    }
     event.preventDefault();
     event.stopImmediatePropagation();
     act();

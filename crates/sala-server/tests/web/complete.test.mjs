@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import {
-  MOST_SUGGESTIONS, SHORTCODES, closedShortcode, replaceWord, suggestions, wordAt,
+  MOST_SUGGESTIONS, SHORTCODES, closedShortcode, replaceWord, suggestions, typedInFull, wordAt,
 } from "../../../../web/complete.js";
 
 test("the word at the caret: a shortcode after two letters, a name after @", () => {
@@ -71,4 +71,15 @@ test("a known shortcode typed in full becomes its emoji, an unknown one stays", 
   assert.equal(closedShortcode("yay :nope:", 10), null);
   assert.equal(closedShortcode("at 10:30:", 9), null);
   assert.equal(closedShortcode("yay :tada", 9), null, "not closed yet");
+});
+
+test("a name typed in full has nothing left to complete (Enter then sends)", () => {
+  const names = ["alice", "alicia"];
+  const full = wordAt("hi @Alice", 9);
+  assert.equal(typedInFull(full, suggestions(full, { names })[0]), true);
+  const part = wordAt("hi @ali", 7);
+  assert.equal(typedInFull(part, suggestions(part, { names })[0]), false);
+  const emoji = wordAt(":tada", 5);
+  assert.equal(typedInFull(emoji, suggestions(emoji)[0]), false);
+  assert.equal(typedInFull(null, undefined), false);
 });
