@@ -280,32 +280,49 @@ impl SqliteStore {
         Ok(written)
     }
 
+    /// The message the sender already stored with this `client_id`, if any, as a repeat.
+    async fn stored_before(
+        tx: &mut Transaction<'_, Sqlite>,
+        message: &NewMessage,
+    ) -> Result<Option<MessageWritten>, StoreError> {
+        let Some(client_id) = &message.client_id else {
+            return Ok(None);
+        };
+        let existing: Option<(i64, i64)> =
+            sqlx::query_as("SELECT id, room_id FROM messages WHERE user_id = ? AND client_id = ?")
+                .bind(message.user_id)
+                .bind(client_id)
+                .fetch_optional(&mut **tx)
+                .await
+                .map_err(map_err)?;
+        let Some((id, room_id)) = existing else {
+            return Ok(None);
+        };
+        Ok(Some(MessageWritten::Appended {
+            appended: Appended {
+                record: reread(tx, room_id, id).await?,
+                is_new: false,
+            },
+            thread_root: None,
+            follows: None,
+        }))
+    }
+
     /// Stores one message inside `tx`, or finds the one its `client_id` already stored.
+    ///
+    /// One statement takes the next position and inserts the row, and the unique index on
+    /// `(user_id, client_id)` tells a repeat (no row inserted), so a plain send costs two
+    /// statements (this and the read back) instead of four (issue 20). A reply looks for a
+    /// repeat first: its root may have been deleted since the first time, and a repeat is
+    /// answered as the first time was.
     async fn append_one(
         tx: &mut Transaction<'_, Sqlite>,
         message: &NewMessage,
     ) -> Result<MessageWritten, StoreError> {
-        if let Some(client_id) = &message.client_id {
-            let existing: Option<(i64, i64)> = sqlx::query_as(
-                "SELECT id, room_id FROM messages WHERE user_id = ? AND client_id = ?",
-            )
-            .bind(message.user_id)
-            .bind(client_id)
-            .fetch_optional(&mut **tx)
-            .await
-            .map_err(map_err)?;
-            if let Some((id, room_id)) = existing {
-                return Ok(MessageWritten::Appended {
-                    appended: Appended {
-                        record: reread(tx, room_id, id).await?,
-                        is_new: false,
-                    },
-                    thread_root: None,
-                    follows: None,
-                });
-            }
-        }
         if let Some(root) = message.reply_to {
+            if let Some(repeat) = Self::stored_before(tx, message).await? {
+                return Ok(repeat);
+            }
             let live: Option<(i64,)> = sqlx::query_as(
                 "SELECT id FROM messages WHERE id = ? AND room_id = ? AND deleted_at IS NULL",
             )
@@ -318,13 +335,17 @@ impl SqliteStore {
                 return Ok(MessageWritten::Refused(WriteRefusal::NoSuchMessage));
             }
         }
-        let id = next_position(tx).await?;
-        sqlx::query(
+        // An explicit id above sqlite_sequence's moves it there (AUTOINCREMENT), so this is
+        // next_position and the insert at once. (`WHERE` after the SELECT is what SQLite's
+        // parser needs to read the ON CONFLICT as the upsert's.)
+        let inserted: Option<(i64,)> = sqlx::query_as(
             "INSERT INTO messages (id, seq, room_id, user_id, text, client_id, assistant, \
              created_at, reply_to, mentions, mentions_room) \
-             VALUES (?1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+             SELECT s.seq + 1, s.seq + 1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9 \
+             FROM sqlite_sequence s WHERE s.name = 'messages' \
+             ON CONFLICT (user_id, client_id) WHERE client_id IS NOT NULL DO NOTHING \
+             RETURNING id",
         )
-        .bind(id)
         .bind(message.room_id)
         .bind(message.user_id)
         .bind(&message.text)
@@ -334,9 +355,15 @@ impl SqliteStore {
         .bind(message.reply_to)
         .bind(mention_names(&message.mentions)?)
         .bind(message.mentions.room)
-        .execute(&mut **tx)
+        .fetch_optional(&mut **tx)
         .await
         .map_err(map_err)?;
+        let Some((id,)) = inserted else {
+            // The index refused it: the sender stored this client_id before.
+            return Self::stored_before(tx, message)
+                .await?
+                .ok_or(StoreError::NotFound);
+        };
         for (user_id, _) in &message.mentions.users {
             sqlx::query(
                 "INSERT INTO message_mentions (user_id, message_id) VALUES (?, ?) \
