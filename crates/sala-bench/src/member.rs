@@ -464,8 +464,13 @@ async fn run(member: Member, shared: Shared, mut phase: watch::Receiver<Phase>) 
                     Seen::SendRefused if confirm == Confirm::Ack => {
                         in_flight = in_flight.saturating_sub(1);
                     }
-                    // A change's ack carries no bench client_id.
-                    Seen::Ack { sent_ns: None, .. } if changes > 0 && confirm == Confirm::Ack => {
+                    // A change's ack carries no bench client_id. (Nor does a probe's, but
+                    // the probes are all answered before the sending starts.)
+                    Seen::Ack { sent_ns: None, .. }
+                        if changes > 0
+                            && confirm == Confirm::Ack
+                            && matches!(current, Phase::Send | Phase::Drain) =>
+                    {
                         counters.changes_acked.fetch_add(1, Ordering::Relaxed);
                         in_flight = in_flight.saturating_sub(1);
                     }

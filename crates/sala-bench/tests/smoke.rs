@@ -114,6 +114,42 @@ async fn fanout_over_socket_io_delivers_everything_and_reports_json() {
     fanout_delivers_everything_and_reports_json("socketio").await;
 }
 
+/// Fan-out with a share of changes (issue 19): every message and every change acked (the
+/// probes' acks not counted as changes), every message delivered to everyone, and the
+/// changes that took a position delivered to everyone too.
+#[tokio::test]
+async fn fanout_with_changes_acks_every_change_and_delivers_them() {
+    let report = run_bench(&[
+        "fanout",
+        "--subscribers",
+        "20",
+        "--publishers",
+        "3",
+        "--duration",
+        "2",
+        "--drain",
+        "10",
+        "--changes",
+        "30",
+    ])
+    .await;
+
+    assert_eq!(report["changes_percent"], 30);
+    let sent = report["messages_sent"].as_u64().unwrap();
+    let changes = report["changes_sent"].as_u64().unwrap();
+    assert!(sent > 0 && changes > 0, "{report}");
+    assert_eq!(report["messages_acked"].as_u64(), Some(sent), "{report}");
+    assert_eq!(report["changes_acked"].as_u64(), Some(changes), "{report}");
+    assert_eq!(report["undelivered"], 0, "{report}");
+    let updates = report["update_deliveries"].as_u64().unwrap();
+    assert!(
+        updates > 0 && updates % 23 == 0,
+        "every change reaches all 23: {report}"
+    );
+    assert!(updates <= changes * 23, "{report}");
+    assert_eq!(report["error_frames"], 0);
+}
+
 /// Runs a small rooms scenario over `protocol`: every message acked and delivered.
 async fn rooms_acks_and_delivers_everything(protocol: &'static str) {
     let report = run_bench(&[
