@@ -161,7 +161,13 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<()> {
     let sent = Counters::get(&counters.sent);
     let expected = sent * total as u64;
     let drain_deadline = Instant::now() + Duration::from_secs(args.drain);
-    while Counters::get(&counters.received) - received_before < expected
+    // With changes, every send and change is confirmed by its ack: wait for those too.
+    let unconfirmed = || {
+        confirm == Confirm::Ack
+            && (Counters::get(&counters.acked) < sent
+                || Counters::get(&counters.changes_acked) < Counters::get(&counters.changes_sent))
+    };
+    while (Counters::get(&counters.received) - received_before < expected || unconfirmed())
         && Instant::now() < drain_deadline
     {
         tokio::time::sleep(Duration::from_millis(20)).await;
