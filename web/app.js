@@ -73,10 +73,7 @@ function wire() {
   });
   const input = view.messageInput;
   // Added before the box's own keys: while its list is open, Enter takes a suggestion.
-  attachCompletion(input, view.completions, {
-    names: () => chat.mentionable().names,
-    me: () => chat.mentionable().me,
-  });
+  attachCompletion(input, view.completions, chat.mentionable);
   input.addEventListener("keydown", (event) => {
     if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
       event.preventDefault();

@@ -117,12 +117,12 @@ export function closedShortcode(text, caret) {
 // ---------------------------------------------------------------- the list under the box
 
 /**
- * Completion for the textarea `input`, drawn in the listbox `list`. `names()` gives the
- * members of the room on screen, `me()` the user's name. Its keydown listener must run
+ * Completion for the textarea `input`, drawn in the listbox `list`. `people()` gives
+ * `{names, me}`: the members of the room on screen, and the user's name. Its keydown listener must run
  * before the box's own (Enter sends): it is added here, in the capture phase, and stops
  * the keys it uses while the list is open.
  */
-export function attachCompletion(input, list, { names, me }) {
+export function attachCompletion(input, list, people) {
   let offered = [];
   let active = 0;
   let word = null;
@@ -159,7 +159,8 @@ export function attachCompletion(input, list, { names, me }) {
       return close();
     }
     word = wordAt(input.value, input.selectionStart);
-    offered = suggestions(word, { names: names(), me: me() });
+    // The members are looked up only for an `@` word, not on every key.
+    offered = suggestions(word, word?.kind === "member" ? people() : {});
     if (!offered.length) return close();
     list.replaceChildren(...offered.map((choice, index) => {
       const option = document.createElement("li");

@@ -45,13 +45,7 @@ impl MessageStore for PostgresStore {
         batch: &[MessageWrite],
     ) -> Result<Vec<MessageWritten>, StoreError> {
         let mut tx = self.pool.begin().await.map_err(map_err)?;
-        let rooms: BTreeSet<i64> = batch
-            .iter()
-            .map(|write| match write {
-                MessageWrite::Append(message) => message.room_id,
-                MessageWrite::Change(change) => change.room_id,
-            })
-            .collect();
+        let rooms: BTreeSet<i64> = batch.iter().map(MessageWrite::room_id).collect();
         for &room_id in &rooms {
             sqlx::query("SELECT pg_advisory_xact_lock($1)")
                 .bind(room_id)
@@ -66,17 +60,13 @@ impl MessageStore for PostgresStore {
         }
         let mut written = Vec::with_capacity(batch.len());
         for write in batch {
-            let room_id = match write {
-                MessageWrite::Append(message) => message.room_id,
-                MessageWrite::Change(change) => change.room_id,
-            };
             let mut done = match write {
                 MessageWrite::Append(message) => Self::append_one(&mut tx, message).await?,
                 MessageWrite::Change(change) => Self::change_one(&mut tx, change).await?,
             };
-            let room_latest = latest.entry(room_id).or_default();
+            let room_latest = latest.entry(write.room_id()).or_default();
             done.set_follows(*room_latest);
-            if let Some(&last) = done.positions().last() {
+            if let Some(last) = done.positions().last() {
                 *room_latest = last;
             }
             written.push(done);

@@ -1782,7 +1782,7 @@ pub async fn writes_tell_the_position_they_follow(store: &dyn Store) {
         MessageWrite::Append(message(room_id, ann, "one", None)),
     )
     .await;
-    let one = first.positions();
+    let one: Vec<i64> = first.positions().collect();
     assert_eq!(one.len(), 1);
     assert_eq!(store.latest_position(room_id).await.unwrap(), one[0]);
     let tells = first.follows().is_some();
@@ -1806,7 +1806,7 @@ pub async fn writes_tell_the_position_they_follow(store: &dyn Store) {
         ])
         .await
         .unwrap();
-    let positions: Vec<Vec<i64>> = batch.iter().map(MessageWritten::positions).collect();
+    let positions: Vec<Vec<i64>> = batch.iter().map(|w| w.positions().collect()).collect();
     assert_eq!(positions[0].len(), 1, "the edit");
     assert_eq!(positions[2].len(), 2, "the reply and its root's new count");
     assert!(

@@ -318,6 +318,16 @@ pub enum MessageWrite {
     Change(MessageChange),
 }
 
+impl MessageWrite {
+    /// The room it writes to.
+    pub fn room_id(&self) -> i64 {
+        match self {
+            Self::Append(message) => message.room_id,
+            Self::Change(change) => change.room_id,
+        }
+    }
+}
+
 /// What one write did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MessageWritten {
@@ -358,33 +368,22 @@ impl MessageWritten {
 
     /// The positions this write took in its room's log that readers see, in order: a new
     /// message's id, a change's new `seq`, and its thread root's new `seq`.
-    pub fn positions(&self) -> Vec<i64> {
-        let mut positions = Vec::new();
-        match self {
+    pub fn positions(&self) -> impl Iterator<Item = i64> {
+        let (own, root) = match self {
             Self::Appended {
                 appended,
                 thread_root,
                 ..
-            } => {
-                if appended.is_new {
-                    positions.push(appended.record.id);
-                }
-                positions.extend(thread_root.as_ref().map(|root| root.seq));
-            }
+            } => (appended.is_new.then_some(appended.record.id), thread_root),
             Self::Changed {
                 record,
                 changed,
                 thread_root,
                 ..
-            } => {
-                if *changed {
-                    positions.push(record.seq);
-                }
-                positions.extend(thread_root.as_ref().map(|root| root.seq));
-            }
-            Self::Refused(_) => {}
-        }
-        positions
+            } => (changed.then_some(record.seq), thread_root),
+            Self::Refused(_) => (None, &None),
+        };
+        own.into_iter().chain(root.as_ref().map(|root| root.seq))
     }
 
     /// Sets [`follows`](Self::follows) (the stores' writers fill it in last).

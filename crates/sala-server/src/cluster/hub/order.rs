@@ -24,9 +24,10 @@ use super::{Event, Skip};
 /// millisecond; only a loss waits this long.
 pub const STALL_LIMIT: Duration = Duration::from_secs(1);
 
-/// Positions that may wait in one room at once; past it, they all go (in order), as after
-/// a stall.
+/// Positions that may wait in one room at once, and the bytes their events may hold; past
+/// either, they all go (in order), as after a stall.
 const MOST_WAITING: usize = 4096;
+const MOST_WAITING_BYTES: usize = 8 * 1024 * 1024;
 
 /// One event, and whom it leaves out.
 pub(super) type Delivery = (Arc<Event>, Skip);
@@ -39,6 +40,8 @@ pub(super) struct LogOrder {
     through: Option<i64>,
     /// Events heard ahead of the position they follow, by that position.
     waiting: BTreeMap<i64, Delivery>,
+    /// What the waiting events cost, in bytes ([`Event::cost`]).
+    waiting_bytes: usize,
     /// Since when the log has not moved while something waits.
     stalled_since: Option<Instant>,
 }
@@ -55,9 +58,12 @@ impl LogOrder {
                 ready
             }
             _ => {
-                self.waiting.insert(follows, (event, skip));
+                self.waiting_bytes += event.cost();
+                if let Some((replaced, _)) = self.waiting.insert(follows, (event, skip)) {
+                    self.waiting_bytes -= replaced.cost();
+                }
                 self.stalled_since.get_or_insert_with(Instant::now);
-                if self.waiting.len() > MOST_WAITING {
+                if self.waiting.len() > MOST_WAITING || self.waiting_bytes > MOST_WAITING_BYTES {
                     self.release_all()
                 } else {
                     Vec::new()
@@ -97,6 +103,7 @@ impl LogOrder {
     /// back from the database, which delivered what was missing, or past the bound).
     pub fn release_all(&mut self) -> Vec<Delivery> {
         let waiting = std::mem::take(&mut self.waiting);
+        self.waiting_bytes = 0;
         self.stalled_since = None;
         let ready: Vec<Delivery> = waiting.into_values().collect();
         for (event, _) in &ready {
@@ -113,6 +120,7 @@ impl LogOrder {
                 break;
             }
             let (event, skip) = entry.remove();
+            self.waiting_bytes -= event.cost();
             self.note(event.position());
             ready.push((event, skip));
         }
@@ -201,6 +209,28 @@ mod tests {
         log.note(Some(3));
         assert_eq!(positions(&log.release_all()), [5, 6]);
         assert_eq!(positions(&log.admit(6, at(7), Skip::Nobody)), [7]);
+    }
+
+    #[test]
+    fn too_many_bytes_waiting_all_go_in_order() {
+        let big = |id: i64| {
+            let message = sala_proto::api::Message {
+                id,
+                seq: id,
+                room: "r".into(),
+                text: "x".repeat(1024 * 1024),
+                ..Default::default()
+            };
+            Event::new(ServerFrame::Message(message))
+        };
+        let mut log = LogOrder::default();
+        log.start(0);
+        // Seven events of a little over 1 MiB wait; the eighth passes 8 MiB.
+        for n in 0..7 {
+            assert!(log.admit(100 + n, big(101 + n), Skip::Nobody).is_empty());
+        }
+        assert_eq!(positions(&log.admit(107, big(108), Skip::Nobody)).len(), 8);
+        assert_eq!(log.waiting_bytes, 0);
     }
 
     #[test]
