@@ -39,3 +39,19 @@ pub(crate) fn map_err(err: sqlx::Error) -> StoreError {
         _ => StoreError::Backend(Box::new(err)),
     }
 }
+
+/// The same mapping for the message writer's `rusqlite` connection (writer.rs).
+pub(crate) fn map_rusqlite(err: rusqlite::Error) -> StoreError {
+    match &err {
+        rusqlite::Error::SqliteFailure(failure, _) => {
+            if failure.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY {
+                StoreError::NotFound
+            } else if UNAVAILABLE_CODES.contains(&i64::from(failure.extended_code & 0xff)) {
+                StoreError::Unavailable(Box::new(err))
+            } else {
+                StoreError::Backend(Box::new(err))
+            }
+        }
+        _ => StoreError::Backend(Box::new(err)),
+    }
+}

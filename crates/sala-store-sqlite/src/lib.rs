@@ -1,9 +1,12 @@
 //! The embedded SQLite backend: one file in the data dir, WAL mode, no setup.
 //!
-//! Writes go through a pool of exactly one connection, so SQLite's single writer never sees
-//! two of ours contend (no `SQLITE_BUSY` on lock upgrades), and a batch of messages shares
-//! one transaction and one fsync. Reads use a separate pool and run beside the writer, which
-//! WAL allows. `synchronous = FULL`: a committed transaction survives a power cut, which is
+//! Messages and their changes are written by a thread of their own with one `rusqlite`
+//! connection (writer.rs): a batch is one transaction and one fsync, and never leaves that
+//! thread until it is committed. The rest of the writes go through sqlx's pool of exactly
+//! one connection. The two writers begin every transaction with `BEGIN IMMEDIATE`, taking
+//! SQLite's write lock at once, so one waits for the other (the busy timeout) and neither
+//! meets `SQLITE_BUSY` on a lock upgrade. Reads use a separate pool and run beside the
+//! writers, which WAL allows. `synchronous = FULL`: a committed transaction survives a power cut, which is
 //! what an ack promises (SPEC §3).
 //!
 //! Queries are checked at run time (`query_as`), not with `query!`: that would need a
@@ -57,12 +60,15 @@ mod messages;
 mod moderation;
 mod rooms;
 mod sessions;
+mod writer;
 
 /// A Sala store in one SQLite file.
 #[derive(Clone)]
 pub struct SqliteStore {
-    /// Exactly one connection: every write, in order.
+    /// Exactly one connection: every write but messages', in order.
     writer: SqlitePool,
+    /// Messages and their changes, on a thread of their own.
+    messages: writer::MessageWriter,
     /// Reads, concurrent with the writer thanks to WAL.
     readers: SqlitePool,
 }
@@ -96,7 +102,12 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .map_err(map_err)?;
-        Ok(Self { writer, readers })
+        let messages = writer::MessageWriter::start(path)?;
+        Ok(Self {
+            writer,
+            messages,
+            readers,
+        })
     }
 
     async fn user_where(
@@ -135,6 +146,7 @@ impl Store for SqliteStore {
 
     async fn close(&self) {
         self.readers.close().await;
+        self.messages.close().await;
         self.writer.close().await;
     }
 }

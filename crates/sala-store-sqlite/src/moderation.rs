@@ -15,7 +15,11 @@ use crate::error::map_err;
 #[async_trait]
 impl ModerationStore for SqliteStore {
     async fn moderate(&self, m: Moderation<'_>) -> Result<bool, StoreError> {
-        let mut tx = self.writer.begin().await.map_err(map_err)?;
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(map_err)?;
         let changed = apply(&mut tx, &m).await.map_err(map_err)?;
         if changed {
             sqlx::query(

@@ -25,7 +25,11 @@ impl RoomStore for SqliteStore {
         if room.kind == RoomKind::Dm {
             return Err(StoreError::Backend("a DM is opened with open_dm".into()));
         }
-        let mut tx = self.writer.begin().await.map_err(map_err)?;
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(map_err)?;
         let (room_id,): (i64,) = sqlx::query_as(
             "INSERT INTO rooms (name, kind, topic, search_text, created_by, created_at) \
              VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
@@ -84,7 +88,11 @@ impl RoomStore for SqliteStore {
 
     async fn open_dm(&self, dm: NewDm<'_>) -> Result<(RoomRecord, bool), StoreError> {
         let key = dm_key(dm.members);
-        let mut tx = self.writer.begin().await.map_err(map_err)?;
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(map_err)?;
         let made = sqlx::query(
             "INSERT INTO rooms (name, kind, search_text, dm_key, created_by, created_at) \
              VALUES (?, 'dm', '', ?, ?, ?) ON CONFLICT (dm_key) WHERE dm_key IS NOT NULL DO NOTHING",
@@ -247,7 +255,11 @@ impl RoomStore for SqliteStore {
         room_id: i64,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let mut tx = self.writer.begin().await.map_err(map_err)?;
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(map_err)?;
         sqlx::query(
             "INSERT INTO memberships (user_id, room_id, joined_at) VALUES (?, ?, ?) \
              ON CONFLICT (user_id, room_id) DO NOTHING",
