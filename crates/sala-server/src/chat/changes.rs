@@ -1,6 +1,8 @@
 //! Changes to messages (issue 19): the rule every write into a room passes, whichever way
 //! it comes, and the changes asked over HTTP, which wait for the writer's outcome.
 
+use std::time::Instant;
+
 use chrono::Utc;
 use sala_store::{
     ChangeKind, MessageChange, MessageRecord, MessageWrite, MessageWritten, Restriction, Role,
@@ -60,7 +62,9 @@ impl Chat {
 
     /// What every write into a room asks of its writer (a delete excepted: a muted user
     /// may still take back their words): not muted there, and, in a DM, blocked by none
-    /// of `dm_others`. Asked at each write, so a mute or a block takes effect on the next.
+    /// of `dm_others`. Asked at each write; on a node of its own, the store's "yes" is kept
+    /// for a second ([`super::permits`]), and a mute or a block forgets it, so it takes
+    /// effect on the next write.
     ///
     /// # Errors
     /// `forbidden`, saying why; store failures.
@@ -71,6 +75,14 @@ impl Chat {
         room_id: i64,
         dm_others: Option<&[i64]>,
     ) -> Result<(), ChatError> {
+        // Linked to other nodes, a mute or block may be made through any of them, and this
+        // node would learn of it too late to refuse the next write: ask the store each time.
+        let permits = (!self.cluster().is_linked()).then(|| self.write_permits());
+        let started = match permits.map(|permits| permits.check(room_id, user_id, Instant::now())) {
+            Some(Ok(())) => return Ok(()),
+            Some(Err(started)) => Some(started),
+            None => None,
+        };
         let store = self.store();
         if let Some(mute) = store
             .restriction(room_id, user_id, Restriction::Mute, Utc::now())
@@ -86,6 +98,9 @@ impl Chat {
             return Err(ChatError::Forbidden(
                 "not delivered: someone in this conversation has blocked you".into(),
             ));
+        }
+        if let (Some(permits), Some(started)) = (permits, started) {
+            permits.grant(room_id, user_id, started, Instant::now());
         }
         Ok(())
     }

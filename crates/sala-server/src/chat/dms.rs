@@ -28,6 +28,28 @@ pub enum OpenDmError {
 }
 
 impl Chat {
+    /// Blocks (`true`) or unblocks `blocked` for `blocker`; returns whether that changed.
+    /// A block is in force from the blocked person's next write into a DM with the
+    /// blocker made through this node.
+    ///
+    /// # Errors
+    /// When the store fails.
+    pub async fn set_block(
+        &self,
+        blocker: i64,
+        blocked: i64,
+        block: bool,
+    ) -> Result<bool, StoreError> {
+        let changed = self
+            .store()
+            .set_block(blocker, blocked, block, Utc::now())
+            .await?;
+        if changed {
+            self.write_permits().forget_all();
+        }
+        Ok(changed)
+    }
+
     /// Opens (or finds) the DM of `opener` and the people named `usernames`.
     ///
     /// # Errors

@@ -13,6 +13,7 @@
 //! - [`commit`]: the group-commit writer that stores messages, then acks and broadcasts them.
 //! - [`error`]: `ChatError`, answered as an `error` frame; the connection stays open.
 //! - [`rate`]: the token bucket that limits sends.
+//! - [`permits`]: who was found free to write where, remembered for a moment.
 //! - [`assistant`]: replies for busy users who are mentioned, and their catch-up.
 //! - [`background`]: the work those start, tracked and stopped by shutdown.
 
@@ -27,6 +28,7 @@ pub mod dms;
 pub mod error;
 pub mod mentions;
 pub mod moderation;
+pub mod permits;
 pub mod rate;
 pub mod visibility;
 
@@ -105,6 +107,8 @@ struct Inner {
     metrics: Arc<Metrics>,
     send_rates: rate::UserRates,
     command_rates: rate::UserRates,
+    /// Who may write where, as the store last said (not muted, not blocked).
+    write_permits: permits::WritePermits,
 }
 
 impl Chat {
@@ -149,6 +153,7 @@ impl Chat {
                 metrics,
                 send_rates: rate::UserRates::new(limits.sends_per_sec, limits.send_burst),
                 command_rates: rate::UserRates::new(limits.commands_per_sec, limits.command_burst),
+                write_permits: permits::WritePermits::default(),
             }),
         }
     }
@@ -181,6 +186,11 @@ impl Chat {
     /// The buckets of the users connected here for commands other than `send`.
     pub fn command_rates(&self) -> &rate::UserRates {
         &self.inner.command_rates
+    }
+
+    /// Who was found free to write where: forgotten by whatever may change that.
+    pub fn write_permits(&self) -> &permits::WritePermits {
+        &self.inner.write_permits
     }
 
     /// Users with a live connection in the room, on any node.

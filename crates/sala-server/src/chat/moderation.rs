@@ -112,6 +112,8 @@ impl Chat {
             })
             .await?;
         if changed {
+            // A mute (or a ban, a kick) is in force from the target's next write here.
+            self.write_permits().forget(room.id, target.id);
             self.tell(&room, actor, &target, &request).await?;
             tracing::info!(room = %room.name, actor = actor.id, target = target.id,
                 action = request.action.audit_name(), "moderation");

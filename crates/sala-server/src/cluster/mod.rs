@@ -100,6 +100,11 @@ impl Cluster {
         &self.hub
     }
 
+    /// Whether other nodes share this one's database and rooms.
+    pub fn is_linked(&self) -> bool {
+        self.publisher.is_some()
+    }
+
     fn publish(&self, body: impl FnOnce() -> Body) {
         if let Some(publisher) = &self.publisher {
             publisher.publish(body());

@@ -9,7 +9,6 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use chrono::Utc;
 use sala_proto::api::{BlockList, OpenDmRequest, Room, UserPage, UserSummary};
 use sala_proto::error::ErrorBody;
 use serde::Deserialize;
@@ -156,10 +155,7 @@ async fn set_block(
     if user.id == auth.user_id {
         return Err(ValidationError::new("username", "you cannot block yourself").into());
     }
-    let changed = state
-        .store
-        .set_block(auth.user_id, user.id, block, Utc::now())
-        .await?;
+    let changed = state.chat.set_block(auth.user_id, user.id, block).await?;
     if changed {
         tracing::info!(
             user_id = auth.user_id,
