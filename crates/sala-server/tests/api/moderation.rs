@@ -237,6 +237,8 @@ async fn a_kicked_member_may_rejoin_a_public_room_and_a_muted_one_reads_but_cann
     assert_eq!(ws.next_of("member").await["change"], "kicked");
     assert_eq!(ws.next_of("left").await["room"], "yard");
     ws.join("yard").await;
+    // Written just before: the mute must end the permit this send left (chat/permits.rs).
+    ws.say("yard", "before the mute").await;
 
     ok(call(
         &app,
