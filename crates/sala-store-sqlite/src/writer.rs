@@ -14,6 +14,7 @@
 //! (`BEGIN IMMEDIATE`) and wait for each other through the busy timeout, so neither ever
 //! meets a lock it cannot wait for.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::mpsc;
 use std::time::Duration;
@@ -110,13 +111,14 @@ fn open(path: &Path) -> Result<Connection, StoreError> {
 }
 
 fn run(path: &Path, mut connection: Option<Connection>, commands: &mpsc::Receiver<Command>) {
+    let mut names = Names::default();
     while let Ok(command) = commands.recv() {
         match command {
             Command::Write { batch, done } => {
                 let outcome = match connection.as_mut() {
-                    Some(connection) => write_batch(connection, &batch),
+                    Some(connection) => write_batch(connection, &mut names, batch),
                     None => {
-                        open(path).and_then(|opened| write_batch(connection.insert(opened), &batch))
+                        open(path).and_then(|opened| write_batch(connection.insert(opened), &mut names, batch))
                     }
                 };
                 if let Err(err) = &outcome {
@@ -149,7 +151,8 @@ fn run(path: &Path, mut connection: Option<Connection>, commands: &mpsc::Receive
 
 fn write_batch(
     connection: &mut Connection,
-    batch: &[MessageWrite],
+    names: &mut Names,
+    batch: Vec<MessageWrite>,
 ) -> Result<Vec<MessageWritten>, StoreError> {
     let tx = connection
         .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -157,8 +160,8 @@ fn write_batch(
     let mut written = Vec::with_capacity(batch.len());
     for write in batch {
         written.push(match write {
-            MessageWrite::Append(message) => append_one(&tx, message)?,
-            MessageWrite::Change(change) => change_one(&tx, change)?,
+            MessageWrite::Append(message) => append_one(&tx, names, message)?,
+            MessageWrite::Change(change) => change_one(&tx, &change)?,
         });
     }
     tx.commit().map_err(map_rusqlite)?;
@@ -171,9 +174,13 @@ fn write_batch(
 /// `(user_id, client_id)` tells a repeat (no row inserted). A reply looks for a repeat
 /// first: its root may have been deleted since the first time, and a repeat is answered as
 /// the first time was.
-fn append_one(tx: &Transaction<'_>, message: &NewMessage) -> Result<MessageWritten, StoreError> {
+fn append_one(
+    tx: &Transaction<'_>,
+    names: &mut Names,
+    message: NewMessage,
+) -> Result<MessageWritten, StoreError> {
     if let Some(root) = message.reply_to {
-        if let Some(repeat) = stored_before(tx, message)? {
+        if let Some(repeat) = stored_before(tx, &message)? {
             return Ok(repeat);
         }
         let live = tx
@@ -220,7 +227,7 @@ fn append_one(tx: &Transaction<'_>, message: &NewMessage) -> Result<MessageWritt
         .map_err(map_rusqlite)?;
     let Some(id) = inserted else {
         // The index refused it: the sender stored this client_id before.
-        return stored_before(tx, message)?.ok_or(StoreError::NotFound);
+        return stored_before(tx, &message)?.ok_or(StoreError::NotFound);
     };
     if !message.mentions.users.is_empty() {
         let mut mention = tx
@@ -248,9 +255,36 @@ fn append_one(tx: &Transaction<'_>, message: &NewMessage) -> Result<MessageWritt
         }
         None => None,
     };
+    // Built from what was written, not read back: a new message has no reactions, replies
+    // or edits yet, and its room's and author's names never change.
+    let record = MessageRecord {
+        id,
+        seq: id,
+        room: names.room(tx, message.room_id)?,
+        user_id: message.user_id,
+        username: names.user(tx, message.user_id)?,
+        text: message.text,
+        client_id: message.client_id,
+        assistant: message.assistant,
+        // As stored: to the millisecond.
+        created_at: from_millis(millis(message.created_at))?,
+        edited_at: None,
+        deleted: false,
+        reply_to: message.reply_to,
+        replies: 0,
+        last_reply_at: None,
+        reactions: Vec::new(),
+        mentions: message
+            .mentions
+            .users
+            .into_iter()
+            .map(|(_, name)| name)
+            .collect(),
+        mentions_room: message.mentions.room,
+    };
     Ok(MessageWritten::Appended {
         appended: Appended {
-            record: reread(tx, message.room_id, id)?,
+            record,
             is_new: true,
         },
         thread_root,
@@ -535,6 +569,49 @@ fn reread(
         attach_reactions(std::slice::from_mut(&mut record), reactions);
     }
     Ok(record)
+}
+
+/// Rooms' and users' names by id, as read once: a name never changes (nothing renames a
+/// room or a user), so a new message's record needs no read. Bounded: when a map is full
+/// it starts again empty.
+#[derive(Default)]
+struct Names {
+    rooms: HashMap<i64, String>,
+    users: HashMap<i64, String>,
+}
+
+/// Most names of each kind kept (some 100 bytes each: about 6 MiB for both at most).
+const MAX_NAMES: usize = 32_768;
+
+impl Names {
+    fn room(&mut self, tx: &Transaction<'_>, room_id: i64) -> Result<String, StoreError> {
+        Self::name(&mut self.rooms, tx, "SELECT name FROM rooms WHERE id = ?", room_id)
+    }
+
+    fn user(&mut self, tx: &Transaction<'_>, user_id: i64) -> Result<String, StoreError> {
+        Self::name(&mut self.users, tx, "SELECT username FROM users WHERE id = ?", user_id)
+    }
+
+    fn name(
+        known: &mut HashMap<i64, String>,
+        tx: &Transaction<'_>,
+        sql: &str,
+        id: i64,
+    ) -> Result<String, StoreError> {
+        if let Some(name) = known.get(&id) {
+            return Ok(name.clone());
+        }
+        let name: String = tx
+            .prepare_cached(sql)
+            .and_then(|mut statement| statement.query_row([id], |row| row.get(0)).optional())
+            .map_err(map_rusqlite)?
+            .ok_or(StoreError::NotFound)?;
+        if known.len() >= MAX_NAMES {
+            known.clear();
+        }
+        known.insert(id, name.clone());
+        Ok(name)
+    }
 }
 
 /// A row of `message_select!`, as SQLite gave it.
