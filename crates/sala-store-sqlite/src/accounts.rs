@@ -8,7 +8,7 @@ use sala_store::{
 };
 
 use crate::error::map_err;
-use crate::{SqliteStore, only_row};
+use crate::{SqliteStore, only_row, rows};
 
 #[async_trait]
 impl AccountStore for SqliteStore {
@@ -75,11 +75,9 @@ impl AccountStore for SqliteStore {
 
     async fn get_user(&self, id: i64) -> Result<Option<UserRecord>, StoreError> {
         const SQL: &str = concat!("SELECT ", user_columns!(), " FROM users WHERE id = ?");
-        let row: Option<UserRow> = sqlx::query_as(SQL)
-            .bind(id)
-            .fetch_optional(&self.readers)
-            .await
-            .map_err(map_err)?;
+        let row = self
+            .read(move |connection| rows::first(connection, SQL, [id], rows::user_row))
+            .await?;
         row.map(UserRecord::try_from).transpose()
     }
 

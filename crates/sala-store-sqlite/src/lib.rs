@@ -58,7 +58,9 @@ macro_rules! message_select {
 mod accounts;
 mod messages;
 mod moderation;
+mod reader;
 mod rooms;
+mod rows;
 mod sessions;
 mod writer;
 
@@ -71,6 +73,8 @@ pub struct SqliteStore {
     messages: writer::MessageWriter,
     /// Reads, concurrent with the writer thanks to WAL.
     readers: SqlitePool,
+    /// The reads the chat path makes most, on threads of their own.
+    hot_readers: reader::Readers,
 }
 
 impl SqliteStore {
@@ -103,11 +107,22 @@ impl SqliteStore {
             .await
             .map_err(map_err)?;
         let messages = writer::MessageWriter::start(path)?;
+        let hot_readers = reader::Readers::start(path)?;
         Ok(Self {
             writer,
             messages,
             readers,
+            hot_readers,
         })
+    }
+
+    /// Runs `read` on one of the readers' `rusqlite` connections.
+    async fn read<T, F>(&self, read: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&rusqlite::Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.hot_readers.read(read).await
     }
 
     async fn user_where(
@@ -146,6 +161,7 @@ impl Store for SqliteStore {
 
     async fn close(&self) {
         self.readers.close().await;
+        self.hot_readers.close().await;
         self.messages.close().await;
         self.writer.close().await;
     }

@@ -1,19 +1,19 @@
-//! Messages: read by page here; sends and changes are written in batches, one transaction
-//! and one fsync each, by the message writer's thread (writer.rs). Every write that changes
+//! Messages: read by page here, on the readers' threads (reader.rs); sends and changes are
+//! written in batches, one transaction and one fsync each, by the message writer's thread
+//! (writer.rs). Every write that changes
 //! something takes the next position of the log from `sqlite_sequence`'s row for
 //! `messages`, the counter message ids come from, so ids and change positions are one
 //! sequence (the single writer orders them as they commit).
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sala_store::rows::{MessageRow, ReactionRow, attach_reactions, millis};
+use sala_store::rows::millis;
 use sala_store::{
     MessageQuery, MessageRecord, MessageStore, MessageWrite, MessageWritten, StoreError,
 };
-use sqlx::SqliteConnection;
 
-use crate::SqliteStore;
-use crate::error::map_err;
+use crate::error::map_rusqlite;
+use crate::{SqliteStore, rows};
 
 #[async_trait]
 impl MessageStore for SqliteStore {
@@ -29,8 +29,11 @@ impl MessageStore for SqliteStore {
         room_id: i64,
         message_id: i64,
     ) -> Result<Option<MessageRecord>, StoreError> {
-        let mut connection = self.readers.acquire().await.map_err(map_err)?;
-        read_message(&mut connection, room_id, message_id).await
+        const SQL: &str = concat!(message_select!(), "WHERE m.id = ? AND m.room_id = ?");
+        self.read(move |connection| {
+            Ok(rows::messages(connection, SQL, (message_id, room_id))?.pop())
+        })
+        .await
     }
 
     async fn thread(
@@ -42,22 +45,18 @@ impl MessageStore for SqliteStore {
     ) -> Result<(Vec<MessageRecord>, bool), StoreError> {
         const SQL: &str = concat!(
             message_select!(),
-            "WHERE m.room_id = ? AND (m.id = ? OR m.reply_to = ?) AND m.id > ? \
-             ORDER BY m.id ASC LIMIT ?"
+            "WHERE m.room_id = ?1 AND (m.id = ?2 OR m.reply_to = ?2) AND m.id > ?3 \
+             ORDER BY m.id ASC LIMIT ?4"
         );
-        let mut connection = self.readers.acquire().await.map_err(map_err)?;
-        let mut rows: Vec<MessageRow> = sqlx::query_as(SQL)
-            .bind(room_id)
-            .bind(root)
-            .bind(root)
-            .bind(after.unwrap_or(0))
-            .bind(i64::from(limit) + 1)
-            .fetch_all(&mut *connection)
-            .await
-            .map_err(map_err)?;
-        let more = rows.len() > limit as usize;
-        rows.truncate(limit as usize);
-        Ok((records(&mut connection, rows).await?, more))
+        self.read(move |connection| {
+            let fetch = i64::from(limit) + 1;
+            let mut messages =
+                rows::messages(connection, SQL, (room_id, root, after.unwrap_or(0), fetch))?;
+            let more = messages.len() > limit as usize;
+            messages.truncate(limit as usize);
+            Ok((messages, more))
+        })
+        .await
     }
 
     async fn changes_after(
@@ -70,28 +69,24 @@ impl MessageStore for SqliteStore {
             message_select!(),
             "WHERE m.room_id = ? AND m.seq > ? ORDER BY m.seq ASC LIMIT ?"
         );
-        let mut connection = self.readers.acquire().await.map_err(map_err)?;
-        let mut rows: Vec<MessageRow> = sqlx::query_as(SQL)
-            .bind(room_id)
-            .bind(after)
-            .bind(i64::from(limit) + 1)
-            .fetch_all(&mut *connection)
-            .await
-            .map_err(map_err)?;
-        let more = rows.len() > limit as usize;
-        rows.truncate(limit as usize);
-        Ok((records(&mut connection, rows).await?, more))
+        self.read(move |connection| {
+            let fetch = i64::from(limit) + 1;
+            let mut messages = rows::messages(connection, SQL, (room_id, after, fetch))?;
+            let more = messages.len() > limit as usize;
+            messages.truncate(limit as usize);
+            Ok((messages, more))
+        })
+        .await
     }
 
     async fn latest_position(&self, room_id: i64) -> Result<i64, StoreError> {
-        let mut connection = self.readers.acquire().await.map_err(map_err)?;
-        let (latest,): (i64,) =
-            sqlx::query_as("SELECT COALESCE(MAX(seq), 0) FROM messages WHERE room_id = ?")
-                .bind(room_id)
-                .fetch_one(&mut *connection)
-                .await
-                .map_err(map_err)?;
-        Ok(latest)
+        self.read(move |connection| {
+            connection
+                .prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM messages WHERE room_id = ?")
+                .and_then(|mut statement| statement.query_row([room_id], |row| row.get(0)))
+                .map_err(map_rusqlite)
+        })
+        .await
     }
 
     async fn messages_since(
@@ -106,15 +101,10 @@ impl MessageStore for SqliteStore {
                ON rr.id = mm.room_id WHERE mm.user_id = ? AND rr.archived_at IS NULL) \
              AND m.created_at >= ? AND m.deleted_at IS NULL ORDER BY m.id ASC LIMIT ?"
         );
-        let mut connection = self.readers.acquire().await.map_err(map_err)?;
-        let rows: Vec<MessageRow> = sqlx::query_as(SQL)
-            .bind(user_id)
-            .bind(millis(since))
-            .bind(i64::from(limit))
-            .fetch_all(&mut *connection)
-            .await
-            .map_err(map_err)?;
-        records(&mut connection, rows).await
+        self.read(move |connection| {
+            rows::messages(connection, SQL, (user_id, millis(since), i64::from(limit)))
+        })
+        .await
     }
 
     async fn list_messages(
@@ -122,85 +112,23 @@ impl MessageStore for SqliteStore {
         room_id: i64,
         query: MessageQuery,
     ) -> Result<(Vec<MessageRecord>, bool), StoreError> {
-        let fetch = query.fetch();
-        let before = query.before.unwrap_or(i64::MAX);
-        let mut connection = self.readers.acquire().await.map_err(map_err)?;
-        let rows: Vec<MessageRow> = match query.after {
-            Some(after) => {
-                const SQL: &str = concat!(
-                    message_select!(),
-                    "WHERE m.room_id = ? AND m.id > ? AND m.id < ? ORDER BY m.id ASC LIMIT ?"
-                );
-                sqlx::query_as(SQL)
-                    .bind(room_id)
-                    .bind(after)
-                    .bind(before)
-                    .bind(fetch)
-                    .fetch_all(&mut *connection)
-                    .await
-            }
-            None => {
-                const SQL: &str = concat!(
-                    message_select!(),
-                    "WHERE m.room_id = ? AND m.id < ? ORDER BY m.id DESC LIMIT ?"
-                );
-                sqlx::query_as(SQL)
-                    .bind(room_id)
-                    .bind(before)
-                    .bind(fetch)
-                    .fetch_all(&mut *connection)
-                    .await
-            }
-        }
-        .map_err(map_err)?;
-        let (rows, more) = query.finish(rows);
-        Ok((records(&mut connection, rows).await?, more))
-    }
-}
-
-/// The records of the rows read, with their reactions (read only for those that have any).
-async fn records(
-    connection: &mut SqliteConnection,
-    rows: Vec<MessageRow>,
-) -> Result<Vec<MessageRecord>, StoreError> {
-    let with_reactions: Vec<i64> = rows
-        .iter()
-        .filter(|row| row.reaction_rows() > 0)
-        .map(MessageRow::id)
-        .collect();
-    let mut messages = rows
-        .into_iter()
-        .map(MessageRecord::try_from)
-        .collect::<Result<Vec<_>, _>>()?;
-    if !with_reactions.is_empty() {
-        let ids = serde_json::to_string(&with_reactions)
-            .map_err(|err| StoreError::Backend(Box::new(err)))?;
-        let reactions: Vec<ReactionRow> = sqlx::query_as(
-            "SELECT r.message_id, r.emoji, u.username FROM message_reactions r \
-             JOIN users u ON u.id = r.user_id \
-             WHERE r.message_id IN (SELECT value FROM json_each(?)) \
-             ORDER BY r.message_id, r.position",
-        )
-        .bind(ids)
-        .fetch_all(&mut *connection)
+        const AFTER: &str = concat!(
+            message_select!(),
+            "WHERE m.room_id = ? AND m.id > ? AND m.id < ? ORDER BY m.id ASC LIMIT ?"
+        );
+        const BEFORE: &str = concat!(
+            message_select!(),
+            "WHERE m.room_id = ? AND m.id < ? ORDER BY m.id DESC LIMIT ?"
+        );
+        self.read(move |connection| {
+            let fetch = query.fetch();
+            let before = query.before.unwrap_or(i64::MAX);
+            let messages = match query.after {
+                Some(after) => rows::messages(connection, AFTER, (room_id, after, before, fetch))?,
+                None => rows::messages(connection, BEFORE, (room_id, before, fetch))?,
+            };
+            Ok(query.finish(messages))
+        })
         .await
-        .map_err(map_err)?;
-        attach_reactions(&mut messages, reactions);
     }
-    Ok(messages)
-}
-
-async fn read_message(
-    connection: &mut SqliteConnection,
-    room_id: i64,
-    message_id: i64,
-) -> Result<Option<MessageRecord>, StoreError> {
-    const SQL: &str = concat!(message_select!(), "WHERE m.id = ? AND m.room_id = ?");
-    let row: Option<MessageRow> = sqlx::query_as(SQL)
-        .bind(message_id)
-        .bind(room_id)
-        .fetch_optional(&mut *connection)
-        .await
-        .map_err(map_err)?;
-    Ok(records(connection, row.into_iter().collect()).await?.pop())
 }

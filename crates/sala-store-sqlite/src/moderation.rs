@@ -2,15 +2,15 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sala_store::rows::{AuditRow, InviteRow, RestrictionRow, millis};
+use sala_store::rows::{AuditRow, InviteRow, millis};
 use sala_store::{
     AuditRecord, InviteRecord, Moderation, ModerationAction, ModerationStore, Restriction,
     RestrictionRecord, StoreError,
 };
 use sqlx::{Sqlite, Transaction};
 
-use crate::SqliteStore;
 use crate::error::map_err;
+use crate::{SqliteStore, rows};
 
 #[async_trait]
 impl ModerationStore for SqliteStore {
@@ -49,18 +49,18 @@ impl ModerationStore for SqliteStore {
         kind: Restriction,
         now: DateTime<Utc>,
     ) -> Result<Option<RestrictionRecord>, StoreError> {
-        let row: Option<RestrictionRow> = sqlx::query_as(
-            "SELECT reason, created_at, expires_at FROM room_restrictions \
-             WHERE room_id = ? AND user_id = ? AND kind = ? \
-             AND (expires_at IS NULL OR expires_at > ?)",
-        )
-        .bind(room_id)
-        .bind(user_id)
-        .bind(kind.as_str())
-        .bind(millis(now))
-        .fetch_optional(&self.readers)
-        .await
-        .map_err(map_err)?;
+        let row = self
+            .read(move |connection| {
+                rows::first(
+                    connection,
+                    "SELECT reason, created_at, expires_at FROM room_restrictions \
+                     WHERE room_id = ? AND user_id = ? AND kind = ? \
+                     AND (expires_at IS NULL OR expires_at > ?)",
+                    (room_id, user_id, kind.as_str(), millis(now)),
+                    rows::restriction_row,
+                )
+            })
+            .await?;
         row.map(RestrictionRecord::try_from).transpose()
     }
 

@@ -12,7 +12,7 @@ use sala_store::{
 use sqlx::SqlitePool;
 
 use crate::error::map_err;
-use crate::{SqliteStore, only_row};
+use crate::{SqliteStore, only_row, rows};
 
 /// The case-folded text that room search matches against.
 fn room_search_text(name: &str, topic: Option<&str>) -> String {
@@ -78,11 +78,10 @@ impl RoomStore for SqliteStore {
 
     async fn get_room(&self, name: &str) -> Result<Option<RoomRecord>, StoreError> {
         const SQL: &str = concat!(room_select!(), "WHERE r.name = ? AND r.archived_at IS NULL");
-        let row: Option<RoomRow> = sqlx::query_as(SQL)
-            .bind(name)
-            .fetch_optional(&self.readers)
-            .await
-            .map_err(map_err)?;
+        let name = name.to_owned();
+        let row = self
+            .read(move |connection| rows::first(connection, SQL, [name], rows::room_row))
+            .await?;
         row.map(RoomRecord::try_from).transpose()
     }
 
@@ -184,14 +183,17 @@ impl RoomStore for SqliteStore {
     }
 
     async fn role_in(&self, user_id: i64, room_id: i64) -> Result<Option<Role>, StoreError> {
-        let role: Option<(String,)> =
-            sqlx::query_as("SELECT role FROM memberships WHERE user_id = ? AND room_id = ?")
-                .bind(user_id)
-                .bind(room_id)
-                .fetch_optional(&self.readers)
-                .await
-                .map_err(map_err)?;
-        role.map(|(role,)| parse_role(&role)).transpose()
+        let role: Option<String> = self
+            .read(move |connection| {
+                rows::first(
+                    connection,
+                    "SELECT role FROM memberships WHERE user_id = ? AND room_id = ?",
+                    [user_id, room_id],
+                    |row| row.get(0),
+                )
+            })
+            .await?;
+        role.map(|role| parse_role(&role)).transpose()
     }
 
     async fn set_role(&self, user_id: i64, room_id: i64, role: Role) -> Result<bool, StoreError> {
@@ -255,6 +257,11 @@ impl RoomStore for SqliteStore {
         room_id: i64,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        // Every join of a room asks this, and nearly always of a member already: a read
+        // says so without taking the write lock (a member never has an invite pending).
+        if self.role_in(user_id, room_id).await?.is_some() {
+            return Ok(());
+        }
         let mut tx = self
             .writer
             .begin_with("BEGIN IMMEDIATE")
@@ -312,21 +319,23 @@ impl RoomStore for SqliteStore {
     }
 
     async fn busy_members(&self, room_id: i64, limit: u32) -> Result<Vec<BusyMember>, StoreError> {
-        let rows: Vec<(String, Option<String>)> = sqlx::query_as(
-            "SELECT u.username, u.status_note FROM users u \
-             WHERE u.busy <> 0 AND EXISTS \
-               (SELECT 1 FROM memberships m WHERE m.user_id = u.id AND m.room_id = ?) \
-             ORDER BY u.username_key LIMIT ?",
-        )
-        .bind(room_id)
-        .bind(i64::from(limit))
-        .fetch_all(&self.readers)
+        self.read(move |connection| {
+            rows::all(
+                connection,
+                "SELECT u.username, u.status_note FROM users u \
+                 WHERE u.busy <> 0 AND EXISTS \
+                   (SELECT 1 FROM memberships m WHERE m.user_id = u.id AND m.room_id = ?) \
+                 ORDER BY u.username_key LIMIT ?",
+                [room_id, i64::from(limit)],
+                |row| {
+                    Ok(BusyMember {
+                        username: row.get(0)?,
+                        note: row.get(1)?,
+                    })
+                },
+            )
+        })
         .await
-        .map_err(map_err)?;
-        Ok(rows
-            .into_iter()
-            .map(|(username, note)| BusyMember { username, note })
-            .collect())
     }
 
     async fn set_quiet(&self, user_id: i64, room_id: i64, quiet: bool) -> Result<(), StoreError> {

@@ -2,11 +2,11 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sala_store::rows::{SessionRow, millis};
+use sala_store::rows::millis;
 use sala_store::{NewSession, SessionRecord, SessionStore, StoreError};
 
-use crate::SqliteStore;
 use crate::error::map_err;
+use crate::{SqliteStore, rows};
 
 #[async_trait]
 impl SessionStore for SqliteStore {
@@ -25,13 +25,18 @@ impl SessionStore for SqliteStore {
     }
 
     async fn get_session(&self, id: &str) -> Result<Option<SessionRecord>, StoreError> {
-        let row: Option<SessionRow> = sqlx::query_as(
-            "SELECT id, user_id, created_at, expires_at, revoked_at FROM sessions WHERE id = ?",
-        )
-        .bind(id)
-        .fetch_optional(&self.readers)
-        .await
-        .map_err(map_err)?;
+        let id = id.to_owned();
+        let row = self
+            .read(move |connection| {
+                rows::first(
+                    connection,
+                    "SELECT id, user_id, created_at, expires_at, revoked_at FROM sessions \
+                     WHERE id = ?",
+                    [id],
+                    rows::session_row,
+                )
+            })
+            .await?;
         row.map(SessionRecord::try_from).transpose()
     }
 

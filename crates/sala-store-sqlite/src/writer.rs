@@ -19,9 +19,8 @@ use std::path::Path;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OpenFlags, OptionalExtension as _, Transaction, TransactionBehavior};
-use sala_store::rows::{ReactionRow, attach_reactions, millis};
+use sala_store::rows::millis;
 use sala_store::{
     Appended, ChangeKind, MAX_REACTION_KINDS, Mentions, MessageChange, MessageRecord, MessageWrite,
     MessageWritten, NewMessage, StoreError, WriteRefusal,
@@ -29,6 +28,8 @@ use sala_store::{
 use tokio::sync::oneshot;
 
 use crate::error::map_rusqlite;
+use crate::rows;
+use sala_store::rows::from_millis;
 
 /// How long a write waits for the other writer's transaction (sqlx's) to end.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -117,9 +118,9 @@ fn run(path: &Path, mut connection: Option<Connection>, commands: &mpsc::Receive
             Command::Write { batch, done } => {
                 let outcome = match connection.as_mut() {
                     Some(connection) => write_batch(connection, &mut names, batch),
-                    None => {
-                        open(path).and_then(|opened| write_batch(connection.insert(opened), &mut names, batch))
-                    }
+                    None => open(path).and_then(|opened| {
+                        write_batch(connection.insert(opened), &mut names, batch)
+                    }),
                 };
                 if let Err(err) = &outcome {
                     // A failed write (a full disk, an I/O error) leaves the connection in a
@@ -542,33 +543,9 @@ fn reread(
     message_id: i64,
 ) -> Result<MessageRecord, StoreError> {
     const SQL: &str = concat!(message_select!(), "WHERE m.id = ? AND m.room_id = ?");
-    let (mut record, reaction_rows) = tx
-        .prepare_cached(SQL)
-        .and_then(|mut statement| {
-            statement
-                .query_row((message_id, room_id), stored_message)
-                .optional()
-        })
-        .map_err(map_rusqlite)?
-        .ok_or(StoreError::NotFound)?
-        .into_record()?;
-    if reaction_rows > 0 {
-        let reactions: Vec<ReactionRow> = tx
-            .prepare_cached(
-                "SELECT r.message_id, r.emoji, u.username FROM message_reactions r \
-                 JOIN users u ON u.id = r.user_id WHERE r.message_id = ? ORDER BY r.position",
-            )
-            .and_then(|mut statement| {
-                statement
-                    .query_map([message_id], |row| {
-                        Ok((row.get(0)?, row.get(1)?, row.get(2)?))
-                    })?
-                    .collect()
-            })
-            .map_err(map_rusqlite)?;
-        attach_reactions(std::slice::from_mut(&mut record), reactions);
-    }
-    Ok(record)
+    rows::messages(tx, SQL, (message_id, room_id))?
+        .pop()
+        .ok_or(StoreError::NotFound)
 }
 
 /// Rooms' and users' names by id, as read once: a name never changes (nothing renames a
@@ -585,11 +562,21 @@ const MAX_NAMES: usize = 32_768;
 
 impl Names {
     fn room(&mut self, tx: &Transaction<'_>, room_id: i64) -> Result<String, StoreError> {
-        Self::name(&mut self.rooms, tx, "SELECT name FROM rooms WHERE id = ?", room_id)
+        Self::name(
+            &mut self.rooms,
+            tx,
+            "SELECT name FROM rooms WHERE id = ?",
+            room_id,
+        )
     }
 
     fn user(&mut self, tx: &Transaction<'_>, user_id: i64) -> Result<String, StoreError> {
-        Self::name(&mut self.users, tx, "SELECT username FROM users WHERE id = ?", user_id)
+        Self::name(
+            &mut self.users,
+            tx,
+            "SELECT username FROM users WHERE id = ?",
+            user_id,
+        )
     }
 
     fn name(
@@ -612,82 +599,6 @@ impl Names {
         known.insert(id, name.clone());
         Ok(name)
     }
-}
-
-/// A row of `message_select!`, as SQLite gave it.
-struct StoredMessage {
-    id: i64,
-    seq: i64,
-    room: String,
-    user_id: i64,
-    username: String,
-    text: String,
-    client_id: Option<String>,
-    assistant: bool,
-    created_at: i64,
-    edited_at: Option<i64>,
-    deleted_at: Option<i64>,
-    reply_to: Option<i64>,
-    replies: i64,
-    last_reply_at: Option<i64>,
-    reaction_rows: i64,
-    mentions: String,
-    mentions_room: bool,
-}
-
-/// Reads the columns of `message_select!`, in its order.
-fn stored_message(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredMessage> {
-    Ok(StoredMessage {
-        id: row.get(0)?,
-        seq: row.get(1)?,
-        room: row.get(2)?,
-        user_id: row.get(3)?,
-        username: row.get(4)?,
-        text: row.get(5)?,
-        client_id: row.get(6)?,
-        assistant: row.get(7)?,
-        created_at: row.get(8)?,
-        edited_at: row.get(9)?,
-        deleted_at: row.get(10)?,
-        reply_to: row.get(11)?,
-        replies: row.get(12)?,
-        last_reply_at: row.get(13)?,
-        reaction_rows: row.get(14)?,
-        mentions: row.get(15)?,
-        mentions_room: row.get(16)?,
-    })
-}
-
-impl StoredMessage {
-    /// The record (its reactions still to attach), and how many reactions it has.
-    fn into_record(self) -> Result<(MessageRecord, i64), StoreError> {
-        let record = MessageRecord {
-            id: self.id,
-            seq: self.seq,
-            room: self.room,
-            user_id: self.user_id,
-            username: self.username,
-            text: self.text,
-            client_id: self.client_id,
-            assistant: self.assistant,
-            created_at: from_millis(self.created_at)?,
-            edited_at: self.edited_at.map(from_millis).transpose()?,
-            deleted: self.deleted_at.is_some(),
-            reply_to: self.reply_to,
-            replies: u32::try_from(self.replies).unwrap_or(0),
-            last_reply_at: self.last_reply_at.map(from_millis).transpose()?,
-            reactions: Vec::new(),
-            mentions: serde_json::from_str(&self.mentions)
-                .map_err(|err| StoreError::Backend(Box::new(err)))?,
-            mentions_room: self.mentions_room,
-        };
-        Ok((record, self.reaction_rows))
-    }
-}
-
-fn from_millis(ms: i64) -> Result<DateTime<Utc>, StoreError> {
-    DateTime::from_timestamp_millis(ms)
-        .ok_or_else(|| StoreError::Backend(format!("stored timestamp {ms} is out of range").into()))
 }
 
 /// The names a message shows as mentioned, as stored: a JSON array of strings.

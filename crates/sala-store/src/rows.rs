@@ -15,21 +15,21 @@ pub fn millis(at: DateTime<Utc>) -> i64 {
     at.timestamp_millis()
 }
 
-fn from_millis(ms: i64) -> Result<DateTime<Utc>, StoreError> {
+pub fn from_millis(ms: i64) -> Result<DateTime<Utc>, StoreError> {
     DateTime::from_timestamp_millis(ms)
         .ok_or_else(|| StoreError::Backend(format!("stored timestamp {ms} is out of range").into()))
 }
 
 #[derive(sqlx::FromRow)]
 pub struct UserRow {
-    id: i64,
-    username: String,
-    email: Option<String>,
-    password_hash: String,
-    busy: bool,
-    status_note: Option<String>,
-    busy_since: Option<i64>,
-    created_at: i64,
+    pub id: i64,
+    pub username: String,
+    pub email: Option<String>,
+    pub password_hash: String,
+    pub busy: bool,
+    pub status_note: Option<String>,
+    pub busy_since: Option<i64>,
+    pub created_at: i64,
 }
 
 impl TryFrom<UserRow> for UserRecord {
@@ -52,11 +52,11 @@ impl TryFrom<UserRow> for UserRecord {
 
 #[derive(sqlx::FromRow)]
 pub struct SessionRow {
-    id: String,
-    user_id: i64,
-    created_at: i64,
-    expires_at: i64,
-    revoked_at: Option<i64>,
+    pub id: String,
+    pub user_id: i64,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub revoked_at: Option<i64>,
 }
 
 impl TryFrom<SessionRow> for SessionRecord {
@@ -74,13 +74,13 @@ impl TryFrom<SessionRow> for SessionRecord {
 
 #[derive(sqlx::FromRow)]
 pub struct RoomRow {
-    id: i64,
-    name: String,
-    kind: String,
-    members_invite: bool,
-    topic: Option<String>,
-    created_by: Option<String>,
-    created_at: i64,
+    pub id: i64,
+    pub name: String,
+    pub kind: String,
+    pub members_invite: bool,
+    pub topic: Option<String>,
+    pub created_by: Option<String>,
+    pub created_at: i64,
 }
 
 impl TryFrom<RoomRow> for RoomRecord {
@@ -127,24 +127,24 @@ impl TryFrom<MemberRoomRow> for MemberRoomRecord {
 /// ([`MessageRow::reaction_rows`] says whether there are any to read).
 #[derive(sqlx::FromRow)]
 pub struct MessageRow {
-    id: i64,
-    seq: i64,
-    room: String,
-    user_id: i64,
-    username: String,
-    text: String,
-    client_id: Option<String>,
-    assistant: bool,
-    created_at: i64,
-    edited_at: Option<i64>,
-    deleted_at: Option<i64>,
-    reply_to: Option<i64>,
-    replies: i64,
-    last_reply_at: Option<i64>,
-    reaction_rows: i64,
+    pub id: i64,
+    pub seq: i64,
+    pub room: String,
+    pub user_id: i64,
+    pub username: String,
+    pub text: String,
+    pub client_id: Option<String>,
+    pub assistant: bool,
+    pub created_at: i64,
+    pub edited_at: Option<i64>,
+    pub deleted_at: Option<i64>,
+    pub reply_to: Option<i64>,
+    pub replies: i64,
+    pub last_reply_at: Option<i64>,
+    pub reaction_rows: i64,
     /// A JSON array of usernames.
-    mentions: String,
-    mentions_room: bool,
+    pub mentions: String,
+    pub mentions_room: bool,
 }
 
 impl MessageRow {
@@ -268,9 +268,9 @@ fn bad_value(column: &str, value: &str) -> StoreError {
 
 #[derive(sqlx::FromRow)]
 pub struct RestrictionRow {
-    reason: Option<String>,
-    created_at: i64,
-    expires_at: Option<i64>,
+    pub reason: Option<String>,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
 }
 
 impl TryFrom<RestrictionRow> for RestrictionRecord {
