@@ -3,7 +3,8 @@
 //!
 //! Setup: one publisher fills the room with `--backlog` messages, closed loop, and keeps
 //! the id of every ack. Then for `--duration` seconds, `--joiners` clients each loop:
-//! connect, `join` with `since` = a random backlog id, wait for `joined`, check its history,
+//! connect, `join` with `since` = a random backlog id (or, with `--resume-within N`, one of
+//! the newest N), wait for `joined`, check its history,
 //! close. Meanwhile the publisher goes on sending at `--rate` msg/s, so resumes race with
 //! new messages. Ids increase within a room but are not consecutive (they are unique across
 //! rooms), so the check compares the history with the acked ids: see [`check_resume`].
@@ -44,6 +45,11 @@ pub struct HistoryArgs {
     /// Clients resuming at once, each in a loop.
     #[arg(long, default_value_t = 8)]
     joiners: usize,
+    /// Resume from one of the newest N messages stored (each join then carries about N/2
+    /// messages of history, plus what arrives meanwhile) instead of from anywhere in the
+    /// backlog (0).
+    #[arg(long, default_value_t = 0)]
+    resume_within: usize,
     /// Seconds of resuming.
     #[arg(long, default_value_t = 10)]
     duration: u64,
@@ -232,6 +238,7 @@ pub async fn run(args: HistoryArgs) -> anyhow::Result<()> {
                 token: tokens[n].clone(),
                 room: args.room.clone(),
                 backlog: backlog.clone(),
+                resume_within: args.resume_within,
                 known: known.clone(),
                 resumed: resumed.clone(),
             };
@@ -270,6 +277,7 @@ pub async fn run(args: HistoryArgs) -> anyhow::Result<()> {
         "backlog": args.backlog,
         "fill_secs": fill_secs,
         "joiners": args.joiners,
+        "resume_within": args.resume_within,
         "duration_secs": resume_secs,
         "joins": joins,
         "joins_per_sec": report::per_sec(joins, resume_secs),
@@ -422,16 +430,31 @@ struct Joiner {
     token: String,
     room: String,
     backlog: Arc<Vec<i64>>,
+    /// See [`HistoryArgs::resume_within`].
+    resume_within: usize,
     known: Arc<Known>,
     resumed: Arc<Resumed>,
 }
 
 impl Joiner {
+    /// Where the next resume starts: a backlog id, or one of the newest `resume_within`.
+    fn pick_since(&self, random: &mut SplitMix) -> i64 {
+        if self.resume_within > 0 {
+            let known = self.known.lock();
+            let newest = &known[known.len().saturating_sub(self.resume_within)..];
+            if !newest.is_empty() {
+                let pick = usize::try_from(random.next() % newest.len() as u64).unwrap_or(0);
+                return newest[pick];
+            }
+        }
+        let pick = usize::try_from(random.next() % self.backlog.len() as u64).unwrap_or(0);
+        self.backlog[pick]
+    }
+
     async fn run(self, deadline: Instant, seed: u64) {
         let mut random = SplitMix(seed);
         while Instant::now() < deadline {
-            let pick = usize::try_from(random.next() % self.backlog.len() as u64).unwrap_or(0);
-            let since = self.backlog[pick];
+            let since = self.pick_since(&mut random);
             let newest_before = self.known.newest().unwrap_or(since);
             let joined = match setup::connect_and_join(
                 &self.target,
