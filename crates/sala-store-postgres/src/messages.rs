@@ -5,7 +5,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sala_store::rows::{MessageRow, ReactionRow, attach_reactions, millis};
+use sala_store::rows::{MessageRow, ReactionRow, attach_reactions, from_millis, millis};
 use sala_store::{
     Appended, ChangeKind, MAX_REACTION_KINDS, Mentions, MessageChange, MessageQuery, MessageRecord,
     MessageStore, MessageWrite, MessageWritten, NewMessage, StoreError, WriteRefusal,
@@ -300,32 +300,50 @@ struct Target {
 }
 
 impl PostgresStore {
+    /// The message the sender already stored with this `client_id`, if any, as a repeat.
+    async fn stored_before(
+        tx: &mut Transaction<'_, Postgres>,
+        message: &NewMessage,
+    ) -> Result<Option<MessageWritten>, StoreError> {
+        let Some(client_id) = &message.client_id else {
+            return Ok(None);
+        };
+        let existing: Option<(i64, i64)> = sqlx::query_as(
+            "SELECT id, room_id FROM messages WHERE user_id = $1 AND client_id = $2",
+        )
+        .bind(message.user_id)
+        .bind(client_id)
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(map_err)?;
+        let Some((id, room_id)) = existing else {
+            return Ok(None);
+        };
+        Ok(Some(MessageWritten::Appended {
+            appended: Appended {
+                record: reread(tx, room_id, id).await?,
+                is_new: false,
+            },
+            thread_root: None,
+            follows: None,
+        }))
+    }
+
     /// Stores one message inside `tx`, or finds the one its `client_id` already stored.
+    ///
+    /// A plain send is one statement, one round trip (issue 20): it draws the position,
+    /// inserts, lets the unique index on `(user_id, client_id)` tell a repeat (no row), and
+    /// returns the room's and the author's names, so the record is built, not read back. A
+    /// reply looks for a repeat first (its root may have been deleted since the first time,
+    /// and a repeat is answered as the first time was).
     async fn append_one(
         tx: &mut Transaction<'_, Postgres>,
         message: &NewMessage,
     ) -> Result<MessageWritten, StoreError> {
-        if let Some(client_id) = &message.client_id {
-            let existing: Option<(i64, i64)> = sqlx::query_as(
-                "SELECT id, room_id FROM messages WHERE user_id = $1 AND client_id = $2",
-            )
-            .bind(message.user_id)
-            .bind(client_id)
-            .fetch_optional(&mut **tx)
-            .await
-            .map_err(map_err)?;
-            if let Some((id, room_id)) = existing {
-                return Ok(MessageWritten::Appended {
-                    appended: Appended {
-                        record: reread(tx, room_id, id).await?,
-                        is_new: false,
-                    },
-                    thread_root: None,
-                    follows: None,
-                });
-            }
-        }
         if let Some(root) = message.reply_to {
+            if let Some(repeat) = Self::stored_before(tx, message).await? {
+                return Ok(repeat);
+            }
             let live: Option<(i64,)> = sqlx::query_as(
                 "SELECT id FROM messages WHERE id = $1 AND room_id = $2 AND deleted_at IS NULL",
             )
@@ -338,13 +356,16 @@ impl PostgresStore {
                 return Ok(MessageWritten::Refused(WriteRefusal::NoSuchMessage));
             }
         }
-        let id = next_position(tx).await?;
-        sqlx::query(
-            "INSERT INTO messages (id, seq, room_id, user_id, text, client_id, assistant, \
-             created_at, reply_to, mentions, mentions_room) \
-             OVERRIDING SYSTEM VALUE VALUES ($1, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        let mentions = mention_names(&message.mentions)?;
+        let inserted: Option<(i64, String, String)> = sqlx::query_as(
+            "WITH next AS (SELECT nextval(pg_get_serial_sequence('messages', 'id')) AS id) \
+             INSERT INTO messages (id, seq, room_id, user_id, text, client_id, assistant, \
+             created_at, reply_to, mentions, mentions_room) OVERRIDING SYSTEM VALUE \
+             SELECT next.id, next.id, $1, $2, $3, $4, $5, $6, $7, $8, $9 FROM next \
+             ON CONFLICT (user_id, client_id) WHERE client_id IS NOT NULL DO NOTHING \
+             RETURNING id, (SELECT name FROM rooms WHERE id = $1), \
+             (SELECT username FROM users WHERE id = $2)",
         )
-        .bind(id)
         .bind(message.room_id)
         .bind(message.user_id)
         .bind(&message.text)
@@ -352,11 +373,18 @@ impl PostgresStore {
         .bind(message.assistant)
         .bind(millis(message.created_at))
         .bind(message.reply_to)
-        .bind(mention_names(&message.mentions)?)
+        .bind(mentions)
         .bind(message.mentions.room)
-        .execute(&mut **tx)
+        .fetch_optional(&mut **tx)
         .await
         .map_err(map_err)?;
+        let Some((id, room, username)) = inserted else {
+            // The index refused it: the sender stored this client_id before (a send of it
+            // in flight elsewhere was waited for, and has committed).
+            return Self::stored_before(tx, message)
+                .await?
+                .ok_or(StoreError::NotFound);
+        };
         for (user_id, _) in &message.mentions.users {
             sqlx::query(
                 "INSERT INTO message_mentions (user_id, message_id) VALUES ($1, $2) \
@@ -385,9 +413,35 @@ impl PostgresStore {
             }
             None => None,
         };
+        // A new message has no reactions, replies or edits yet.
+        let record = MessageRecord {
+            id,
+            seq: id,
+            room,
+            user_id: message.user_id,
+            username,
+            text: message.text.clone(),
+            client_id: message.client_id.clone(),
+            assistant: message.assistant,
+            // As stored: to the millisecond.
+            created_at: from_millis(millis(message.created_at))?,
+            edited_at: None,
+            deleted: false,
+            reply_to: message.reply_to,
+            replies: 0,
+            last_reply_at: None,
+            reactions: Vec::new(),
+            mentions: message
+                .mentions
+                .users
+                .iter()
+                .map(|(_, name)| name.clone())
+                .collect(),
+            mentions_room: message.mentions.room,
+        };
         Ok(MessageWritten::Appended {
             appended: Appended {
-                record: reread(tx, message.room_id, id).await?,
+                record,
                 is_new: true,
             },
             thread_root,
