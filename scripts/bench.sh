@@ -6,6 +6,8 @@
 # SERVER (default: all):
 #   sala            Sala over /ws
 #   sala-socketio   Sala over Socket.io
+#   sala-postgres   Sala over /ws, storing in PostgreSQL (a throwaway server on loopback,
+#                   with its durable defaults: fsync on every commit), not SQLite
 #   rust-bare       the reference servers of ../shared/peers: the ceiling,
 #   node-socketio   Node.js + Express + socket.io,
 #   fastapi-ws      and FastAPI + uvicorn
@@ -21,7 +23,8 @@
 #   fanout-changes  fanout, with 20 % of each publisher's operations edits and reactions
 #                   (Sala /ws only; publishers confirm by ack, as a change has no echo)
 #   churn           200 connections opened (and closed a second later) per second
-#   history         resuming with join + since while the room is busy (Sala /ws only)
+#   history         resuming with join + since from one of the newest 100 messages (about 50
+#                   messages of history each) while the room is busy (Sala /ws only)
 #   idle-max        19,000 joined connections, near the open-file limit (Sala /ws only)
 # --quick           every run shrunk (50 connections, 3 s): checks this script, measures nothing
 #
@@ -48,7 +51,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
 
-all_servers=(sala sala-socketio rust-bare node-socketio fastapi-ws)
+all_servers=(sala sala-socketio sala-postgres rust-bare node-socketio fastapi-ws)
 all_scenarios=(fanout fanout-200 idle rooms rooms-changes fanout-changes dms churn history idle-max)
 
 # What each scenario asks of sala-bench: the subcommand, then its options. The full sizes
@@ -64,7 +67,7 @@ declare -A full=(
   [fanout-changes]="fanout --subscribers 1000 --publishers 10 --duration 20 --drain 10 --changes 20"
   [dms]="rooms --rooms 500 --members 2 --publishers-per-room 2 --duration 20 --dms"
   [churn]="churn --connections-per-sec 200 --duration 10"
-  [history]="history"
+  [history]="history --resume-within 100"
   [idle-max]="idle --connections 19000 --sources 2 --hold 10 --users 50"
 )
 declare -A small=(
@@ -76,7 +79,7 @@ declare -A small=(
   [fanout-changes]="fanout --subscribers 45 --publishers 5 --duration 3 --drain 3 --changes 20"
   [dms]="rooms --rooms 25 --members 2 --publishers-per-room 2 --duration 3 --drain 3 --dms"
   [churn]="churn --connections-per-sec 20 --duration 3"
-  [history]="history --backlog 200 --duration 3"
+  [history]="history --backlog 200 --duration 3 --resume-within 100"
   [idle-max]="idle --connections 100 --sources 2 --hold 1 --users 50"
 )
 # Seconds one run may take, setup included: Sala's fanout setup alone registers and logs in
@@ -88,6 +91,7 @@ quick_limit=120
 declare -A protocol_args=(
   [sala]=""
   [sala-socketio]="--protocol socketio"
+  [sala-postgres]=""
   [rust-bare]="--target peer"
   [node-socketio]="--target peer --protocol socketio"
   [fastapi-ws]="--target peer"
@@ -154,7 +158,8 @@ applies() {
   local server=$1 scenario=$2
   case "$scenario" in
     history | idle-max | rooms-changes | fanout-changes) [ "$server" = sala ] ;;
-    *) return 0 ;;
+    # What the store changes: the writes (the rest is the same server as `sala`).
+    *) [ "$server" != sala-postgres ] || one_of "$scenario" rooms dms fanout ;;
   esac
 }
 
@@ -180,7 +185,7 @@ else
 fi
 bench=$repo/target/release/sala-bench
 
-# For _sala_free_port and _sala_stop_pid; no service is started from it here.
+# For _sala_free_port and _sala_stop_pid, and PostgreSQL for sala-postgres.
 # shellcheck source=scripts/services.sh
 source scripts/services.sh
 
@@ -213,7 +218,7 @@ prepare_peer() {
   esac
 }
 for server in "${servers[@]}"; do
-  case "$server" in sala | sala-socketio) ;; *) prepare_peer "$server" ;; esac
+  case "$server" in sala | sala-socketio | sala-postgres) ;; *) prepare_peer "$server" ;; esac
 done
 
 # The peers do not raise their own open-file soft limit (Sala and sala-bench do), and the
@@ -245,9 +250,23 @@ stop_server() {
 }
 cleanup() {
   stop_server
+  stop_services
   rm -rf "$work"
 }
 trap cleanup EXIT
+
+# sala-postgres: one PostgreSQL for the sitting, as durable as its defaults (a benchmark
+# measures what a deployment would run), and a fresh database for each run.
+if one_of sala-postgres "${servers[@]}"; then
+  SALA_PG_DURABLE=1 start_postgres >&2
+fi
+fresh_postgres_database() {
+  # Called in $(...): a counter would not survive the subshell, the clock does.
+  local name
+  name=bench_$(date +%s%N)
+  psql -q -v ON_ERROR_STOP=1 "$SALA_TEST_POSTGRES_URL" -c "CREATE DATABASE $name" >&2
+  echo "${SALA_TEST_POSTGRES_URL%/*}/$name"
+}
 
 # Starts a fresh server process on CPU 0, logging to $2; sets server_pid and server_url, and
 # records its command line (port and data dir as placeholders) in servers.tsv the first
@@ -257,11 +276,14 @@ start_server() {
   local -a cmd
   port=$(_sala_free_port)
   case "$name" in
-    sala | sala-socketio)
+    sala | sala-socketio | sala-postgres)
       server_data=$(mktemp -d "$work/data.XXXXXX")
       cmd=("$sala" serve --port "$port" --data-dir "$server_data"
         --send-rate 1000000 --send-burst 1000000 --registrations-per-hour 1000000 --login-failures-per-address 1000000 --socketio-sessions-per-minute 1000000 --max-connections-per-address 1000000 --command-rate 1000000 --command-burst 1000000 --max-connections-per-user 1000000
         --rooms-per-hour 1000000 --log-format json)
+      if [ "$name" = sala-postgres ]; then
+        cmd+=(--database-url "$(fresh_postgres_database)")
+      fi
       health=/healthz
       ;;
     rust-bare) cmd=(env "PORT=$port" "$peers/rust-bare/target/release/rust-bare") ;;
@@ -281,6 +303,9 @@ start_server() {
     # The data dir first: its random name could contain the port's digits.
     if [ -n "$server_data" ]; then
       shown=${shown//"$server_data"/\$(mktemp -d)}
+    fi
+    if [ -n "${SALA_TEST_POSTGRES_URL:-}" ]; then
+      shown=${shown//"${SALA_TEST_POSTGRES_URL%/*}"/postgres://postgres@127.0.0.1:\$PG_PORT}
     fi
     shown=${shown//"$repo"\//}
     shown=${shown//"$peers"/\$PEERS}

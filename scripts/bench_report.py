@@ -12,10 +12,11 @@ from pathlib import Path
 
 out, doc = Path(sys.argv[1]), Path(sys.argv[2])
 
-SERVERS = ["sala", "sala-socketio", "rust-bare", "node-socketio", "fastapi-ws"]
+SERVERS = ["sala", "sala-socketio", "sala-postgres", "rust-bare", "node-socketio", "fastapi-ws"]
 TITLES = {
     "sala": "Sala /ws",
     "sala-socketio": "Sala Socket.io",
+    "sala-postgres": "Sala /ws on PostgreSQL",
     "rust-bare": "rust-bare",
     "node-socketio": "node-socketio",
     "fastapi-ws": "fastapi-ws",
@@ -134,7 +135,7 @@ ROWS = [
     ("↳ deliveries/s; p99 latency, ms", "dms", lambda r: f"{rate(r['deliveries_per_sec'])}; {ms(r['latency']['p99_ms'])}"),
     ("churn ({connections_per_sec:g}/s offered): connects/s", "churn", lambda r: rate(r["connects_per_sec"]) + (f" ({r['failed']:,} failed)" if r["failed"] else "")),
     ("↳ connect latency p99, ms", "churn", lambda r: ms(r["connect_latency"]["p99_ms"])),
-    ("history: joins/s; history errors", "history", lambda r: f"{rate(r['joins_per_sec'])}; {r['history_errors']}"),
+    ("history (resume within the newest {resume_within}): joins/s; messages a join; history errors", "history", lambda r: f"{rate(r['joins_per_sec'])}; {r['messages_per_join']:.0f}; {r['history_errors']}"),
     ("idle-max: connections held; server RSS per connection", "idle-max", held),
 ]
 
@@ -215,19 +216,43 @@ def ratio(a, b):
 
 
 closed = lambda r: r["deliveries_per_sec"]
-sala_closed = figure("sala", "fanout", closed)
-sala_p99 = figure("sala", "fanout-200", lambda r: r["latency"]["p99_ms"])
-bare_p99 = figure("rust-bare", "fanout-200", lambda r: r["latency"]["p99_ms"])
-sala_idle = figure("sala", "idle", lambda r: r.get("rss_per_connection_kib"))
-idle_text = "n/a" if sala_idle is None else f"{sala_idle:.1f} KiB ({'met' if sala_idle <= 12 else 'not met'})"
-ratios = (
-    "Ratios from this sitting: Sala /ws closed loop ÷ node-socketio "
-    f"**{ratio(sala_closed, figure('node-socketio', 'fanout', closed))}**, ÷ rust-bare "
-    f"**{ratio(sala_closed, figure('rust-bare', 'fanout', closed))}**; Sala p99 at 200 msg/s ÷ "
-    f"rust-bare's **{ratio(sala_p99, bare_p99)}**; Sala over Socket.io ÷ node-socketio "
-    f"**{ratio(figure('sala-socketio', 'fanout', closed), figure('node-socketio', 'fanout', closed))}**; "
-    f"Sala idle memory per connection (target ≤ 12 KiB) **{idle_text}**."
-)
+# A room's messages: acked by Sala (stored), delivered to the whole room by a peer.
+messages = lambda r: r["acked_per_sec"] if r.get("acked_per_sec") is not None else r["deliveries_per_sec"] / r["members_per_room"]
+kib = lambda r: r.get("rss_per_connection_kib")
+
+
+def against(value, target, better="higher"):
+    """`value` beside its target: met or not."""
+    if value is None:
+        return "n/a"
+    met = value >= target if better == "higher" else value <= target
+    return f"{value:.2f} ({'met' if met else 'not met'}: target {'≥' if better == 'higher' else '≤'} {target:g})"
+
+
+def quotient(a, b):
+    return a / b if a is not None and b else None
+
+
+def kib_text(value, target):
+    return "n/a" if value is None else f"{value:.1f} KiB ({'met' if value <= target else 'not met'}: target ≤ {target:g})"
+
+
+targets = [
+    ("rooms, Sala's acked messages/s ÷ node-socketio's delivered",
+     against(quotient(figure("sala", "rooms", messages), figure("node-socketio", "rooms", messages)), 1.5)),
+    ("rooms, ÷ rust-bare's", against(quotient(figure("sala", "rooms", messages), figure("rust-bare", "rooms", messages)), 0.5)),
+    ("rooms on PostgreSQL ÷ node-socketio's",
+     against(quotient(figure("sala-postgres", "rooms", messages), figure("node-socketio", "rooms", messages)), 1.0)),
+    ("DMs, Sala ÷ node-socketio", against(quotient(figure("sala", "dms", messages), figure("node-socketio", "dms", messages)), 1.5)),
+    ("fan-out closed loop, Sala ÷ node-socketio",
+     against(quotient(figure("sala", "fanout", closed), figure("node-socketio", "fanout", closed)), 20)),
+    ("fan-out, ÷ rust-bare", against(quotient(figure("sala", "fanout", closed), figure("rust-bare", "fanout", closed)), 0.85)),
+    ("idle memory per connection, Socket.io", kib_text(figure("sala-socketio", "idle", kib), 14)),
+    ("idle memory per connection, /ws", kib_text(figure("sala", "idle", kib), 11)),
+    ("connects/s on /ws ÷ rust-bare's",
+     against(quotient(figure("sala", "idle", lambda r: r["connects_per_sec"]), figure("rust-bare", "idle", lambda r: r["connects_per_sec"])), 0.5)),
+]
+ratios = "Against the targets of issue 20, from this sitting: " + "; ".join(f"{what} **{value}**" for what, value in targets) + "."
 
 quick = sitting.get("quick") == "1"
 stacks = "; ".join(f"{name}: {sitting[name]}" for name in ("rust-bare", "node-socketio", "fastapi-ws") if name in sitting)
