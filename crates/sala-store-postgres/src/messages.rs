@@ -36,10 +36,9 @@ impl MessageStore for PostgresStore {
     /// migration).
     ///
     /// The lock also settles a `(user, client_id)` sent twice to the same room from two
-    /// nodes: the second batch looks it up after the first committed and returns it, not
-    /// new. Sent to two different rooms at once, the second insert hits the unique index
-    /// and the batch fails as `Backend`; the caller retries its messages one at a time, and
-    /// the retry finds the stored one.
+    /// nodes: the second batch finds it after the first committed and returns it, not new.
+    /// Sent to two different rooms at once, the second insert meets the unique index, waits
+    /// for the other transaction, and once that commits returns the message it stored.
     async fn write_messages(
         &self,
         batch: &[MessageWrite],
