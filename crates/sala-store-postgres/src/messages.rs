@@ -44,31 +44,65 @@ impl MessageStore for PostgresStore {
         batch: &[MessageWrite],
     ) -> Result<Vec<MessageWritten>, StoreError> {
         let mut tx = self.pool.begin().await.map_err(map_err)?;
-        let rooms: BTreeSet<i64> = batch.iter().map(MessageWrite::room_id).collect();
-        for &room_id in &rooms {
-            sqlx::query("SELECT pg_advisory_xact_lock($1)")
-                .bind(room_id)
-                .execute(&mut *tx)
-                .await
-                .map_err(map_err)?;
-        }
-        // Each room's latest position, read under its lock: what each write follows.
-        let mut latest: HashMap<i64, i64> = HashMap::with_capacity(rooms.len());
-        for &room_id in &rooms {
-            latest.insert(room_id, latest_position(&mut tx, room_id).await?);
-        }
+        let rooms: Vec<i64> = batch
+            .iter()
+            .map(MessageWrite::room_id)
+            .collect::<BTreeSet<i64>>()
+            .into_iter()
+            .collect();
+        // Every room's lock in one statement, in ascending order (the array's), then each
+        // room's latest position, read under its lock: what each write follows. One round
+        // trip each, however many rooms the batch holds.
+        sqlx::query("SELECT pg_advisory_xact_lock(r) FROM unnest($1::bigint[]) AS r")
+            .bind(&rooms)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        let mut latest: HashMap<i64, i64> = sqlx::query_as(
+            "SELECT r, (SELECT COALESCE(MAX(seq), 0) FROM messages WHERE room_id = r) \
+             FROM unnest($1::bigint[]) AS r",
+        )
+        .bind(&rooms)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(map_err)?
+        .into_iter()
+        .collect();
         let mut written = Vec::with_capacity(batch.len());
-        for write in batch {
-            let mut done = match write {
-                MessageWrite::Append(message) => Self::append_one(&mut tx, message).await?,
-                MessageWrite::Change(change) => Self::change_one(&mut tx, change).await?,
+        let mut rest = batch;
+        while let Some(first) = rest.first() {
+            // Plain sends (no reply) in a row are stored together; the rest one by one.
+            let plain = rest
+                .iter()
+                .take_while(|write| {
+                    matches!(write, MessageWrite::Append(message) if message.reply_to.is_none())
+                })
+                .count();
+            let (done, taken) = if plain > 0 {
+                let sends: Vec<&NewMessage> = rest[..plain]
+                    .iter()
+                    .filter_map(|write| match write {
+                        MessageWrite::Append(message) => Some(message),
+                        MessageWrite::Change(_) => None,
+                    })
+                    .collect();
+                (Self::append_plain(&mut tx, &sends).await?, plain)
+            } else {
+                let done = match first {
+                    MessageWrite::Append(message) => Self::append_one(&mut tx, message).await?,
+                    MessageWrite::Change(change) => Self::change_one(&mut tx, change).await?,
+                };
+                (vec![done], 1)
             };
-            let room_latest = latest.entry(write.room_id()).or_default();
-            done.set_follows(*room_latest);
-            if let Some(last) = done.positions().last() {
-                *room_latest = last;
+            for (write, mut done) in rest[..taken].iter().zip(done) {
+                let room_latest = latest.entry(write.room_id()).or_default();
+                done.set_follows(*room_latest);
+                if let Some(last) = done.positions().last() {
+                    *room_latest = last;
+                }
+                written.push(done);
             }
-            written.push(done);
+            rest = &rest[taken..];
         }
         tx.commit().await.map_err(map_err)?;
         Ok(written)
@@ -287,6 +321,40 @@ async fn next_position(tx: &mut Transaction<'_, Postgres>) -> Result<i64, StoreE
     Ok(position)
 }
 
+/// A message just stored, as its record: no reactions, replies or edits yet.
+fn new_record(
+    message: &NewMessage,
+    id: i64,
+    room: String,
+    username: String,
+) -> Result<MessageRecord, StoreError> {
+    Ok(MessageRecord {
+        id,
+        seq: id,
+        room,
+        user_id: message.user_id,
+        username,
+        text: message.text.clone(),
+        client_id: message.client_id.clone(),
+        assistant: message.assistant,
+        // As stored: to the millisecond.
+        created_at: from_millis(millis(message.created_at))?,
+        edited_at: None,
+        deleted: false,
+        reply_to: message.reply_to,
+        replies: 0,
+        last_reply_at: None,
+        reactions: Vec::new(),
+        mentions: message
+            .mentions
+            .users
+            .iter()
+            .map(|(_, name)| name.clone())
+            .collect(),
+        mentions_room: message.mentions.room,
+    })
+}
+
 /// What a change needs to know of the message it changes.
 #[derive(sqlx::FromRow)]
 struct Target {
@@ -299,6 +367,121 @@ struct Target {
 }
 
 impl PostgresStore {
+    /// Stores plain sends (no reply) in batch order, or finds those whose `client_id` was
+    /// stored before: two statements for the lot (issue 20), where one statement per
+    /// message made a round trip to PostgreSQL each. The positions are drawn first, in
+    /// order, then the rows go in with them; the unique index on `(user_id, client_id)`
+    /// leaves out repeats (which keep a drawn position unused, a gap no reader minds), and
+    /// those alone are looked up.
+    async fn append_plain(
+        tx: &mut Transaction<'_, Postgres>,
+        sends: &[&NewMessage],
+    ) -> Result<Vec<MessageWritten>, StoreError> {
+        let count = i64::try_from(sends.len()).unwrap_or(i64::MAX);
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "SELECT nextval(pg_get_serial_sequence('messages', 'id')) \
+             FROM generate_series(1, $1)",
+        )
+        .bind(count)
+        .fetch_all(&mut **tx)
+        .await
+        .map_err(map_err)?;
+        if ids.len() != sends.len() || ids.windows(2).any(|pair| pair[0] >= pair[1]) {
+            return Err(StoreError::Backend(
+                format!(
+                    "drew {} positions out of order for {} sends",
+                    ids.len(),
+                    sends.len()
+                )
+                .into(),
+            ));
+        }
+        let mut mentions = Vec::with_capacity(sends.len());
+        for send in sends {
+            mentions.push(mention_names(&send.mentions)?);
+        }
+        let inserted: Vec<(i64, String, String)> = sqlx::query_as(
+            "INSERT INTO messages (id, seq, room_id, user_id, text, client_id, assistant, \
+             created_at, mentions, mentions_room) OVERRIDING SYSTEM VALUE \
+             SELECT id, id, room_id, user_id, text, client_id, assistant, created_at, \
+             mentions, mentions_room FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], \
+             $4::text[], $5::text[], $6::bool[], $7::bigint[], $8::text[], $9::bool[]) \
+             AS t(id, room_id, user_id, text, client_id, assistant, created_at, mentions, \
+             mentions_room) \
+             ON CONFLICT (user_id, client_id) WHERE client_id IS NOT NULL DO NOTHING \
+             RETURNING id, (SELECT name FROM rooms r WHERE r.id = room_id), \
+             (SELECT username FROM users u WHERE u.id = user_id)",
+        )
+        .bind(&ids)
+        .bind(sends.iter().map(|send| send.room_id).collect::<Vec<_>>())
+        .bind(sends.iter().map(|send| send.user_id).collect::<Vec<_>>())
+        .bind(
+            sends
+                .iter()
+                .map(|send| send.text.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            sends
+                .iter()
+                .map(|send| send.client_id.as_deref())
+                .collect::<Vec<_>>(),
+        )
+        .bind(sends.iter().map(|send| send.assistant).collect::<Vec<_>>())
+        .bind(
+            sends
+                .iter()
+                .map(|send| millis(send.created_at))
+                .collect::<Vec<_>>(),
+        )
+        .bind(mentions)
+        .bind(
+            sends
+                .iter()
+                .map(|send| send.mentions.room)
+                .collect::<Vec<_>>(),
+        )
+        .fetch_all(&mut **tx)
+        .await
+        .map_err(map_err)?;
+        let mut names: HashMap<i64, (String, String)> = inserted
+            .into_iter()
+            .map(|(id, room, username)| (id, (room, username)))
+            .collect();
+        let mut written = Vec::with_capacity(sends.len());
+        for (send, id) in sends.iter().zip(ids) {
+            let Some((room, username)) = names.remove(&id) else {
+                // The index refused it: stored before (maybe earlier in this very batch).
+                written.push(
+                    Self::stored_before(tx, send)
+                        .await?
+                        .ok_or(StoreError::NotFound)?,
+                );
+                continue;
+            };
+            for (user_id, _) in &send.mentions.users {
+                sqlx::query(
+                    "INSERT INTO message_mentions (user_id, message_id) VALUES ($1, $2) \
+                     ON CONFLICT DO NOTHING",
+                )
+                .bind(user_id)
+                .bind(id)
+                .execute(&mut **tx)
+                .await
+                .map_err(map_err)?;
+            }
+            written.push(MessageWritten::Appended {
+                appended: Appended {
+                    record: new_record(send, id, room, username)?,
+                    is_new: true,
+                },
+                thread_root: None,
+                follows: None,
+            });
+        }
+        Ok(written)
+    }
+
     /// The message the sender already stored with this `client_id`, if any, as a repeat.
     async fn stored_before(
         tx: &mut Transaction<'_, Postgres>,
@@ -412,32 +595,7 @@ impl PostgresStore {
             }
             None => None,
         };
-        // A new message has no reactions, replies or edits yet.
-        let record = MessageRecord {
-            id,
-            seq: id,
-            room,
-            user_id: message.user_id,
-            username,
-            text: message.text.clone(),
-            client_id: message.client_id.clone(),
-            assistant: message.assistant,
-            // As stored: to the millisecond.
-            created_at: from_millis(millis(message.created_at))?,
-            edited_at: None,
-            deleted: false,
-            reply_to: message.reply_to,
-            replies: 0,
-            last_reply_at: None,
-            reactions: Vec::new(),
-            mentions: message
-                .mentions
-                .users
-                .iter()
-                .map(|(_, name)| name.clone())
-                .collect(),
-            mentions_room: message.mentions.room,
-        };
+        let record = new_record(message, id, room, username)?;
         Ok(MessageWritten::Appended {
             appended: Appended {
                 record,
