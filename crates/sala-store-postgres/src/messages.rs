@@ -5,7 +5,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sala_store::rows::{MessageRow, ReactionRow, attach_reactions, from_millis, millis};
+use sala_store::rows::{MessageRow, ReactionRow, attach_reactions, millis};
 use sala_store::{
     Appended, ChangeKind, MAX_REACTION_KINDS, Mentions, MessageChange, MessageQuery, MessageRecord,
     MessageStore, MessageWrite, MessageWritten, NewMessage, StoreError, WriteRefusal,
@@ -321,38 +321,24 @@ async fn next_position(tx: &mut Transaction<'_, Postgres>) -> Result<i64, StoreE
     Ok(position)
 }
 
-/// A message just stored, as its record: no reactions, replies or edits yet.
-fn new_record(
-    message: &NewMessage,
-    id: i64,
-    room: String,
-    username: String,
-) -> Result<MessageRecord, StoreError> {
-    Ok(MessageRecord {
-        id,
-        seq: id,
-        room,
-        user_id: message.user_id,
-        username,
-        text: message.text.clone(),
-        client_id: message.client_id.clone(),
-        assistant: message.assistant,
-        // As stored: to the millisecond.
-        created_at: from_millis(millis(message.created_at))?,
-        edited_at: None,
-        deleted: false,
-        reply_to: message.reply_to,
-        replies: 0,
-        last_reply_at: None,
-        reactions: Vec::new(),
-        mentions: message
-            .mentions
-            .users
-            .iter()
-            .map(|(_, name)| name.clone())
-            .collect(),
-        mentions_room: message.mentions.room,
-    })
+/// The people `message_id` mentions, for their unread counts.
+async fn insert_mentions(
+    tx: &mut Transaction<'_, Postgres>,
+    message_id: i64,
+    mentions: &Mentions,
+) -> Result<(), StoreError> {
+    for (user_id, _) in &mentions.users {
+        sqlx::query(
+            "INSERT INTO message_mentions (user_id, message_id) VALUES ($1, $2) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(user_id)
+        .bind(message_id)
+        .execute(&mut **tx)
+        .await
+        .map_err(map_err)?;
+    }
+    Ok(())
 }
 
 /// What a change needs to know of the message it changes.
@@ -459,20 +445,10 @@ impl PostgresStore {
                 );
                 continue;
             };
-            for (user_id, _) in &send.mentions.users {
-                sqlx::query(
-                    "INSERT INTO message_mentions (user_id, message_id) VALUES ($1, $2) \
-                     ON CONFLICT DO NOTHING",
-                )
-                .bind(user_id)
-                .bind(id)
-                .execute(&mut **tx)
-                .await
-                .map_err(map_err)?;
-            }
+            insert_mentions(tx, id, &send.mentions).await?;
             written.push(MessageWritten::Appended {
                 appended: Appended {
-                    record: new_record(send, id, room, username)?,
+                    record: MessageRecord::just_stored((*send).clone(), id, room, username),
                     is_new: true,
                 },
                 thread_root: None,
@@ -567,17 +543,7 @@ impl PostgresStore {
                 .await?
                 .ok_or(StoreError::NotFound);
         };
-        for (user_id, _) in &message.mentions.users {
-            sqlx::query(
-                "INSERT INTO message_mentions (user_id, message_id) VALUES ($1, $2) \
-                 ON CONFLICT DO NOTHING",
-            )
-            .bind(user_id)
-            .bind(id)
-            .execute(&mut **tx)
-            .await
-            .map_err(map_err)?;
-        }
+        insert_mentions(tx, id, &message.mentions).await?;
         let thread_root = match message.reply_to {
             Some(root) => {
                 let position = next_position(tx).await?;
@@ -595,7 +561,7 @@ impl PostgresStore {
             }
             None => None,
         };
-        let record = new_record(message, id, room, username)?;
+        let record = MessageRecord::just_stored(message.clone(), id, room, username);
         Ok(MessageWritten::Appended {
             appended: Appended {
                 record,

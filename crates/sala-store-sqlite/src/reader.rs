@@ -9,18 +9,15 @@
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError, mpsc};
-use std::time::Duration;
 
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::Connection;
 use sala_store::StoreError;
 use tokio::sync::oneshot;
 
-use crate::error::map_rusqlite;
+use crate::rows;
 
 /// Reader threads: reads are short and the machine Sala aims at has a few cores.
 const READERS: usize = 4;
-/// How long a read waits for a lock (a checkpoint, say) before failing.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Prepared statements kept per reader.
 const STATEMENT_CACHE: usize = 64;
 
@@ -93,21 +90,9 @@ fn closed() -> StoreError {
 }
 
 fn open(path: &Path) -> Result<Connection, StoreError> {
-    let connection = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .map_err(map_rusqlite)?;
     // Read-write so that it may take part in WAL's shared memory like the others; never
     // writing, which `query_only` makes sure of.
-    connection
-        .execute_batch("PRAGMA query_only = ON;")
-        .map_err(map_rusqlite)?;
-    connection
-        .busy_timeout(BUSY_TIMEOUT)
-        .map_err(map_rusqlite)?;
-    connection.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
-    Ok(connection)
+    rows::open(path, "PRAGMA query_only = ON;", STATEMENT_CACHE)
 }
 
 fn run(connection: Connection, queued: &Mutex<mpsc::Receiver<Command>>) {

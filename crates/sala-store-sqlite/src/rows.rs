@@ -1,13 +1,42 @@
-//! Rows read with `rusqlite` (the message writer's and the readers' connections), made
-//! into the backends' shared row types and from those into records.
+//! The `rusqlite` connections (the message writer's and the readers'): opening one, and
+//! the rows they read, made into the backends' shared row types and from those into
+//! records.
 
-use rusqlite::{Connection, OptionalExtension as _, Params, Row};
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension as _, Params, Row};
 use sala_store::rows::{
     MessageRow, ReactionRow, RestrictionRow, RoomRow, SessionRow, UserRow, attach_reactions,
 };
 use sala_store::{MessageRecord, StoreError};
 
 use crate::error::map_rusqlite;
+
+/// How long a statement waits for a lock held by another connection (the other writer's
+/// transaction, a checkpoint) before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Opens a connection to the store's file (its schema in place: sqlx's migrations ran
+/// first), runs `pragmas`, and keeps `statements` prepared statements. Read-write even for
+/// the readers, so that each takes part in WAL's shared memory like the others.
+pub(crate) fn open(
+    path: &Path,
+    pragmas: &str,
+    statements: usize,
+) -> Result<Connection, StoreError> {
+    let connection = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(map_rusqlite)?;
+    connection.execute_batch(pragmas).map_err(map_rusqlite)?;
+    connection
+        .busy_timeout(BUSY_TIMEOUT)
+        .map_err(map_rusqlite)?;
+    connection.set_prepared_statement_cache_capacity(statements);
+    Ok(connection)
+}
 
 /// The messages a query of `message_select!` finds, in its order, with their reactions
 /// (read only for those that have any, in one more query).

@@ -17,9 +17,8 @@
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::mpsc;
-use std::time::Duration;
 
-use rusqlite::{Connection, OpenFlags, OptionalExtension as _, Transaction, TransactionBehavior};
+use rusqlite::{Connection, OptionalExtension as _, Transaction, TransactionBehavior};
 use sala_store::rows::millis;
 use sala_store::{
     Appended, ChangeKind, MAX_REACTION_KINDS, Mentions, MessageChange, MessageRecord, MessageWrite,
@@ -29,10 +28,7 @@ use tokio::sync::oneshot;
 
 use crate::error::map_rusqlite;
 use crate::rows;
-use sala_store::rows::from_millis;
 
-/// How long a write waits for the other writer's transaction (sqlx's) to end.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Prepared statements kept: every statement of this module fits.
 const STATEMENT_CACHE: usize = 32;
 
@@ -92,23 +88,13 @@ fn closed() -> StoreError {
 }
 
 fn open(path: &Path) -> Result<Connection, StoreError> {
-    let connection = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .map_err(map_rusqlite)?;
     // The same settings as sqlx's connections (lib.rs): durable commits, a deleted text
     // overwritten in the file. WAL is a property of the file, set when it was created.
-    connection
-        .execute_batch(
-            "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON;",
-        )
-        .map_err(map_rusqlite)?;
-    connection
-        .busy_timeout(BUSY_TIMEOUT)
-        .map_err(map_rusqlite)?;
-    connection.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
-    Ok(connection)
+    rows::open(
+        path,
+        "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON;",
+        STATEMENT_CACHE,
+    )
 }
 
 fn run(path: &Path, mut connection: Option<Connection>, commands: &mpsc::Receiver<Command>) {
@@ -256,33 +242,11 @@ fn append_one(
         }
         None => None,
     };
-    // Built from what was written, not read back: a new message has no reactions, replies
-    // or edits yet, and its room's and author's names never change.
-    let record = MessageRecord {
-        id,
-        seq: id,
-        room: names.room(tx, message.room_id)?,
-        user_id: message.user_id,
-        username: names.user(tx, message.user_id)?,
-        text: message.text,
-        client_id: message.client_id,
-        assistant: message.assistant,
-        // As stored: to the millisecond.
-        created_at: from_millis(millis(message.created_at))?,
-        edited_at: None,
-        deleted: false,
-        reply_to: message.reply_to,
-        replies: 0,
-        last_reply_at: None,
-        reactions: Vec::new(),
-        mentions: message
-            .mentions
-            .users
-            .into_iter()
-            .map(|(_, name)| name)
-            .collect(),
-        mentions_room: message.mentions.room,
-    };
+    // Built from what was written, not read back (the room's and author's names never
+    // change).
+    let room = names.room(tx, message.room_id)?;
+    let username = names.user(tx, message.user_id)?;
+    let record = MessageRecord::just_stored(message, id, room, username);
     Ok(MessageWritten::Appended {
         appended: Appended {
             record,

@@ -240,6 +240,40 @@ pub struct MessageRecord {
     pub mentions_room: bool,
 }
 
+impl MessageRecord {
+    /// The record of `message` as just stored under `id`, in the room and by the author
+    /// named: no reactions, replies or edits yet, its time to the millisecond as stored.
+    /// A backend builds it from what it wrote instead of reading the row back.
+    pub fn just_stored(message: NewMessage, id: i64, room: String, username: String) -> Self {
+        let created_at = DateTime::from_timestamp_millis(message.created_at.timestamp_millis())
+            .unwrap_or(message.created_at);
+        Self {
+            id,
+            seq: id,
+            room,
+            user_id: message.user_id,
+            username,
+            text: message.text,
+            client_id: message.client_id,
+            assistant: message.assistant,
+            created_at,
+            edited_at: None,
+            deleted: false,
+            reply_to: message.reply_to,
+            replies: 0,
+            last_reply_at: None,
+            reactions: Vec::new(),
+            mentions: message
+                .mentions
+                .users
+                .into_iter()
+                .map(|(_, name)| name)
+                .collect(),
+            mentions_room: message.mentions.room,
+        }
+    }
+}
+
 /// Whom a message mentions, resolved when it is sent.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Mentions {
