@@ -24,8 +24,10 @@ use crate::cluster::hub::{ConnHandle, Event, RequestId};
 use crate::metrics::Metrics;
 use crate::wire;
 
-/// Most messages stored in one transaction.
-pub const MAX_BATCH: usize = 512;
+/// Most messages stored in one transaction. Only a writer that falls behind fills a batch;
+/// then a larger one shares each index page and the fsync among more messages (DMs,
+/// 500 rooms × 2, writing all at once: 2,048 gave 1.6 × the acked rate of 512, issue 20).
+pub const MAX_BATCH: usize = 2048;
 /// Messages that may wait for the writer before senders have to wait too.
 pub const QUEUE_CAPACITY: usize = 8192;
 
