@@ -72,27 +72,22 @@ impl MessageStore for PostgresStore {
         let mut rest = batch;
         while let Some(first) = rest.first() {
             // Plain sends (no reply) in a row are stored together; the rest one by one.
-            let plain = rest
+            let sends: Vec<&NewMessage> = rest
                 .iter()
-                .take_while(|write| {
-                    matches!(write, MessageWrite::Append(message) if message.reply_to.is_none())
+                .map_while(|write| match write {
+                    MessageWrite::Append(message) if message.reply_to.is_none() => Some(message),
+                    _ => None,
                 })
-                .count();
-            let (done, taken) = if plain > 0 {
-                let sends: Vec<&NewMessage> = rest[..plain]
-                    .iter()
-                    .filter_map(|write| match write {
-                        MessageWrite::Append(message) => Some(message),
-                        MessageWrite::Change(_) => None,
-                    })
-                    .collect();
-                (Self::append_plain(&mut tx, &sends).await?, plain)
-            } else {
+                .collect();
+            let (done, taken) = if sends.is_empty() {
                 let done = match first {
                     MessageWrite::Append(message) => Self::append_one(&mut tx, message).await?,
                     MessageWrite::Change(change) => Self::change_one(&mut tx, change).await?,
                 };
                 (vec![done], 1)
+            } else {
+                let taken = sends.len();
+                (Self::append_plain(&mut tx, &sends).await?, taken)
             };
             for (write, mut done) in rest[..taken].iter().zip(done) {
                 let room_latest = latest.entry(write.room_id()).or_default();
@@ -489,11 +484,11 @@ impl PostgresStore {
 
     /// Stores one message inside `tx`, or finds the one its `client_id` already stored.
     ///
-    /// A plain send is one statement, one round trip (issue 20): it draws the position,
-    /// inserts, lets the unique index on `(user_id, client_id)` tell a repeat (no row), and
-    /// returns the room's and the author's names, so the record is built, not read back. A
-    /// reply looks for a repeat first (its root may have been deleted since the first time,
-    /// and a repeat is answered as the first time was).
+    /// `write_messages` sends replies this way (plain sends go in together through
+    /// [`Self::append_plain`]). It looks for a repeat first: the root may have been deleted
+    /// since the first time, and a repeat is answered as the first time was. Then one
+    /// statement draws the position, inserts, and returns the room's and the author's
+    /// names, so the record is built, not read back.
     async fn append_one(
         tx: &mut Transaction<'_, Postgres>,
         message: &NewMessage,

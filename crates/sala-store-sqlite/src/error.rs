@@ -40,7 +40,7 @@ pub(crate) fn map_err(err: sqlx::Error) -> StoreError {
     }
 }
 
-/// The same mapping for the message writer's `rusqlite` connection (writer.rs).
+/// The same mapping for the `rusqlite` connections (the message writer's and the readers').
 pub(crate) fn map_rusqlite(err: rusqlite::Error) -> StoreError {
     match &err {
         rusqlite::Error::SqliteFailure(failure, _) => {

@@ -5,13 +5,14 @@
 //! thread until it is committed. The rest of the writes go through sqlx's pool of exactly
 //! one connection. The two writers begin every transaction with `BEGIN IMMEDIATE`, taking
 //! SQLite's write lock at once, so one waits for the other (the busy timeout) and neither
-//! meets `SQLITE_BUSY` on a lock upgrade. Reads use a separate pool and run beside the
-//! writers, which WAL allows. `synchronous = FULL`: a committed transaction survives a power cut, which is
-//! what an ack promises (SPEC §3).
+//! meets `SQLITE_BUSY` on a lock upgrade. The chat path's reads run on reader threads with
+//! `rusqlite` connections of their own (reader.rs), the rest on sqlx's read pool; WAL lets
+//! all of them run beside the writers. `synchronous = FULL`: a committed transaction
+//! survives a power cut, which is what an ack promises (SPEC §3).
 //!
-//! Queries are checked at run time (`query_as`), not with `query!`: that would need a
-//! `DATABASE_URL` or committed `.sqlx/` data at build time for every backend crate, and the
-//! store contract tests exercise every query against a real database anyway.
+//! Queries are checked at run time (`query_as`, `prepare_cached`), not with `query!`: that
+//! would need a `DATABASE_URL` or committed `.sqlx/` data at build time for every backend
+//! crate, and the store contract tests exercise every query against a real database anyway.
 
 mod error;
 

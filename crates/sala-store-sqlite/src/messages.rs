@@ -1,9 +1,8 @@
 //! Messages: read by page here, on the readers' threads (reader.rs); sends and changes are
 //! written in batches, one transaction and one fsync each, by the message writer's thread
-//! (writer.rs). Every write that changes
-//! something takes the next position of the log from `sqlite_sequence`'s row for
-//! `messages`, the counter message ids come from, so ids and change positions are one
-//! sequence (the single writer orders them as they commit).
+//! (writer.rs). Every write that changes something takes the next position of the log from
+//! `sqlite_sequence`'s row for `messages`, the counter message ids come from, so ids and
+//! change positions are one sequence (the single writer orders them as they commit).
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -50,11 +49,9 @@ impl MessageStore for SqliteStore {
         );
         self.read(move |connection| {
             let fetch = i64::from(limit) + 1;
-            let mut messages =
+            let messages =
                 rows::messages(connection, SQL, (room_id, root, after.unwrap_or(0), fetch))?;
-            let more = messages.len() > limit as usize;
-            messages.truncate(limit as usize);
-            Ok((messages, more))
+            Ok(page(messages, limit))
         })
         .await
     }
@@ -71,10 +68,8 @@ impl MessageStore for SqliteStore {
         );
         self.read(move |connection| {
             let fetch = i64::from(limit) + 1;
-            let mut messages = rows::messages(connection, SQL, (room_id, after, fetch))?;
-            let more = messages.len() > limit as usize;
-            messages.truncate(limit as usize);
-            Ok((messages, more))
+            let messages = rows::messages(connection, SQL, (room_id, after, fetch))?;
+            Ok(page(messages, limit))
         })
         .await
     }
@@ -131,4 +126,12 @@ impl MessageStore for SqliteStore {
         })
         .await
     }
+}
+
+/// The first `limit` of `messages` (read with one more than `limit`), and whether there
+/// were more.
+fn page(mut messages: Vec<MessageRecord>, limit: u32) -> (Vec<MessageRecord>, bool) {
+    let more = messages.len() > limit as usize;
+    messages.truncate(limit as usize);
+    (messages, more)
 }

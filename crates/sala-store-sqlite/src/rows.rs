@@ -85,6 +85,18 @@ pub(crate) fn all<T>(
         .map_err(map_rusqlite)
 }
 
+/// Runs a statement that returns no rows; how many rows it changed.
+pub(crate) fn execute(
+    connection: &Connection,
+    sql: &str,
+    params: impl Params,
+) -> Result<usize, StoreError> {
+    connection
+        .prepare_cached(sql)
+        .and_then(|mut statement| statement.execute(params))
+        .map_err(map_rusqlite)
+}
+
 /// The first row `sql` finds, if any, read by `read`.
 pub(crate) fn first<T>(
     connection: &Connection,

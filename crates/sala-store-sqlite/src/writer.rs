@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::mpsc;
 
-use rusqlite::{Connection, OptionalExtension as _, Transaction, TransactionBehavior};
+use rusqlite::{Connection, Transaction, TransactionBehavior};
 use sala_store::rows::millis;
 use sala_store::{
     Appended, ChangeKind, MAX_REACTION_KINDS, Mentions, MessageChange, MessageRecord, MessageWrite,
@@ -170,13 +170,13 @@ fn append_one(
         if let Some(repeat) = stored_before(tx, &message)? {
             return Ok(repeat);
         }
-        let live = tx
-            .prepare_cached(
-                "SELECT 1 FROM messages WHERE id = ? AND room_id = ? AND deleted_at IS NULL",
-            )
-            .and_then(|mut statement| statement.exists((root, message.room_id)))
-            .map_err(map_rusqlite)?;
-        if !live {
+        let live = rows::first(
+            tx,
+            "SELECT 1 FROM messages WHERE id = ? AND room_id = ? AND deleted_at IS NULL",
+            (root, message.room_id),
+            |_| Ok(()),
+        )?;
+        if live.is_none() {
             return Ok(MessageWritten::Refused(WriteRefusal::NoSuchMessage));
         }
     }
@@ -184,60 +184,48 @@ fn append_one(
     // next_position and the insert at once. (`WHERE` after the SELECT is what SQLite's
     // parser needs to read the ON CONFLICT as the upsert's.)
     let mentions = mention_names(&message.mentions)?;
-    let inserted: Option<i64> = tx
-        .prepare_cached(
-            "INSERT INTO messages (id, seq, room_id, user_id, text, client_id, assistant, \
-             created_at, reply_to, mentions, mentions_room) \
-             SELECT s.seq + 1, s.seq + 1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9 \
-             FROM sqlite_sequence s WHERE s.name = 'messages' \
-             ON CONFLICT (user_id, client_id) WHERE client_id IS NOT NULL DO NOTHING \
-             RETURNING id",
-        )
-        .and_then(|mut statement| {
-            statement
-                .query_row(
-                    rusqlite::params![
-                        message.room_id,
-                        message.user_id,
-                        message.text,
-                        message.client_id,
-                        message.assistant,
-                        millis(message.created_at),
-                        message.reply_to,
-                        mentions,
-                        message.mentions.room,
-                    ],
-                    |row| row.get(0),
-                )
-                .optional()
-        })
-        .map_err(map_rusqlite)?;
+    let inserted: Option<i64> = rows::first(
+        tx,
+        "INSERT INTO messages (id, seq, room_id, user_id, text, client_id, assistant, \
+         created_at, reply_to, mentions, mentions_room) \
+         SELECT s.seq + 1, s.seq + 1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9 \
+         FROM sqlite_sequence s WHERE s.name = 'messages' \
+         ON CONFLICT (user_id, client_id) WHERE client_id IS NOT NULL DO NOTHING \
+         RETURNING id",
+        rusqlite::params![
+            message.room_id,
+            message.user_id,
+            message.text,
+            message.client_id,
+            message.assistant,
+            millis(message.created_at),
+            message.reply_to,
+            mentions,
+            message.mentions.room,
+        ],
+        |row| row.get(0),
+    )?;
     let Some(id) = inserted else {
         // The index refused it: the sender stored this client_id before.
         return stored_before(tx, &message)?.ok_or(StoreError::NotFound);
     };
-    if !message.mentions.users.is_empty() {
-        let mut mention = tx
-            .prepare_cached(
-                "INSERT INTO message_mentions (user_id, message_id) VALUES (?, ?) \
-                 ON CONFLICT DO NOTHING",
-            )
-            .map_err(map_rusqlite)?;
-        for (user_id, _) in &message.mentions.users {
-            mention.execute((user_id, id)).map_err(map_rusqlite)?;
-        }
+    for (user_id, _) in &message.mentions.users {
+        rows::execute(
+            tx,
+            "INSERT INTO message_mentions (user_id, message_id) VALUES (?, ?) \
+             ON CONFLICT DO NOTHING",
+            (user_id, id),
+        )?;
     }
     let thread_root = match message.reply_to {
         Some(root) => {
             let position = next_position(tx)?;
-            tx.prepare_cached(
+            rows::execute(
+                tx,
                 "UPDATE messages SET replies = replies + 1, last_reply_at = ?, seq = ? \
                  WHERE id = ?",
-            )
-            .and_then(|mut statement| {
-                statement.execute((millis(message.created_at), position, root))
-            })
-            .map_err(map_rusqlite)?;
+                (millis(message.created_at), position, root),
+            )?;
             Some(reread(tx, message.room_id, root)?)
         }
         None => None,
@@ -265,16 +253,12 @@ fn stored_before(
     let Some(client_id) = &message.client_id else {
         return Ok(None);
     };
-    let existing: Option<(i64, i64)> = tx
-        .prepare_cached("SELECT id, room_id FROM messages WHERE user_id = ? AND client_id = ?")
-        .and_then(|mut statement| {
-            statement
-                .query_row((message.user_id, client_id), |row| {
-                    Ok((row.get(0)?, row.get(1)?))
-                })
-                .optional()
-        })
-        .map_err(map_rusqlite)?;
+    let existing: Option<(i64, i64)> = rows::first(
+        tx,
+        "SELECT id, room_id FROM messages WHERE user_id = ? AND client_id = ?",
+        (message.user_id, client_id),
+        |row| Ok((row.get(0)?, row.get(1)?)),
+    )?;
     let Some((id, room_id)) = existing else {
         return Ok(None);
     };
@@ -300,26 +284,22 @@ struct Target {
 
 /// Carries out one change, if its rule allows it.
 fn change_one(tx: &Transaction<'_>, change: &MessageChange) -> Result<MessageWritten, StoreError> {
-    let target = tx
-        .prepare_cached(
-            "SELECT user_id, text, deleted_at IS NOT NULL, edit_client_id, reply_to, created_at \
-             FROM messages WHERE id = ? AND room_id = ?",
-        )
-        .and_then(|mut statement| {
-            statement
-                .query_row((change.message_id, change.room_id), |row| {
-                    Ok(Target {
-                        user_id: row.get(0)?,
-                        text: row.get(1)?,
-                        deleted: row.get(2)?,
-                        edit_client_id: row.get(3)?,
-                        reply_to: row.get(4)?,
-                        created_at: row.get(5)?,
-                    })
-                })
-                .optional()
-        })
-        .map_err(map_rusqlite)?;
+    let target = rows::first(
+        tx,
+        "SELECT user_id, text, deleted_at IS NOT NULL, edit_client_id, reply_to, created_at \
+         FROM messages WHERE id = ? AND room_id = ?",
+        (change.message_id, change.room_id),
+        |row| {
+            Ok(Target {
+                user_id: row.get(0)?,
+                text: row.get(1)?,
+                deleted: row.get(2)?,
+                edit_client_id: row.get(3)?,
+                reply_to: row.get(4)?,
+                created_at: row.get(5)?,
+            })
+        },
+    )?;
     let Some(target) = target else {
         return Ok(MessageWritten::Refused(WriteRefusal::NoSuchMessage));
     };
@@ -345,20 +325,18 @@ fn change_one(tx: &Transaction<'_>, change: &MessageChange) -> Result<MessageWri
                 false
             } else {
                 let position = next_position(tx)?;
-                tx.prepare_cached(
+                rows::execute(
+                    tx,
                     "UPDATE messages SET text = ?, edited_at = ?, edit_client_id = ?, seq = ? \
                      WHERE id = ?",
-                )
-                .and_then(|mut statement| {
-                    statement.execute((
+                    (
                         text,
                         millis(change.at),
                         client_id,
                         position,
                         change.message_id,
-                    ))
-                })
-                .map_err(map_rusqlite)?;
+                    ),
+                )?;
                 true
             }
         }
@@ -368,70 +346,58 @@ fn change_one(tx: &Transaction<'_>, change: &MessageChange) -> Result<MessageWri
                 return Ok(MessageWritten::Refused(WriteRefusal::NotAuthor));
             }
             let position = next_position(tx)?;
-            tx.prepare_cached(
+            rows::execute(
+                tx,
                 "UPDATE messages SET text = '', deleted_at = ?, edit_client_id = NULL, \
                  reaction_rows = 0, seq = ? WHERE id = ?",
-            )
-            .and_then(|mut statement| {
-                statement.execute((millis(change.at), position, change.message_id))
-            })
-            .map_err(map_rusqlite)?;
-            tx.prepare_cached("DELETE FROM message_reactions WHERE message_id = ?")
-                .and_then(|mut statement| statement.execute([change.message_id]))
-                .map_err(map_rusqlite)?;
+                (millis(change.at), position, change.message_id),
+            )?;
+            rows::execute(
+                tx,
+                "DELETE FROM message_reactions WHERE message_id = ?",
+                [change.message_id],
+            )?;
             if let Some(root) = target.reply_to {
                 thread_root = recount_thread(tx, change.room_id, root)?;
             }
             true
         }
         ChangeKind::React { emoji, add: true } => {
-            let kinds: Vec<String> = tx
-                .prepare_cached("SELECT DISTINCT emoji FROM message_reactions WHERE message_id = ?")
-                .and_then(|mut statement| {
-                    statement
-                        .query_map([change.message_id], |row| row.get(0))?
-                        .collect()
-                })
-                .map_err(map_rusqlite)?;
+            let kinds: Vec<String> = rows::all(
+                tx,
+                "SELECT DISTINCT emoji FROM message_reactions WHERE message_id = ?",
+                [change.message_id],
+                |row| row.get(0),
+            )?;
             if kinds.len() >= MAX_REACTION_KINDS && !kinds.iter().any(|kind| kind == emoji) {
                 return Ok(MessageWritten::Refused(WriteRefusal::TooManyReactions));
             }
             // The position orders the reactions (emoji by first use); one that was already
             // there leaves it unused, a gap no reader minds.
             let position = next_position(tx)?;
-            let added = tx
-                .prepare_cached(
-                    "INSERT INTO message_reactions \
-                     (message_id, emoji, user_id, created_at, position) \
-                     VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                )
-                .and_then(|mut statement| {
-                    statement.execute((
-                        change.message_id,
-                        emoji,
-                        change.user_id,
-                        millis(change.at),
-                        position,
-                    ))
-                })
-                .map_err(map_rusqlite)?
-                > 0;
+            let added = rows::execute(
+                tx,
+                "INSERT INTO message_reactions (message_id, emoji, user_id, created_at, position) \
+                 VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                (
+                    change.message_id,
+                    emoji,
+                    change.user_id,
+                    millis(change.at),
+                    position,
+                ),
+            )? > 0;
             if added {
                 count_reactions(tx, change.message_id, 1, Some(position))?;
             }
             added
         }
         ChangeKind::React { emoji, add: false } => {
-            let removed = tx
-                .prepare_cached(
-                    "DELETE FROM message_reactions \
-                     WHERE message_id = ? AND emoji = ? AND user_id = ?",
-                )
-                .and_then(|mut statement| {
-                    statement.execute((change.message_id, emoji, change.user_id))
-                })
-                .map_err(map_rusqlite)?
-                > 0;
+            let removed = rows::execute(
+                tx,
+                "DELETE FROM message_reactions WHERE message_id = ? AND emoji = ? AND user_id = ?",
+                (change.message_id, emoji, change.user_id),
+            )? > 0;
             if removed {
                 count_reactions(tx, change.message_id, -1, None)?;
             }
@@ -467,11 +433,11 @@ fn count_reactions(
         Some(position) => position,
         None => next_position(tx)?,
     };
-    tx.prepare_cached(
+    rows::execute(
+        tx,
         "UPDATE messages SET reaction_rows = reaction_rows + ?, seq = ? WHERE id = ?",
-    )
-    .and_then(|mut statement| statement.execute((by, position, message_id)))
-    .map_err(map_rusqlite)?;
+        (by, position, message_id),
+    )?;
     Ok(())
 }
 
@@ -483,17 +449,16 @@ fn recount_thread(
     root: i64,
 ) -> Result<Option<MessageRecord>, StoreError> {
     let position = next_position(tx)?;
-    let updated = tx
-        .prepare_cached(
-            "UPDATE messages SET seq = ?1, \
-             replies = (SELECT COUNT(*) FROM messages r \
-                        WHERE r.reply_to = ?2 AND r.deleted_at IS NULL), \
-             last_reply_at = (SELECT MAX(r.created_at) FROM messages r \
-                              WHERE r.reply_to = ?2 AND r.deleted_at IS NULL) \
-             WHERE id = ?2 AND deleted_at IS NULL",
-        )
-        .and_then(|mut statement| statement.execute((position, root)))
-        .map_err(map_rusqlite)?;
+    let updated = rows::execute(
+        tx,
+        "UPDATE messages SET seq = ?1, \
+         replies = (SELECT COUNT(*) FROM messages r \
+                    WHERE r.reply_to = ?2 AND r.deleted_at IS NULL), \
+         last_reply_at = (SELECT MAX(r.created_at) FROM messages r \
+                          WHERE r.reply_to = ?2 AND r.deleted_at IS NULL) \
+         WHERE id = ?2 AND deleted_at IS NULL",
+        (position, root),
+    )?;
     if updated == 0 {
         return Ok(None);
     }
@@ -552,11 +517,8 @@ impl Names {
         if let Some(name) = known.get(&id) {
             return Ok(name.clone());
         }
-        let name: String = tx
-            .prepare_cached(sql)
-            .and_then(|mut statement| statement.query_row([id], |row| row.get(0)).optional())
-            .map_err(map_rusqlite)?
-            .ok_or(StoreError::NotFound)?;
+        let name: String =
+            rows::first(tx, sql, [id], |row| row.get(0))?.ok_or(StoreError::NotFound)?;
         if known.len() >= MAX_NAMES {
             known.clear();
         }

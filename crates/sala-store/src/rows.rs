@@ -15,7 +15,7 @@ pub fn millis(at: DateTime<Utc>) -> i64 {
     at.timestamp_millis()
 }
 
-pub fn from_millis(ms: i64) -> Result<DateTime<Utc>, StoreError> {
+fn from_millis(ms: i64) -> Result<DateTime<Utc>, StoreError> {
     DateTime::from_timestamp_millis(ms)
         .ok_or_else(|| StoreError::Backend(format!("stored timestamp {ms} is out of range").into()))
 }

@@ -77,11 +77,14 @@ impl Chat {
     ) -> Result<(), ChatError> {
         // Linked to other nodes, a mute or block may be made through any of them, and this
         // node would learn of it too late to refuse the next write: ask the store each time.
-        let permits = (!self.cluster().is_linked()).then(|| self.write_permits());
-        let started = match permits.map(|permits| permits.check(room_id, user_id, Instant::now())) {
-            Some(Ok(())) => return Ok(()),
-            Some(Err(started)) => Some(started),
-            None => None,
+        let pending = if self.cluster().is_linked() {
+            None
+        } else {
+            let permits = self.write_permits();
+            match permits.check(room_id, user_id, Instant::now()) {
+                Ok(()) => return Ok(()),
+                Err(started) => Some((permits, started)),
+            }
         };
         let store = self.store();
         if let Some(mute) = store
@@ -99,7 +102,7 @@ impl Chat {
                 "not delivered: someone in this conversation has blocked you".into(),
             ));
         }
-        if let (Some(permits), Some(started)) = (permits, started) {
+        if let Some((permits, started)) = pending {
             permits.grant(room_id, user_id, started, Instant::now());
         }
         Ok(())
