@@ -8,7 +8,9 @@ use sala_server::telemetry;
 
 /// mimalloc rather than glibc's malloc: with glibc, every argon2 hash (a 19 MiB block,
 /// allocated and freed) ratcheted the heap up by megabytes that were never returned, so a
-/// few dozen logins left the server at hundreds of MiB. mimalloc returns them.
+/// few dozen logins left the server at hundreds of MiB. mimalloc returns them. Without the
+/// `mimalloc` feature the system's malloc serves, for heap profilers that follow it.
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

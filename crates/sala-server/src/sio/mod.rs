@@ -85,7 +85,8 @@ pub fn layer(state: AppState, settings: SocketIoSettings) -> SocketIoLayer {
 /// does, and caps the new Engine.IO sessions (requests without a `sid`) each client address
 /// may open per minute (`--socketio-sessions-per-minute`). A session lives at most the auth
 /// timeout before it authenticates, so together they bound the unauthenticated sessions an
-/// address can hold.
+/// address can hold. The request goes on with only the headers read later (see
+/// [`kept_head`]).
 pub async fn admit(
     axum::extract::State(state): axum::extract::State<AppState>,
     axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
@@ -121,7 +122,45 @@ pub async fn admit(
             .into_response();
         }
     }
-    next.run(request).await
+    let (head, body) = request.into_parts();
+    next.run(HttpRequest::from_parts(kept_head(head), body))
+        .await
+}
+
+/// The headers anything reads after [`admit`]: the token (the handshake may carry it as a
+/// header), a polling request's body type, and the WebSocket key the engine answers.
+const KEPT_HEADERS: [axum::http::HeaderName; 3] = [
+    axum::http::header::AUTHORIZATION,
+    axum::http::header::CONTENT_TYPE,
+    axum::http::header::SEC_WEBSOCKET_KEY,
+];
+
+/// The request's head with a fresh copy of its URI and of [`KEPT_HEADERS`], no other
+/// headers, and without axum's copy of the URI as it came.
+///
+/// The engine keeps the head of the request that opened a session for the session's life.
+/// hyper parses the path and the header values as slices of its 8 KiB read buffer, so any
+/// one of them (axum's `OriginalUri` too) kept the whole buffer: 8 KiB of the 44 KiB of
+/// heap an idle Socket.io connection held (heaptrack, docs/benchmarks.md). Copies are
+/// allocations of their own.
+fn kept_head(mut head: axum::http::request::Parts) -> axum::http::request::Parts {
+    head.extensions.remove::<axum::extract::OriginalUri>();
+    // Parsing what was a valid URI cannot fail; if it did, the original stays.
+    if let Ok(uri) = head.uri.to_string().parse() {
+        head.uri = uri;
+    }
+    let mut kept = axum::http::HeaderMap::with_capacity(KEPT_HEADERS.len());
+    for name in KEPT_HEADERS {
+        for value in head.headers.get_all(&name) {
+            // From bytes a valid value already has: it cannot fail.
+            if let Ok(mut copy) = axum::http::HeaderValue::from_bytes(value.as_bytes()) {
+                copy.set_sensitive(value.is_sensitive());
+                kept.append(name.clone(), copy);
+            }
+        }
+    }
+    head.headers = kept;
+    head
 }
 
 /// Why a handshake was refused; the text reaches the client's `connect_error`.
@@ -192,8 +231,10 @@ fn opted_out_of_general(auth: &Option<Value>) -> bool {
 /// One Socket.io connection, as its event handlers and its writer share it.
 struct SioConn {
     conn: ConnHandle,
-    /// Into the socket's request task ([`requests::serve`]); bounded.
-    requests: mpsc::Sender<Request>,
+    /// Into the socket's request task ([`requests::serve`]); bounded. Boxed: a channel
+    /// allocates its first block of 32 slots when it is made, and each idle socket held
+    /// 32 requests' worth (3.8 KiB) of it unboxed; 256 bytes boxed.
+    requests: mpsc::Sender<Box<Request>>,
     /// The ack callbacks waiting for their replies. A std mutex: taken for a map lookup,
     /// never across an await.
     answers: Mutex<Answers>,
@@ -207,7 +248,7 @@ impl SioConn {
     /// Queues a request for the socket's request task. A client with more requests
     /// waiting than [`requests::QUEUE_CAPACITY`] is refused this one, as `rate_limited`.
     fn queue(&self, socket: &SocketRef, request: Request) {
-        match self.requests.try_send(request) {
+        match self.requests.try_send(Box::new(request)) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(request)) => {
                 let body = json!({

@@ -81,7 +81,7 @@ impl Answers {
 /// session at the end unregisters the connection.
 pub async fn serve(
     mut client: Client,
-    mut requests: mpsc::Receiver<Request>,
+    mut requests: mpsc::Receiver<Box<Request>>,
     sio: std::sync::Arc<SioConn>,
     stop: CancellationToken,
 ) {
@@ -100,7 +100,7 @@ pub async fn serve(
             },
         };
         numbered += 1;
-        apply(&mut client, &sio, request, RequestId(numbered)).await;
+        apply(&mut client, &sio, *request, RequestId(numbered)).await;
     }
 }
 

@@ -24,8 +24,10 @@ use crate::http::origin::check_origin;
 /// Largest frame or message a client may send (SPEC §3: close 1009 beyond it).
 pub const MAX_FRAME_BYTES: usize = 64 * 1024;
 
-/// Bytes read from a socket at a time.
-pub(crate) const READ_BUFFER_BYTES: usize = 4 * 1024;
+/// Bytes read from a socket at a time, on both transports. Chat frames are a few hundred
+/// bytes; a larger frame is read in several pieces. 4 KiB cost an idle connection 3 KiB
+/// more (docs/benchmarks.md, the idle scenario), and the rooms rate did not move.
+pub(crate) const READ_BUFFER_BYTES: usize = 1024;
 
 /// Timings of the transport, from the configuration.
 #[derive(Debug, Clone, Copy)]
