@@ -9,6 +9,7 @@ mod message_text;
 mod page_size;
 mod password;
 mod room_name;
+mod search_query;
 mod text;
 mod username;
 
@@ -20,6 +21,7 @@ pub use message_text::MessageText;
 pub use page_size::PageSize;
 pub use password::Password;
 pub use room_name::RoomName;
+pub use search_query::{MAX_QUERY_CHARS, MAX_TERMS, SearchQuery, SearchTerm};
 pub use text::{RoomTopic, StatusNote};
 pub use username::Username;
 
