@@ -8,7 +8,8 @@ use chrono::{DateTime, Utc};
 use sala_store::rows::{MessageRow, ReactionRow, attach_reactions, millis};
 use sala_store::{
     Appended, ChangeKind, MAX_REACTION_KINDS, Mentions, MessageChange, MessageQuery, MessageRecord,
-    MessageStore, MessageWrite, MessageWritten, NewMessage, StoreError, WriteRefusal,
+    MessageSearch, MessageStore, MessageWrite, MessageWritten, NewMessage, StoreError,
+    WriteRefusal, fold_key,
 };
 use std::collections::{BTreeSet, HashMap};
 
@@ -227,6 +228,52 @@ impl MessageStore for PostgresStore {
         .map_err(map_err)?;
         let (rows, more) = query.finish(rows);
         Ok((records(&mut connection, rows).await?, more))
+    }
+
+    async fn search_messages(
+        &self,
+        search: MessageSearch<'_>,
+    ) -> Result<Vec<MessageRecord>, StoreError> {
+        let mut sql = sqlx::QueryBuilder::<Postgres>::new(concat!(
+            message_select!(),
+            "WHERE m.room_id IN (SELECT mm.room_id FROM memberships mm JOIN rooms rr \
+               ON rr.id = mm.room_id WHERE mm.user_id = "
+        ));
+        sql.push_bind(search.reader_id)
+            .push(" AND rr.archived_at IS NULL) AND m.deleted_at IS NULL AND m.id < ")
+            .push_bind(search.older_than.unwrap_or(i64::MAX));
+        for text in search.texts {
+            // The text as a LIKE pattern that matches itself only, anywhere.
+            let pattern = text
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
+            sql.push(" AND m.text ILIKE ")
+                .push_bind(format!("%{pattern}%"))
+                .push(" ESCAPE '\\'");
+        }
+        if let Some(author) = search.author {
+            sql.push(" AND u.username_key = ")
+                .push_bind(fold_key(author));
+        }
+        if let Some(room) = search.room {
+            sql.push(" AND r.name = ").push_bind(room.to_owned());
+        }
+        if let Some(after) = search.after {
+            sql.push(" AND m.created_at > ").push_bind(millis(after));
+        }
+        if let Some(before) = search.before {
+            sql.push(" AND m.created_at < ").push_bind(millis(before));
+        }
+        sql.push(" ORDER BY m.id DESC LIMIT ")
+            .push_bind(i64::from(search.limit));
+        let mut connection = self.pool.acquire().await.map_err(map_err)?;
+        let rows: Vec<MessageRow> = sql
+            .build_query_as()
+            .fetch_all(&mut *connection)
+            .await
+            .map_err(map_err)?;
+        records(&mut connection, rows).await
     }
 }
 

@@ -45,6 +45,7 @@ contract_tests!(
     a_batch_is_all_or_nothing,
     history_pages_both_ways,
     messages_since_cover_the_users_rooms,
+    search_finds_only_what_the_reader_may_read,
     expired_sessions_are_purged,
     users_are_found_by_many_usernames,
     busy_members_are_listed_per_room,

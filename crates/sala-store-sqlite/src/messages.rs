@@ -6,9 +6,11 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use rusqlite::types::Value;
 use sala_store::rows::millis;
 use sala_store::{
-    MessageQuery, MessageRecord, MessageStore, MessageWrite, MessageWritten, StoreError,
+    MessageQuery, MessageRecord, MessageSearch, MessageStore, MessageWrite, MessageWritten,
+    StoreError, fold_key,
 };
 
 use crate::error::map_rusqlite;
@@ -126,6 +128,73 @@ impl MessageStore for SqliteStore {
         })
         .await
     }
+
+    async fn search_messages(
+        &self,
+        search: MessageSearch<'_>,
+    ) -> Result<Vec<MessageRecord>, StoreError> {
+        let (sql, params) = search_statement(&search);
+        self.read(move |connection| {
+            rows::messages(connection, &sql, rusqlite::params_from_iter(params))
+        })
+        .await
+    }
+}
+
+/// The statement and parameters of a search. Texts of three characters or more go to the
+/// trigram index as one `AND` of FTS5 strings (quoted, their quotes doubled, so nothing in
+/// them is an operator); shorter ones, which have no trigram, are looked for with `instr`
+/// in the rows the rest leaves (`lower` folds ASCII only: short texts in other scripts
+/// match their case exactly).
+fn search_statement(search: &MessageSearch<'_>) -> (String, Vec<Value>) {
+    let mut sql = String::from(concat!(
+        message_select!(),
+        "WHERE m.room_id IN (SELECT mm.room_id FROM memberships mm JOIN rooms rr \
+           ON rr.id = mm.room_id WHERE mm.user_id = ? AND rr.archived_at IS NULL) \
+         AND m.deleted_at IS NULL AND m.id < ?"
+    ));
+    let mut params = vec![
+        Value::Integer(search.reader_id),
+        Value::Integer(search.older_than.unwrap_or(i64::MAX)),
+    ];
+    let (indexed, short): (Vec<&str>, Vec<&str>) = search
+        .texts
+        .iter()
+        .partition(|text| text.chars().count() >= 3);
+    if !indexed.is_empty() {
+        let expression = indexed
+            .iter()
+            .map(|text| format!("\"{}\"", text.replace('"', "\"\"")))
+            .collect::<Vec<_>>()
+            .join(" AND ");
+        sql.push_str(
+            " AND m.id IN (SELECT rowid FROM message_trigrams WHERE message_trigrams MATCH ?)",
+        );
+        params.push(Value::Text(expression));
+    }
+    for text in short {
+        sql.push_str(" AND instr(lower(m.text), lower(?)) > 0");
+        params.push(Value::Text(text.to_owned()));
+    }
+    if let Some(author) = search.author {
+        sql.push_str(" AND u.username_key = ?");
+        params.push(Value::Text(fold_key(author)));
+    }
+    if let Some(room) = search.room {
+        sql.push_str(" AND r.name = ?");
+        params.push(Value::Text(room.to_owned()));
+    }
+    if let Some(after) = search.after {
+        sql.push_str(" AND m.created_at > ?");
+        params.push(Value::Integer(millis(after)));
+    }
+    if let Some(before) = search.before {
+        sql.push_str(" AND m.created_at < ?");
+        params.push(Value::Integer(millis(before)));
+    }
+    sql.push_str(" ORDER BY m.id DESC LIMIT ?");
+    params.push(Value::Integer(i64::from(search.limit)));
+    (sql, params)
 }
 
 /// The first `limit` of `messages` (read with one more than `limit`), and whether there

@@ -7,10 +7,10 @@
 use chrono::{DateTime, Duration, Utc};
 
 use crate::{
-    BusyMember, ChangeKind, ConflictOn, MessageChange, MessageQuery, MessageRecord, MessageWrite,
-    MessageWritten, Moderation, ModerationAction, NewDm, NewMessage, NewRoom, NewSession, NewUser,
-    Restriction, Role, RoomKind, RoomMember, RoomQuery, StatusRecord, Store, StoreError,
-    UserSummary, WriteRefusal,
+    BusyMember, ChangeKind, ConflictOn, MessageChange, MessageQuery, MessageRecord, MessageSearch,
+    MessageWrite, MessageWritten, Moderation, ModerationAction, NewDm, NewMessage, NewRoom,
+    NewSession, NewUser, Restriction, Role, RoomKind, RoomMember, RoomQuery, StatusRecord, Store,
+    StoreError, UserSummary, WriteRefusal,
 };
 
 fn now() -> DateTime<Utc> {
@@ -1829,4 +1829,156 @@ pub async fn writes_tell_the_position_they_follow(store: &dyn Store) {
     } else {
         assert!(batch.iter().all(|w| w.follows().is_none()), "all or none");
     }
+}
+
+/// Search (issue 21): substrings, case-insensitively, in any script; characters that are
+/// operators to an index are plain text; only rooms the reader is a member of; edits and
+/// deletions seen at once; filters and the cursor.
+pub async fn search_finds_only_what_the_reader_may_read(store: &dyn Store) {
+    let ann = user(store, "se_ann").await;
+    let bob = user(store, "se_bob").await;
+    let mine = room(store, "se-mine").await;
+    let other = room(store, "se-other").await;
+    let secret = room_of(store, "se-secret", RoomKind::Private, Some(bob)).await;
+    store.add_member(ann, mine, now()).await.unwrap();
+    store.add_member(bob, mine, now()).await.unwrap();
+    store.add_member(bob, secret, now()).await.unwrap();
+    let texts = [
+        (mine, bob, "Deploy the RELEASE notes today"),
+        (mine, ann, "東京タワーに行った"),
+        (mine, bob, r#"50% off_sale "quoted" NEAR AND -x ^y * \"#),
+        (mine, ann, "go now"),
+        (mine, bob, "to be edited alpha"),
+        (mine, bob, "to be deleted beta"),
+        (secret, bob, "release secret"),
+        (other, bob, "release elsewhere"),
+    ];
+    let batch: Vec<NewMessage> = texts
+        .iter()
+        .map(|(room_id, user_id, text)| message(*room_id, *user_id, text, None))
+        .collect();
+    let ids: Vec<i64> = store
+        .append_messages(&batch)
+        .await
+        .unwrap()
+        .iter()
+        .map(|appended| appended.record.id)
+        .collect();
+    let found = |reader: i64, texts: Vec<&'static str>| async move {
+        store
+            .search_messages(MessageSearch {
+                reader_id: reader,
+                texts: &texts,
+                limit: 50,
+                ..MessageSearch::default()
+            })
+            .await
+            .expect("search")
+            .into_iter()
+            .map(|m| m.text)
+            .collect::<Vec<_>>()
+    };
+    let release = "Deploy the RELEASE notes today";
+    assert_eq!(found(ann, vec!["release"]).await, [release]);
+    assert_eq!(found(ann, vec!["RELEASE NOTES"]).await, [release]);
+    assert_eq!(found(ann, vec!["notes", "deploy"]).await, [release]);
+    assert!(found(ann, vec!["notes release"]).await.is_empty());
+    assert_eq!(found(ann, vec!["東京"]).await, ["東京タワーに行った"]);
+    assert_eq!(found(ann, vec!["タワー"]).await, ["東京タワーに行った"]);
+    assert_eq!(found(ann, vec!["go"]).await, ["go now"]);
+    for operator in [
+        "%",
+        "_",
+        "\"",
+        "\"quoted\"",
+        "NEAR",
+        "AND",
+        "-x",
+        "^y",
+        "*",
+        "\\",
+        "off_s",
+    ] {
+        assert_eq!(
+            found(ann, vec![operator]).await,
+            [texts[2].2],
+            "{operator:?} is plain text"
+        );
+    }
+    assert!(
+        found(ann, vec!["secret"]).await.is_empty(),
+        "a private room"
+    );
+    assert!(
+        found(ann, vec!["elsewhere"]).await.is_empty(),
+        "a room ann is not in"
+    );
+    assert_eq!(found(bob, vec!["secret"]).await, ["release secret"]);
+
+    // An edit and a deletion are what search sees next, in the private room too.
+    changed(write_one(store, change(mine, ids[4], bob, edit("now gamma", None))).await);
+    let delete = ChangeKind::Delete { any_author: false };
+    changed(write_one(store, change(mine, ids[5], bob, delete)).await);
+    changed(
+        write_one(
+            store,
+            change(secret, ids[6], bob, edit("hidden ember", None)),
+        )
+        .await,
+    );
+    assert!(found(ann, vec!["alpha"]).await.is_empty());
+    assert_eq!(found(ann, vec!["gamma"]).await, ["now gamma"]);
+    assert!(found(ann, vec!["beta"]).await.is_empty());
+    assert!(found(ann, vec!["ember"]).await.is_empty());
+    assert_eq!(found(bob, vec!["ember"]).await, ["hidden ember"]);
+
+    // Filters: no text, only an author (any case), newest first, a page at a time.
+    let by_bob = |older_than: Option<i64>| MessageSearch {
+        reader_id: ann,
+        author: Some("SE_BOB"),
+        older_than,
+        limit: 2,
+        ..MessageSearch::default()
+    };
+    let first = store.search_messages(by_bob(None)).await.unwrap();
+    let first: Vec<&str> = first.iter().map(|m| m.text.as_str()).collect();
+    assert_eq!(first, ["now gamma", texts[2].2]);
+    let rest = store.search_messages(by_bob(Some(ids[2]))).await.unwrap();
+    assert_eq!(rest.iter().map(|m| m.id).collect::<Vec<_>>(), [ids[0]]);
+    let in_room = |room: &'static str| MessageSearch {
+        reader_id: ann,
+        room: Some(room),
+        texts: &["release"],
+        limit: 50,
+        ..MessageSearch::default()
+    };
+    assert_eq!(
+        store
+            .search_messages(in_room("se-mine"))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(
+        store
+            .search_messages(in_room("se-secret"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let later = MessageSearch {
+        reader_id: ann,
+        texts: &["release"],
+        after: Some(now() + Duration::hours(1)),
+        limit: 50,
+        ..MessageSearch::default()
+    };
+    assert!(store.search_messages(later).await.unwrap().is_empty());
+    let earlier = MessageSearch {
+        before: Some(now() + Duration::hours(1)),
+        after: None,
+        ..later
+    };
+    assert_eq!(store.search_messages(earlier).await.unwrap().len(), 1);
 }

@@ -23,10 +23,11 @@ mod traits;
 pub use error::{ConflictOn, StoreError};
 pub use records::{
     Appended, AuditRecord, BusyMember, ChangeKind, InviteRecord, MAX_REACTION_KINDS,
-    MemberRoomRecord, Mentions, MessageChange, MessageQuery, MessageRecord, MessageWrite,
-    MessageWritten, Moderation, ModerationAction, NewDm, NewMessage, NewRoom, NewSession, NewUser,
-    ReactionRecord, Restriction, RestrictionRecord, Role, RoomKind, RoomMember, RoomQuery,
-    RoomRecord, SessionRecord, StatusRecord, UserRecord, UserSummary, WriteRefusal,
+    MemberRoomRecord, Mentions, MessageChange, MessageQuery, MessageRecord, MessageSearch,
+    MessageWrite, MessageWritten, Moderation, ModerationAction, NewDm, NewMessage, NewRoom,
+    NewSession, NewUser, ReactionRecord, Restriction, RestrictionRecord, Role, RoomKind,
+    RoomMember, RoomQuery, RoomRecord, SessionRecord, StatusRecord, UserRecord, UserSummary,
+    WriteRefusal,
 };
 pub use traits::{AccountStore, MessageStore, ModerationStore, RoomStore, SessionStore, Store};
 

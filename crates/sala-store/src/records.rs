@@ -446,6 +446,28 @@ pub enum WriteRefusal {
     EditWindowClosed,
 }
 
+/// A search of the messages a user can read (issue 21): newest first, at most `limit`,
+/// never a deleted message, never one of a room the reader is not a member of.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MessageSearch<'a> {
+    /// Who searches: only the rooms they are a member of are searched.
+    pub reader_id: i64,
+    /// Texts a hit must contain, each anywhere, case-insensitively (a phrase is one text
+    /// with its spaces). Empty: every message passes.
+    pub texts: &'a [&'a str],
+    /// Only messages by this user (a username, matched case-insensitively).
+    pub author: Option<&'a str>,
+    /// Only messages of this room (its name).
+    pub room: Option<&'a str>,
+    /// Only messages sent after this moment.
+    pub after: Option<DateTime<Utc>>,
+    /// Only messages sent before this moment.
+    pub before: Option<DateTime<Utc>>,
+    /// Only messages with a smaller id: the cursor of the previous page.
+    pub older_than: Option<i64>,
+    pub limit: u32,
+}
+
 /// A page of a room's history.
 ///
 /// With `after`, the page starts just after that id and runs forward (bounded by `before`

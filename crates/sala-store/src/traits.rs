@@ -5,9 +5,9 @@ use chrono::{DateTime, Utc};
 
 use crate::{
     Appended, AuditRecord, BusyMember, InviteRecord, MemberRoomRecord, MessageQuery, MessageRecord,
-    MessageWrite, MessageWritten, Moderation, NewDm, NewMessage, NewRoom, NewSession, NewUser,
-    Restriction, RestrictionRecord, Role, RoomMember, RoomQuery, RoomRecord, SessionRecord,
-    StatusRecord, StoreError, UserRecord, UserSummary,
+    MessageSearch, MessageWrite, MessageWritten, Moderation, NewDm, NewMessage, NewRoom,
+    NewSession, NewUser, Restriction, RestrictionRecord, Role, RoomMember, RoomQuery, RoomRecord,
+    SessionRecord, StatusRecord, StoreError, UserRecord, UserSummary,
 };
 
 /// Accounts.
@@ -349,6 +349,17 @@ pub trait MessageStore: Send + Sync {
         room_id: i64,
         query: MessageQuery,
     ) -> Result<(Vec<MessageRecord>, bool), StoreError>;
+
+    /// The messages `search` finds, newest first. A text is found as a substring,
+    /// case-insensitively, in any script; any characters may be in it, none is an
+    /// operator.
+    ///
+    /// # Errors
+    /// Backend failures only.
+    async fn search_messages(
+        &self,
+        search: MessageSearch<'_>,
+    ) -> Result<Vec<MessageRecord>, StoreError>;
 }
 
 /// Invites, bans, mutes, role changes, and the record of them.
