@@ -401,6 +401,22 @@ pub struct MessagePage {
     pub more: bool,
 }
 
+/// One message `GET /api/search` found.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SearchHit {
+    pub message: Message,
+    /// Where the words and phrases matched in the message's text: `[start, end)` ranges in
+    /// Unicode code points (`Array.from(text)` in JavaScript), sorted, not overlapping.
+    pub highlights: Vec<[usize; 2]>,
+}
+
+/// `GET /api/search`: newest first; `next_cursor`, when set, fetches the next (older) page.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SearchPage {
+    pub hits: Vec<SearchHit>,
+    pub next_cursor: Option<i64>,
+}
+
 /// `GET /healthz`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Health {

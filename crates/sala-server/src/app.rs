@@ -13,7 +13,7 @@ use utoipa_axum::routes;
 
 use crate::config::Role;
 use crate::http::{
-    self, AppState, accounts, health, messages, moderation, openapi, people, rooms, web,
+    self, AppState, accounts, health, messages, moderation, openapi, people, rooms, search, web,
 };
 use crate::sio::SocketIoSettings;
 use crate::ws::WsSettings;
@@ -51,6 +51,7 @@ pub fn router(state: AppState, transports: Transports, role: Role) -> Router {
                 rooms::archive_room
             ))
             .routes(routes!(rooms::room_messages))
+            .routes(routes!(search::search))
             .routes(routes!(messages::edit_message, messages::delete_message))
             .routes(routes!(messages::react, messages::unreact))
             .routes(routes!(rooms::room_members))

@@ -31,6 +31,7 @@ pub mod origin;
 pub mod people;
 pub mod quota;
 pub mod rooms;
+pub mod search;
 pub mod state;
 pub mod web;
 

@@ -187,12 +187,16 @@ pub struct MessageParams {
     /// A thread instead: this message (its root), then the messages answering it, by id
     /// (`after` pages on; `before` is not taken with it).
     thread: Option<i64>,
+    /// The page around this message instead (a search hit opened in context): it and
+    /// the older half of the page before it, the newer half after. Taken alone.
+    around: Option<i64>,
 }
 
 /// A page of a room's history, oldest first. Without `after`: the newest messages (before
 /// `before`, if given), and `more` says older ones exist. With `after`: the messages just
 /// after it, and `more` says newer ones exist. With `thread`: that message and the ones
-/// answering it.
+/// answering it. With `around`: that message in the middle of its page, and `more` says
+/// the page was cut on either side.
 #[utoipa::path(get, path = "/api/rooms/{name}/messages", tag = "rooms",
     security(("bearer" = [])),
     params(("name" = String, Path, description = "Room name"), MessageParams),
@@ -206,6 +210,50 @@ pub async fn room_messages(
 ) -> Result<Json<MessagePage>, ApiError> {
     let limit = PageSize::of_messages(params.limit)?.get();
     let room = find_room(&state, &auth, &name).await?;
+    if let Some(around) = params.around {
+        if params.before.is_some() || params.after.is_some() || params.thread.is_some() {
+            return Err(ApiError::BadRequest(
+                "around is taken alone, without before, after or thread".into(),
+            ));
+        }
+        let newer_half = limit / 2;
+        let (mut messages, older_cut) = state
+            .store
+            .list_messages(
+                room.id,
+                MessageQuery {
+                    before: Some(around.saturating_add(1)),
+                    after: None,
+                    limit: limit - newer_half,
+                },
+            )
+            .await?;
+        if messages.last().map(|m| m.id) != Some(around) {
+            return Err(ApiError::NotFound(format!(
+                "no message {around} in this room"
+            )));
+        }
+        let (newer, newer_cut) = if newer_half == 0 {
+            (Vec::new(), false)
+        } else {
+            state
+                .store
+                .list_messages(
+                    room.id,
+                    MessageQuery {
+                        before: None,
+                        after: Some(around),
+                        limit: newer_half,
+                    },
+                )
+                .await?
+        };
+        messages.extend(newer);
+        return Ok(Json(MessagePage {
+            messages: messages.into_iter().map(wire::message).collect(),
+            more: older_cut || newer_cut,
+        }));
+    }
     let (messages, more) = match params.thread {
         Some(_) if params.before.is_some() => {
             return Err(ApiError::BadRequest(

@@ -15,6 +15,7 @@ mod moderation;
 mod persistence;
 mod protocol_props;
 mod rooms;
+mod search;
 mod tokens;
 mod web;
 mod ws_chat;
