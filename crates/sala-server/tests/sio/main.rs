@@ -1188,13 +1188,23 @@ async fn changes_on_two_nodes_reach_the_other_and_a_resume_misses_none() {
         .await;
     on_b.send(json!({"type": "delete", "room": "general", "id": ids[1]}))
         .await;
-    // Every change acked; node A's edit heard live on node B.
+    // Every change answered; node A's edit heard live on node B. When B's deletion of
+    // ids[1] commits before A's reaction to it, that reaction is refused as `not_found`
+    // (a deleted message takes no reaction): once at most, and only on A.
     for (ws, wants_edit) in [(&mut on_a, false), (&mut on_b, true)] {
-        let (mut acked, mut heard_edit) = (0, !wants_edit);
-        while acked < ids.len() + 1 || !heard_edit {
+        let (mut answered, mut refused, mut heard_edit) = (0, 0, !wants_edit);
+        while answered < ids.len() + 1 || !heard_edit {
             let frame = ws.next_frame().await;
-            if frame["type"] == "ack" {
-                acked += 1;
+            if frame["type"] == "error" {
+                assert!(!wants_edit && frame["code"] == "not_found", "{frame}");
+                refused += 1;
+                assert_eq!(
+                    refused, 1,
+                    "only the reaction to the deleted message: {frame}"
+                );
+            }
+            if frame["type"] == "ack" || frame["type"] == "error" {
+                answered += 1;
             }
             if frame["type"] == "message_updated" && frame["change"] == "edited" {
                 assert_eq!(frame["message"]["text"], "a0 edited");
