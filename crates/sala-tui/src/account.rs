@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use anyhow::{Context, bail};
-use sala_proto::api::{LoginResponse, MemberRooms, Room, RoomPage};
+use sala_proto::api::{LoginResponse, MemberRooms, Room, RoomPage, SearchPage};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
@@ -108,6 +108,20 @@ impl Accounts {
             .into_iter()
             .map(|room| (room.name, room.topic.unwrap_or_default(), room.online))
             .collect())
+    }
+
+    /// Messages of the user's rooms that match `query` (words, "phrases", `from:`, `in:`),
+    /// newest first, at most 20.
+    ///
+    /// # Errors
+    /// The server's message (a query it refuses says why).
+    pub async fn search_messages(&self, token: &str, query: &str) -> anyhow::Result<SearchPage> {
+        let url = reqwest::Url::parse_with_params(
+            &format!("{}/api/search", self.base),
+            [("q", query), ("limit", "20")],
+        )
+        .context("the server URL is not a URL")?;
+        self.get_url(token, url).await
     }
 
     /// Creates a room; returns its (lower-cased) name.

@@ -773,6 +773,10 @@ const HELP: &[(&str, &str)] = &[
     ("/join ROOM, /j", "join a room (and switch to it)"),
     ("/leave [ROOM], /part", "leave this room (or ROOM)"),
     ("/rooms [QUERY]", "search rooms by name or topic"),
+    (
+        "/search WORDS",
+        "find messages: \"phrase\" from:USER in:#ROOM",
+    ),
     ("/create NAME [TOPIC]", "create a room and join it"),
     ("/topic [TEXT]", "this room's topic; set it (admins)"),
     ("/me ACTION", "say what you do: /me waves"),
@@ -1146,6 +1150,19 @@ async fn command(
             }
             None
         }
+        ("/search", Some(query)) => {
+            match accounts.search_messages(&session.token, query).await {
+                Ok(page) if page.hits.is_empty() => app.note("no messages match"),
+                Ok(page) => {
+                    // Oldest last: the newest hit sits nearest the input, like the chat.
+                    for hit in page.hits.iter().rev() {
+                        app.note(search_line(hit));
+                    }
+                }
+                Err(err) => app.note(format!("error: {err:#}")),
+            }
+            None
+        }
         ("/create", Some(args)) => {
             let mut parts = args.splitn(2, ' ');
             let name = parts.next().unwrap_or_default();
@@ -1204,6 +1221,29 @@ async fn command(
             None
         }
     }
+}
+
+/// A search hit as a line: `#room YYYY-MM-DD HH:MM user: text`, in local time, each
+/// matched part of the text between `«` and `»`.
+fn search_line(hit: &sala_proto::api::SearchHit) -> String {
+    let message = &hit.message;
+    let when = message
+        .ts
+        .with_timezone(&chrono::Local)
+        .format("%Y-%m-%d %H:%M");
+    let mut text = String::with_capacity(message.text.len() + 4 * hit.highlights.len());
+    let mut marks = hit.highlights.iter().peekable();
+    for (at, c) in message.text.chars().enumerate() {
+        if marks.peek().is_some_and(|[start, _]| *start == at) {
+            text.push('«');
+        }
+        text.push(c);
+        if marks.peek().is_some_and(|[_, end]| *end == at + 1) {
+            text.push('»');
+            marks.next();
+        }
+    }
+    format!("#{} {when} {}: {text}", message.room, message.user)
 }
 
 /// What `/me waves` sends: the action in underscores, as Slack and Mattermost write an
@@ -1347,4 +1387,22 @@ async fn event_loop(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::search_line;
+
+    #[test]
+    fn a_search_hit_marks_what_matched() {
+        let hit: sala_proto::api::SearchHit = serde_json::from_value(serde_json::json!({
+            "message": {"id": 7, "room": "ops", "user": "ann", "text": "東京 deploy done",
+                "ts": "2026-12-03T10:00:00.000Z", "assistant": false},
+            "highlights": [[0, 2], [3, 9]],
+        }))
+        .unwrap();
+        let line = search_line(&hit);
+        assert!(line.starts_with("#ops 2026-12-0"), "{line}");
+        assert!(line.ends_with(" ann: «東京» «deploy» done"), "{line}");
+    }
 }

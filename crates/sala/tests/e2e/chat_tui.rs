@@ -810,4 +810,12 @@ async fn reactions_replies_edits_and_deletions_from_the_terminal() {
     tmux.wait_for("#side is quiet: it tells you of mentions only");
     tmux.type_line("/quiet maybe");
     tmux.wait_for("usage: /quiet on|off");
+
+    // Search: bob's edited message found by a word of its new text, the match marked.
+    tmux.type_line("/search PLAN from:bob");
+    tmux.wait_for("bob: the «plan»");
+    tmux.type_line("/search teh");
+    tmux.wait_for("no messages match");
+    tmux.type_line("/search from:b");
+    tmux.wait_for("from: takes a username");
 }
