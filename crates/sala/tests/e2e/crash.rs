@@ -441,12 +441,38 @@ async fn sigterm_during_traffic_closes_with_1001_and_clients_resume_without_a_ga
                 break frame;
             }
         };
-        let resumed: Vec<i64> = joined["history"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|message| message["id"].as_i64().unwrap())
-            .collect();
+        let ids_of = |page: &Value, field: &str| -> Vec<i64> {
+            page[field]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|message| message["id"].as_i64().unwrap())
+                .collect()
+        };
+        let mut resumed = ids_of(&joined, "history");
+        // A client that saw little live is behind by more than one answer holds: it pages
+        // on from `through` (docs/protocol.md), as a real client does.
+        let (mut more, mut through) = (joined["more"] == true, joined["through"].clone());
+        while more {
+            let page = json!({"type": "history", "room": "general", "after": through});
+            socket.send(Message::text(page.to_string())).await.unwrap();
+            let page = loop {
+                let Message::Text(text) = tokio::time::timeout(WAIT, socket.next())
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .unwrap()
+                else {
+                    continue;
+                };
+                let frame: Value = serde_json::from_str(text.as_str()).unwrap();
+                if frame["type"] == "history" {
+                    break frame;
+                }
+            };
+            resumed.extend(ids_of(&page, "messages"));
+            (more, through) = (page["more"] == true, page["through"].clone());
+        }
         let mut whole = drained.seen.clone();
         whole.extend(&resumed);
         // From the first message it saw live (earlier ones came in its own `joined`).
