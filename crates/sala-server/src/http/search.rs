@@ -142,14 +142,9 @@ pub fn highlights(text: &str, texts: &[&str]) -> Vec<[usize; 2]> {
     let mut ranges = Vec::new();
     for needle in texts {
         let needle: Vec<char> = needle.chars().flat_map(char::to_lowercase).collect();
-        if needle.is_empty() || needle.len() > folded.len() {
-            continue;
-        }
-        for start in 0..=folded.len() - needle.len() {
-            let window = &folded[start..start + needle.len()];
-            if window.iter().map(|(c, _)| *c).eq(needle.iter().copied()) {
-                ranges.push([window[0].1, window[needle.len() - 1].1 + 1]);
-            }
+        for end in occurrence_ends(&folded, &needle) {
+            let start = end + 1 - needle.len();
+            ranges.push([folded[start].1, folded[end].1 + 1]);
         }
     }
     ranges.sort_unstable();
@@ -161,6 +156,43 @@ pub fn highlights(text: &str, texts: &[&str]) -> Vec<[usize; 2]> {
         }
     }
     merged
+}
+
+/// Where every occurrence of `needle` in `folded` ends, overlapping ones too, in one pass
+/// (Knuth–Morris–Pratt): a hostile search of long, repetitive texts costs the length of
+/// the texts, not their product with the needle's.
+fn occurrence_ends(folded: &[(char, usize)], needle: &[char]) -> Vec<usize> {
+    if needle.is_empty() {
+        return Vec::new();
+    }
+    // fallback[i]: the length of the longest proper prefix of needle[..=i] that is also
+    // its suffix.
+    let mut fallback = vec![0; needle.len()];
+    let mut matched = 0;
+    for i in 1..needle.len() {
+        while matched > 0 && needle[i] != needle[matched] {
+            matched = fallback[matched - 1];
+        }
+        if needle[i] == needle[matched] {
+            matched += 1;
+        }
+        fallback[i] = matched;
+    }
+    let mut ends = Vec::new();
+    matched = 0;
+    for (at, (c, _)) in folded.iter().enumerate() {
+        while matched > 0 && *c != needle[matched] {
+            matched = fallback[matched - 1];
+        }
+        if *c == needle[matched] {
+            matched += 1;
+        }
+        if matched == needle.len() {
+            ends.push(at);
+            matched = fallback[matched - 1];
+        }
+    }
+    ends
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::common::{Server, Socket, WAIT, history, open, token};
+use crate::common::{Server, Socket, WAIT, history, next_of, open, token};
 
 const CLIENTS: usize = 20;
 const KILLS: usize = 22;
@@ -427,20 +427,7 @@ async fn sigterm_during_traffic_closes_with_1001_and_clients_resume_without_a_ga
         let mut socket = open(&server.base, &tokens[client.user]).await;
         let join = json!({"type": "join", "room": "general", "since": last}).to_string();
         socket.send(Message::text(join)).await.unwrap();
-        let joined = loop {
-            let Message::Text(text) = tokio::time::timeout(WAIT, socket.next())
-                .await
-                .unwrap()
-                .unwrap()
-                .unwrap()
-            else {
-                continue;
-            };
-            let frame: Value = serde_json::from_str(text.as_str()).unwrap();
-            if frame["type"] == "joined" {
-                break frame;
-            }
-        };
+        let joined = next_of(&mut socket, "joined").await;
         let ids_of = |page: &Value, field: &str| -> Vec<i64> {
             page[field]
                 .as_array()
@@ -456,20 +443,7 @@ async fn sigterm_during_traffic_closes_with_1001_and_clients_resume_without_a_ga
         while more {
             let page = json!({"type": "history", "room": "general", "after": through});
             socket.send(Message::text(page.to_string())).await.unwrap();
-            let page = loop {
-                let Message::Text(text) = tokio::time::timeout(WAIT, socket.next())
-                    .await
-                    .unwrap()
-                    .unwrap()
-                    .unwrap()
-                else {
-                    continue;
-                };
-                let frame: Value = serde_json::from_str(text.as_str()).unwrap();
-                if frame["type"] == "history" {
-                    break frame;
-                }
-            };
+            let page = next_of(&mut socket, "history").await;
             resumed.extend(ids_of(&page, "messages"));
             (more, through) = (page["more"] == true, page["through"].clone());
         }
