@@ -364,6 +364,38 @@ pub struct Message {
     /// `@room` by an admin or the owner: it mentions every member.
     #[serde(default, skip_serializing_if = "is_false")]
     pub mentions_room: bool,
+    /// The files it carries, in order; absent when none (and once it is deleted).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<Attachment>,
+}
+
+/// A file a message carries (or an upload's answer, before it is sent).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Attachment {
+    pub id: String,
+    /// The name it was uploaded under (its last path part).
+    pub name: String,
+    /// Bytes, as served (a picture's metadata removed).
+    pub size: u64,
+    /// As read from its bytes, not as the uploader said.
+    pub content_type: String,
+    /// A picture's size in pixels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub width: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub height: Option<u32>,
+    /// Where members download it (a path of this server: `/api/files/{id}`), with a bearer
+    /// token or the file cookie.
+    pub url: String,
+    /// A picture's thumbnail, at most 320 pixels a side.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thumbnail_url: Option<String>,
+}
+
+/// The answer to an upload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct UploadedFile {
+    pub attachment: Attachment,
 }
 
 /// One emoji on a message.

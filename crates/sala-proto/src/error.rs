@@ -33,6 +33,8 @@ pub enum ErrorCode {
     LimitReached,
     /// Storage cannot be written now; nothing was stored.
     Unavailable,
+    /// The request took longer than its limit (an upload sent too slowly).
+    Timeout,
     Internal,
     /// A code this build does not know (a newer server); clients treat it as a failure.
     #[serde(other)]
@@ -58,6 +60,7 @@ impl ErrorCode {
             Self::RateLimited => "rate_limited",
             Self::LimitReached => "limit_reached",
             Self::Unavailable => "unavailable",
+            Self::Timeout => "timeout",
             Self::Internal => "internal",
             Self::Unknown => "unknown",
         }

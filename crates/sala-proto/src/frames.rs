@@ -30,12 +30,18 @@ pub enum ClientFrame {
     },
     Send {
         room: String,
+        /// May be empty (or left out) when the message carries files.
+        #[serde(default)]
         text: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         client_id: Option<String>,
         /// The id of the message (of the same room) this one answers.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reply_to: Option<i64>,
+        /// Ids of files uploaded to this room (`POST /api/rooms/{name}/files`) and not sent
+        /// yet; with at least one, `text` may be empty.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        attachments: Vec<String>,
     },
     /// New text for one's own message.
     Edit {
@@ -270,6 +276,7 @@ mod tests {
                 text: "hi".into(),
                 client_id: None,
                 reply_to: None,
+                attachments: Vec::new(),
             }
         );
         let pong = serde_json::to_string(&ServerFrame::Pong).unwrap();

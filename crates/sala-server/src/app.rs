@@ -13,7 +13,8 @@ use utoipa_axum::routes;
 
 use crate::config::Role;
 use crate::http::{
-    self, AppState, accounts, health, messages, moderation, openapi, people, rooms, search, web,
+    self, AppState, accounts, files, health, messages, moderation, openapi, people, rooms, search,
+    web,
 };
 use crate::sio::SocketIoSettings;
 use crate::ws::WsSettings;
@@ -52,6 +53,10 @@ pub fn router(state: AppState, transports: Transports, role: Role) -> Router {
             ))
             .routes(routes!(rooms::room_messages))
             .routes(routes!(search::search))
+            .routes(routes!(files::upload))
+            .routes(routes!(files::set_cookie, files::clear_cookie))
+            .routes(routes!(files::download))
+            .routes(routes!(files::thumbnail))
             .routes(routes!(messages::edit_message, messages::delete_message))
             .routes(routes!(messages::react, messages::unreact))
             .routes(routes!(rooms::room_members))

@@ -219,6 +219,30 @@ pub struct Config {
     #[arg(long, env = "SALA_EDIT_WINDOW_SECS", default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=10 * 366 * 86_400))]
     pub edit_window_secs: u64,
 
+    /// Largest file one upload may bring, in bytes (26,214,400: 25 MiB).
+    #[arg(long, env = "SALA_MAX_UPLOAD_BYTES", default_value_t = 25 << 20, value_parser = clap::value_parser!(u64).range(1..=1 << 34))]
+    pub max_upload_bytes: u64,
+
+    /// Bytes one user may upload in 24 hours (1 GiB by default).
+    #[arg(long, env = "SALA_UPLOAD_QUOTA_BYTES", default_value_t = 1 << 30, value_parser = clap::value_parser!(u64).range(1..=1 << 44))]
+    pub upload_quota_bytes: u64,
+
+    /// An upload must bring at least 16 KiB in every window of this many seconds, or it is
+    /// cut off with 408 (a client trickling bytes holds a connection and a spool file).
+    #[arg(long, env = "SALA_UPLOAD_WINDOW_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub upload_window_secs: u64,
+
+    /// Keep files in this S3 bucket instead of the data dir (for several nodes). The
+    /// credentials and region come from `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and
+    /// `AWS_REGION`.
+    #[arg(long, env = "SALA_FILES_S3_BUCKET")]
+    pub files_s3_bucket: Option<String>,
+
+    /// The S3 endpoint, for S3-compatible storage other than AWS (MinIO, Garage, Ceph):
+    /// `http://host:port`. Path-style requests are used with it.
+    #[arg(long, env = "SALA_FILES_S3_ENDPOINT", requires = "files_s3_bucket")]
+    pub files_s3_endpoint: Option<String>,
+
     /// Log format.
     #[arg(long, env = "SALA_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
     pub log_format: LogFormat,
@@ -327,6 +351,11 @@ impl Config {
             ai_timeout_secs: 5,
             assistant_interval_secs: 60,
             edit_window_secs: 0,
+            max_upload_bytes: 25 << 20,
+            upload_quota_bytes: 1 << 30,
+            upload_window_secs: 10,
+            files_s3_bucket: None,
+            files_s3_endpoint: None,
             log_format: LogFormat::Pretty,
         }
     }

@@ -50,6 +50,12 @@ pub enum ApiError {
     Refused(String),
     #[error("too many attempts; retry in {retry_after_secs} s")]
     RateLimited { retry_after_secs: u64 },
+    /// A quota is used up (bytes uploaded today): 429 `limit_reached`.
+    #[error("{0}")]
+    QuotaExceeded(String),
+    /// The client sent its request too slowly (408 `timeout`).
+    #[error("{0}")]
+    Timeout(String),
     /// The database cannot be used right now.
     #[error("the service is temporarily unavailable")]
     Unavailable(#[source] anyhow::Error),
@@ -75,7 +81,8 @@ impl ApiError {
             Self::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Invalid(_) | Self::Refused(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::RateLimited { .. } | Self::QuotaExceeded(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -96,6 +103,8 @@ impl ApiError {
             Self::UnsupportedMediaType => ErrorCode::UnsupportedMediaType,
             Self::Invalid(_) | Self::Refused(_) => ErrorCode::Invalid,
             Self::RateLimited { .. } => ErrorCode::RateLimited,
+            Self::QuotaExceeded(_) => ErrorCode::LimitReached,
+            Self::Timeout(_) => ErrorCode::Timeout,
             Self::Unavailable(_) => ErrorCode::Unavailable,
             Self::Internal(_) => ErrorCode::Internal,
         }

@@ -27,6 +27,8 @@ use crate::cluster::hub::{Hub, OutboundLimits};
 use crate::cluster::link::{Link, LinkSettings};
 use crate::config::{Config, Role};
 use crate::domain::RoomName;
+use crate::files::storage::BlobStorage;
+use crate::files::{FileLimits, Files, LocalStorage, S3Storage};
 use crate::http::quota::Quota;
 use crate::http::{self, AppState};
 use crate::metrics::Metrics;
@@ -47,6 +49,7 @@ pub struct App {
     router: axum::Router,
     store: Arc<dyn Store>,
     chat: Chat,
+    files: Files,
     /// The Redis link to the other nodes, when there are any.
     link: Option<Link>,
     role: Role,
@@ -146,6 +149,7 @@ impl App {
                 timeout: std::time::Duration::from_secs(config.ai_timeout_secs),
             }),
         );
+        let files = open_files(&config, store.clone()).await?;
         let connections = TaskTracker::new();
         let transports = Transports {
             ws: WsSettings {
@@ -190,10 +194,12 @@ impl App {
                 .map(|origin| origin.trim().trim_end_matches('/').to_ascii_lowercase())
                 .filter(|origin| !origin.is_empty())
                 .collect(),
+            files: files.clone(),
             metrics: metrics.clone(),
             connections: connections.clone(),
         };
         Ok(Self {
+            files,
             listener,
             local_addr,
             router: crate::app::router(state, transports, config.role),
@@ -242,6 +248,13 @@ impl App {
             ))
         });
         let upkeep = tokio::spawn(metrics_upkeep(self.metrics.clone(), self.shutdown.clone()));
+        let collecting = self.role.serves_chat().then(|| {
+            tokio::spawn(
+                self.files
+                    .clone()
+                    .run_collector(self.chat.files_released(), self.shutdown.clone()),
+            )
+        });
         let shutdown = self.shutdown.clone();
         let chat = self.chat.clone();
         // The real-time layer shuts down as soon as the signal comes, not after in-flight
@@ -265,6 +278,11 @@ impl App {
         if let Err(err) = upkeep.await {
             tracing::error!(error = %err, "the metrics upkeep task failed");
         }
+        if let Some(collecting) = collecting
+            && let Err(err) = collecting.await
+        {
+            tracing::error!(error = %err, "the file collector failed");
+        }
         if let Some(link) = &self.link {
             link.stop().await;
         }
@@ -279,6 +297,39 @@ impl App {
         tracing::info!("sala stopped");
         Ok(())
     }
+}
+
+/// The file storage: the S3 bucket if one is configured, else `files/` in the data dir;
+/// uploads are spooled in `files/spool` either way (emptied now).
+///
+/// # Errors
+/// When the S3 settings make no client or the spool folder cannot be made.
+async fn open_files(config: &Config, store: Arc<dyn Store>) -> anyhow::Result<Files> {
+    let folder = config.data_dir.join("files");
+    let (storage, shared): (Arc<dyn BlobStorage>, bool) = match &config.files_s3_bucket {
+        Some(bucket) => (
+            Arc::new(
+                S3Storage::new(bucket, config.files_s3_endpoint.as_deref())
+                    .with_context(|| format!("opening the S3 bucket {bucket}"))?,
+            ),
+            true,
+        ),
+        None => (Arc::new(LocalStorage::new(folder.join("blobs"))), false),
+    };
+    let limits = FileLimits {
+        max_bytes: config.max_upload_bytes,
+        daily_quota_bytes: config.upload_quota_bytes,
+        upload_window: std::time::Duration::from_secs(config.upload_window_secs),
+    };
+    let files = Files::open(storage, store, folder.join("spool"), limits, shared)
+        .await
+        .with_context(|| format!("preparing {}", folder.join("spool").display()))?;
+    tracing::info!(
+        storage = files.describe(),
+        "files are kept in {}",
+        files.describe()
+    );
+    Ok(files)
 }
 
 /// Creates the data dir readable by this user only (0700): it holds password hashes,

@@ -95,6 +95,23 @@ pub fn message(message: MessageRecord) -> Message {
             .collect(),
         mentions: message.mentions,
         mentions_room: message.mentions_room,
+        attachments: message.attachments.into_iter().map(attachment).collect(),
+    }
+}
+
+/// A file as a message (or an upload's answer) shows it, with where to download it.
+pub fn attachment(file: sala_store::AttachmentRecord) -> sala_proto::api::Attachment {
+    sala_proto::api::Attachment {
+        url: format!("/api/files/{}", file.id),
+        thumbnail_url: file
+            .thumbnail
+            .then(|| format!("/api/files/{}/thumbnail", file.id)),
+        id: file.id,
+        name: file.name,
+        size: file.size,
+        content_type: file.content_type,
+        width: file.width,
+        height: file.height,
     }
 }
 

@@ -60,7 +60,8 @@ macro_rules! message_select {
     () => {
         "SELECT m.id, m.seq, r.name AS room, m.user_id, u.username, m.text, m.client_id, \
          m.assistant, m.created_at, m.edited_at, m.deleted_at, m.reply_to, m.replies, \
-         m.last_reply_at, m.reaction_rows, m.mentions, m.mentions_room FROM messages m \
+         m.last_reply_at, m.reaction_rows, m.mentions, m.mentions_room, m.attachments \
+         FROM messages m \
          JOIN rooms r ON r.id = m.room_id \
          JOIN users u ON u.id = m.user_id "
     };
@@ -68,6 +69,7 @@ macro_rules! message_select {
 
 // After the query macros, which the modules use.
 mod accounts;
+mod files;
 mod messages;
 mod moderation;
 mod rooms;

@@ -5,11 +5,13 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sala_store::rows::{MessageRow, ReactionRow, attach_reactions, millis};
+use sala_store::rows::{
+    FileRow, MessageRow, ReactionRow, attach_reactions, attachments_column, millis,
+};
 use sala_store::{
-    Appended, ChangeKind, MAX_REACTION_KINDS, Mentions, MessageChange, MessageQuery, MessageRecord,
-    MessageSearch, MessageStore, MessageWrite, MessageWritten, NewMessage, StoreError,
-    WriteRefusal, fold_key,
+    Appended, AttachmentRecord, ChangeKind, FileRecord, MAX_REACTION_KINDS, Mentions,
+    MessageChange, MessageQuery, MessageRecord, MessageSearch, MessageStore, MessageWrite,
+    MessageWritten, NewMessage, StoreError, WriteRefusal, fold_key,
 };
 use std::collections::{BTreeSet, HashMap};
 
@@ -72,11 +74,15 @@ impl MessageStore for PostgresStore {
         let mut written = Vec::with_capacity(batch.len());
         let mut rest = batch;
         while let Some(first) = rest.first() {
-            // Plain sends (no reply) in a row are stored together; the rest one by one.
+            // Plain sends (no reply, no files) in a row are stored together; the rest one by one.
             let sends: Vec<&NewMessage> = rest
                 .iter()
                 .map_while(|write| match write {
-                    MessageWrite::Append(message) if message.reply_to.is_none() => Some(message),
+                    MessageWrite::Append(message)
+                        if message.reply_to.is_none() && message.attachments.is_empty() =>
+                    {
+                        Some(message)
+                    }
                     _ => None,
                 })
                 .collect();
@@ -265,6 +271,9 @@ impl MessageStore for PostgresStore {
         if let Some(before) = search.before {
             sql.push(" AND m.created_at < ").push_bind(millis(before));
         }
+        if search.with_files {
+            sql.push(" AND m.attachments IS NOT NULL");
+        }
         sql.push(" ORDER BY m.id DESC LIMIT ")
             .push_bind(i64::from(search.limit));
         let mut connection = self.pool.acquire().await.map_err(map_err)?;
@@ -340,6 +349,39 @@ fn mention_names(mentions: &Mentions) -> Result<String, StoreError> {
         .map(|(_, name)| name.as_str())
         .collect();
     serde_json::to_string(&names).map_err(|err| StoreError::Backend(Box::new(err)))
+}
+
+/// A deleted message's files: deleted with it, their blobs put in the garbage (the node
+/// deletes the bytes once no live file names them).
+async fn release_files(
+    tx: &mut Transaction<'_, Postgres>,
+    message_id: i64,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO blob_garbage (blob, since) \
+         SELECT blob, $2 FROM files WHERE message_id = $1 AND deleted_at IS NULL \
+         UNION SELECT thumbnail_blob, $2 FROM files \
+         WHERE message_id = $1 AND deleted_at IS NULL AND thumbnail_blob IS NOT NULL \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(message_id)
+    .bind(millis(at))
+    .execute(&mut **tx)
+    .await
+    .map_err(map_err)?;
+    sqlx::query("UPDATE files SET deleted_at = $1 WHERE message_id = $2 AND deleted_at IS NULL")
+        .bind(millis(at))
+        .bind(message_id)
+        .execute(&mut **tx)
+        .await
+        .map_err(map_err)?;
+    sqlx::query("UPDATE messages SET attachments = NULL WHERE id = $1")
+        .bind(message_id)
+        .execute(&mut **tx)
+        .await
+        .map_err(map_err)?;
+    Ok(())
 }
 
 /// The next position of the log (ids and changes alike).
@@ -490,7 +532,13 @@ impl PostgresStore {
             insert_mentions(tx, id, &send.mentions).await?;
             written.push(MessageWritten::Appended {
                 appended: Appended {
-                    record: MessageRecord::just_stored((*send).clone(), id, room, username),
+                    record: MessageRecord::just_stored(
+                        (*send).clone(),
+                        id,
+                        room,
+                        username,
+                        Vec::new(),
+                    ),
                     is_new: true,
                 },
                 thread_root: None,
@@ -498,6 +546,43 @@ impl PostgresStore {
             });
         }
         Ok(written)
+    }
+
+    /// The descriptions of the files `message` attaches, in its order, if each is one the
+    /// sender uploaded to this room and has not sent yet; `None` if one is not. The rows
+    /// stay locked to the transaction, so no other node attaches them meanwhile.
+    async fn attachable(
+        tx: &mut Transaction<'_, Postgres>,
+        message: &NewMessage,
+    ) -> Result<Option<Vec<AttachmentRecord>>, StoreError> {
+        if message.attachments.is_empty() {
+            return Ok(Some(Vec::new()));
+        }
+        let found: Vec<FileRow> = sqlx::query_as(
+            "SELECT id, room_id, uploader_id, name, size, content_type, width, height, blob, \
+             thumbnail_blob, created_at, message_id FROM files \
+             WHERE id = ANY($1) AND room_id = $2 AND uploader_id = $3 \
+             AND message_id IS NULL AND deleted_at IS NULL FOR UPDATE",
+        )
+        .bind(&message.attachments)
+        .bind(message.room_id)
+        .bind(message.user_id)
+        .fetch_all(&mut **tx)
+        .await
+        .map_err(map_err)?;
+        let mut found: HashMap<String, FileRecord> = found
+            .into_iter()
+            .map(|row| FileRecord::try_from(row).map(|file| (file.id.clone(), file)))
+            .collect::<Result<_, _>>()?;
+        // Each in the message's order; the same file twice finds nothing the second time.
+        let mut attachments = Vec::with_capacity(message.attachments.len());
+        for id in &message.attachments {
+            match found.remove(id) {
+                Some(file) => attachments.push(file.attachment()),
+                None => return Ok(None),
+            }
+        }
+        Ok(Some(attachments))
     }
 
     /// The message the sender already stored with this `client_id`, if any, as a repeat.
@@ -540,10 +625,12 @@ impl PostgresStore {
         tx: &mut Transaction<'_, Postgres>,
         message: &NewMessage,
     ) -> Result<MessageWritten, StoreError> {
+        if (message.reply_to.is_some() || !message.attachments.is_empty())
+            && let Some(repeat) = Self::stored_before(tx, message).await?
+        {
+            return Ok(repeat);
+        }
         if let Some(root) = message.reply_to {
-            if let Some(repeat) = Self::stored_before(tx, message).await? {
-                return Ok(repeat);
-            }
             let live: Option<(i64,)> = sqlx::query_as(
                 "SELECT id FROM messages WHERE id = $1 AND room_id = $2 AND deleted_at IS NULL",
             )
@@ -556,12 +643,15 @@ impl PostgresStore {
                 return Ok(MessageWritten::Refused(WriteRefusal::NoSuchMessage));
             }
         }
+        let Some(attachments) = Self::attachable(tx, message).await? else {
+            return Ok(MessageWritten::Refused(WriteRefusal::NoSuchFile));
+        };
         let mentions = mention_names(&message.mentions)?;
         let inserted: Option<(i64, String, String)> = sqlx::query_as(
             "WITH next AS (SELECT nextval(pg_get_serial_sequence('messages', 'id')) AS id) \
              INSERT INTO messages (id, seq, room_id, user_id, text, client_id, assistant, \
-             created_at, reply_to, mentions, mentions_room) OVERRIDING SYSTEM VALUE \
-             SELECT next.id, next.id, $1, $2, $3, $4, $5, $6, $7, $8, $9 FROM next \
+             created_at, reply_to, mentions, mentions_room, attachments) OVERRIDING SYSTEM VALUE \
+             SELECT next.id, next.id, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10 FROM next \
              ON CONFLICT (user_id, client_id) WHERE client_id IS NOT NULL DO NOTHING \
              RETURNING id, (SELECT name FROM rooms WHERE id = $1), \
              (SELECT username FROM users WHERE id = $2)",
@@ -575,6 +665,7 @@ impl PostgresStore {
         .bind(message.reply_to)
         .bind(mentions)
         .bind(message.mentions.room)
+        .bind(attachments_column(&attachments)?)
         .fetch_optional(&mut **tx)
         .await
         .map_err(map_err)?;
@@ -586,6 +677,14 @@ impl PostgresStore {
                 .ok_or(StoreError::NotFound);
         };
         insert_mentions(tx, id, &message.mentions).await?;
+        if !message.attachments.is_empty() {
+            sqlx::query("UPDATE files SET message_id = $1 WHERE id = ANY($2)")
+                .bind(id)
+                .bind(&message.attachments)
+                .execute(&mut **tx)
+                .await
+                .map_err(map_err)?;
+        }
         let thread_root = match message.reply_to {
             Some(root) => {
                 let position = next_position(tx).await?;
@@ -603,7 +702,7 @@ impl PostgresStore {
             }
             None => None,
         };
-        let record = MessageRecord::just_stored(message.clone(), id, room, username);
+        let record = MessageRecord::just_stored(message.clone(), id, room, username, attachments);
         Ok(MessageWritten::Appended {
             appended: Appended {
                 record,
@@ -690,6 +789,7 @@ impl PostgresStore {
                     .execute(&mut **tx)
                     .await
                     .map_err(map_err)?;
+                release_files(tx, change.message_id, change.at).await?;
                 if let Some(root) = target.reply_to {
                     thread_root = Self::recount_thread(tx, change.room_id, root).await?;
                 }

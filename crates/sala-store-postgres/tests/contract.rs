@@ -46,6 +46,7 @@ contract_tests!(
     history_pages_both_ways,
     messages_since_cover_the_users_rooms,
     search_finds_only_what_the_reader_may_read,
+    files_are_attached_once_and_go_with_their_message,
     expired_sessions_are_purged,
     users_are_found_by_many_usernames,
     busy_members_are_listed_per_room,
@@ -181,6 +182,7 @@ async fn concurrent_nodes_commit_a_rooms_ids_in_order() {
                             created_at: Utc::now(),
                             reply_to: None,
                             mentions: Default::default(),
+                            attachments: Vec::new(),
                         }])
                         .await
                         .expect("append");
@@ -317,6 +319,7 @@ async fn concurrent_nodes_commit_a_rooms_changes_in_order() {
             created_at: now,
             reply_to: None,
             mentions: Default::default(),
+            attachments: Vec::new(),
         })
         .collect();
     let ids: Vec<i64> = nodes[0]
@@ -464,6 +467,7 @@ async fn a_client_id_racing_in_another_room_is_answered_with_the_one_stored() {
         created_at: now,
         reply_to: None,
         mentions: Default::default(),
+        attachments: Vec::new(),
     };
 
     // The "other node": inserts the same client_id in the other room, not yet committed.

@@ -192,6 +192,9 @@ fn search_statement(search: &MessageSearch<'_>) -> (String, Vec<Value>) {
         sql.push_str(" AND m.created_at < ?");
         params.push(Value::Integer(millis(before)));
     }
+    if search.with_files {
+        sql.push_str(" AND m.attachments IS NOT NULL");
+    }
     sql.push_str(" ORDER BY m.id DESC LIMIT ?");
     params.push(Value::Integer(i64::from(search.limit)));
     (sql, params)

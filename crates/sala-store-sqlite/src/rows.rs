@@ -130,6 +130,7 @@ fn message_row(row: &Row<'_>) -> rusqlite::Result<MessageRow> {
         reaction_rows: row.get(14)?,
         mentions: row.get(15)?,
         mentions_room: row.get(16)?,
+        attachments: row.get(17)?,
     })
 }
 

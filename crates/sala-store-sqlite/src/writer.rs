@@ -19,10 +19,10 @@ use std::path::Path;
 use std::sync::mpsc;
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
-use sala_store::rows::millis;
+use sala_store::rows::{attachments_column, millis};
 use sala_store::{
-    Appended, ChangeKind, MAX_REACTION_KINDS, Mentions, MessageChange, MessageRecord, MessageWrite,
-    MessageWritten, NewMessage, StoreError, WriteRefusal,
+    Appended, AttachmentRecord, ChangeKind, MAX_REACTION_KINDS, Mentions, MessageChange,
+    MessageRecord, MessageWrite, MessageWritten, NewMessage, StoreError, WriteRefusal,
 };
 use tokio::sync::oneshot;
 
@@ -166,10 +166,12 @@ fn append_one(
     names: &mut Names,
     message: NewMessage,
 ) -> Result<MessageWritten, StoreError> {
+    if (message.reply_to.is_some() || !message.attachments.is_empty())
+        && let Some(repeat) = stored_before(tx, &message)?
+    {
+        return Ok(repeat);
+    }
     if let Some(root) = message.reply_to {
-        if let Some(repeat) = stored_before(tx, &message)? {
-            return Ok(repeat);
-        }
         let live = rows::first(
             tx,
             "SELECT 1 FROM messages WHERE id = ? AND room_id = ? AND deleted_at IS NULL",
@@ -180,6 +182,9 @@ fn append_one(
             return Ok(MessageWritten::Refused(WriteRefusal::NoSuchMessage));
         }
     }
+    let Some(attachments) = attachable(tx, &message)? else {
+        return Ok(MessageWritten::Refused(WriteRefusal::NoSuchFile));
+    };
     // An explicit id above sqlite_sequence's moves it there (AUTOINCREMENT), so this is
     // next_position and the insert at once. (`WHERE` after the SELECT is what SQLite's
     // parser needs to read the ON CONFLICT as the upsert's.)
@@ -187,8 +192,8 @@ fn append_one(
     let inserted: Option<i64> = rows::first(
         tx,
         "INSERT INTO messages (id, seq, room_id, user_id, text, client_id, assistant, \
-         created_at, reply_to, mentions, mentions_room) \
-         SELECT s.seq + 1, s.seq + 1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9 \
+         created_at, reply_to, mentions, mentions_room, attachments) \
+         SELECT s.seq + 1, s.seq + 1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10 \
          FROM sqlite_sequence s WHERE s.name = 'messages' \
          ON CONFLICT (user_id, client_id) WHERE client_id IS NOT NULL DO NOTHING \
          RETURNING id",
@@ -202,6 +207,7 @@ fn append_one(
             message.reply_to,
             mentions,
             message.mentions.room,
+            attachments_column(&attachments)?,
         ],
         |row| row.get(0),
     )?;
@@ -215,6 +221,13 @@ fn append_one(
             "INSERT INTO message_mentions (user_id, message_id) VALUES (?, ?) \
              ON CONFLICT DO NOTHING",
             (user_id, id),
+        )?;
+    }
+    for file in &message.attachments {
+        rows::execute(
+            tx,
+            "UPDATE files SET message_id = ? WHERE id = ?",
+            (id, file),
         )?;
     }
     let thread_root = match message.reply_to {
@@ -234,7 +247,7 @@ fn append_one(
     // change).
     let room = names.room(tx, message.room_id)?;
     let username = names.user(tx, message.user_id)?;
-    let record = MessageRecord::just_stored(message, id, room, username);
+    let record = MessageRecord::just_stored(message, id, room, username, attachments);
     Ok(MessageWritten::Appended {
         appended: Appended {
             record,
@@ -243,6 +256,47 @@ fn append_one(
         thread_root,
         follows: None,
     })
+}
+
+/// The descriptions of the files `message` attaches, in its order, if each is one the
+/// sender uploaded to this room and has not sent yet; `None` if one is not.
+fn attachable(
+    tx: &Transaction<'_>,
+    message: &NewMessage,
+) -> Result<Option<Vec<AttachmentRecord>>, StoreError> {
+    let mut attachments = Vec::with_capacity(message.attachments.len());
+    for id in &message.attachments {
+        let file = rows::first(
+            tx,
+            "SELECT id, name, size, content_type, width, height, thumbnail_blob IS NOT NULL \
+             FROM files WHERE id = ? AND room_id = ? AND uploader_id = ? \
+             AND message_id IS NULL AND deleted_at IS NULL",
+            (id, message.room_id, message.user_id),
+            |row| {
+                Ok(AttachmentRecord {
+                    id: row.get(0)?,
+                    name: row.get(1)?,
+                    size: u64::try_from(row.get::<_, i64>(2)?).unwrap_or(0),
+                    content_type: row.get(3)?,
+                    width: row.get(4)?,
+                    height: row.get(5)?,
+                    thumbnail: row.get(6)?,
+                })
+            },
+        )?;
+        match file {
+            // The same file twice is refused too: a message carries a file once.
+            Some(file)
+                if !attachments
+                    .iter()
+                    .any(|seen: &AttachmentRecord| seen.id == file.id) =>
+            {
+                attachments.push(file);
+            }
+            _ => return Ok(None),
+        }
+    }
+    Ok(Some(attachments))
 }
 
 /// The message the sender already stored with this `client_id`, if any, as a repeat.
@@ -357,6 +411,7 @@ fn change_one(tx: &Transaction<'_>, change: &MessageChange) -> Result<MessageWri
                 "DELETE FROM message_reactions WHERE message_id = ?",
                 [change.message_id],
             )?;
+            release_files(tx, change.message_id, change.at)?;
             if let Some(root) = target.reply_to {
                 thread_root = recount_thread(tx, change.room_id, root)?;
             }
@@ -410,6 +465,34 @@ fn change_one(tx: &Transaction<'_>, change: &MessageChange) -> Result<MessageWri
         thread_root,
         follows: None,
     })
+}
+
+/// A deleted message's files: deleted with it, their blobs put in the garbage (the node
+/// deletes the bytes once no live file names them).
+fn release_files(
+    tx: &Transaction<'_>,
+    message_id: i64,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<(), StoreError> {
+    rows::execute(
+        tx,
+        "INSERT OR IGNORE INTO blob_garbage (blob, since) \
+         SELECT blob, ?2 FROM files WHERE message_id = ?1 AND deleted_at IS NULL \
+         UNION SELECT thumbnail_blob, ?2 FROM files \
+         WHERE message_id = ?1 AND deleted_at IS NULL AND thumbnail_blob IS NOT NULL",
+        (message_id, millis(at)),
+    )?;
+    rows::execute(
+        tx,
+        "UPDATE files SET deleted_at = ? WHERE message_id = ? AND deleted_at IS NULL",
+        (millis(at), message_id),
+    )?;
+    rows::execute(
+        tx,
+        "UPDATE messages SET attachments = NULL WHERE id = ?",
+        [message_id],
+    )?;
+    Ok(())
 }
 
 /// The next position of the log (ids and changes alike).

@@ -26,6 +26,7 @@ contract_tests!(
     history_pages_both_ways,
     messages_since_cover_the_users_rooms,
     search_finds_only_what_the_reader_may_read,
+    files_are_attached_once_and_go_with_their_message,
     expired_sessions_are_purged,
     users_are_found_by_many_usernames,
     busy_members_are_listed_per_room,

@@ -8,9 +8,9 @@ use chrono::{DateTime, Duration, Utc};
 
 use crate::{
     BusyMember, ChangeKind, ConflictOn, MessageChange, MessageQuery, MessageRecord, MessageSearch,
-    MessageWrite, MessageWritten, Moderation, ModerationAction, NewDm, NewMessage, NewRoom,
-    NewSession, NewUser, Restriction, Role, RoomKind, RoomMember, RoomQuery, StatusRecord, Store,
-    StoreError, UserSummary, WriteRefusal,
+    MessageWrite, MessageWritten, Moderation, ModerationAction, NewDm, NewFile, NewMessage,
+    NewRoom, NewSession, NewUser, Restriction, Role, RoomKind, RoomMember, RoomQuery, StatusRecord,
+    Store, StoreError, UserSummary, WriteRefusal,
 };
 
 fn now() -> DateTime<Utc> {
@@ -55,6 +55,7 @@ fn message(room_id: i64, user_id: i64, text: &str, client_id: Option<&str>) -> N
         created_at: now(),
         reply_to: None,
         mentions: Default::default(),
+        attachments: Vec::new(),
     }
 }
 
@@ -1981,4 +1982,185 @@ pub async fn search_finds_only_what_the_reader_may_read(store: &dyn Store) {
         ..later
     };
     assert_eq!(store.search_messages(earlier).await.unwrap().len(), 1);
+}
+
+fn new_file(
+    id: &str,
+    room_id: i64,
+    uploader_id: i64,
+    blob: &str,
+    thumbnail: Option<&str>,
+) -> NewFile {
+    NewFile {
+        id: id.to_owned(),
+        room_id,
+        uploader_id,
+        name: format!("{id}.png"),
+        size: 1000,
+        content_type: "image/png".into(),
+        width: Some(64),
+        height: Some(32),
+        blob: blob.to_owned(),
+        thumbnail_blob: thumbnail.map(str::to_owned),
+        created_at: now(),
+    }
+}
+
+/// A file is attached once, by its uploader, in its room; it goes with its message, and
+/// its bytes become garbage only when no live file names them (issue 21).
+pub async fn files_are_attached_once_and_go_with_their_message(store: &dyn Store) {
+    let ann = user(store, "fi_ann").await;
+    let bob = user(store, "fi_bob").await;
+    let here = room(store, "fi-here").await;
+    let there = room(store, "fi-there").await;
+    for (member, room_id) in [(ann, here), (bob, here), (ann, there)] {
+        store.add_member(member, room_id, now()).await.unwrap();
+    }
+    let started = now() - Duration::seconds(1);
+    let shared_blob = "b".repeat(64);
+    let thumb = "c".repeat(64);
+    let f1 = store
+        .create_file(new_file("f1", here, ann, &shared_blob, Some(&thumb)))
+        .await
+        .expect("record a file");
+    assert_eq!((f1.message_id, f1.width, f1.size), (None, Some(64), 1000));
+    assert_eq!(store.file("f1").await.unwrap(), Some(f1.clone()));
+    store
+        .create_file(new_file("f2", here, ann, &shared_blob, None))
+        .await
+        .unwrap();
+    store
+        .create_file(new_file("f3", there, ann, &"d".repeat(64), None))
+        .await
+        .unwrap();
+    store
+        .create_file(new_file("f4", here, bob, &"e".repeat(64), None))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.uploaded_bytes_since(ann, started).await.unwrap(),
+        3000
+    );
+    assert_eq!(
+        store.uploaded_bytes_since(bob, started).await.unwrap(),
+        1000
+    );
+    assert_eq!(store.file("nope").await.unwrap(), None);
+
+    let send = |files: &[&str], client_id: Option<&str>| {
+        let mut message = message(here, ann, "", client_id);
+        message.attachments = files.iter().map(|id| (*id).to_owned()).collect();
+        MessageWrite::Append(message)
+    };
+    // Another room's file, someone else's, the same twice, one nobody uploaded.
+    for files in [&["f3"][..], &["f4"], &["f1", "f1"], &["f9"]] {
+        let written = store.write_messages(&[send(files, None)]).await.unwrap();
+        assert_eq!(
+            refused(written.into_iter().next().unwrap()),
+            WriteRefusal::NoSuchFile,
+            "{files:?}"
+        );
+    }
+    let written = store
+        .write_messages(&[send(&["f1"], Some("fi-1"))])
+        .await
+        .unwrap();
+    let MessageWritten::Appended { appended, .. } = &written[0] else {
+        panic!("expected the message stored, got {written:?}");
+    };
+    let sent = appended.record.clone();
+    assert_eq!(sent.attachments, vec![f1.attachment()]);
+    assert!(sent.attachments[0].thumbnail);
+    assert_eq!(
+        store.file("f1").await.unwrap().unwrap().message_id,
+        Some(sent.id)
+    );
+    // As history reads it, and as a repeat of its client_id answers it.
+    let (page, _) = store
+        .list_messages(
+            here,
+            MessageQuery {
+                limit: 10,
+                ..MessageQuery::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(page.last().unwrap().attachments, sent.attachments);
+    let repeat = store
+        .write_messages(&[send(&["f1"], Some("fi-1"))])
+        .await
+        .unwrap();
+    let MessageWritten::Appended { appended, .. } = &repeat[0] else {
+        panic!("expected the repeat found, got {repeat:?}");
+    };
+    assert!(!appended.is_new);
+    assert_eq!(appended.record.attachments, sent.attachments);
+    // Sent once only.
+    let again = store.write_messages(&[send(&["f1"], None)]).await.unwrap();
+    assert_eq!(
+        refused(again.into_iter().next().unwrap()),
+        WriteRefusal::NoSuchFile
+    );
+    // has:file
+    let plain = store
+        .append_messages(&[message(here, ann, "no file here", None)])
+        .await
+        .unwrap();
+    let with_files = store
+        .search_messages(MessageSearch {
+            reader_id: bob,
+            with_files: true,
+            limit: 10,
+            ..MessageSearch::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        with_files.iter().map(|m| m.id).collect::<Vec<_>>(),
+        [sent.id]
+    );
+    assert_ne!(plain[0].record.id, sent.id);
+
+    // Deleted with its message; the bytes f2 shares stay, the thumbnail's go.
+    let deleted = store
+        .write_messages(&[MessageWrite::Change(MessageChange {
+            room_id: here,
+            message_id: sent.id,
+            user_id: ann,
+            at: now(),
+            kind: ChangeKind::Delete { any_author: false },
+        })])
+        .await
+        .unwrap();
+    assert!(
+        changed(deleted.into_iter().next().unwrap())
+            .attachments
+            .is_empty()
+    );
+    assert_eq!(store.file("f1").await.unwrap(), None);
+    assert!(store.blob_in_use(&shared_blob).await.unwrap());
+    assert!(!store.blob_in_use(&thumb).await.unwrap());
+    assert_eq!(store.blob_garbage(10).await.unwrap(), std::slice::from_ref(&thumb));
+    store.forget_garbage(std::slice::from_ref(&thumb)).await.unwrap();
+    assert!(store.blob_garbage(10).await.unwrap().is_empty());
+    // The quota still counts what was deleted today.
+    assert_eq!(
+        store.uploaded_bytes_since(ann, started).await.unwrap(),
+        3000
+    );
+
+    // Unsent files expire; then their bytes are garbage.
+    assert_eq!(store.expire_files(started).await.unwrap(), 0);
+    assert_eq!(
+        store
+            .expire_files(now() + Duration::seconds(1))
+            .await
+            .unwrap(),
+        3
+    );
+    assert_eq!(store.file("f2").await.unwrap(), None);
+    let mut garbage = store.blob_garbage(10).await.unwrap();
+    garbage.sort();
+    assert_eq!(garbage, [shared_blob, "d".repeat(64), "e".repeat(64)]);
 }

@@ -22,14 +22,16 @@ mod traits;
 
 pub use error::{ConflictOn, StoreError};
 pub use records::{
-    Appended, AuditRecord, BusyMember, ChangeKind, InviteRecord, MAX_REACTION_KINDS,
-    MemberRoomRecord, Mentions, MessageChange, MessageQuery, MessageRecord, MessageSearch,
-    MessageWrite, MessageWritten, Moderation, ModerationAction, NewDm, NewMessage, NewRoom,
-    NewSession, NewUser, ReactionRecord, Restriction, RestrictionRecord, Role, RoomKind,
-    RoomMember, RoomQuery, RoomRecord, SessionRecord, StatusRecord, UserRecord, UserSummary,
-    WriteRefusal,
+    Appended, AttachmentRecord, AuditRecord, BusyMember, ChangeKind, FileRecord, InviteRecord,
+    MAX_REACTION_KINDS, MemberRoomRecord, Mentions, MessageChange, MessageQuery, MessageRecord,
+    MessageSearch, MessageWrite, MessageWritten, Moderation, ModerationAction, NewDm, NewFile,
+    NewMessage, NewRoom, NewSession, NewUser, ReactionRecord, Restriction, RestrictionRecord, Role,
+    RoomKind, RoomMember, RoomQuery, RoomRecord, SessionRecord, StatusRecord, UserRecord,
+    UserSummary, WriteRefusal,
 };
-pub use traits::{AccountStore, MessageStore, ModerationStore, RoomStore, SessionStore, Store};
+pub use traits::{
+    AccountStore, FileStore, MessageStore, ModerationStore, RoomStore, SessionStore, Store,
+};
 
 /// The key a username or email is unique by: case-folded, so `Alice` and `alice` collide.
 pub fn fold_key(value: &str) -> String {

@@ -238,13 +238,21 @@ pub struct MessageRecord {
     /// everyone in the room (`@room`).
     pub mentions: Vec<String>,
     pub mentions_room: bool,
+    /// The files it carries, in the order they were sent (none once deleted).
+    pub attachments: Vec<AttachmentRecord>,
 }
 
 impl MessageRecord {
     /// The record of `message` as just stored under `id`, in the room and by the author
     /// named: no reactions, replies or edits yet, its time to the millisecond as stored.
     /// A backend builds it from what it wrote instead of reading the row back.
-    pub fn just_stored(message: NewMessage, id: i64, room: String, username: String) -> Self {
+    pub fn just_stored(
+        message: NewMessage,
+        id: i64,
+        room: String,
+        username: String,
+        attachments: Vec<AttachmentRecord>,
+    ) -> Self {
         let created_at = DateTime::from_timestamp_millis(message.created_at.timestamp_millis())
             .unwrap_or(message.created_at);
         Self {
@@ -270,6 +278,82 @@ impl MessageRecord {
                 .map(|(_, name)| name)
                 .collect(),
             mentions_room: message.mentions.room,
+            attachments,
+        }
+    }
+}
+
+/// A file as a message carries it: what a client shows before downloading it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "rows", derive(serde::Serialize, serde::Deserialize))]
+pub struct AttachmentRecord {
+    pub id: String,
+    pub name: String,
+    pub size: u64,
+    pub content_type: String,
+    #[cfg_attr(
+        feature = "rows",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
+    pub width: Option<u32>,
+    #[cfg_attr(
+        feature = "rows",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
+    pub height: Option<u32>,
+    /// A smaller picture of it exists (images only).
+    #[cfg_attr(feature = "rows", serde(default))]
+    pub thumbnail: bool,
+}
+
+/// An uploaded file to record (issue 21). Its bytes are already in the file storage
+/// under `blob` (and the thumbnail's under `thumbnail_blob`).
+#[derive(Debug, Clone)]
+pub struct NewFile {
+    pub id: String,
+    pub room_id: i64,
+    pub uploader_id: i64,
+    pub name: String,
+    pub size: u64,
+    /// As sniffed from its bytes, never as the client said.
+    pub content_type: String,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    /// Where its bytes are: the name of their content (a hash) in the file storage.
+    pub blob: String,
+    pub thumbnail_blob: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A recorded file, attached to a message or waiting to be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileRecord {
+    pub id: String,
+    pub room_id: i64,
+    pub uploader_id: i64,
+    pub name: String,
+    pub size: u64,
+    pub content_type: String,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    pub blob: String,
+    pub thumbnail_blob: Option<String>,
+    pub created_at: DateTime<Utc>,
+    /// The message that carries it; `None` until it is sent.
+    pub message_id: Option<i64>,
+}
+
+impl FileRecord {
+    /// What a message shows of it.
+    pub fn attachment(&self) -> AttachmentRecord {
+        AttachmentRecord {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            size: self.size,
+            content_type: self.content_type.clone(),
+            width: self.width,
+            height: self.height,
+            thumbnail: self.thumbnail_blob.is_some(),
         }
     }
 }
@@ -311,6 +395,8 @@ pub struct NewMessage {
     /// The message of the same room this one answers.
     pub reply_to: Option<i64>,
     pub mentions: Mentions,
+    /// Ids of files the sender uploaded to this room and has not sent yet, in order.
+    pub attachments: Vec<String>,
 }
 
 /// Most distinct emoji on one message.
@@ -444,6 +530,9 @@ pub enum WriteRefusal {
     /// The message was sent longer ago than it may be edited.
     #[error("this message can no longer be edited")]
     EditWindowClosed,
+    /// An attachment is not a file the sender uploaded to this room and has not sent yet.
+    #[error("no such file to attach: each must be uploaded to this room by you, and not sent yet")]
+    NoSuchFile,
 }
 
 /// A search of the messages a user can read (issue 21): newest first, at most `limit`,
@@ -465,6 +554,8 @@ pub struct MessageSearch<'a> {
     pub before: Option<DateTime<Utc>>,
     /// Only messages with a smaller id: the cursor of the previous page.
     pub older_than: Option<i64>,
+    /// Only messages that carry a file (`has:file`).
+    pub with_files: bool,
     pub limit: u32,
 }
 

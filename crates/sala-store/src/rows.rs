@@ -145,6 +145,8 @@ pub struct MessageRow {
     /// A JSON array of usernames.
     pub mentions: String,
     pub mentions_room: bool,
+    /// A JSON array of attachments, or `NULL` for none.
+    pub attachments: Option<String>,
 }
 
 impl MessageRow {
@@ -180,6 +182,64 @@ impl TryFrom<MessageRow> for MessageRecord {
             mentions: serde_json::from_str(&row.mentions)
                 .map_err(|err| StoreError::Backend(Box::new(err)))?,
             mentions_room: row.mentions_room,
+            attachments: match row.attachments {
+                Some(json) => {
+                    serde_json::from_str(&json).map_err(|err| StoreError::Backend(Box::new(err)))?
+                }
+                None => Vec::new(),
+            },
+        })
+    }
+}
+
+/// The attachments of a message, as its `attachments` column holds them (`NULL`: none).
+///
+/// # Errors
+/// `Backend` if they cannot be written as JSON (they always can).
+pub fn attachments_column(
+    attachments: &[crate::AttachmentRecord],
+) -> Result<Option<String>, StoreError> {
+    if attachments.is_empty() {
+        return Ok(None);
+    }
+    serde_json::to_string(attachments)
+        .map(Some)
+        .map_err(|err| StoreError::Backend(Box::new(err)))
+}
+
+/// A row of `files`, as both SQL backends read it.
+#[derive(sqlx::FromRow)]
+pub struct FileRow {
+    pub id: String,
+    pub room_id: i64,
+    pub uploader_id: i64,
+    pub name: String,
+    pub size: i64,
+    pub content_type: String,
+    pub width: Option<i64>,
+    pub height: Option<i64>,
+    pub blob: String,
+    pub thumbnail_blob: Option<String>,
+    pub created_at: i64,
+    pub message_id: Option<i64>,
+}
+
+impl TryFrom<FileRow> for crate::FileRecord {
+    type Error = StoreError;
+    fn try_from(row: FileRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            id: row.id,
+            room_id: row.room_id,
+            uploader_id: row.uploader_id,
+            name: row.name,
+            size: u64::try_from(row.size).unwrap_or(0),
+            content_type: row.content_type,
+            width: row.width.and_then(|value| u32::try_from(value).ok()),
+            height: row.height.and_then(|value| u32::try_from(value).ok()),
+            blob: row.blob,
+            thumbnail_blob: row.thumbnail_blob,
+            created_at: from_millis(row.created_at)?,
+            message_id: row.message_id,
         })
     }
 }

@@ -4,10 +4,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::{
-    Appended, AuditRecord, BusyMember, InviteRecord, MemberRoomRecord, MessageQuery, MessageRecord,
-    MessageSearch, MessageWrite, MessageWritten, Moderation, NewDm, NewMessage, NewRoom,
-    NewSession, NewUser, Restriction, RestrictionRecord, Role, RoomMember, RoomQuery, RoomRecord,
-    SessionRecord, StatusRecord, StoreError, UserRecord, UserSummary,
+    Appended, AuditRecord, BusyMember, FileRecord, InviteRecord, MemberRoomRecord, MessageQuery,
+    MessageRecord, MessageSearch, MessageWrite, MessageWritten, Moderation, NewDm, NewFile,
+    NewMessage, NewRoom, NewSession, NewUser, Restriction, RestrictionRecord, Role, RoomMember,
+    RoomQuery, RoomRecord, SessionRecord, StatusRecord, StoreError, UserRecord, UserSummary,
 };
 
 /// Accounts.
@@ -427,9 +427,46 @@ pub trait ModerationStore: Send + Sync {
     ) -> Result<Vec<AuditRecord>, StoreError>;
 }
 
+/// What is known of uploaded files (issue 21); their bytes are in the file storage, under
+/// the blob names recorded here. A file's bytes may be deleted once no live file names
+/// them: such names wait in the store's garbage until the node deletes them.
+#[async_trait]
+pub trait FileStore: Send + Sync {
+    /// Records an uploaded file, not yet attached to any message.
+    async fn create_file(&self, file: NewFile) -> Result<FileRecord, StoreError>;
+
+    /// A live file by id (none once its message was deleted or it expired unsent).
+    async fn file(&self, id: &str) -> Result<Option<FileRecord>, StoreError>;
+
+    /// Bytes the user uploaded since `since`, counting files deleted since (the daily
+    /// quota).
+    async fn uploaded_bytes_since(
+        &self,
+        user_id: i64,
+        since: DateTime<Utc>,
+    ) -> Result<u64, StoreError>;
+
+    /// Deletes the files uploaded before `before` and never sent, and forgets deleted
+    /// files' rows older than that (their bytes already went to the garbage); how many
+    /// unsent files it deleted.
+    async fn expire_files(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
+
+    /// Up to `limit` blob names waiting for deletion that no live file names any more
+    /// (names a live file took again leave the garbage here).
+    async fn blob_garbage(&self, limit: u32) -> Result<Vec<String>, StoreError>;
+
+    /// The blobs named were deleted from the file storage.
+    async fn forget_garbage(&self, blobs: &[String]) -> Result<(), StoreError>;
+
+    /// Whether a live file names this blob (as its bytes or its thumbnail's).
+    async fn blob_in_use(&self, blob: &str) -> Result<bool, StoreError>;
+}
+
 /// Everything a node stores.
 #[async_trait]
-pub trait Store: AccountStore + SessionStore + RoomStore + MessageStore + ModerationStore {
+pub trait Store:
+    AccountStore + SessionStore + RoomStore + MessageStore + ModerationStore + FileStore
+{
     /// Cheap round trip for `/healthz`.
     ///
     /// # Errors

@@ -648,6 +648,7 @@ fn say(app: &mut App, text: String) -> Action {
         room,
         text,
         client_id: Some(format!("tui-{}-{}", std::process::id(), app.sent)),
+        attachments: Vec::new(),
     })
 }
 
@@ -705,6 +706,7 @@ fn message_command(app: &mut App, command: &str, args: Option<&str>) -> Option<C
                 text: args.to_owned(),
                 client_id,
                 reply_to: Some(id),
+                attachments: Vec::new(),
             }
         }
         "/react" => ClientFrame::React {

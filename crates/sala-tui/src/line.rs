@@ -115,6 +115,7 @@ pub async fn run(args: ChatArgs) -> anyhow::Result<()> {
                         room: room.clone(),
                         text: line.clone(),
                         client_id: Some(client_id.clone()),
+                        attachments: Vec::new(),
                     };
                     lines.outstanding.insert(client_id, Outstanding { frame: frame.clone(), text: line, rate_limited: 0 });
                     net.commands.send(NetCommand::Send(frame)).await.context("the connection task stopped")?;

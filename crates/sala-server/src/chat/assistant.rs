@@ -170,6 +170,7 @@ impl Assistant {
                 created_at: Utc::now(),
                 reply_to: None,
                 mentions: Default::default(),
+                attachments: Vec::new(),
             }),
             room: message.room.clone(),
             by: user.username.clone(),

@@ -17,7 +17,7 @@ use super::commit::CommitRequest;
 use super::rate::{self, SharedBucket};
 use super::{Chat, ChatError};
 use crate::cluster::hub::{ConnHandle, ConnUser, Event, RequestId, Skip};
-use crate::domain::{ClientId, Emoji, MessageText, PageSize, RoomName};
+use crate::domain::{Attachments, ClientId, Emoji, MessageText, PageSize, RoomName};
 use crate::wire;
 
 /// Messages in `joined` when the client gives no `since`.
@@ -156,7 +156,11 @@ impl Client {
                 text,
                 client_id,
                 reply_to,
-            } => self.send(&room, text, client_id, reply_to).await,
+                attachments,
+            } => {
+                self.send(&room, text, client_id, reply_to, attachments)
+                    .await
+            }
             Command::Edit {
                 room,
                 id,
@@ -389,6 +393,7 @@ impl Client {
         text: MessageText,
         client_id: Option<ClientId>,
         reply_to: Option<i64>,
+        attachments: Attachments,
     ) -> Result<(), ChatError> {
         let (room, room_id) = self.may_write(room).await?;
         self.chat.metrics().messages_received.increment(1);
@@ -410,6 +415,7 @@ impl Client {
             created_at: Utc::now(),
             reply_to,
             mentions,
+            attachments: attachments.into_inner(),
         };
         self.queue(room, MessageWrite::Append(message)).await
     }

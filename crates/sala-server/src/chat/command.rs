@@ -9,7 +9,7 @@ use sala_proto::frames::ClientFrame;
 
 use super::ChatError;
 use crate::cluster::hub::Event;
-use crate::domain::{Availability, ClientId, Emoji, MessageText, PageSize, RoomName};
+use crate::domain::{Attachments, Availability, ClientId, Emoji, MessageText, PageSize, RoomName};
 
 /// A command whose fields have passed every check that needs no store.
 #[derive(Debug)]
@@ -26,6 +26,7 @@ pub enum Command {
         text: MessageText,
         client_id: Option<ClientId>,
         reply_to: Option<i64>,
+        attachments: Attachments,
     },
     Edit {
         room: RoomName,
@@ -121,15 +122,27 @@ impl Command {
                 text,
                 client_id,
                 reply_to,
-            } => Self::Send {
-                room: room_named(&room).map_err(refuse)?,
-                text: MessageText::parse(&text).map_err(|err| refuse(err.into()))?,
-                client_id: client_id
-                    .map(ClientId::parse)
-                    .transpose()
-                    .map_err(|err| refuse(err.into()))?,
-                reply_to,
-            },
+                attachments,
+            } => {
+                let room = room_named(&room).map_err(refuse)?;
+                let attachments =
+                    Attachments::parse(attachments).map_err(|err| refuse(err.into()))?;
+                let text = if attachments.is_empty() {
+                    MessageText::parse(&text)
+                } else {
+                    MessageText::parse_beside_files(&text)
+                };
+                Self::Send {
+                    room,
+                    text: text.map_err(|err| refuse(err.into()))?,
+                    client_id: client_id
+                        .map(ClientId::parse)
+                        .transpose()
+                        .map_err(|err| refuse(err.into()))?,
+                    reply_to,
+                    attachments,
+                }
+            }
             ClientFrame::Edit {
                 room,
                 id,
@@ -265,6 +278,7 @@ mod tests {
             text: text.into(),
             client_id: client_id.map(str::to_owned),
             reply_to: None,
+            attachments: Vec::new(),
         }
     }
 

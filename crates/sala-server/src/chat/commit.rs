@@ -52,6 +52,25 @@ pub type Answer = oneshot::Sender<Result<MessageWritten, ChatError>>;
 /// must return at once (the assistant looks for mentions and replies in the background).
 pub trait AfterCommit: Send + Sync + 'static {
     fn stored(&self, message: &MessageRecord, room_id: i64);
+
+    /// A message was deleted (its files with it), on the writer's task.
+    fn deleted(&self, _message: &MessageRecord) {}
+}
+
+/// The assistant, and the file collector's wake-up: a deletion leaves bytes to delete.
+pub struct Observers {
+    pub assistant: super::assistant::Assistant,
+    pub files_released: Arc<tokio::sync::Notify>,
+}
+
+impl AfterCommit for Observers {
+    fn stored(&self, message: &MessageRecord, room_id: i64) {
+        self.assistant.stored(message, room_id);
+    }
+
+    fn deleted(&self, _message: &MessageRecord) {
+        self.files_released.notify_one();
+    }
 }
 
 struct Route {
@@ -215,6 +234,9 @@ fn deliver(
                 ..
             } => {
                 ack(&route, &record, Some(record.seq));
+                if changed && route.change == Some(MessageChange::Deleted) {
+                    delivery.after_commit.deleted(&record);
+                }
                 if changed {
                     let change = route.change.unwrap_or(MessageChange::Changed);
                     told(&updated(&route, change, record));

@@ -98,6 +98,10 @@ impl From<sala_store::WriteRefusal> for ChatError {
                 "emoji",
                 "is one too many: a message has at most 20 different reactions",
             )),
+            WriteRefusal::NoSuchFile => Self::Invalid(ValidationError::new(
+                "attachments",
+                "must be files you uploaded to this room and have not sent yet",
+            )),
         }
     }
 }

@@ -109,6 +109,8 @@ struct Inner {
     command_rates: rate::UserRates,
     /// Who may write where, as the store last said (not muted, not blocked).
     write_permits: permits::WritePermits,
+    /// Notified after each deletion: the file collector deletes what it released.
+    files_released: Arc<tokio::sync::Notify>,
 }
 
 impl Chat {
@@ -131,13 +133,17 @@ impl Chat {
             background.clone(),
         );
         let stop_committing = CancellationToken::new();
+        let files_released = Arc::new(tokio::sync::Notify::new());
         let committer = tokio::spawn(commit::run(
             store.clone(),
             cluster.clone(),
             requests,
             stop_committing.clone(),
             metrics.clone(),
-            assistant.clone(),
+            commit::Observers {
+                assistant: assistant.clone(),
+                files_released: files_released.clone(),
+            },
         ));
         Self {
             inner: Arc::new(Inner {
@@ -154,8 +160,14 @@ impl Chat {
                 send_rates: rate::UserRates::new(limits.sends_per_sec, limits.send_burst),
                 command_rates: rate::UserRates::new(limits.commands_per_sec, limits.command_burst),
                 write_permits: permits::WritePermits::default(),
+                files_released,
             }),
         }
+    }
+
+    /// Notified after each deletion of a message (see [`crate::files`]).
+    pub fn files_released(&self) -> Arc<tokio::sync::Notify> {
+        self.inner.files_released.clone()
     }
 
     pub fn hub(&self) -> &Hub {

@@ -27,6 +27,14 @@ impl MessageText {
         Ok(Self(text.to_owned()))
     }
 
+    /// The text of a message that carries files: as [`Self::parse`], but it may be empty.
+    pub fn parse_beside_files(value: &str) -> Result<Self, ValidationError> {
+        if value.trim().is_empty() {
+            return Ok(Self(String::new()));
+        }
+        Self::parse(value)
+    }
+
     pub fn into_inner(self) -> String {
         self.0
     }

@@ -1,10 +1,12 @@
 //! Validated values. Each newtype has a private field and a `parse` that is the only way
 //! in, so a `Username` in hand is a valid username (SPEC §2 rules).
 
+mod attachments;
 mod availability;
 mod client_id;
 mod email;
 mod emoji;
+mod file_name;
 mod message_text;
 mod page_size;
 mod password;
@@ -13,10 +15,12 @@ mod search_query;
 mod text;
 mod username;
 
+pub use attachments::{Attachments, is_file_id};
 pub use availability::Availability;
 pub use client_id::ClientId;
 pub use email::Email;
 pub use emoji::Emoji;
+pub use file_name::FileName;
 pub use message_text::MessageText;
 pub use page_size::PageSize;
 pub use password::Password;

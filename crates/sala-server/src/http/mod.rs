@@ -4,6 +4,7 @@
 //! - [`rooms`]: list/search, create, get, history.
 //! - [`messages`]: edits, deletions and reactions.
 //! - [`people`]: finding users, opening DMs, blocks.
+//! - [`files`]: uploads, downloads and the download cookie.
 //! - [`moderation`]: invites, kick, ban, mute, roles, the audit record.
 //! - [`health`]: the `/healthz` probe.
 //! - [`openapi`]: the generated OpenAPI document at `/api/openapi.json`.
@@ -22,6 +23,7 @@ pub mod accounts;
 pub mod auth;
 pub mod client_address;
 pub mod extract;
+pub mod files;
 pub mod health;
 pub mod listener;
 pub mod messages;

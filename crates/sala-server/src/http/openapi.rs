@@ -10,7 +10,7 @@ use utoipa::{Modify, OpenApi};
         {\"error\": {\"code\", \"message\"}}."),
     modifiers(&BearerAuth),
     components(schemas(sala_proto::error::ErrorBody)),
-    tags((name = "accounts"), (name = "rooms"), (name = "people"), (name = "moderation"), (name = "ops"))
+    tags((name = "accounts"), (name = "rooms"), (name = "people"), (name = "moderation"), (name = "messages"), (name = "files"), (name = "ops"))
 )]
 pub struct ApiDoc;
 

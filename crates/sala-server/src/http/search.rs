@@ -75,13 +75,6 @@ pub async fn search(
         "from",
     )?;
     let terms = query.as_ref().map(SearchQuery::terms).unwrap_or_default();
-    if query.as_ref().is_some_and(SearchQuery::has_file) {
-        // No message carries a file until uploads land (issue 21's other half).
-        return Ok(Json(SearchPage {
-            hits: Vec::new(),
-            next_cursor: None,
-        }));
-    }
     let texts: Vec<&str> = terms.iter().map(SearchTerm::text).collect();
     let mut found = state
         .store
@@ -93,6 +86,7 @@ pub async fn search(
             after: params.after,
             before: params.before,
             older_than: params.cursor,
+            with_files: query.as_ref().is_some_and(SearchQuery::has_file),
             limit: limit + 1,
         })
         .await?;

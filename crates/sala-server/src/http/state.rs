@@ -16,6 +16,7 @@ use crate::auth::session::{self, AuthError, AuthUser};
 use crate::auth::throttle::LoginThrottle;
 use crate::auth::token::TokenKeys;
 use crate::chat::Chat;
+use crate::files::Files;
 use crate::metrics::Metrics;
 
 #[derive(Clone)]
@@ -44,6 +45,8 @@ pub struct AppState {
     pub trusted_proxies: Arc<[ProxyRange]>,
     /// Origins allowed to open WebSockets; empty: same origin only.
     pub allowed_origins: Arc<[String]>,
+    /// Uploaded files: their storage and limits.
+    pub files: Files,
     /// Counters for `/metrics`.
     pub metrics: Arc<Metrics>,
     /// Upgraded connections run detached from the HTTP server; this lets shutdown wait

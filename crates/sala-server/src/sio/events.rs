@@ -57,7 +57,7 @@ macro_rules! client_events {
 client_events! {
     Join = "join", "a room name, or {room, since}", join_frame;
     Leave = "leave", "a room name", leave_frame;
-    ChatMessage = "chat-message", "{room, text, client_id?, reply_to?}", chat_message_frame;
+    ChatMessage = "chat-message", "{room, text, client_id?, reply_to?, attachments?}", chat_message_frame;
     Edit = "edit", "{room, id, text, client_id?}", edit_frame;
     Delete = "delete", "{room, id}", delete_frame;
     React = "react", "{room, id, emoji}", react_frame;
@@ -200,12 +200,23 @@ pub(crate) fn leave_frame(data: Option<&Value>) -> Option<ClientFrame> {
     })
 }
 
-/// `chat-message`: `{room, text, client_id?, reply_to?}`, with the `client_id` as the
-/// client gave it.
+/// `chat-message`: `{room, text, client_id?, reply_to?, attachments?}`, with the
+/// `client_id` as the client gave it. `text` may be left out when files are attached.
 pub(crate) fn chat_message_frame(data: Option<&Value>) -> Option<ClientFrame> {
     let fields = data.and_then(Value::as_object)?;
     let room = fields.get("room").and_then(Value::as_str)?;
-    let text = fields.get("text").and_then(Value::as_str)?;
+    let attachments = match fields.get("attachments") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(ids) => ids
+            .as_array()?
+            .iter()
+            .map(|id| id.as_str().map(str::to_owned))
+            .collect::<Option<Vec<_>>>()?,
+    };
+    let text = match fields.get("text") {
+        None | Some(Value::Null) if !attachments.is_empty() => "",
+        other => other?.as_str()?,
+    };
     let reply_to = match fields.get("reply_to") {
         None | Some(Value::Null) => None,
         Some(id) => Some(id.as_i64()?),
@@ -215,6 +226,7 @@ pub(crate) fn chat_message_frame(data: Option<&Value>) -> Option<ClientFrame> {
         text: text.to_owned(),
         client_id: client_id_of(fields)?,
         reply_to,
+        attachments,
     })
 }
 
@@ -274,6 +286,7 @@ pub(crate) fn send_chat_message_frame(data: Option<&Value>) -> Option<ClientFram
         text: text.to_owned(),
         client_id: None,
         reply_to: None,
+        attachments: Vec::new(),
     })
 }
 
