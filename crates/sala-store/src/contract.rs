@@ -2141,8 +2141,14 @@ pub async fn files_are_attached_once_and_go_with_their_message(store: &dyn Store
     assert_eq!(store.file("f1").await.unwrap(), None);
     assert!(store.blob_in_use(&shared_blob).await.unwrap());
     assert!(!store.blob_in_use(&thumb).await.unwrap());
-    assert_eq!(store.blob_garbage(10).await.unwrap(), std::slice::from_ref(&thumb));
-    store.forget_garbage(std::slice::from_ref(&thumb)).await.unwrap();
+    assert_eq!(
+        store.blob_garbage(10).await.unwrap(),
+        std::slice::from_ref(&thumb)
+    );
+    store
+        .forget_garbage(std::slice::from_ref(&thumb))
+        .await
+        .unwrap();
     assert!(store.blob_garbage(10).await.unwrap().is_empty());
     // The quota still counts what was deleted today.
     assert_eq!(

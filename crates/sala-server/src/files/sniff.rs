@@ -71,7 +71,12 @@ pub fn sniff(prefix: &[u8]) -> Sniffed {
         }
         Err(_) => return Sniffed::Binary,
     };
-    if text.contains('\0') {
+    // Text has no control characters but the whitespace ones (and ESC, for coloured
+    // terminal logs).
+    if text
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r' | '\x0c' | '\x1b'))
+    {
         return Sniffed::Binary;
     }
     let start = text
@@ -112,6 +117,8 @@ mod tests {
         assert_eq!(sniff(b"hello"), Sniffed::Text);
         assert_eq!(sniff(b""), Sniffed::Text);
         assert_eq!(sniff(b"a\0b"), Sniffed::Binary);
+        assert_eq!(sniff(&[7; 8]), Sniffed::Binary);
+        assert_eq!(sniff(b"a\tb\r\n"), Sniffed::Text);
         assert_eq!(sniff(&[0xC3]), Sniffed::Text, "a character cut short");
         assert_eq!(sniff(&[0xFF, 0xFE, 0x00]), Sniffed::Binary);
         assert_eq!(

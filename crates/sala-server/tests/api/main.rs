@@ -8,6 +8,7 @@ mod authorization;
 mod changes;
 mod conversations;
 mod errors;
+mod files;
 mod helpers;
 mod hostile_input;
 mod limits;
