@@ -1,4 +1,4 @@
-# Throwaway PostgreSQL and Redis servers for the tests that need them.
+# Throwaway PostgreSQL, Redis and S3 (moto) servers for the tests that need them.
 #
 # Meant to be SOURCED (by scripts/test.sh, or by hand), not run: it defines functions and
 # the servers it starts belong to the sourcing shell.
@@ -7,6 +7,7 @@
 #   trap stop_services EXIT
 #   start_postgres   # exports SALA_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:PORT/postgres
 #   start_redis      # exports SALA_TEST_REDIS_URL=redis://127.0.0.1:PORT/
+#   start_s3         # exports SALA_TEST_S3_ENDPOINT=http://127.0.0.1:PORT and AWS_* test keys
 #
 # Each server gets a fresh temp dir (data, socket, log) and a free loopback port, so runs
 # never share state and several can run side by side. Durability is off (fsync, snapshots):
@@ -20,6 +21,8 @@ SALA_PG_WRAPPER_PID=${SALA_PG_WRAPPER_PID:-}
 SALA_PG_DIR=${SALA_PG_DIR:-}
 SALA_REDIS_PID=${SALA_REDIS_PID:-}
 SALA_REDIS_DIR=${SALA_REDIS_DIR:-}
+SALA_S3_PID=${SALA_S3_PID:-}
+SALA_S3_DIR=${SALA_S3_DIR:-}
 
 # A TCP port nothing listens on right now. Another process may take it before the server
 # binds it; the start functions retry with a new port when the server does not come up.
@@ -151,6 +154,46 @@ start_redis() {
   return 1
 }
 
+# Starts an S3-compatible server (moto, the emulator AWS SDK projects test against, from
+# PyPI: scripts/test.sh installs it in .tools/s3-venv) on a free loopback port, in memory.
+# Exports SALA_TEST_S3_ENDPOINT and the AWS_* variables Sala's S3 client reads (moto takes
+# any keys); tests create their own buckets.
+start_s3() {
+  if [ -n "$SALA_S3_PID" ]; then
+    echo "start_s3: already running (pid $SALA_S3_PID)" >&2
+    return 0
+  fi
+  local moto=${SALA_MOTO_SERVER:-.tools/s3-venv/bin/moto_server}
+  if [ ! -x "$moto" ]; then
+    echo "start_s3: $moto is missing (pip install 'moto[server]')" >&2
+    return 1
+  fi
+  SALA_S3_DIR=$(mktemp -d "${TMPDIR:-/tmp}/sala-s3.XXXXXX")
+  local attempt port waited
+  for attempt in 1 2 3; do
+    port=$(_sala_free_port)
+    "$moto" -H 127.0.0.1 -p "$port" >>"$SALA_S3_DIR/moto.log" 2>&1 &
+    SALA_S3_PID=$!
+    for ((waited = 0; waited < 300; waited++)); do
+      if curl -s -o /dev/null "http://127.0.0.1:$port/" 2>/dev/null; then
+        export SALA_TEST_S3_ENDPOINT="http://127.0.0.1:$port"
+        export AWS_ACCESS_KEY_ID=sala-test AWS_SECRET_ACCESS_KEY=sala-test AWS_REGION=us-east-1
+        echo "S3 (moto) on 127.0.0.1:$port (pid $SALA_S3_PID, log $SALA_S3_DIR/moto.log)"
+        return 0
+      fi
+      kill -0 "$SALA_S3_PID" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill "$SALA_S3_PID" 2>/dev/null || true
+    wait "$SALA_S3_PID" 2>/dev/null || true
+    SALA_S3_PID=
+    echo "start_s3: attempt $attempt on port $port failed" >&2
+  done
+  echo "start_s3: moto did not start; its log:" >&2
+  tail -n 30 "$SALA_S3_DIR/moto.log" >&2 || true
+  return 1
+}
+
 # Sends $2 to pid $1 and waits up to $3 tenths of a second for it to exit; returns whether
 # it did.
 _sala_stop_pid() {
@@ -184,6 +227,16 @@ stop_services() {
     wait "$SALA_REDIS_PID" 2>/dev/null || true
     SALA_REDIS_PID=
   fi
+  if [ -n "$SALA_S3_PID" ]; then
+    _sala_stop_pid "$SALA_S3_PID" TERM 100 ||
+      _sala_stop_pid "$SALA_S3_PID" KILL 50 || true
+    wait "$SALA_S3_PID" 2>/dev/null || true
+    SALA_S3_PID=
+  fi
+  if [ -n "$SALA_S3_DIR" ]; then
+    rm -rf "$SALA_S3_DIR" || true
+    SALA_S3_DIR=
+  fi
   if [ -n "$SALA_PG_DIR" ]; then
     rm -rf "$SALA_PG_DIR" || true
     SALA_PG_DIR=
@@ -192,6 +245,6 @@ stop_services() {
     rm -rf "$SALA_REDIS_DIR" || true
     SALA_REDIS_DIR=
   fi
-  unset SALA_TEST_POSTGRES_URL SALA_TEST_REDIS_URL
+  unset SALA_TEST_POSTGRES_URL SALA_TEST_REDIS_URL SALA_TEST_S3_ENDPOINT
   return 0
 }

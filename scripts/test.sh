@@ -22,6 +22,7 @@ declare -A APT_PACKAGES=(
   [initdb]=postgresql
   [redis-server]=redis-server
   [redis-cli]=redis-tools
+  [curl]=curl
 )
 
 # Whether a command is there. PostgreSQL's server programs live off the PATH, under
@@ -72,19 +73,35 @@ ensure_socketio_clients() {
   fi
 }
 
+# The S3-compatible server the S3 file-storage tests use: moto from PyPI, in a folder git
+# ignores (Debian has no MinIO or Garage).
+ensure_s3_server() {
+  if [ ! -x .tools/s3-venv/bin/moto_server ]; then
+    log "installing moto[server] (PyPI)"
+    if ! python3 -c "import ensurepip" 2>/dev/null; then
+      APT_PACKAGES=([python3-venv-marker]=python3-venv)
+      ensure_apt
+    fi
+    python3 -m venv .tools/s3-venv
+    .tools/s3-venv/bin/pip install --quiet --disable-pip-version-check 'moto[server]==5.2.5'
+  fi
+}
+
 if ! command -v cargo >/dev/null 2>&1; then
   echo "cargo is missing: install Rust with rustup (https://rustup.rs)" >&2
   exit 1
 fi
 ensure_apt
 ensure_socketio_clients
+ensure_s3_server
 
 # Throwaway PostgreSQL and Redis on loopback, stopped when this script exits.
 source scripts/services.sh
 trap stop_services EXIT
-log "starting PostgreSQL and Redis for the cluster tests"
+log "starting PostgreSQL, Redis and S3 (moto) for the cluster and file-storage tests"
 start_postgres
 start_redis
+start_s3
 
 # --- The suite ---------------------------------------------------------------------------
 log "cargo test --workspace (including tests that need outside services)"

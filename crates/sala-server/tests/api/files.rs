@@ -603,3 +603,138 @@ async fn the_daily_quota_counts_every_upload() {
     );
     assert!(spooled(&app).is_empty());
 }
+
+#[tokio::test]
+async fn a_start_removes_what_a_crash_left_behind() {
+    let app = TestApp::spawn().await;
+    let ann = app.user_token("ann").await;
+    let mut ws = WsClient::connect(&app, &ann).await;
+    ws.join("general").await;
+    let kept = uploaded(&app, &ann, "general", "kept.txt", b"kept".to_vec()).await;
+    ws.send(json!({"type": "send", "room": "general", "attachments": [kept["id"]]}))
+        .await;
+    ws.until("ack").await;
+    drop(ws);
+    // What a crash can leave: a spool file of an upload cut off, and complete bytes whose
+    // file was never recorded (killed between the two).
+    let spool = app.data_dir().join("files").join("spool");
+    std::fs::write(spool.join("cut-off.part"), b"half an upload").unwrap();
+    let orphan = "ab".repeat(32);
+    let folder = app
+        .data_dir()
+        .join("files")
+        .join("blobs")
+        .join("ab")
+        .join("ab");
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::write(folder.join(&orphan), b"nobody's").unwrap();
+    assert_eq!(blobs(&app).len(), 2);
+
+    let app = app.restart().await;
+    assert!(spooled(&app).is_empty(), "{:?}", spooled(&app));
+    // The sweep runs as the node starts; its work is on disk (bounded look).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while blobs(&app).len() != 1 {
+        assert!(tokio::time::Instant::now() < deadline, "{:?}", blobs(&app));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let ann = app.token_for("ann").await;
+    let served = app
+        .get(
+            &format!("/api/files/{}", kept["id"].as_str().unwrap()),
+            &ann,
+        )
+        .await;
+    assert_eq!(served.bytes().await.unwrap().as_ref(), b"kept");
+}
+
+/// Files on S3-compatible storage (moto, started by scripts/test.sh): a small picture and
+/// a file of several multipart parts stored, served, and deleted with their message.
+#[tokio::test]
+#[ignore = "needs an S3-compatible server (SALA_TEST_S3_ENDPOINT)"]
+async fn files_on_s3_are_stored_served_and_deleted() {
+    use futures_util::StreamExt as _;
+    use object_store::ObjectStore as _;
+
+    let endpoint = std::env::var("SALA_TEST_S3_ENDPOINT").expect("SALA_TEST_S3_ENDPOINT");
+    let bucket = format!("sala-{}", std::process::id());
+    let created = reqwest::Client::new()
+        .put(format!("{endpoint}/{bucket}"))
+        .send()
+        .await
+        .expect("create the bucket");
+    assert!(created.status().is_success(), "{}", created.status());
+    let app = TestApp::spawn_with(|config| {
+        config.files_s3_bucket = Some(bucket.clone());
+        config.files_s3_endpoint = Some(endpoint.clone());
+    })
+    .await;
+    let ann = app.user_token("ann").await;
+    let mut ws = WsClient::connect(&app, &ann).await;
+    ws.join("general").await;
+    let big: Vec<u8> = (0..12 * 1024 * 1024)
+        .map(|i: u32| (i % 251) as u8)
+        .collect();
+    let file = uploaded(&app, &ann, "general", "big.bin", big.clone()).await;
+    let photo = uploaded(
+        &app,
+        &ann,
+        "general",
+        "p.jpg",
+        photo_with_location(400, 300),
+    )
+    .await;
+    assert!(blobs(&app).is_empty(), "nothing in the data dir");
+    ws.send(json!({"type": "send", "room": "general", "attachments": [file["id"], photo["id"]]}))
+        .await;
+    let id = ws.until("ack").await["id"].as_i64().unwrap();
+    let served = app
+        .get(
+            &format!("/api/files/{}", file["id"].as_str().unwrap()),
+            &ann,
+        )
+        .await;
+    assert_eq!(served.status(), StatusCode::OK);
+    assert!(served.bytes().await.unwrap() == big, "the same bytes back");
+    let thumbnail = app
+        .get(
+            &format!("/api/files/{}/thumbnail", photo["id"].as_str().unwrap()),
+            &ann,
+        )
+        .await;
+    assert_eq!(thumbnail.status(), StatusCode::OK);
+
+    let s3 = object_store::aws::AmazonS3Builder::from_env()
+        .with_bucket_name(&bucket)
+        .with_endpoint(&endpoint)
+        .with_allow_http(true)
+        .build()
+        .unwrap();
+    let objects = || async {
+        s3.list(None)
+            .map(|object| object.unwrap().location.to_string())
+            .collect::<Vec<_>>()
+            .await
+    };
+    assert_eq!(objects().await.len(), 3, "two files and a thumbnail");
+    let deleted = app
+        .client
+        .delete(app.url(&format!("/api/rooms/general/messages/{id}")))
+        .bearer_auth(&ann)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), StatusCode::OK);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = objects().await;
+        if left.is_empty() {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "left on S3: {left:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
