@@ -497,3 +497,133 @@ async fn fan_out_resumes_after_a_redis_restart_and_nothing_acked_is_lost() {
     drop((node_a, node_b));
     database.drop_now().await;
 }
+
+/// Files across nodes (issue 21): two chat nodes keep files in one S3-compatible bucket
+/// (moto, started by scripts/test.sh), so a file uploaded through one is sent, served and
+/// deleted through the other.
+#[tokio::test]
+#[ignore = "needs PostgreSQL, Redis and an S3-compatible server"]
+async fn a_file_uploaded_on_one_node_is_served_and_deleted_on_the_other() {
+    let endpoint = std::env::var("SALA_TEST_S3_ENDPOINT")
+        .expect("SALA_TEST_S3_ENDPOINT is not set: run scripts/test.sh, which starts moto");
+    let bucket = format!("sala-cluster-{}", std::process::id());
+    let http = reqwest::Client::builder().timeout(WAIT).build().unwrap();
+    let created = http
+        .put(format!("{endpoint}/{bucket}"))
+        .send()
+        .await
+        .unwrap();
+    assert!(created.status().is_success(), "{}", created.status());
+    let objects = || async {
+        let listing = http
+            .get(format!("{endpoint}/{bucket}?list-type=2"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        listing.matches("<Key>").count()
+    };
+
+    let database = TempDatabase::create().await;
+    let (redis, prefix) = (redis_url(), prefix("files"));
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let start = |dir: &Path| {
+        Server::start(
+            dir,
+            &[
+                "--database-url",
+                &database.url,
+                "--redis-url",
+                &redis,
+                "--redis-prefix",
+                &prefix,
+                "--jwt-secret",
+                JWT_SECRET,
+                "--files-s3-bucket",
+                &bucket,
+                "--files-s3-endpoint",
+                &endpoint,
+            ],
+        )
+    };
+    let node_a = start(dirs[0].path());
+    let node_b = start(dirs[1].path());
+    register(&http, &node_a.base, "ann").await;
+    register(&http, &node_a.base, "bob").await;
+    let ann = token(&http, &node_a.base, "ann", false).await;
+    let bob = token(&http, &node_b.base, "bob", false).await;
+    let mut ann_a = open(&node_a.base, &ann).await;
+    join(&mut ann_a, "general").await;
+    let mut bob_b = open(&node_b.base, &bob).await;
+    join(&mut bob_b, "general").await;
+
+    let bytes: Vec<u8> = (0..300_000u32).map(|i| (i % 253) as u8).collect();
+    let uploaded: Value = http
+        .post(format!(
+            "{}/api/rooms/general/files?name=data.bin",
+            node_a.base
+        ))
+        .bearer_auth(&ann)
+        .body(bytes.clone())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let file = uploaded["attachment"]["id"]
+        .as_str()
+        .expect("uploaded")
+        .to_owned();
+    assert_eq!(objects().await, 1);
+    send(
+        &mut ann_a,
+        json!({"type": "send", "room": "general", "attachments": [file], "client_id": "f1"}),
+    )
+    .await;
+    let message = wait_for(&mut bob_b, WAIT, |f| f["type"] == "message").await;
+    assert_eq!(message["attachments"][0]["id"], file.as_str(), "{message}");
+    let url = message["attachments"][0]["url"].as_str().unwrap();
+    let served = http
+        .get(format!("{}{url}", node_b.base))
+        .bearer_auth(&bob)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(served.status(), 200);
+    assert!(
+        served.bytes().await.unwrap() == bytes,
+        "the same bytes from the other node"
+    );
+
+    // Deleted on B: gone from A at once, and from the bucket once B's collector ran.
+    let deleted = http
+        .delete(format!(
+            "{}/api/rooms/general/messages/{}",
+            node_b.base, message["id"]
+        ))
+        .bearer_auth(&ann)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 200);
+    let gone = http
+        .get(format!("{}{url}", node_a.base))
+        .bearer_auth(&ann)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gone.status(), 404);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while objects().await > 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the bytes stayed in the bucket"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    drop((node_a, node_b));
+    database.drop_now().await;
+}

@@ -716,3 +716,90 @@ async fn acked_changes_survive_repeated_sigkills() {
         }
     }
 }
+
+/// Every file under `folder`, recursively.
+fn files_under(folder: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(folder).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            found.extend(files_under(&path));
+        } else {
+            found.push(path);
+        }
+    }
+    found
+}
+
+/// SIGKILL in the middle of an upload (issue 21): no file, no message, and after the next
+/// start no spool file or orphan bytes.
+#[tokio::test]
+async fn sigkill_mid_upload_leaves_no_file_behind_after_the_next_start() {
+    use tokio::io::AsyncWriteExt as _;
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(dir.path(), &[]);
+    let http = reqwest::Client::builder().timeout(WAIT).build().unwrap();
+    let ann = token(&http, &server.base, "ann", true).await;
+    let mut socket = open(&server.base, &ann).await;
+    socket
+        .send(Message::text(
+            json!({"type": "join", "room": "general"}).to_string(),
+        ))
+        .await
+        .unwrap();
+    next_of(&mut socket, "joined").await;
+
+    let address = server.base.trim_start_matches("http://").to_owned();
+    let mut upload = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let head = format!(
+        "POST /api/rooms/general/files?name=half.bin HTTP/1.1\r\nHost: {address}\r\n\
+         Authorization: Bearer {ann}\r\nContent-Length: {}\r\n\r\n",
+        10 << 20
+    );
+    upload.write_all(head.as_bytes()).await.unwrap();
+    upload.write_all(&vec![b'z'; 1 << 20]).await.unwrap();
+    upload.flush().await.unwrap();
+    // The spool file growing is what shows the upload under way (a file on disk has no
+    // event to await: looked at until it is there, bounded).
+    let spool = dir.path().join("files").join("spool");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let size: u64 = files_under(&spool)
+            .iter()
+            .filter_map(|path| std::fs::metadata(path).ok())
+            .map(|metadata| metadata.len())
+            .sum();
+        if size > 0 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the upload never reached the spool"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    server.kill();
+    drop((upload, socket));
+    assert!(
+        !files_under(&spool).is_empty(),
+        "the crash left the spool file"
+    );
+
+    let server = Server::start(dir.path(), &[]);
+    assert!(files_under(&spool).is_empty(), "{:?}", files_under(&spool));
+    assert!(files_under(&dir.path().join("files").join("blobs")).is_empty());
+    let ann = token(&http, &server.base, "ann", false).await;
+    let messages = history(&http, &server.base, &ann, "general").await;
+    assert!(messages.is_empty(), "{messages:?}");
+    let found: Value = http
+        .get(format!("{}/api/search?q=has%3Afile", server.base))
+        .bearer_auth(&ann)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(found["hits"], json!([]));
+}
