@@ -856,6 +856,55 @@ async fn changes_to_messages_from_socket_io(kind: Kind) {
     sio.close();
 }
 
+/// Files from Socket.io (issue 21): uploaded over HTTP, sent in `chat-message` with no
+/// text, heard with their attachments by both transports; a file that is not the
+/// sender's is refused in the ack.
+async fn files_sent_from_socket_io(kind: Kind) {
+    let app = TestApp::spawn().await;
+    let sio_token = app.user_token("sender").await;
+    let ws_token = app.user_token("watcher").await;
+    let mut ws = WsClient::connect(&app, &ws_token).await;
+    ws.join("general").await;
+    let mut sio = connected(kind, &app, &sio_token, "websocket");
+    sio.call("join", json!("general"));
+    let upload = |token: &str| {
+        app.client
+            .post(app.url("/api/rooms/general/files?name=notes.txt"))
+            .bearer_auth(token)
+            .body("meeting notes")
+            .send()
+    };
+    let uploaded: Value = upload(&sio_token).await.unwrap().json().await.unwrap();
+    let file = uploaded["attachment"]["id"]
+        .as_str()
+        .expect("uploaded")
+        .to_owned();
+    let ack = sio.call(
+        "chat-message",
+        json!({"room": "general", "attachments": [file], "client_id": "f-1"}),
+    );
+    let id = ack["id"].as_i64().unwrap_or_else(|| panic!("{ack}"));
+    let echo = sio.event("chat-message")["data"].clone();
+    assert_eq!(echo["attachments"][0]["name"], "notes.txt", "{echo}");
+    let heard = ws.next_of("message").await;
+    assert_eq!(heard["id"].as_i64(), Some(id));
+    assert_eq!(heard["attachments"], echo["attachments"]);
+    assert_eq!(heard["attachments"][0]["url"], format!("/api/files/{file}"));
+
+    let theirs: Value = upload(&ws_token).await.unwrap().json().await.unwrap();
+    let refused = sio.call(
+        "chat-message",
+        json!({"room": "general", "text": "x", "attachments": [theirs["attachment"]["id"]]}),
+    );
+    assert_eq!(refused["error"]["code"], "invalid", "{refused}");
+    let malformed = sio.call(
+        "chat-message",
+        json!({"room": "general", "attachments": "nope"}),
+    );
+    assert!(malformed["error"]["code"].is_string(), "{malformed}");
+    sio.close();
+}
+
 /// Every admission case against `/ws` and against Socket.io (both real clients), from one
 /// table: the same rule, told in each transport's terms.
 #[tokio::test(flavor = "multi_thread")]
@@ -901,6 +950,7 @@ both_clients! {
     private_rooms_and_dms_keep_outsiders_out_of_socket_io => private_rooms_and_dms_keep_outsiders_out();
     requests_are_applied_in_order_and_each_ack_is_addressed => requests_are_applied_in_order_and_each_reply_finds_its_callback();
     edits_reactions_replies_and_deletions_from_socket_io => changes_to_messages_from_socket_io();
+    files_travel_with_socket_io_messages => files_sent_from_socket_io();
 }
 
 /// `auth: {token, join_general: false}` opts out: the client hears `general` only once it
