@@ -3,7 +3,9 @@
 use std::path::Path;
 
 use anyhow::{Context, bail};
-use sala_proto::api::{LoginResponse, MemberRooms, Room, RoomPage, SearchPage};
+use sala_proto::api::{
+    Attachment, LoginResponse, MemberRooms, Room, RoomPage, SearchPage, UploadedFile,
+};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
@@ -122,6 +124,61 @@ impl Accounts {
         )
         .context("the server URL is not a URL")?;
         self.get_url(token, url).await
+    }
+
+    /// Uploads the file at `path` to `room` (`POST /api/rooms/{room}/files`), streamed from
+    /// disk; `progress(sent, total)` is told as the bytes go out. Returns the attachment to
+    /// send in a message.
+    ///
+    /// # Errors
+    /// The file unreadable, the server unreachable, or its message (too large, quota, ...).
+    pub async fn upload_file(
+        &self,
+        token: &str,
+        room: &str,
+        path: &Path,
+        progress: impl Fn(u64, u64) + Send + Sync + 'static,
+    ) -> anyhow::Result<Attachment> {
+        use futures_util::StreamExt as _;
+
+        let name = path
+            .file_name()
+            .map(|name| name.to_string_lossy().into_owned())
+            .ok_or_else(|| anyhow::anyhow!("{} names no file", path.display()))?;
+        let file = tokio::fs::File::open(path)
+            .await
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let total = file.metadata().await?.len();
+        let mut sent = 0u64;
+        let body = tokio_util::io::ReaderStream::with_capacity(file, 64 * 1024).map(move |chunk| {
+            if let Ok(chunk) = &chunk {
+                sent += chunk.len() as u64;
+                progress(sent, total);
+            }
+            chunk
+        });
+        let url = reqwest::Url::parse_with_params(
+            &format!("{}/api/rooms/{room}/files", self.base),
+            [("name", name.as_str())],
+        )
+        .context("the server URL is not a URL")?;
+        let response = self
+            .http
+            .post(url)
+            .bearer_auth(token)
+            .header(reqwest::header::CONTENT_LENGTH, total)
+            .body(reqwest::Body::wrap_stream(body))
+            .send()
+            .await
+            .map_err(|_| anyhow::anyhow!("cannot reach the server at {}", self.base))?;
+        let status = response.status().as_u16();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        if status != 201 {
+            bail!("{}", server_message(&body, status));
+        }
+        let uploaded: UploadedFile =
+            serde_json::from_value(body).context("the server's answer was not understood")?;
+        Ok(uploaded.attachment)
     }
 
     /// Creates a room; returns its (lower-cased) name.

@@ -119,10 +119,27 @@ pub struct App {
     /// A mention came where I am not looking: the terminal's bell rings once, at the next
     /// draw.
     pub bell: bool,
+    /// Uploads under way tell the event loop how they go.
+    uploads: tokio::sync::mpsc::UnboundedSender<UploadEvent>,
+    upload_events: Option<tokio::sync::mpsc::UnboundedReceiver<UploadEvent>>,
+}
+
+/// How an upload started by `/upload` goes, told to the event loop from its task.
+#[derive(Debug)]
+pub enum UploadEvent {
+    /// Another quarter of the file went out.
+    Progress { name: String, percent: u64 },
+    /// Stored: the loop sends it to `room`.
+    Done {
+        room: String,
+        attachment: sala_proto::api::Attachment,
+    },
+    Failed { name: String, error: String },
 }
 
 impl App {
     fn new(me: String, server: String) -> Self {
+        let (uploads, upload_events) = tokio::sync::mpsc::unbounded_channel();
         Self {
             me,
             server,
@@ -147,6 +164,8 @@ impl App {
             sent: 0,
             quit: false,
             bell: false,
+            uploads,
+            upload_events: Some(upload_events),
         }
     }
 
@@ -457,7 +476,7 @@ impl App {
         if scrolled_here {
             let width = self.pane.0;
             for line in &lines {
-                self.scroll += wrap::rows(&view::conversation_line(line, &self.me), width).len();
+                self.scroll += wrap::rows(&view::conversation_line(line, &self.me, &self.server), width).len();
                 self.unseen += usize::from(matches!(line, Line::Message(_)));
             }
         }
@@ -778,6 +797,10 @@ const HELP: &[(&str, &str)] = &[
     (
         "/search WORDS",
         "find messages: \"phrase\" from:USER in:#ROOM",
+    ),
+    (
+        "/upload PATH",
+        "send a file to this room (progress shown; at most the server's limit, 25 MB by default)",
     ),
     ("/create NAME [TOPIC]", "create a room and join it"),
     ("/topic [TEXT]", "this room's topic; set it (admins)"),
@@ -1152,6 +1175,18 @@ async fn command(
             }
             None
         }
+        ("/upload", Some(path)) => {
+            let Some(room) = app.active.clone() else {
+                app.note("join a room first: /join ROOM");
+                return None;
+            };
+            start_upload(app, accounts, session, room, path);
+            None
+        }
+        ("/upload", None) => {
+            app.note("usage: /upload PATH");
+            None
+        }
         ("/search", Some(query)) => {
             match accounts.search_messages(&session.token, query).await {
                 Ok(page) if page.hits.is_empty() => app.note("no messages match"),
@@ -1223,6 +1258,90 @@ async fn command(
             None
         }
     }
+}
+
+/// Uploads the file at `path` to `room` in a task of its own, so the chat goes on
+/// meanwhile; its progress, and its attachment once stored, come back as
+/// [`UploadEvent`]s.
+fn start_upload(app: &mut App, accounts: &Accounts, session: &Session, room: String, path: &str) {
+    let path = std::path::PathBuf::from(path.trim().trim_matches(|c| c == '"' || c == '\''));
+    let name = path
+        .file_name()
+        .map_or_else(|| path.display().to_string(), |name| name.to_string_lossy().into_owned());
+    app.note(format!("uploading {name} to #{room}…"));
+    let events = app.uploads.clone();
+    let accounts = accounts.clone();
+    let token = session.token.clone();
+    tokio::spawn(async move {
+        let told = std::sync::atomic::AtomicU64::new(0);
+        let progress_events = events.clone();
+        let progress_name = name.clone();
+        let progress = move |sent: u64, total: u64| {
+            let quarter = (sent * 4).checked_div(total).unwrap_or(4);
+            if quarter > told.swap(quarter, std::sync::atomic::Ordering::Relaxed) && quarter < 4 {
+                let _ = progress_events.send(UploadEvent::Progress {
+                    name: progress_name.clone(),
+                    percent: quarter * 25,
+                });
+            }
+        };
+        let event = match accounts.upload_file(&token, &room, &path, progress).await {
+            Ok(attachment) => UploadEvent::Done { room, attachment },
+            Err(err) => UploadEvent::Failed {
+                name,
+                error: format!("{err:#}"),
+            },
+        };
+        // The loop is gone only once the chat ended: nobody left to tell.
+        let _ = events.send(event);
+    });
+}
+
+impl App {
+    /// What an upload's news does: a note, and once stored the message that carries it.
+    fn on_upload(&mut self, event: UploadEvent) -> Option<ClientFrame> {
+        match event {
+            UploadEvent::Progress { name, percent } => {
+                self.note(format!("uploading {name}: {percent}%"));
+                None
+            }
+            UploadEvent::Failed { name, error } => {
+                self.note(format!("upload of {name} failed: {error}"));
+                None
+            }
+            UploadEvent::Done { room, attachment } => {
+                self.note(format!(
+                    "uploaded {} ({})",
+                    attachment.name,
+                    human_size(attachment.size)
+                ));
+                self.sent += 1;
+                Some(ClientFrame::Send {
+                    room,
+                    text: String::new(),
+                    client_id: Some(format!("tui-{}-{}", std::process::id(), self.sent)),
+                    reply_to: None,
+                    attachments: vec![attachment.id],
+                })
+            }
+        }
+    }
+}
+
+/// Bytes as people read them: `512 B`, `12.3 KB`, `4.0 MB` (powers of 1,000).
+pub fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["KB", "MB", "GB", "TB"];
+    if bytes < 1000 {
+        return format!("{bytes} B");
+    }
+    #[allow(clippy::cast_precision_loss)] // a size shown to one decimal
+    let mut value = bytes as f64 / 1000.0;
+    let mut unit = 0;
+    while value >= 999.95 && unit + 1 < UNITS.len() {
+        value /= 1000.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
 }
 
 /// A search hit as a line: `#room YYYY-MM-DD HH:MM user: text`, in local time, each
@@ -1326,6 +1445,10 @@ async fn event_loop(
 ) -> anyhow::Result<()> {
     let mut keys = EventStream::new();
     let mut clock = tokio::time::interval(Duration::from_secs(1));
+    let mut uploads = app
+        .upload_events
+        .take()
+        .context("the chat's event loop runs once")?;
     while !app.quit {
         let mut drawn = None;
         terminal
@@ -1372,6 +1495,7 @@ async fn event_loop(
                 Some(NetEvent::Ended(reason)) => anyhow::bail!("{reason}"),
                 None => anyhow::bail!("the connection task stopped"),
             },
+            Some(event) = uploads.recv() => app.on_upload(event),
             _ = clock.tick() => {
                 for view in app.rooms.values_mut() {
                     view.typing.retain(|_, at| at.elapsed() < TYPING_SHOWN);
@@ -1394,6 +1518,17 @@ async fn event_loop(
 #[cfg(test)]
 mod tests {
     use super::search_line;
+
+    #[test]
+    fn sizes_read_as_people_say_them() {
+        use super::human_size;
+        assert_eq!(human_size(0), "0 B");
+        assert_eq!(human_size(999), "999 B");
+        assert_eq!(human_size(1000), "1.0 KB");
+        assert_eq!(human_size(12_345), "12.3 KB");
+        assert_eq!(human_size(26_214_400), "26.2 MB");
+        assert_eq!(human_size(999_960), "1.0 MB");
+    }
 
     #[test]
     fn a_search_hit_marks_what_matched() {

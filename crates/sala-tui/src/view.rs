@@ -109,9 +109,9 @@ fn draw_rooms(frame: &mut Frame, app: &App, area: Rect) {
 }
 
 /// A line of the conversation as drawn, before it is wrapped into rows.
-pub fn conversation_line<'a>(line: &'a app::Line, me: &str) -> Line<'a> {
+pub fn conversation_line<'a>(line: &'a app::Line, me: &str, server: &str) -> Line<'a> {
     match line {
-        app::Line::Message(message) => message_line(message, me),
+        app::Line::Message(message) => message_line(message, me, server),
         app::Line::Note(text) => note_line(text),
     }
 }
@@ -120,7 +120,7 @@ fn note_line(text: &str) -> Line<'static> {
     Line::styled(format!("* {text}"), Style::new().dim().italic())
 }
 
-fn message_line<'a>(message: &'a Message, me: &str) -> Line<'a> {
+fn message_line<'a>(message: &'a Message, me: &str, server: &str) -> Line<'a> {
     let time = message.ts.with_timezone(&Local).format("%H:%M").to_string();
     let name_style = if message.user == me {
         Style::new().fg(Color::Green).bold()
@@ -207,6 +207,20 @@ fn message_line<'a>(message: &'a Message, me: &str) -> Line<'a> {
             Style::new().fg(Color::Yellow),
         ));
     }
+    // Files as name, size and link (a terminal shows no pictures; the link opens them in a
+    // browser that has logged in, or with `curl -H 'Authorization: Bearer …'`).
+    for file in &message.attachments {
+        spans.push(Span::styled(
+            format!(
+                " [file: {}, {}, {}{}]",
+                file.name,
+                app::human_size(file.size),
+                server.trim_end_matches('/'),
+                file.url
+            ),
+            Style::new().fg(Color::Blue),
+        ));
+    }
     Line::from(spans)
 }
 
@@ -234,7 +248,7 @@ fn draw_conversation(frame: &mut Frame, app: &App, area: Rect) -> Drawn {
         Some(view) => view
             .lines
             .iter()
-            .map(|line| conversation_line(line, &app.me))
+            .map(|line| conversation_line(line, &app.me, &app.server))
             .collect(),
         None => app.notes.iter().map(|text| note_line(text)).collect(),
     };

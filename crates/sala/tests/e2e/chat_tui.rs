@@ -819,3 +819,51 @@ async fn reactions_replies_edits_and_deletions_from_the_terminal() {
     tmux.type_line("/search from:b");
     tmux.wait_for("from: takes a username");
 }
+
+#[tokio::test]
+#[ignore = "needs tmux"]
+async fn a_file_is_uploaded_from_the_terminal_and_shown_as_name_size_and_link() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path(), &["--max-upload-bytes", "1000"]);
+    let http = reqwest::Client::new();
+    token(&http, &server.base, "ada", true).await;
+    let bob_token = token(&http, &server.base, "bob", true).await;
+    let mut bob = connect(&server.base, &bob_token).await;
+    let join = json!({"type": "join", "room": "general"}).to_string();
+    bob.send(Message::text(join)).await.unwrap();
+    next_of(&mut bob, "joined").await;
+    let files = tempfile::tempdir().unwrap();
+    let notes = files.path().join("notes.txt");
+    std::fs::write(&notes, "meeting notes").unwrap();
+    let big = files.path().join("big.bin");
+    std::fs::write(&big, vec![1u8; 2000]).unwrap();
+
+    let tmux = Tmux::new(&chat_command(&server, "ada", None), (150, 35));
+    tmux.wait_for("general");
+    tmux.type_line(&format!("/upload {}", notes.display()));
+    tmux.wait_for("uploaded notes.txt (13 B)");
+    let message = next_message_from(&mut bob, "ada").await;
+    let attachment = &message["attachments"][0];
+    assert_eq!(
+        (attachment["name"].as_str(), attachment["size"].as_u64()),
+        (Some("notes.txt"), Some(13)),
+        "{message}"
+    );
+    let link = format!("{}{}", server.base, attachment["url"].as_str().unwrap());
+    tmux.wait_for(&format!("[file: notes.txt, 13 B, {link}]"));
+    let served = http
+        .get(&link)
+        .bearer_auth(&bob_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(served.text().await.unwrap(), "meeting notes");
+
+    // Refusals are said as the server says them; a missing file as what it is.
+    tmux.type_line(&format!("/upload {}", big.display()));
+    tmux.wait_for("upload of big.bin failed: request body is larger than 1000 bytes");
+    tmux.type_line("/upload /no/such/file.txt");
+    tmux.wait_for("upload of file.txt failed: cannot read /no/such/file.txt");
+    tmux.type_line("/upload");
+    tmux.wait_for("usage: /upload PATH");
+}
