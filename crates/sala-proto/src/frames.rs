@@ -30,9 +30,10 @@ pub enum ClientFrame {
     },
     Send {
         room: String,
-        /// May be empty (or left out) when the message carries files.
-        #[serde(default)]
-        text: String,
+        /// Required, but for a message that carries files (then it may be empty or left
+        /// out).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        text: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         client_id: Option<String>,
         /// The id of the message (of the same room) this one answers.
@@ -273,7 +274,7 @@ mod tests {
             frame,
             ClientFrame::Send {
                 room: "general".into(),
-                text: "hi".into(),
+                text: Some("hi".into()),
                 client_id: None,
                 reply_to: None,
                 attachments: Vec::new(),

@@ -128,13 +128,19 @@ pub struct App {
 #[derive(Debug)]
 pub enum UploadEvent {
     /// Another quarter of the file went out.
-    Progress { name: String, percent: u64 },
+    Progress {
+        name: String,
+        percent: u64,
+    },
     /// Stored: the loop sends it to `room`.
     Done {
         room: String,
         attachment: sala_proto::api::Attachment,
     },
-    Failed { name: String, error: String },
+    Failed {
+        name: String,
+        error: String,
+    },
 }
 
 impl App {
@@ -476,7 +482,11 @@ impl App {
         if scrolled_here {
             let width = self.pane.0;
             for line in &lines {
-                self.scroll += wrap::rows(&view::conversation_line(line, &self.me, &self.server), width).len();
+                self.scroll += wrap::rows(
+                    &view::conversation_line(line, &self.me, &self.server),
+                    width,
+                )
+                .len();
                 self.unseen += usize::from(matches!(line, Line::Message(_)));
             }
         }
@@ -665,7 +675,7 @@ fn say(app: &mut App, text: String) -> Action {
     Action::Send(ClientFrame::Send {
         reply_to: None,
         room,
-        text,
+        text: Some(text),
         client_id: Some(format!("tui-{}-{}", std::process::id(), app.sent)),
         attachments: Vec::new(),
     })
@@ -722,7 +732,7 @@ fn message_command(app: &mut App, command: &str, args: Option<&str>) -> Option<C
             app.go_to_live_end();
             ClientFrame::Send {
                 room,
-                text: args.to_owned(),
+                text: Some(args.to_owned()),
                 client_id,
                 reply_to: Some(id),
                 attachments: Vec::new(),
@@ -1265,9 +1275,10 @@ async fn command(
 /// [`UploadEvent`]s.
 fn start_upload(app: &mut App, accounts: &Accounts, session: &Session, room: String, path: &str) {
     let path = std::path::PathBuf::from(path.trim().trim_matches(|c| c == '"' || c == '\''));
-    let name = path
-        .file_name()
-        .map_or_else(|| path.display().to_string(), |name| name.to_string_lossy().into_owned());
+    let name = path.file_name().map_or_else(
+        || path.display().to_string(),
+        |name| name.to_string_lossy().into_owned(),
+    );
     app.note(format!("uploading {name} to #{room}…"));
     let events = app.uploads.clone();
     let accounts = accounts.clone();
@@ -1318,7 +1329,7 @@ impl App {
                 self.sent += 1;
                 Some(ClientFrame::Send {
                     room,
-                    text: String::new(),
+                    text: None,
                     client_id: Some(format!("tui-{}-{}", std::process::id(), self.sent)),
                     reply_to: None,
                     attachments: vec![attachment.id],

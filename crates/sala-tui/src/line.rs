@@ -113,7 +113,7 @@ pub async fn run(args: ChatArgs) -> anyhow::Result<()> {
                     let frame = ClientFrame::Send {
                         reply_to: None,
                         room: room.clone(),
-                        text: line.clone(),
+                        text: Some(line.clone()),
                         client_id: Some(client_id.clone()),
                         attachments: Vec::new(),
                     };

@@ -127,10 +127,13 @@ impl Command {
                 let room = room_named(&room).map_err(refuse)?;
                 let attachments =
                     Attachments::parse(attachments).map_err(|err| refuse(err.into()))?;
-                let text = if attachments.is_empty() {
-                    MessageText::parse(&text)
-                } else {
-                    MessageText::parse_beside_files(&text)
+                let text = match text {
+                    None if attachments.is_empty() => {
+                        return Err(refuse(ChatError::BadRequest("missing field `text`".into())));
+                    }
+                    None => MessageText::parse_beside_files(""),
+                    Some(text) if attachments.is_empty() => MessageText::parse(&text),
+                    Some(text) => MessageText::parse_beside_files(&text),
                 };
                 Self::Send {
                     room,
@@ -275,7 +278,7 @@ mod tests {
     fn send(room: &str, text: &str, client_id: Option<&str>) -> ClientFrame {
         ClientFrame::Send {
             room: room.into(),
-            text: text.into(),
+            text: Some(text.into()),
             client_id: client_id.map(str::to_owned),
             reply_to: None,
             attachments: Vec::new(),

@@ -214,8 +214,8 @@ pub(crate) fn chat_message_frame(data: Option<&Value>) -> Option<ClientFrame> {
             .collect::<Option<Vec<_>>>()?,
     };
     let text = match fields.get("text") {
-        None | Some(Value::Null) if !attachments.is_empty() => "",
-        other => other?.as_str()?,
+        None | Some(Value::Null) if !attachments.is_empty() => None,
+        other => Some(other?.as_str()?.to_owned()),
     };
     let reply_to = match fields.get("reply_to") {
         None | Some(Value::Null) => None,
@@ -223,7 +223,7 @@ pub(crate) fn chat_message_frame(data: Option<&Value>) -> Option<ClientFrame> {
     };
     Some(ClientFrame::Send {
         room: room.to_owned(),
-        text: text.to_owned(),
+        text,
         client_id: client_id_of(fields)?,
         reply_to,
         attachments,
@@ -283,7 +283,7 @@ pub(crate) fn send_chat_message_frame(data: Option<&Value>) -> Option<ClientFram
     let text = data?.as_str()?;
     Some(ClientFrame::Send {
         room: RoomName::GENERAL.into(),
-        text: text.to_owned(),
+        text: Some(text.to_owned()),
         client_id: None,
         reply_to: None,
         attachments: Vec::new(),

@@ -90,13 +90,14 @@ fn rule(method: &str, path: &str, kind: Kind, who: Who) -> Option<Answer> {
             _ => moderate(Ok),
         },
         // A message of the room's member: its author alone edits it, the staff delete it
-        // too, and anyone in the room reacts.
+        // too, and anyone in the room reacts (and uploads files).
         ("patch", "/api/rooms/{name}/messages/{id}") => match who {
             Who::Member => Ok,
             Who::Outsider => unseen(kind, Forbidden),
             _ => Forbidden,
         },
         ("delete", "/api/rooms/{name}/messages/{id}")
+        | ("post", "/api/rooms/{name}/files")
         | ("put", "/api/rooms/{name}/messages/{id}/reactions/{emoji}")
         | ("delete", "/api/rooms/{name}/messages/{id}/reactions/{emoji}") => {
             if in_room {
@@ -135,7 +136,8 @@ fn request(
         .replace("/members/{username}", &format!("/members/{room}-{subject}"))
         .replace("{username}", "stranger")
         .replace("{id}", &message.to_string())
-        .replace("{emoji}", "%F0%9F%91%8D");
+        .replace("{emoji}", "%F0%9F%91%8D")
+        .replace("/files", "/files?name=try.txt");
     let body = match (method, path.rsplit('/').next().unwrap_or_default()) {
         ("patch", last) if last.parse::<i64>().is_ok() => json!({"text": "edited"}),
         ("patch", _) => json!({"topic": "new topic"}),
