@@ -185,7 +185,8 @@ impl Files {
         let mut dimensions = None;
         let mut thumbnail = None;
         if kind.is_picture() {
-            let _decoding = self.inner.decodes.acquire().await.map_err(io::Error::other);
+            // The semaphore is never closed, so the permit always comes.
+            let _decoding = self.inner.decodes.acquire().await;
             let input = spooled.path.clone();
             let stripped = Spooled::new(&self.inner.spool);
             let output = stripped.path.clone();
@@ -435,6 +436,12 @@ where
             Ok(Some(Err(err))) => return Err(UploadError::Interrupted(err.to_string())),
             Ok(Some(Ok(chunk))) => chunk,
         };
+        // A client that keeps a steady trickle still ends at the whole upload's limit.
+        if Instant::now() >= started + MAX_UPLOAD_TIME {
+            return Err(UploadError::TooSlow {
+                window_secs: window.as_secs(),
+            });
+        }
         size += chunk.len() as u64;
         if size > limit {
             return Err(UploadError::TooLarge { limit });
