@@ -7,6 +7,9 @@
 // lists ("- ", "* " or "1. "). Inline: **bold**, *italics* or _italics_, ~~strikethrough~~,
 // `code`, [text](https://…), bare http(s) URLs, and @mentions. What does not close is
 // text. The stored message stays what the user typed; this only reads it.
+//
+// Beside the text, how a file's numbers read on screen: its size ("2.4 MB"), and the box
+// a picture's thumbnail takes before it has loaded.
 
 const URL_SCHEMES = /^(https?:\/\/|mailto:)/i;
 const BARE_URL = /^https?:\/\/[^\s<>"]+[^\s<>".,;:!?)\]}'"]/i;
@@ -164,4 +167,43 @@ function closing(text, marker) {
     from = at + 1;
   }
   return -1;
+}
+
+// ---------------------------------------------------------------- files
+
+/** What a message says, for a line that quotes or announces it: its text, or for a message
+ *  of files alone (its text may then be empty) their names. */
+export function gist(message) {
+  if (message.text) return message.text;
+  const names = (message.attachments || []).map((attachment) => attachment.name);
+  return names.length ? `📎 ${names.join(", ")}` : "";
+}
+
+const SIZE_UNITS = ["KB", "MB", "GB", "TB"];
+
+/** A file's size as people read it: "812 bytes", "2.4 MB", "25 MB". Units of 1,024, as the
+ *  server's limits are (`--max-upload-bytes` is 25 MiB, which reads "25 MB" here), with
+ *  one decimal below 10 and none above. */
+export function humanSize(bytes) {
+  if (!Number.isFinite(bytes) || bytes < 0) return "";
+  if (bytes < 1024) return bytes === 1 ? "1 byte" : `${Math.round(bytes)} bytes`;
+  let value = bytes / 1024;
+  for (let unit = 0; ; unit += 1) {
+    const shown = value < 10 ? Math.round(value * 10) / 10 : Math.round(value);
+    // 1,023.7 KB rounds to 1,024: that is 1 MB.
+    if (shown < 1024 || unit === SIZE_UNITS.length - 1) return `${shown} ${SIZE_UNITS[unit]}`;
+    value /= 1024;
+  }
+}
+
+/** The size a picture of `width` × `height` is drawn at to fit a `box` × `box` square,
+ *  never enlarged: `{width, height}` in whole pixels (at least 1), or null when its size is
+ *  not known. The page gives an `<img>` these before it loads, so the list does not jump. */
+export function fitWithin(width, height, box) {
+  if (!(width > 0 && height > 0)) return null;
+  const scale = Math.min(1, box / width, box / height);
+  return {
+    width: Math.max(1, Math.round(width * scale)),
+    height: Math.max(1, Math.round(height * scale)),
+  };
 }

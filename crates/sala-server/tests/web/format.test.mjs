@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { parseInline, parseMessage } from "../../../../web/format.js";
+import { fitWithin, gist, humanSize, parseInline, parseMessage } from "../../../../web/format.js";
 
 const text = (t) => ({ type: "text", text: t });
 
@@ -69,4 +69,38 @@ test("markup is characters, never elements", () => {
   const nodes = parseMessage('<img src=x onerror="alert(1)"> <script>x</script>');
   assert.equal(nodes.length, 1);
   assert.ok(nodes[0].inline.every((n) => n.type === "text"));
+});
+
+test("a file's size reads as people read it, in units of 1,024", () => {
+  assert.equal(humanSize(0), "0 bytes");
+  assert.equal(humanSize(1), "1 byte");
+  assert.equal(humanSize(1023), "1023 bytes");
+  assert.equal(humanSize(1024), "1 KB");
+  assert.equal(humanSize(1536), "1.5 KB");
+  assert.equal(humanSize(10 * 1024), "10 KB");
+  assert.equal(humanSize(812 * 1024), "812 KB");
+  assert.equal(humanSize(Math.round(2.4 * 1024 * 1024)), "2.4 MB");
+  assert.equal(humanSize(25 * 1024 * 1024), "25 MB", "the server's default cap");
+  assert.equal(humanSize(3 * 1024 ** 3), "3 GB");
+  // What rounds up to 1,024 of a unit is one of the next.
+  assert.equal(humanSize(1024 * 1024 - 1), "1 MB");
+  assert.equal(humanSize(1024 * 1023.6), "1 MB");
+  assert.equal(humanSize(-1), "");
+  assert.equal(humanSize(undefined), "");
+});
+
+test("a picture is drawn to fit its box, never enlarged, in whole pixels", () => {
+  assert.deepEqual(fitWithin(640, 400, 320), { width: 320, height: 200 });
+  assert.deepEqual(fitWithin(400, 1600, 320), { width: 80, height: 320 });
+  assert.deepEqual(fitWithin(100, 50, 320), { width: 100, height: 50 });
+  assert.deepEqual(fitWithin(12000, 10, 320), { width: 320, height: 1 });
+  assert.deepEqual(fitWithin(333, 333, 96), { width: 96, height: 96 });
+  assert.equal(fitWithin(undefined, 200, 320), null);
+  assert.equal(fitWithin(0, 0, 320), null);
+});
+
+test("a message's gist is its text, or for files alone their names", () => {
+  assert.equal(gist({ text: "hello", attachments: [{ name: "a.png" }] }), "hello");
+  assert.equal(gist({ text: "", attachments: [{ name: "a.png" }, { name: "b.pdf" }] }), "📎 a.png, b.pdf");
+  assert.equal(gist({ text: "" }), "");
 });
