@@ -16,7 +16,9 @@ export function createState() {
     status: "available", // mine
     rooms: new Map(), // name -> Room, in the order they became known
     active: null, // the name of the room on screen
-    pending: new Map(), // client_id -> {room, text}: sent, not yet acked or refused
+    // client_id -> {room, text, attachments}: sent, not yet acked or refused (`attachments`
+    // are the attachment objects of the files it carries, given back with its text).
+    pending: new Map(),
     statuses: new Map(), // username -> {status, note}
     visible: true, // whether the reader can see the page: the page keeps it up to date
     invites: new Map(), // room name -> {room (a room object), by}: invitations not yet answered
@@ -44,8 +46,14 @@ export function newRoom(name, about = {}) {
     unread: about.unread || 0, lastRead: about.lastRead || 0,
     unreadMentions: about.unreadMentions || 0, // of the unread, those that mention me
     quiet: Boolean(about.quiet), // I quieted it: it tells me of mentions only
-    messages: [], ids: new Set(), // loaded messages, oldest first
+    messages: [], ids: new Set(), // loaded messages, oldest first, up to the newest
     more: false, loadingOlder: false,
+    // A run of older messages shown instead, apart from the newest (a message opened from
+    // a search hit or a catch-up item far back): {messages, ids, more (older exist before
+    // it), newer (messages exist between it and `messages`), loading (a page of it is on its
+    // way: chat.js's to set)}, or null. See `openContext`.
+    context: null,
+    target: null, // the id of the message opened from elsewhere, marked until the room changes
     members: new Set(), // who is online in it now (`joined`, `presence`)
     // Everyone who is a member, online or not, by username -> role (GET .../members); null
     // until it is loaded.
@@ -228,16 +236,18 @@ export function activeRoom(state) {
   return (state.active && state.rooms.get(state.active)) || null;
 }
 
-/** A send that waits for its ack; its text goes back to its author if it is refused. */
-export function addPending(state, clientId, room, text) {
-  state.pending.set(clientId, { room, text });
+/** A send that waits for its ack; its text and files go back to its author if it is
+ *  refused. */
+export function addPending(state, clientId, room, text, attachments = []) {
+  state.pending.set(clientId, { room, text, attachments });
 }
 
 /** Marks everything loaded in `r` read, if the reader can see it. True when the marker moved
  *  or a badge cleared, which the server must then be told. */
 export function readAll(state, r) {
   const last = r.messages[r.messages.length - 1];
-  if (!state.visible || !last) return false;
+  // Reading older messages (a context run) is not reading the newest.
+  if (!state.visible || !last || r.context) return false;
   if (last.id <= r.lastRead && r.unread === 0) return false;
   r.lastRead = Math.max(r.lastRead, last.id);
   r.unread = 0;
@@ -308,6 +318,7 @@ function unchanged() {
     readActive: false, // the room on screen has news, to mark read if it is seen
     catchUp: null, // what mentioned me while I was busy: {items, summary}
     draft: null, // the text of a refused send in the room on screen, to give back
+    draftFiles: null, // and the attachments it carried (attachment objects), if any
     sendError: null, // what the line under the message box says ("" clears it)
     join: null, // the name of a room the server just made the user part of, to join
     header: false, // the title and topic of the room on screen
@@ -424,7 +435,7 @@ function addMessage(state, r, message, live) {
   r.messages.push(message);
   if (last && last.id > message.id) r.messages.sort((a, b) => a.id - b.id);
   if (live && message.user !== state.me && message.id > r.lastRead
-      && !(r.name === state.active && state.visible)) {
+      && !(r.name === state.active && state.visible && !r.context)) {
     r.unread += 1;
     if (mentionsMe(state, message)) r.unreadMentions += 1;
   }
@@ -436,7 +447,9 @@ function onMessage(state, message, change) {
   if (!addMessage(state, r, message, true)) return;
   // Whoever sent a message has stopped typing it.
   if (r.typing.delete(message.user) && r.name === state.active) change.typing = true;
-  if (r.name === state.active) {
+  // While older messages are on screen instead (a context run), the new one waits below
+  // them: the room's badge counts it, and "Jump to the newest" shows it.
+  if (r.name === state.active && !r.context) {
     change.appended = message;
     change.readActive = true;
   }
@@ -452,12 +465,19 @@ function onHistory(state, frame, change) {
   if (r.name === state.active) change.older = true;
 }
 
-/** A message as it is after a change takes the place of the copy loaded, if that one is
- *  older (`seq`); a message not loaded (further back than the page went) is left out. */
+/** A message as it is after a change takes the place of the copy loaded (in the run of
+ *  the newest, or in a context run), if that one is older (`seq`); a message not loaded
+ *  (further back than the page went) is left out. */
 function replaceMessage(r, message) {
-  const at = r.messages.findIndex((m) => m.id === message.id);
-  if (at < 0 || (r.messages[at].seq || 0) > (message.seq || 0)) return false;
-  r.messages[at] = message;
+  const inRun = replaceIn(r.messages, message);
+  const inContext = r.context ? replaceIn(r.context.messages, message) : false;
+  return inRun || inContext;
+}
+
+function replaceIn(messages, message) {
+  const at = messages.findIndex((m) => m.id === message.id);
+  if (at < 0 || (messages[at].seq || 0) > (message.seq || 0)) return false;
+  messages[at] = message;
   return true;
 }
 
@@ -467,9 +487,86 @@ function onMessageUpdated(state, { room: name, message }, change) {
   if (name === state.active) change.conversation = { keepScroll: true };
 }
 
-/** The message `id` of `r`, if loaded. */
+/** The message `id` of `r`, if loaded (in the run of the newest or in a context run). */
 export function messageIn(r, id) {
-  return r?.messages.find((m) => m.id === id) || null;
+  return r?.messages.find((m) => m.id === id) || r?.context?.messages.find((m) => m.id === id) || null;
+}
+
+/** The messages on screen for `r`: a context run if one is open, else the newest. */
+export function shownMessages(r) {
+  return r.context ? r.context.messages : r.messages;
+}
+
+// ---------------------------------------------------------------- a message in context
+//
+// A message opened from elsewhere (a search hit, a catch-up item) that is not loaded comes
+// with the page around it (GET .../messages?around=ID). The room's `messages` stay one
+// unbroken run up to the newest, which the connection keeps up to date; so a page that
+// reaches that run joins it, and one further back is a run of its own, the context, shown
+// instead until the reader pages down to the newest (`extendContext`), or jumps there
+// (`leaveContext`). Pages of the context come from the HTTP API, oldest first, as every
+// page of messages does.
+
+/** The page around a message (`messages`, `more`: cut on one side or both, the server does
+ *  not say which) opened in `r`: it joins the run of the newest if it reaches it, else it
+ *  becomes `r`'s context. Answers whether a context is open. */
+export function openContext(r, messages, more) {
+  r.context = { messages: [], ids: new Set(), more, newer: more, loading: false };
+  addToContext(r.context, messages);
+  return !joinIfTouching(r);
+}
+
+/** A page of the messages after the context's last (`more`: newer ones exist). Answers
+ *  whether the context is still open (false: it reached the newest and joined them). */
+export function extendContext(r, messages, more) {
+  if (!r.context) return false;
+  r.context.newer = more;
+  addToContext(r.context, messages);
+  return !joinIfTouching(r);
+}
+
+/** A page of the messages before the context's first (`more`: older ones exist). */
+export function prependContext(r, messages, more) {
+  if (!r.context) return;
+  r.context.more = more;
+  addToContext(r.context, messages);
+}
+
+/** Back to the newest: the context is dropped (its pages can be fetched again). */
+export function leaveContext(r) {
+  r.context = null;
+}
+
+function addToContext(context, messages) {
+  for (const message of messages) {
+    if (context.ids.has(message.id)) continue;
+    context.ids.add(message.id);
+    context.messages.push(message);
+  }
+  context.messages.sort((a, b) => a.id - b.id);
+}
+
+/** Joins the context to the run of the newest when the two meet: one run again, whose
+ *  older flag is the context's. They meet when the context reaches the run's first message,
+ *  or when nothing came after the context's last when it was read (whatever the run holds
+ *  beyond it came later, live). */
+function joinIfTouching(r) {
+  const context = r.context;
+  const first = r.messages[0];
+  const last = context.messages[context.messages.length - 1];
+  if (context.newer && !(first && last && last.id >= first.id)) return false;
+  for (const message of context.messages) {
+    if (r.ids.has(message.id)) replaceIn(r.messages, message);
+    else {
+      r.ids.add(message.id);
+      r.messages.push(message);
+    }
+  }
+  r.messages.sort((a, b) => a.id - b.id);
+  const oldest = context.messages[0];
+  if (!first || (oldest && oldest.id < first.id)) r.more = context.more;
+  r.context = null;
+  return true;
 }
 
 /** My newest message in `r` that is not deleted: what Up in an empty composer edits. */
@@ -521,9 +618,12 @@ function onRead(state, { room: name, id }, change) {
 function onError(state, frame, change) {
   if (frame.client_id && state.pending.has(frame.client_id)) {
     // The message was not stored: give it back to its author.
-    const { room: name, text } = state.pending.get(frame.client_id);
+    const { room: name, text, attachments } = state.pending.get(frame.client_id);
     state.pending.delete(frame.client_id);
-    if (name === state.active) change.draft = text;
+    if (name === state.active) {
+      change.draft = text;
+      if (attachments?.length) change.draftFiles = attachments;
+    }
   }
   change.sendError = frame.message;
 }

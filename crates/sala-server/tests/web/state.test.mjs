@@ -10,10 +10,10 @@ import { test } from "node:test";
 
 import {
   TYPING_SHOW_MS, actionsOn, addPending, addRoom, blocks, canArchive, canDelete, canInvite,
-  canManage, createState, dismissNotice, enterRooms, expireTyping, forget, labelOf, lastOwnMessage,
-  markBlocked, mentionTotal, mutedIn,
-  nextTypingExpiry, readAll, reduce, roleOf, roomLabel, setBlocked, setInvites, setRoster, typers,
-  unreadElsewhere, unreadTotal,
+  canManage, createState, dismissNotice, enterRooms, expireTyping, extendContext, forget, labelOf,
+  lastOwnMessage, leaveContext, markBlocked, mentionTotal, messageIn, mutedIn,
+  nextTypingExpiry, openContext, prependContext, readAll, reduce, roleOf, roomLabel, setBlocked,
+  setInvites, setRoster, shownMessages, typers, unreadElsewhere, unreadTotal,
 } from "../../../../web/state.js";
 
 let nextTs = 0;
@@ -672,4 +672,100 @@ test("a quiet room tells of its mentions only", () => {
   assert.equal(unreadElsewhere(state), true, "the mention in general");
   state.rooms.get("general").unreadMentions = 0;
   assert.equal(unreadElsewhere(state), false, "plain news of a quiet room is not told");
+});
+
+// ---------------------------------------------------------------- files in a send
+
+test("a refused send with files gives back its files with its text", () => {
+  const state = signedIn();
+  const file = { id: "f1", name: "cat.png", size: 10, content_type: "image/png", url: "/api/files/f1" };
+  addPending(state, "c-1", "general", "", [file]);
+  addPending(state, "c-2", "general", "plain");
+  const refused = reduce(state, { type: "error", code: "forbidden", message: "you are muted", room: "general", client_id: "c-1" });
+  assert.equal(refused.draft, "");
+  assert.deepEqual(refused.draftFiles, [file]);
+  const plain = reduce(state, { type: "error", code: "rate_limited", message: "slow down", room: "general", client_id: "c-2" });
+  assert.equal(plain.draftFiles, null);
+});
+
+// ---------------------------------------------------------------- a message in context
+
+/** #general on screen with messages `from`..`to` (ids) loaded: the newest run. */
+function loaded(from, to, more = true) {
+  const state = signedIn();
+  const history = [];
+  for (let id = from; id <= to; id += 1) history.push(message(id, "general", "bob"));
+  reduce(state, joined("general", history, ["ivy"], { more }));
+  return state;
+}
+
+const page = (from, to) => {
+  const messages = [];
+  for (let id = from; id <= to; id += 1) messages.push(message(id, "general", "bob"));
+  return messages;
+};
+
+test("a page around a message that reaches the newest joins them: one run", () => {
+  const state = loaded(100, 149);
+  const r = state.rooms.get("general");
+  assert.equal(openContext(r, page(80, 110), true), false);
+  assert.equal(r.context, null);
+  assert.deepEqual([r.messages[0].id, r.messages.length, r.more], [80, 70, true]);
+  assert.deepEqual(shownMessages(r), r.messages);
+});
+
+test("a page around a message far back is a run of its own until pages after it reach the newest", () => {
+  const state = loaded(500, 549);
+  const r = state.rooms.get("general");
+  assert.equal(openContext(r, page(10, 59), true), true);
+  assert.deepEqual(shownMessages(r).map((m) => m.id), page(10, 59).map((m) => m.id));
+  assert.equal(messageIn(r, 30)?.id, 30, "its messages can be acted on");
+  // A page after it that does not reach them yet.
+  assert.equal(extendContext(r, page(60, 259), true), true);
+  assert.equal(r.context.messages.length, 250);
+  // Older pages go above it.
+  prependContext(r, page(1, 9), false);
+  assert.deepEqual([r.context.messages[0].id, r.context.more], [1, false]);
+  // The next page reaches the newest run: one run from the first, with no older ones.
+  assert.equal(extendContext(r, page(260, 510), true), false);
+  assert.equal(r.context, null);
+  assert.deepEqual([r.messages[0].id, r.messages[r.messages.length - 1].id, r.messages.length, r.more], [1, 549, 549, false]);
+});
+
+test("a page after which nothing comes joins the newest, even with a gap to what the run held", () => {
+  const state = loaded(100, 149);
+  const r = state.rooms.get("general");
+  openContext(r, page(10, 40), true);
+  // Nothing after 40 when it was read: whatever the run holds came later.
+  assert.equal(extendContext(r, [], false), false);
+  assert.equal(r.context, null);
+  assert.equal(r.messages[0].id, 10);
+  // An around page not cut at all is the whole room.
+  const fresh = loaded(100, 110).rooms.get("general");
+  assert.equal(openContext(fresh, page(90, 110), false), false);
+});
+
+test("while older messages are on screen, live ones wait below them, unread", () => {
+  const state = loaded(500, 549);
+  const r = state.rooms.get("general");
+  openContext(r, page(10, 59), true);
+  const change = reduce(state, message(550, "general", "bob", "news"));
+  assert.equal(change.appended, null, "not drawn below the older messages");
+  assert.equal(r.messages[r.messages.length - 1].id, 550, "kept with the newest");
+  assert.equal(r.unread, 1);
+  assert.equal(readAll(state, r), false, "reading older messages is not reading the newest");
+  leaveContext(r);
+  assert.equal(readAll(state, r), true);
+  assert.equal(r.unread, 0);
+});
+
+test("a change to a message in the context run shows there", () => {
+  const state = loaded(500, 549);
+  const r = state.rooms.get("general");
+  openContext(r, page(10, 59), true);
+  const edited = { ...message(30, "general", "bob", "edited"), seq: 900, edited_at: new Date().toISOString() };
+  delete edited.type;
+  const change = reduce(state, { type: "message_updated", room: "general", message: edited });
+  assert.equal(messageIn(r, 30).text, "edited");
+  assert.deepEqual(change.conversation, { keepScroll: true });
 });
