@@ -1,5 +1,7 @@
-// The HTTP API (docs/api.md) and where the session lives: sessionStorage, never a cookie
-// or the URL, so a token dies with the tab and is never sent by the browser on its own.
+// The HTTP API (docs/api.md) and where the session lives: sessionStorage, never the URL, so
+// a token dies with the tab. The one cookie is the server's download cookie (POST
+// /api/files/cookie: HttpOnly, SameSite=Strict, sent to /api/files/ only), which lets an
+// `<img>` load a file of the user's rooms; the browser sends it to nothing else.
 
 const KEY = "sala.session";
 
@@ -27,6 +29,14 @@ export function clearSession() {
   sessionStorage.removeItem(KEY);
 }
 
+/** The ApiError of an answer that is not a success, from SPEC's error shape
+ *  (`{"error": {"code", "message"}}`), or from its status if it has none. */
+function errorOf(status, data) {
+  const error = data && data.error;
+  return new ApiError(status, error ? error.code : "http_" + status,
+    error ? error.message : `The server answered ${status}.`);
+}
+
 async function request(method, path, { token, body } = {}) {
   const headers = {};
   if (token) headers.authorization = `Bearer ${token}`;
@@ -44,12 +54,40 @@ async function request(method, path, { token, body } = {}) {
   } catch {
     // A non-JSON answer (a proxy's error page) is reported by status below.
   }
-  if (!response.ok) {
-    const error = data && data.error;
-    throw new ApiError(response.status, error ? error.code : "http_" + response.status,
-      error ? error.message : `The server answered ${response.status}.`);
-  }
+  if (!response.ok) throw errorOf(response.status, data);
   return data;
+}
+
+/** Uploads `file` to the room `name` under `fileName` (POST /api/rooms/{name}/files, the
+ *  body the file's bytes as they are). XMLHttpRequest, not fetch: only it tells how much
+ *  of the body has gone (`onProgress(sentBytes)`). Answers `{done, abort}`: `done` is a
+ *  promise of the attachment (`{id, name, size, content_type, …}`) that rejects with an
+ *  ApiError, or with an AbortError once `abort()` was called. */
+export function uploadFile(token, name, file, fileName, onProgress) {
+  const xhr = new XMLHttpRequest();
+  const done = new Promise((resolve, reject) => {
+    xhr.open("POST", `${roomPath(name)}/files?name=${encodeURIComponent(fileName)}`);
+    xhr.setRequestHeader("authorization", `Bearer ${token}`);
+    xhr.responseType = "text";
+    xhr.upload.addEventListener("progress", (event) => onProgress(event.loaded));
+    xhr.addEventListener("load", () => {
+      let data = null;
+      try {
+        data = JSON.parse(xhr.responseText);
+      } catch {
+        // Reported by status below.
+      }
+      if (xhr.status === 201 && data?.attachment) resolve(data.attachment);
+      else reject(errorOf(xhr.status, data));
+    });
+    // The connection failed or was cut: a server that refuses a body over its cap before
+    // reading it may close the connection under the browser, which then says no more.
+    xhr.addEventListener("error", () => reject(new ApiError(0, "unreachable",
+      "The upload was cut off: the server could not be reached, or it refused the file (too large?).")));
+    xhr.addEventListener("abort", () => reject(new DOMException("The upload was cancelled.", "AbortError")));
+    xhr.send(file);
+  });
+  return { done, abort: () => xhr.abort() };
 }
 
 export const api = {
@@ -71,6 +109,19 @@ export const api = {
   room: (token, name) => request("GET", `/api/rooms/${encodeURIComponent(name)}`, { token }),
   members: (token, name, cursor) =>
     request("GET", `${roomPath(name)}/members?limit=100${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`, { token }),
+  /** A page of messages (GET .../messages): `{before}` the newest before it, `{after}` the
+   *  ones right after it, `{around}` the page around that message. */
+  messages: (token, name, { before, after, around, limit = 50 }) => {
+    const at = around !== undefined ? `around=${around}`
+      : after !== undefined ? `after=${after}` : before !== undefined ? `before=${before}` : "";
+    return request("GET", `${roomPath(name)}/messages?limit=${limit}${at ? `&${at}` : ""}`, { token });
+  },
+  /** GET /api/search: `q` as typed (the server reads its words, phrases and filters). */
+  searchMessages: (token, q, cursor) =>
+    request("GET", `/api/search?limit=20&q=${encodeURIComponent(q)}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`, { token }),
+  /** The download cookie, so `<img src="/api/files/…">` loads (docs/api.md, "Files"). */
+  setFileCookie: (token) => request("POST", "/api/files/cookie", { token }),
+  clearFileCookie: () => request("DELETE", "/api/files/cookie"),
   /** A thread: its root, then the messages answering it (GET .../messages?thread=). */
   thread: (token, name, root) => request("GET", `${roomPath(name)}/messages?thread=${root}&limit=200`, { token }),
   setTopic: (token, name, topic) => request("PATCH", roomPath(name), { token, body: { topic } }),

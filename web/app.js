@@ -11,6 +11,10 @@
 //                  may invite, deleting it), and blocking the people of a DM
 //   people.js      the "New message" control: finding people, opening a DM with one
 //   complete.js    completion in the message box: `:shortcode` emoji and `@` members
+//   uploads.js     files attached to the next message: picked, dropped or pasted, their
+//                  uploads (progress, cancel) and chips until the message goes
+//   attachments.js the files of a message drawn: pictures inline, the lightbox, file chips
+//   search.js      the message search box and its hits, each opening its message
 //   chat.js        the signed-in chat: frames applied and drawn, the user's actions
 //
 // chat.js is a module of its own, beside the state, the drawing and the forms, because what
@@ -19,11 +23,14 @@
 // time, and a new file there is not noticed until its crate is rebuilt for another reason.)
 
 import { loadSession } from "./api.js";
+import { wireLightbox } from "./attachments.js";
 import * as chat from "./chat.js";
 import { attachCompletion } from "./complete.js";
 import { showSignIn, wireModeration, wireRoomForm, wireSignIn } from "./forms.js";
 import { wireNewMessage } from "./people.js";
 import { autoGrow, closeDrawers, followScroll, openDrawer, view } from "./render.js";
+import { wireMessageSearch } from "./search.js";
+import { wireUploads } from "./uploads.js";
 
 function wire() {
   wireSignIn(chat.enter);
@@ -35,6 +42,11 @@ function wire() {
   view.roomSearch.addEventListener("input", chat.searchRooms);
   view.roomSearch.addEventListener("focus", chat.searchRooms);
   view.searchForm.addEventListener("submit", (event) => event.preventDefault());
+  wireMessageSearch({
+    find: chat.searchMessages, label: chat.roomCalled, canOpen: chat.isMyRoom, open: chat.jumpTo,
+  });
+  wireUploads(chat.uploadTarget);
+  wireLightbox();
   wireRoomForm({ create: chat.createRoom, onCreated: chat.joinRoom });
   wireNewMessage({ find: chat.findPeople, open: chat.openDm, onOpened: chat.joinRoom });
   wireModeration({
@@ -111,7 +123,8 @@ function wire() {
     autoGrow(input);
     if (input.value) chat.noteTyping();
   });
-  followScroll(chat.loadOlder);
+  view.jumpNewest.addEventListener("click", chat.showNewest);
+  followScroll(chat.loadOlder, chat.loadNewer);
   document.addEventListener("visibilitychange", () => chat.visibilityChanged(document.visibilityState === "visible"));
   chat.visibilityChanged(document.visibilityState === "visible");
 }

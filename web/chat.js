@@ -2,7 +2,8 @@
 // and drawn (render.js), and what the user does there, each action a state change, a frame
 // or an API call, and a redraw. It holds the page's one state, the session and the
 // connection (connection.js, which owns reconnecting and resuming); the sign-in page is
-// forms.js's, and app.js wires the page's events to the functions exported here.
+// forms.js's, the files being attached uploads.js's, the search box search.js's, and
+// app.js wires the page's events to the functions exported here.
 
 import { api, ApiError } from "./api.js";
 import { Connection } from "./connection.js";
@@ -10,21 +11,24 @@ import {
   closeModeration, refreshModeration, sessionEnded, showDmTools, showRoomTools, showSignIn,
   signOut,
 } from "./forms.js";
+import { gist } from "./format.js";
 import {
   announce, announceText, appendMessage, clearComposer, clearSearch, closeDrawers, composerText,
   focusComposer, giveBackDraft, renderCatchUp, renderConnection, renderConversation,
-  renderHeader, renderInvites, renderMembers, renderMyStatus, renderNotices, renderOlder,
-  renderRooms, renderSearchError, renderSearchResults, renderThread, renderTyping, revealMessage,
-  searchQuery, setComposer,
+  renderHeader, renderInvites, renderMembers, renderMyStatus, renderNewer, renderNotices,
+  renderOlder, renderRooms, renderSearchError, renderSearchResults, renderThread, renderTyping,
+  revealMessage, searchQuery, setComposer,
   setStatusNote, showChat, showComposing, showMembersStatus, showPicker, showSendError,
   statusNoteText,
 } from "./render.js";
 import {
   actionsOn, activeRoom, addPending, addRoom, blocks, canArchive, canInvite, canManage,
-  createState, dismissNotice, enterRooms, expireTyping, firstRoom, forget, isDm, lastOwnMessage,
-  markBlocked, mentionsMe, messageIn, mutedIn, nextTypingExpiry, readAll, reduce, room, roomLabel, sameUser, setBlocked, setInvites,
-  setRoster, updateRoom,
+  createState, dismissNotice, enterRooms, expireTyping, extendContext, firstRoom, forget, isDm,
+  labelOf, lastOwnMessage, leaveContext, markBlocked, mentionsMe, messageIn, mutedIn,
+  nextTypingExpiry, openContext, prependContext, readAll, reduce, room, roomLabel, sameUser,
+  setBlocked, setInvites, setRoster, updateRoom,
 } from "./state.js";
+import { MOST_ATTACHMENTS, forgetUploads, giveBack, pendingIn, showUploads, takeReady } from "./uploads.js";
 
 const HISTORY_PAGE = 50;
 const TYPING_SEND_MS = 2000;
@@ -50,6 +54,10 @@ export async function enter(signedIn) {
   try {
     [me, mine, invited, blocked] = await Promise.all([
       api.me(token), api.myRooms(token), api.myInvites(token), api.myBlocks(token),
+      // The download cookie, before any picture is drawn: `<img>` tags cannot send the
+      // token. Asked at every start (a reload, a new login: it carries that login's token).
+      // Without it pictures do not load, which is no reason to keep anyone out of the chat.
+      api.setFileCookie(token).catch(() => null),
     ]);
   } catch (error) {
     if (error instanceof ApiError && error.status === 401) return end("please log in again.");
@@ -75,6 +83,7 @@ export async function logout() {
   disconnect();
   session = null;
   forget(state);
+  forgetUploads();
   await signOut(token);
 }
 
@@ -106,8 +115,10 @@ function connect() {
   // What the first `ready` is to bring about: every room listed joined, and what an ended
   // session left unacked sent under this one (connection.js keeps both from here on).
   for (const name of state.rooms.keys()) connection.send({ type: "join", room: name });
-  for (const [clientId, { room: name, text }] of state.pending) {
-    connection.send({ type: "send", room: name, text, client_id: clientId });
+  for (const [clientId, { room: name, text, attachments }] of state.pending) {
+    const frame = { type: "send", room: name, text, client_id: clientId };
+    if (attachments.length) frame.attachments = attachments.map((attachment) => attachment.id);
+    connection.send(frame);
   }
   connection.start();
 }
@@ -148,6 +159,7 @@ function handleFrame(frame) {
   if (change.catchUp) renderCatchUp(change.catchUp, state, { onOpen: jumpTo });
   if (jump && (change.older || change.conversation)) continueJump();
   if (change.draft !== null) giveBackDraft(change.draft);
+  if (change.draftFiles) giveBack(state.active, change.draftFiles);
   if (change.sendError !== null) showSendError(change.sendError);
   if (change.readActive) markRead(activeRoom(state));
   // A DM that now includes the user: joined through the connection, which then rejoins it
@@ -238,6 +250,12 @@ async function loadMembers(name) {
 
 function activate(name) {
   if (composing && composing.room !== name) stopComposing();
+  const left = activeRoom(state);
+  if (left && left.name !== name) {
+    // Older messages read in context are not kept for a return: the room opens at its newest.
+    leaveContext(left);
+    left.target = null;
+  }
   state.active = name;
   const r = room(state, name);
   // Where the "New messages" line goes while the room is on screen.
@@ -250,6 +268,7 @@ function activate(name) {
   loadMembers(name);
   markRead(r);
   showConnection(connection?.ready ? "connected" : "reconnecting");
+  showUploads();
   focusComposer();
 }
 
@@ -416,7 +435,7 @@ function notifyMention(message) {
   const where = r ? roomLabel(state, r) : `#${message.room}`;
   try {
     const shown = new Notification(`${message.user} in ${where}`, {
-      body: [...message.text].slice(0, 140).join(""),
+      body: [...gist(message)].slice(0, 140).join(""),
       tag: `sala-${message.room}`,
     });
     shown.addEventListener("click", () => {
@@ -441,7 +460,22 @@ export function sendMessage() {
   askForNotificationsOnce();
   const text = composerText();
   showSendError("");
-  if (!text || !state.active) return;
+  if (!state.active) return;
+  const doing = composing?.room === state.active ? composing : null;
+  // An edit changes the text only; the files waiting stay for the next message.
+  const files = doing?.kind === "edit" ? { attachments: [], uploading: 0 } : pendingIn(state.active);
+  if (!text && files.attachments.length === 0) {
+    if (files.uploading) showSendError("Your file is still uploading: send it once it is done.");
+    return;
+  }
+  if (files.uploading) {
+    showSendError(`${files.uploading === 1 ? "A file is" : `${files.uploading} files are`} still uploading: send once done, or cancel.`);
+    return;
+  }
+  if (files.attachments.length > MOST_ATTACHMENTS) {
+    showSendError(`A message carries at most ${MOST_ATTACHMENTS} files: remove ${files.attachments.length - MOST_ATTACHMENTS}.`);
+    return;
+  }
   const chars = [...text].length;
   if (chars > MAX_MESSAGE_CHARS) {
     // Said before sending, never cut: the box has no maxlength for that reason.
@@ -449,7 +483,6 @@ export function sendMessage() {
     return;
   }
   const clientId = newClientId();
-  const doing = composing?.room === state.active ? composing : null;
   if (doing?.kind === "edit") {
     // An edit is not kept for resending: a reconnect before its ack leaves the old text,
     // which the page shows, and the author may edit again.
@@ -460,9 +493,11 @@ export function sendMessage() {
   } else {
     const frame = { type: "send", room: state.active, text, client_id: clientId };
     if (doing?.kind === "reply") frame.reply_to = doing.id;
+    const attachments = files.attachments.length ? takeReady(state.active) : [];
+    if (attachments.length) frame.attachments = attachments.map((attachment) => attachment.id);
     // Kept until its ack; connection.js sends it again (same client_id, so never twice)
     // after a reconnect.
-    addPending(state, clientId, state.active, text);
+    addPending(state, clientId, state.active, text, attachments);
     if (!connection?.send(frame)) {
       showSendError("Not connected: your message will be sent when the connection is back.");
     }
@@ -528,7 +563,7 @@ let composing = null;
 
 function startComposing(kind, message) {
   composing = { kind, room: state.active, id: message.id };
-  const excerpt = [...message.text].slice(0, 80).join("");
+  const excerpt = [...gist(message)].slice(0, 80).join("");
   showComposing(kind === "edit" ? "Editing your message" : `Replying to ${message.user}: ${excerpt}`);
   if (kind === "edit") setComposer(message.text);
   else focusComposer();
@@ -602,18 +637,27 @@ export function noteTyping() {
   }
 }
 
-/** A message being brought into view (`jumpTo`): {room, id, pages}; null when none. */
+/** A message being brought into view (`jumpTo`): {room, id, fetching}; null when none. */
 let jump = null;
-/** How far back a jump loads: this many pages of history (HISTORY_PAGE each). */
-const JUMP_PAGES = 40;
+/** A message opened far back is joined to the newest when this many pages after it (of
+ *  JOIN_PAGE, the most the server gives at once) reach them; otherwise it is shown as a run
+ *  of its own, which the reader pages down from (state.js, "a message in context"). */
+const JOIN_PAGES = 2;
+const JOIN_PAGE = 200;
 
-/** Opens `room` at its message `id` (a catch-up item): the pages of history before the ones
- *  loaded are fetched until it is among them, then it is scrolled to and marked. The room
- *  stays one unbroken run of messages, so the newest ones and the live ones stay below it. */
+/** Opens `room` at its message `id` (a catch-up item, a search hit): scrolled to, marked
+ *  and focused, with the messages around it. One already loaded is shown at once; one that
+ *  is not comes with the page around it (GET .../messages?around=ID), which joins the
+ *  newest if a few pages reach them, so the room stays one unbroken run of messages, the
+ *  live ones below; further back it is a run of its own until the reader gets to the
+ *  newest. */
 export function jumpTo(name, id) {
   if (!state.rooms.has(name)) return;
   if (state.active !== name) activate(name);
-  jump = { room: name, id, pages: 0 };
+  else closeDrawers(); // a search hit in the room drawer of a phone: the room shows
+  const r = room(state, name);
+  r.target = id;
+  jump = { room: name, id, fetching: false };
   continueJump();
 }
 
@@ -627,26 +671,105 @@ function continueJump() {
     jump = null;
     return;
   }
-  if (r.loadingOlder) return; // its page continues the jump
-  const before = r.messages[0]?.id;
-  if (before === undefined) return; // the room's `joined` continues it
-  if (before < jump.id || !r.more || jump.pages >= JUMP_PAGES) {
-    showSendError(before < jump.id
-      ? "That message is no longer in the room."
-      : "That message is too far back to open here: scroll up to find it.");
+  // The room's first page (its `joined`) may hold it: that answer continues the jump.
+  if (!r.joinedBefore || jump.fetching) return;
+  openAround(r, jump);
+}
+
+async function openAround(r, current) {
+  current.fetching = true;
+  const { token } = session;
+  const still = () => jump === current && state.active === r.name && state.rooms.get(r.name) === r;
+  // The context this jump opened, while it is not drawn yet: dropped if the jump is given
+  // up (another jump, the message shown meanwhile), so the state says what the screen shows.
+  let made = null;
+  const giveUp = () => {
+    if (made && r.context === made) leaveContext(r);
+  };
+  try {
+    const page = await api.messages(token, r.name, { around: current.id });
+    if (!still()) return;
+    let apart = openContext(r, page.messages, page.more);
+    made = r.context;
+    for (let n = 0; apart && n < JOIN_PAGES; n += 1) {
+      made.loading = true; // no page of it from scrolling meanwhile
+      const after = made.messages[made.messages.length - 1].id;
+      const newer = await api.messages(token, r.name, { after, limit: JOIN_PAGE });
+      if (!still() || r.context !== made) return giveUp();
+      made.loading = false;
+      apart = extendContext(r, newer.messages, newer.more);
+    }
+  } catch (error) {
+    if (!still()) return giveUp();
     jump = null;
+    giveUp();
+    showSendError(error.status === 404
+      ? "That message is no longer in the room."
+      : `That message could not be opened: ${error.message}`);
     return;
   }
-  jump.pages += 1;
-  loadOlder();
+  jump = null;
+  drawConversation();
+  revealMessage(current.id);
+  markRead(r);
+}
+
+/** "Jump to the newest": the context run on screen gives way to the newest messages. */
+export function showNewest() {
+  const r = activeRoom(state);
+  if (!r) return;
+  leaveContext(r);
+  r.target = null;
+  drawConversation();
+  markRead(r);
+  focusComposer();
 }
 
 export function loadOlder() {
   const r = activeRoom(state);
+  if (r?.context) {
+    loadContext(r, "older");
+    return;
+  }
   if (!r || !r.more || r.loadingOlder || !r.messages.length) return;
   r.loadingOlder = true;
   if (!connection?.send({ type: "history", room: r.name, before: r.messages[0].id, limit: HISTORY_PAGE })) {
     r.loadingOlder = false;
+  }
+}
+
+/** The reader is at the bottom of what is shown: in a context run, the next page down. */
+export function loadNewer() {
+  const r = activeRoom(state);
+  if (r?.context) loadContext(r, "newer");
+}
+
+/** A page of a context run, above it (`older`) or below it (`newer`), from the HTTP API: a
+ *  `history` frame would be taken for a page of the newest run. */
+async function loadContext(r, side) {
+  const context = r.context;
+  const older = side === "older";
+  if (context.loading || (older ? !context.more : !context.newer)) return;
+  context.loading = true;
+  const edge = older ? context.messages[0].id : context.messages[context.messages.length - 1].id;
+  let page;
+  try {
+    page = await api.messages(session.token, r.name, older ? { before: edge } : { after: edge });
+  } catch (error) {
+    context.loading = false;
+    showSendError(`More messages could not be loaded: ${error.message}`);
+    return;
+  }
+  context.loading = false;
+  if (r.context !== context) return;
+  if (older) prependContext(r, page.messages, page.more);
+  else extendContext(r, page.messages, page.more);
+  if (state.active !== r.name) return;
+  if (older) renderOlder(state);
+  else {
+    renderNewer(state);
+    // Joined to the newest: what came meanwhile is read now.
+    if (!r.context) markRead(r);
   }
 }
 
@@ -703,4 +826,28 @@ async function showRoomPage(cursor) {
   } catch (error) {
     renderSearchError(error.message);
   }
+}
+
+// ---------------------------------------------------------------- files and search
+
+/** Where a file attached now goes: the room on screen, with the session's token (null when
+ *  no room is on screen). */
+export function uploadTarget() {
+  return session && state.active ? { token: session.token, room: state.active } : null;
+}
+
+/** A page of messages found (GET /api/search) for `q` as typed; throws the server's
+ *  refusal (ApiError). */
+export function searchMessages(q, cursor) {
+  return api.searchMessages(session.token, q, cursor);
+}
+
+/** How a search hit's room is called. */
+export function roomCalled(name) {
+  return labelOf(state, name);
+}
+
+/** Whether a hit in that room opens here: a room of the page's. */
+export function isMyRoom(name) {
+  return state.rooms.has(name);
 }

@@ -120,10 +120,12 @@ export function wireSignIn(onSignedIn) {
 }
 
 /** The user logged out: the server forgets the token (if it can be reached; the token dies
- *  with the tab anyway), and the sign-in page is back at "Log in". */
+ *  with the tab anyway) and clears the download cookie that carried it, and the sign-in
+ *  page is back at "Log in". */
 export async function signOut(token) {
   clearSession();
   if (token) await api.logout(token).catch(() => {});
+  await api.clearFileCookie().catch(() => {});
   setAuthMode(false);
   showSignIn();
 }
@@ -131,6 +133,7 @@ export async function signOut(token) {
 /** The session ended without the user asking (logged out elsewhere, expired): said as news. */
 export function sessionEnded(reason) {
   clearSession();
+  api.clearFileCookie().catch(() => {});
   showSignIn({ notice: `Signed out: ${reason}` });
 }
 

@@ -3,16 +3,15 @@
 // (module scripts run after the page is parsed); nothing here decides what to send. Every
 // piece of user text reaches the page through textContent or text nodes, never innerHTML.
 
+import { attachmentList } from "./attachments.js";
+import { gist, parseMessage } from "./format.js";
 import {
   actionsOn, activeRoom, canDelete, isDm, labelOf, mentionTotal, messageIn, roleOf, roomLabel,
-  sameUser, typers, unreadElsewhere, unreadTotal,
+  sameUser, shownMessages, typers, unreadElsewhere, unreadTotal,
 } from "./state.js";
 
 /** The emoji the React button offers (any emoji may come from another client). */
 export const QUICK_EMOJI = ["👍", "❤️", "😂", "🎉", "😮", "😢", "🙏", "👀"];
-
-import { parseMessage } from "./format.js";
-
 
 const byId = (id) => document.getElementById(id);
 
@@ -44,7 +43,10 @@ export const view = {
   connection: byId("connection"),
   notices: byId("notices"),
   catchUp: byId("catch-up"),
+  conversation: byId("conversation"),
   messages: byId("messages"),
+  contextBar: byId("context-bar"),
+  jumpNewest: byId("jump-newest"),
   threadPanel: byId("thread-panel"),
   threadTitle: byId("thread-title"),
   threadList: byId("thread-messages"),
@@ -59,6 +61,7 @@ export const view = {
   typing: byId("typing"),
   composer: byId("composer"),
   messageInput: byId("message-input"),
+  attachButton: byId("attach-button"),
   completions: byId("completions"),
   send: byId("send"),
   sendError: byId("send-error"),
@@ -212,6 +215,8 @@ function messageElement(message, state, r, previous = null) {
   item.dataset.id = String(message.id);
   if (message.user === me) item.classList.add("own");
   if (message.assistant) item.classList.add("assistant");
+  // The message opened from elsewhere (a search hit, a catch-up item) stays marked.
+  if (r.target === message.id) item.classList.add("jump-target");
   if (message.deleted) item.classList.add("deleted");
   const meta = el("div", "meta");
   meta.append(el("span", "author", message.user));
@@ -237,7 +242,9 @@ function messageElement(message, state, r, previous = null) {
     edited.title = `Edited ${new Date(message.edited_at).toLocaleString()}`;
     body.append(edited);
   }
-  item.append(body);
+  // A message of files alone has no text to show.
+  if (message.text || message.edited_at || !message.attachments?.length) item.append(body);
+  if (message.attachments?.length) item.append(attachmentList(message.attachments));
   if (message.replies) {
     const replies = message.replies === 1 ? "1 reply" : `${message.replies} replies`;
     const open = el("button", "small thread-count", replies);
@@ -259,7 +266,7 @@ function quoteOf(original) {
   } else if (original.deleted) {
     quote.textContent = "In reply to a deleted message";
   } else {
-    const excerpt = [...original.text].slice(0, 120).join("");
+    const excerpt = [...gist(original)].slice(0, 120).join("");
     quote.append(el("span", "author", original.user), document.createTextNode(` ${excerpt}`));
   }
   return quote;
@@ -347,6 +354,7 @@ export function renderRooms(state, onSelect) {
 export function renderConversation(state, { keepScroll = false } = {}) {
   renderHeader(state);
   renderMessages(state);
+  view.contextBar.hidden = !activeRoom(state)?.context;
   if (!keepScroll || stuckToBottom) scrollToBottom();
   renderTyping(state);
   renderMembers(state);
@@ -372,7 +380,7 @@ function renderMessages(state) {
   const r = activeRoom(state);
   const items = [];
   let previous = null;
-  for (const message of r ? r.messages : []) {
+  for (const message of r ? shownMessages(r) : []) {
     items.push(...leadIn(message, previous, r, state), messageElement(message, state, r, previous));
     previous = message;
   }
@@ -428,13 +436,28 @@ export function renderOlder(state) {
   list.scrollTop = list.scrollHeight - fromBottom;
 }
 
+/** Newer messages below a context run (or the run joined to the newest): the reader stays
+ *  where they were, above them. */
+export function renderNewer(state) {
+  const list = view.messages;
+  const top = list.scrollTop;
+  renderMessages(state);
+  view.contextBar.hidden = !activeRoom(state)?.context;
+  list.scrollTop = top;
+}
+
 /** Brings the message `id` of the room on screen into view, marked for a moment, and
  *  gives it the focus (for keyboards and screen readers). Answers whether it is shown. */
 export function revealMessage(id) {
   const item = view.messages.querySelector(`li.message[data-id="${id}"]`);
   if (!item) return false;
+  for (const other of view.messages.querySelectorAll(".jump-target")) other.classList.remove("jump-target");
+  item.classList.add("jump-target");
   item.tabIndex = -1;
   item.scrollIntoView({ block: "center" });
+  // Known now, not at the scroll event: a resize before it must not scroll away from here.
+  const list = view.messages;
+  stuckToBottom = list.scrollHeight - list.scrollTop - list.clientHeight < STUCK_PX;
   item.focus({ preventScroll: true });
   item.classList.remove("jumped");
   // Restarts the mark's animation when the same message is shown twice.
@@ -447,7 +470,7 @@ export function revealMessage(id) {
 /** Reads a new message out to screen readers, from a live region of its own. */
 export function announce(message) {
   const who = message.assistant ? `${message.user}'s assistant` : message.user;
-  announceText(`${who}: ${message.text}`);
+  announceText(`${who}: ${gist(message)}`);
 }
 
 /** Reads a sentence out to screen readers (news without a message: an invitation). */
@@ -563,6 +586,7 @@ export function renderConnection(phase, usable) {
   view.connection.textContent = phase === "reconnecting" ? "Reconnecting…" : "Connecting…";
   view.messageInput.disabled = !usable;
   view.send.disabled = !usable;
+  view.attachButton.disabled = !usable;
 }
 
 /** What mentioned me while I was busy: shown once, above the conversation. */
@@ -684,6 +708,7 @@ export function renderThread(state, thread) {
     item.append(meta, message.deleted
       ? el("div", "text tombstone", "This message was deleted.")
       : formattedText(message.text, state.me));
+    if (message.attachments?.length) item.append(attachmentList(message.attachments, { box: 160 }));
     return item;
   }));
   view.threadTitle.textContent = r ? `Thread in ${roomLabel(state, r)}` : "Thread";
@@ -747,12 +772,15 @@ function scrollToBottom() {
   stuckToBottom = true;
 }
 
-/** Follows the reader's scrolling; `onNearTop()` when they reach the oldest messages shown. */
-export function followScroll(onNearTop) {
+/** Follows the reader's scrolling; `onNearTop()` when they reach the oldest messages shown,
+ *  `onNearBottom()` the newest shown. */
+export function followScroll(onNearTop, onNearBottom) {
   const list = view.messages;
   list.addEventListener("scroll", () => {
-    stuckToBottom = list.scrollHeight - list.scrollTop - list.clientHeight < STUCK_PX;
+    const fromBottom = list.scrollHeight - list.scrollTop - list.clientHeight;
+    stuckToBottom = fromBottom < STUCK_PX;
     if (list.scrollTop < NEAR_TOP_PX) onNearTop();
+    if (fromBottom < NEAR_TOP_PX) onNearBottom();
   });
   // Whatever made the list shorter or taller, a reader who was at the bottom stays there.
   new ResizeObserver(() => {
