@@ -12,7 +12,10 @@ mod ws_client;
 
 mod browser;
 
+use std::time::Duration;
+
 use browser::{Browser, Chromedriver};
+use fantoccini::Locator;
 use fantoccini::key::Key;
 use helpers::TestApp;
 use serde_json::json;
@@ -1455,9 +1458,9 @@ async fn the_message_box_completes_members_and_emoji_shortcodes() {
 }
 
 /// A catch-up item opens its message in context (issue 19): the mention lies further back
-/// than the page loaded, so the pages before are fetched until it is there; then it is
-/// scrolled to, marked and focused, with the messages around it and the newest still
-/// below.
+/// than the page loaded, so the page around it is fetched (`messages?around=ID`, issue 21)
+/// and, the newest being a page away, joined to them; then it is scrolled to, marked and
+/// focused, with the messages around it and the newest still below.
 #[tokio::test]
 #[ignore = "needs Chromium and chromedriver"]
 async fn a_catch_up_item_opens_its_message_in_context() {
@@ -1496,5 +1499,294 @@ async fn a_catch_up_item_opens_its_message_in_context() {
     ))
     .await;
     assert_eq!(page.count_messages_with("filler 119").await, 1);
+    page.close().await;
+}
+
+/// Files in the page (issue 21): a picture picked with the attach button is uploaded at
+/// once, waits as a chip and goes with the message; the other page shows it inline as its
+/// thumbnail, drawn at the thumbnail's size before it loads and loaded with the download
+/// cookie (an `<img>` sends no token), and a click opens the full picture in the lightbox,
+/// which Esc closes.
+#[tokio::test]
+#[ignore = "needs Chromium and chromedriver"]
+async fn a_picture_attached_in_one_page_shows_inline_in_the_other_and_opens_larger() {
+    let app = TestApp::spawn().await;
+    let driver = Chromedriver::start().await;
+    let alice = Browser::open(&driver, &app.base, DESKTOP).await;
+    let bob = Browser::open(&driver, &app.base, DESKTOP).await;
+    alice.register("alice").await;
+    bob.register("bob").await;
+    for page in [&alice, &bob] {
+        page.wait_for_text("#room-title", "#general").await;
+        page.wait_until_hidden("#connection").await;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sunset.png");
+    image::RgbImage::from_fn(640, 400, |x, y| {
+        image::Rgb([(x % 256) as u8, (y % 256) as u8, 128])
+    })
+    .save(&path)
+    .unwrap();
+
+    // Chromedriver sets a file input's files from a path, hidden as the input is.
+    alice
+        .client
+        .find(Locator::Css("#attach-input"))
+        .await
+        .unwrap()
+        .send_keys(path.to_str().unwrap())
+        .await
+        .unwrap();
+    alice
+        .wait_for_text("#uploads .upload-chip[data-state=done]", "sunset.png")
+        .await;
+    alice.say("the view from here").await;
+    alice.wait_for_message("the view from here").await;
+    alice.wait_until_hidden("#uploads").await;
+
+    bob.wait_for_message("the view from here").await;
+    bob.wait_for_script(
+        r##"const image = document.querySelector("#messages li.message:last-child img.attachment-image");
+           return image !== null && image.complete && image.naturalWidth > 0
+             && image.getAttribute("width") === "320" && image.getAttribute("height") === "200"
+             && image.getAttribute("src").endsWith("/thumbnail")
+             && image.alt === "sunset.png";"##,
+    )
+    .await;
+    bob.screenshot("picture-inline.png").await;
+    bob.click("#messages li.message:last-child a.attachment-picture")
+        .await;
+    bob.wait_for_script(
+        r##"const image = document.getElementById("lightbox-image");
+           return document.getElementById("lightbox").open && image.complete
+             && image.naturalWidth === 640 && image.naturalHeight === 400
+             && !image.getAttribute("src").endsWith("/thumbnail");"##,
+    )
+    .await;
+    bob.screenshot("picture-lightbox.png").await;
+    bob.press_escape().await;
+    bob.wait_for_script(r#"return !document.getElementById("lightbox").open;"#)
+        .await;
+    alice.close().await;
+    bob.close().await;
+}
+
+/// Uploaded HTML and SVG run nothing on Sala's origin (issue 21): both are shown as file
+/// chips, never as pictures; clicked, and opened at their URLs as pages of their own, they
+/// are downloads with a sandboxing policy, so no alert shows, the title stays, and nothing
+/// is written to Sala's storage or moves the page.
+#[tokio::test]
+#[ignore = "needs Chromium and chromedriver"]
+async fn html_and_svg_files_opened_from_the_chat_run_no_script_on_its_origin() {
+    let app = TestApp::spawn().await;
+    let driver = Chromedriver::start().await;
+    let page = Browser::open(&driver, &app.base, DESKTOP).await;
+    page.register("peggy").await;
+    page.wait_for_text("#room-title", "#general").await;
+    page.wait_until_hidden("#connection").await;
+
+    let mallory_token = app.user_token("mallory").await;
+    let mut mallory = WsClient::connect(&app, &mallory_token).await;
+    mallory.join("general").await;
+    // What each would do wherever it ran: leave a mark in the origin's storage, retitle and
+    // move the page, and shout.
+    let script = "localStorage.setItem('pwned', location.href); document.title = 'pwned'; \
+                  top.location = '/#pwned'; alert('pwned');";
+    let html = format!(
+        "<!doctype html><title>a page</title><script>{script}</script>\
+         <img src=x onerror=\"{script}\">"
+    );
+    let svg = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" onload=\"{script}\">\
+         <script>{script}</script><circle r=\"10\"/></svg>"
+    );
+    let mut ids = Vec::new();
+    let mut urls = Vec::new();
+    for (name, body) in [("%3Cscript%3E.html", html), ("drawing.svg", svg)] {
+        let response = app
+            .client
+            .post(app.url(&format!("/api/rooms/general/files?name={name}")))
+            .bearer_auth(&mallory_token)
+            .body(body)
+            .send()
+            .await
+            .expect("upload sent");
+        assert_eq!(response.status(), reqwest::StatusCode::CREATED, "{name}");
+        let answer: serde_json::Value = response.json().await.unwrap();
+        ids.push(answer["attachment"]["id"].clone());
+        urls.push(answer["attachment"]["url"].as_str().unwrap().to_owned());
+    }
+    mallory
+        .send(json!({"type": "send", "room": "general", "text": "", "attachments": ids}))
+        .await;
+    mallory.until("ack").await;
+
+    page.wait_for_script(
+        r##"const chips = [...document.querySelectorAll("#messages a.attachment-file")];
+           return chips.length === 2 && chips[0].textContent.startsWith("<script>.html")
+             && chips[1].textContent.startsWith("drawing.svg")
+             && chips.every((chip) => chip.hasAttribute("download"))
+             && document.querySelectorAll("#messages img, #messages svg, #messages iframe").length === 0;"##,
+    )
+    .await;
+    // Served as downloads that may run nothing, to this page too (with its cookie).
+    let served = page
+        .client
+        .execute_async(
+            r#"const [urls, done] = arguments;
+               Promise.all(urls.map((url) => fetch(url).then((r) => [r.status,
+                 r.headers.get("content-disposition"), r.headers.get("content-security-policy"),
+                 r.headers.get("x-content-type-options")])))
+                 .then(done, (error) => done(String(error)));"#,
+            vec![json!(urls)],
+        )
+        .await
+        .unwrap();
+    for answer in served.as_array().expect("the answers") {
+        assert_eq!(answer[0], 200, "{served}");
+        assert!(
+            answer[1].as_str().unwrap().starts_with("attachment"),
+            "{served}"
+        );
+        assert!(
+            answer[2].as_str().unwrap().starts_with("sandbox"),
+            "{served}"
+        );
+        assert_eq!(answer[3], "nosniff", "{served}");
+    }
+
+    for chip in page
+        .client
+        .find_all(Locator::Css("#messages a.attachment-file"))
+        .await
+        .unwrap()
+    {
+        chip.click().await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(page.client.get_alert_text().await.is_err(), "no alert ran");
+    for url in &urls {
+        // Opened as a page of its own, as a link opened in a new tab is. A download ends
+        // the navigation where it began, which WebDriver may report as an error.
+        let _ = page.client.goto(&app.url(url)).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert!(
+            page.client.get_alert_text().await.is_err(),
+            "no alert from {url}"
+        );
+        let title = page
+            .client
+            .execute("return document.title;", vec![])
+            .await
+            .unwrap();
+        assert_ne!(title, json!("pwned"), "{url}");
+    }
+    page.client.goto(&app.base).await.unwrap();
+    page.wait_for_text("#me-name", "peggy").await;
+    page.wait_for_script(
+        r##"return localStorage.getItem("pwned") === null && document.title !== "pwned"
+             && location.hash !== "#pwned";"##,
+    )
+    .await;
+    assert!(page.client.get_alert_text().await.is_err(), "no alert ran");
+    page.close().await;
+}
+
+/// Message search (issue 21): a word typed in the search box finds a message far further
+/// back than the page holds; the hit marks the word where the server says it matched
+/// (ranges of code points: the emoji before it, two UTF-16 units, must not shift the
+/// mark), "More results" pages on, and a click opens the message in its room with the
+/// page around it, marked and in view, apart from the newest until "Jump to the newest".
+#[tokio::test]
+#[ignore = "needs Chromium and chromedriver"]
+async fn a_search_hit_marks_its_match_and_opens_its_message_in_context() {
+    let app = TestApp::spawn_with(|config| {
+        config.send_rate = 1000.0;
+        config.send_burst = 1000;
+    })
+    .await;
+    let mut olga = WsClient::connect(&app, &app.user_token("olga").await).await;
+    olga.join("general").await;
+    let hit = olga
+        .say(
+            "general",
+            "Grandma's 🍰 rhubarb crumble: the recipe is in the blue binder",
+        )
+        .await;
+    // Far more than the page's first 50, and than the few pages after it that would join
+    // it to the newest: it opens as older messages of their own.
+    for n in 0..700 {
+        olga.say("general", &format!("filler {n}")).await;
+    }
+    let driver = Chromedriver::start().await;
+    let page = Browser::open(&driver, &app.base, DESKTOP).await;
+    page.register("pat").await;
+    page.wait_for_message("filler 699").await;
+    assert_eq!(
+        page.count_messages_with("filler 100").await,
+        0,
+        "not loaded"
+    );
+
+    page.click("#message-search").await;
+    type_into_focus(&page, &format!("Rhubarb{}", char::from(Key::Enter))).await;
+    page.wait_for_script(
+        r##"const hits = document.querySelectorAll("#message-search-hits .search-hit");
+           const marks = [...document.querySelectorAll("#message-search-hits .search-hit mark")];
+           return hits.length === 1 && hits[0].textContent.includes("#general")
+             && hits[0].textContent.includes("olga")
+             && hits[0].textContent.includes("Grandma's 🍰 rhubarb crumble")
+             && marks.length === 1 && marks[0].textContent === "rhubarb";"##,
+    )
+    .await;
+    page.screenshot("search-hit.png").await;
+
+    // A word in many messages: a page of hits, and the next.
+    page.click("#message-search-clear").await;
+    type_into_focus(&page, &format!("filler{}", char::from(Key::Enter))).await;
+    page.wait_for_script(
+        r##"return document.querySelectorAll("#message-search-hits .search-hit").length === 20
+             && !document.getElementById("message-search-more").hidden;"##,
+    )
+    .await;
+    page.click("#message-search-more").await;
+    page.wait_for_script(
+        r##"return document.querySelectorAll("#message-search-hits .search-hit").length === 40;"##,
+    )
+    .await;
+    // A query the server refuses is said in its words.
+    page.click("#message-search-clear").await;
+    type_into_focus(&page, &format!("has:picture{}", char::from(Key::Enter))).await;
+    page.wait_for_script(
+        r#"const error = document.getElementById("message-search-error");
+           return error.textContent.includes("has:")
+             && document.getElementById("message-search").getAttribute("aria-invalid") === "true";"#,
+    )
+    .await;
+
+    page.click("#message-search-clear").await;
+    type_into_focus(&page, &format!("rhubarb{}", char::from(Key::Enter))).await;
+    page.wait_for_text("#message-search-hits", "rhubarb").await;
+    page.click("#message-search-hits .search-hit-open").await;
+    page.wait_for_script(&format!(
+        r##"const item = document.querySelector('#messages li.message[data-id="{hit}"]');
+           if (item === null || !item.classList.contains("jump-target")) return false;
+           const shown = item.getBoundingClientRect();
+           const list = document.getElementById("messages").getBoundingClientRect();
+           return shown.top >= list.top && shown.bottom <= list.bottom
+             && document.activeElement === item
+             && !document.getElementById("context-bar").hidden;"##
+    ))
+    .await;
+    assert_eq!(page.count_messages_with("filler 0").await, 1, "its context");
+    assert_eq!(
+        page.count_messages_with("filler 699").await,
+        0,
+        "apart from the newest"
+    );
+    page.screenshot("search-jump.png").await;
+    page.click("#jump-newest").await;
+    page.wait_until_hidden("#context-bar").await;
+    page.wait_for_message("filler 699").await;
     page.close().await;
 }
