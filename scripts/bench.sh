@@ -26,6 +26,9 @@
 #   history         resuming with join + since from one of the newest 100 messages (about 50
 #                   messages of history each) while the room is busy (Sala /ws only)
 #   idle-max        19,000 joined connections, near the open-file limit (Sala /ws only)
+#   files           10 uploads of 10 MiB, one at a time: MiB/s (Sala /ws, SQLite and PostgreSQL)
+#   files-20        20 uploads of 10 MiB at once, 3 rounds: MiB/s and the server's peak memory
+#   search          1,000,000 messages stored, then searches of 6 kinds: latency by kind
 # --quick           every run shrunk (50 connections, 3 s): checks this script, measures nothing
 #
 #   SALA_BIN=PATH scripts/bench.sh ...   the same with another build of sala (see below)
@@ -52,7 +55,7 @@ cd "$(dirname "$0")/.."
 repo=$PWD
 
 all_servers=(sala sala-socketio sala-postgres rust-bare node-socketio fastapi-ws)
-all_scenarios=(fanout fanout-200 idle rooms rooms-changes fanout-changes dms churn history idle-max)
+all_scenarios=(fanout fanout-200 idle rooms rooms-changes fanout-changes dms churn history idle-max files files-20 search)
 
 # What each scenario asks of sala-bench: the subcommand, then its options. The full sizes
 # are the (1,000 subscribers + 10 publishers, as in RESULTS.md); --users 50 keeps
@@ -69,6 +72,9 @@ declare -A full=(
   [churn]="churn --connections-per-sec 200 --duration 10"
   [history]="history --resume-within 100"
   [idle-max]="idle --connections 19000 --sources 2 --hold 10 --users 50"
+  [files]="files --size 10485760 --parallel 1 --uploads 10"
+  [files-20]="files --size 10485760 --parallel 20 --uploads 3"
+  [search]="search --messages 1000000 --rooms 20 --queries 200"
 )
 declare -A small=(
   [fanout]="fanout --subscribers 45 --publishers 5 --duration 3 --drain 3"
@@ -81,10 +87,13 @@ declare -A small=(
   [churn]="churn --connections-per-sec 20 --duration 3"
   [history]="history --backlog 200 --duration 3 --resume-within 100"
   [idle-max]="idle --connections 100 --sources 2 --hold 1 --users 50"
+  [files]="files --size 1048576 --parallel 1 --uploads 2"
+  [files-20]="files --size 1048576 --parallel 20 --uploads 1"
+  [search]="search --messages 5000 --rooms 5 --queries 10"
 )
 # Seconds one run may take, setup included: Sala's fanout setup alone registers and logs in
 # 1,010 accounts (two argon2 hashes each) on one core.
-declare -A full_limit=([fanout]=300 [fanout-200]=300 [idle]=300 [rooms]=240 [rooms-changes]=240 [fanout-changes]=300 [dms]=300 [churn]=120 [history]=180 [idle-max]=300)
+declare -A full_limit=([fanout]=300 [fanout-200]=300 [idle]=300 [rooms]=240 [rooms-changes]=240 [fanout-changes]=300 [dms]=300 [churn]=120 [history]=180 [idle-max]=300 [files]=180 [files-20]=300 [search]=1500)
 quick_limit=120
 
 # How sala-bench reaches each server.
@@ -158,6 +167,8 @@ applies() {
   local server=$1 scenario=$2
   case "$scenario" in
     history | idle-max | rooms-changes | fanout-changes) [ "$server" = sala ] ;;
+    # Sala's own features, on each store: the peers keep no files and no messages.
+    files | files-20 | search) [ "$server" = sala ] || [ "$server" = sala-postgres ] ;;
     # What the store changes: the writes (the rest is the same server as `sala`).
     *) [ "$server" != sala-postgres ] || one_of "$scenario" rooms dms fanout ;;
   esac

@@ -22,6 +22,8 @@ TITLES = {
     "fastapi-ws": "fastapi-ws",
 }
 ONLY_SALA = {"history", "idle-max", "rooms-changes", "fanout-changes"}
+# Sala's own features, measured on each of its stores.
+SALA_STORES = {"files", "files-20", "search"}
 
 
 def tsv(name):
@@ -51,6 +53,8 @@ def result(server, scenario):
     """The run's JSON, or the cell's text when there is none."""
     if scenario in ONLY_SALA and server != "sala":
         return "–"
+    if scenario in SALA_STORES and server not in ("sala", "sala-postgres"):
+        return "–"
     return results.get((server, scenario), "not run")
 
 
@@ -65,11 +69,17 @@ def rate(x):
 
 
 def ms(x):
+    if x < 1:
+        return f"{x:.2f}"
     return f"{x:,.0f}" if x >= 100 else f"{x:.1f}"
 
 
 def latency(r, key="latency"):
     return f"{ms(r[key]['p50_ms'])} / {ms(r[key]['p99_ms'])}"
+
+
+def mib(kib):
+    return "no RSS" if kib is None else f"{kib / 1024:.0f}"
 
 
 def undelivered(r):
@@ -137,6 +147,12 @@ ROWS = [
     ("↳ connect latency p99, ms", "churn", lambda r: ms(r["connect_latency"]["p99_ms"])),
     ("history (resume within the newest {resume_within}): joins/s; messages a join; history errors", "history", lambda r: f"{rate(r['joins_per_sec'])}; {r['messages_per_join']:.0f}; {r['history_errors']}"),
     ("idle-max: connections held; server RSS per connection", "idle-max", held),
+    ("files ({uploads} uploads of {size_bytes:,} B, one at a time): MiB/s; upload p50 / p99, ms", "files", lambda r: f"{r['mib_per_sec']:.0f}; {latency(r, 'upload_latency')}"),
+    ("files-20 ({parallel} uploads at once): MiB/s; server RSS before → peak, MiB", "files-20", lambda r: f"{r['mib_per_sec']:.0f}; {mib(r['server_rss_kib_before'])} → {mib(r['server_rss_kib_peak'])}"),
+    ("search ({messages:,} messages stored): stored/s while filling", "search", lambda r: rate(r["fill"]["messages_per_sec"])),
+    ("↳ all searches, p50 / p99, ms", "search", latency),
+    ("↳ common word / rare word / phrase, p50 / p99, ms", "search", lambda r: " · ".join(latency(r["kinds"], k) for k in ("common", "rare", "phrase"))),
+    ("↳ absent word / 2 letters / 3 CJK characters, p50 / p99, ms", "search", lambda r: " · ".join(latency(r["kinds"], k) for k in ("absent", "short", "cjk"))),
 ]
 
 

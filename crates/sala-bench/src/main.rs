@@ -7,7 +7,8 @@
 //! `--server` points (loopback only), and every run is bounded in connections and time.
 //!
 //! Module map:
-//! - `scenarios/`: fanout, rooms, idle, churn, history, soak: flags, run, report;
+//! - `scenarios/`: fanout, rooms, idle, churn, history, soak, files, search: flags, run,
+//!   report;
 //! - `member`: connections that listen to a room and publish, moving through the phases of
 //!   a traffic run together (fanout, rooms, churn's and soak's steady members);
 //! - `ledger`: what became of every message of a run, for naming losses and duplicates
@@ -21,6 +22,7 @@
 mod frames;
 mod ledger;
 mod member;
+mod random;
 mod report;
 mod scenarios;
 mod server_metrics;
@@ -29,7 +31,7 @@ mod target;
 
 use clap::{Parser, Subcommand};
 
-use scenarios::{churn, fanout, history, idle, rooms, soak};
+use scenarios::{churn, fanout, files, history, idle, rooms, search, soak};
 
 #[derive(Debug, Parser)]
 #[command(version)]
@@ -61,6 +63,12 @@ enum Scenario {
     /// every acked message must reach every member of its room, once, and the server's
     /// memory must not grow; a line every --interval, and exit 1 on any loss.
     Soak(soak::SoakArgs),
+    /// Files uploaded over HTTP, several at once (Sala): MiB per second, each upload's
+    /// latency, and the server's memory at its peak while they stream.
+    Files(files::FilesArgs),
+    /// A large store of messages, then searches of several kinds (Sala): the latency of
+    /// `GET /api/search` by kind.
+    Search(search::SearchArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -76,6 +84,8 @@ fn main() -> anyhow::Result<()> {
             Scenario::Churn(args) => churn::run(args).await,
             Scenario::History(args) => history::run(args).await,
             Scenario::Soak(args) => soak::run(args).await,
+            Scenario::Files(args) => files::run(args).await,
+            Scenario::Search(args) => search::run(args).await,
         }
     })
 }

@@ -136,6 +136,16 @@ impl Target {
         })
     }
 
+    /// The server's base URL, without a trailing slash.
+    pub fn base(&self) -> &str {
+        self.args.server.trim_end_matches('/')
+    }
+
+    /// The HTTP client the logins use, for scenarios that measure HTTP routes.
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
     pub fn username(&self, index: usize) -> String {
         format!("{}{index}", self.args.user_prefix)
     }

@@ -285,6 +285,63 @@ async fn history_resumes_are_complete_while_the_room_is_busy() {
 }
 
 #[tokio::test]
+async fn files_stores_every_upload_and_reads_the_server_memory() {
+    // The node runs in this process, so its memory is this process's.
+    let pid = std::process::id().to_string();
+    let report = run_bench(&[
+        "files",
+        "--size",
+        "300000",
+        "--parallel",
+        "3",
+        "--uploads",
+        "2",
+        "--server-pid",
+        &pid,
+    ])
+    .await;
+
+    assert_eq!(report["scenario"], "files");
+    assert_eq!(report["uploads"], 6, "{report}");
+    assert_eq!(report["stored"], 6, "{report}");
+    assert_eq!(report["failed"], 0, "{report}");
+    assert_eq!(report["upload_latency"]["samples"], 6, "{report}");
+    assert!(report["mib_per_sec"].as_f64().unwrap() > 0.0, "{report}");
+    let before = report["server_rss_kib_before"].as_u64().unwrap();
+    assert!(
+        report["server_rss_kib_peak"].as_u64().unwrap() >= before,
+        "{report}"
+    );
+}
+
+#[tokio::test]
+async fn search_fills_the_rooms_and_answers_every_kind_rightly() {
+    let report = run_bench(&[
+        "search",
+        "--messages",
+        "3000",
+        "--rooms",
+        "3",
+        "--queries",
+        "4",
+    ])
+    .await;
+
+    assert_eq!(report["scenario"], "search");
+    assert_eq!(report["fill"]["messages"], 3000, "{report}");
+    assert_eq!(report["surprises"], serde_json::json!([]), "{report}");
+    let kinds = report["kinds"].as_object().unwrap();
+    assert_eq!(kinds.len(), 6, "{report}");
+    for (kind, figures) in kinds {
+        assert_eq!(figures["samples"], 4, "{kind}: {report}");
+    }
+    // What the generated text guarantees: a common word fills its page, an absent word
+    // finds nothing.
+    assert_eq!(kinds["common"]["mean_hits"], 50.0, "{report}");
+    assert_eq!(kinds["absent"]["mean_hits"], 0.0, "{report}");
+}
+
+#[tokio::test]
 async fn soak_loses_nothing_and_reports_every_interval() {
     // The node runs in this process, so its memory is this process's.
     let pid = std::process::id().to_string();
@@ -396,6 +453,10 @@ fn refuses_flags_that_make_no_run() {
     );
     refuses(&["idle", "--connections", "1000000"], "open files");
     refuses(&["soak", "--target", "peer"], "Sala only");
+    refuses(&["files", "--target", "peer"], "needs Sala");
+    refuses(&["files", "--size", "0"], "--size");
+    refuses(&["search", "--target", "peer"], "needs Sala");
+    refuses(&["search", "--queries", "0"], "--queries");
     refuses(
         &["soak", "--connections", "3", "--rooms", "5"],
         "--connections",

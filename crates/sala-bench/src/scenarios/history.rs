@@ -25,6 +25,7 @@ use tokio::sync::{oneshot, watch};
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::frames::{self, Seen};
+use crate::random::SplitMix;
 use crate::report::{self, Failures};
 use crate::setup;
 use crate::target::{Dial, Kind, Protocol, Socket, Target, TargetArgs};
@@ -576,19 +577,6 @@ fn check_resume(
             "the history is empty, but {newest_before} was acked before the join"
         )),
         _ => Ok(()),
-    }
-}
-
-/// A small deterministic generator (SplitMix64) for picking `since`: no dependency needed.
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
     }
 }
 

@@ -3,7 +3,9 @@
 
 pub mod churn;
 pub mod fanout;
+pub mod files;
 pub mod history;
 pub mod idle;
 pub mod rooms;
+pub mod search;
 pub mod soak;
