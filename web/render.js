@@ -384,7 +384,20 @@ function renderMessages(state) {
     items.push(...leadIn(message, previous, r, state), messageElement(message, state, r, previous));
     previous = message;
   }
+  // A message the reader was brought to (revealMessage) keeps its focus and its mark when
+  // the list is drawn anew under it: an edit or a reaction arriving must not take them.
+  const focused = document.activeElement;
+  const focusedId = focused?.matches?.("#messages li.message") ? focused.dataset.id : null;
+  const markedId = view.messages.querySelector("li.message.jumped")?.dataset.id ?? null;
   view.messages.replaceChildren(...items);
+  const find = (id) => view.messages.querySelector(`li.message[data-id="${id}"]`);
+  const marked = markedId === null ? null : find(markedId);
+  if (marked) mark(marked);
+  const refocus = focusedId === null ? null : find(focusedId);
+  if (refocus) {
+    refocus.tabIndex = -1;
+    refocus.focus({ preventScroll: true });
+  }
 }
 
 /** What goes before `message`: a date line when the day changes, and the "New messages"
@@ -459,12 +472,16 @@ export function revealMessage(id) {
   const list = view.messages;
   stuckToBottom = list.scrollHeight - list.scrollTop - list.clientHeight < STUCK_PX;
   item.focus({ preventScroll: true });
+  mark(item);
+  return true;
+}
+
+/** Marks a message for a moment (its animation), again from the start if it was marked. */
+function mark(item) {
   item.classList.remove("jumped");
-  // Restarts the mark's animation when the same message is shown twice.
   void item.offsetWidth;
   item.classList.add("jumped");
   item.addEventListener("animationend", () => item.classList.remove("jumped"), { once: true });
-  return true;
 }
 
 /** Reads a new message out to screen readers, from a live region of its own. */

@@ -1493,7 +1493,7 @@ async fn a_catch_up_item_opens_its_message_in_context() {
     page.click("#catch-up button[data-id]").await;
     page.wait_for_script(&format!(
         r##"const item = document.querySelector('#messages li.message[data-id="{mention}"]');
-           return item !== null && item.classList.contains("jumped")
+           return item !== null && item.classList.contains("jump-target")
              && document.activeElement === item
              && document.querySelectorAll("#messages li.message").length >= 122;"##
     ))
