@@ -240,13 +240,29 @@ impl MessageStore for PostgresStore {
         &self,
         search: MessageSearch<'_>,
     ) -> Result<Vec<MessageRecord>, StoreError> {
+        let mut connection = self.pool.acquire().await.map_err(map_err)?;
+        // The reader's rooms first, as a list the planner can count: planned as a
+        // subquery, their number was guessed (as one), and a common word was then matched
+        // in every message of those rooms and sorted, instead of read newest first until
+        // the page filled (1 s instead of 2 ms over a million messages).
+        let (rooms,): (Vec<i64>,) = sqlx::query_as(
+            "SELECT coalesce(array_agg(mm.room_id), '{}') FROM memberships mm \
+             JOIN rooms rr ON rr.id = mm.room_id \
+             WHERE mm.user_id = $1 AND rr.archived_at IS NULL",
+        )
+        .bind(search.reader_id)
+        .fetch_one(&mut *connection)
+        .await
+        .map_err(map_err)?;
+        if rooms.is_empty() {
+            return Ok(Vec::new());
+        }
         let mut sql = sqlx::QueryBuilder::<Postgres>::new(concat!(
             message_select!(),
-            "WHERE m.room_id IN (SELECT mm.room_id FROM memberships mm JOIN rooms rr \
-               ON rr.id = mm.room_id WHERE mm.user_id = "
+            "WHERE m.room_id = ANY("
         ));
-        sql.push_bind(search.reader_id)
-            .push(" AND rr.archived_at IS NULL) AND m.deleted_at IS NULL AND m.id < ")
+        sql.push_bind(rooms)
+            .push(") AND m.deleted_at IS NULL AND m.id < ")
             .push_bind(search.older_than.unwrap_or(i64::MAX));
         for text in search.texts {
             // The text as a LIKE pattern that matches itself only, anywhere.
@@ -276,9 +292,12 @@ impl MessageStore for PostgresStore {
         }
         sql.push(" ORDER BY m.id DESC LIMIT ")
             .push_bind(i64::from(search.limit));
-        let mut connection = self.pool.acquire().await.map_err(map_err)?;
+        // Planned afresh for its values each time (not a prepared statement's generic
+        // plan): whether reading newest first or the trigram index is quicker depends on
+        // how common the text is, which only the text itself tells the planner.
         let rows: Vec<MessageRow> = sql
             .build_query_as()
+            .persistent(false)
             .fetch_all(&mut *connection)
             .await
             .map_err(map_err)?;

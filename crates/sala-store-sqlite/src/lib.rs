@@ -45,14 +45,22 @@ macro_rules! room_select {
          FROM rooms r LEFT JOIN users u ON u.id = r.created_by "
     };
 }
-macro_rules! message_select {
+/// The columns of a message row (`rows::messages`), read from `m`, `r` and `u`.
+macro_rules! message_columns {
     () => {
         "SELECT m.id, m.seq, r.name AS room, m.user_id, u.username, m.text, m.client_id, \
          m.assistant, m.created_at, m.edited_at, m.deleted_at, m.reply_to, m.replies, \
-         m.last_reply_at, m.reaction_rows, m.mentions, m.mentions_room, m.attachments \
-         FROM messages m \
-         JOIN rooms r ON r.id = m.room_id \
-         JOIN users u ON u.id = m.user_id "
+         m.last_reply_at, m.reaction_rows, m.mentions, m.mentions_room, m.attachments "
+    };
+}
+macro_rules! message_select {
+    () => {
+        concat!(
+            message_columns!(),
+            "FROM messages m \
+             JOIN rooms r ON r.id = m.room_id \
+             JOIN users u ON u.id = m.user_id "
+        )
     };
 }
 

@@ -146,32 +146,58 @@ impl MessageStore for SqliteStore {
 /// them is an operator); shorter ones, which have no trigram, are looked for with `instr`
 /// in the rows the rest leaves (`lower` folds ASCII only: short texts in other scripts
 /// match their case exactly).
+///
+/// Either way the rows are read newest first and the reading stops when the page is full,
+/// so a common word costs what a rare one does. With texts to look up, the index drives:
+/// FTS5 gives its rows in descending rowid order itself, and `CROSS JOIN` keeps it the
+/// outer loop (SQLite 3.51 otherwise reads the reader's rooms by the room index and asks
+/// the index once per message: minutes over a million). Asked as `m.id IN (SELECT rowid
+/// …)`, it built the set of every match first: 300 ms instead of 6 ms for a word in half of
+/// a million messages. Without texts to look up, the messages are read backwards by id,
+/// not by room (`+m.room_id` keeps SQLite from the room index, which reads every message
+/// of the reader's rooms and sorts them: 0.6–1 s instead of 0.3 ms for two common
+/// letters), except when one room is asked for, where the room index reads newest first.
 fn search_statement(search: &MessageSearch<'_>) -> (String, Vec<Value>) {
-    let mut sql = String::from(concat!(
-        message_select!(),
-        "WHERE m.room_id IN (SELECT mm.room_id FROM memberships mm JOIN rooms rr \
-           ON rr.id = mm.room_id WHERE mm.user_id = ? AND rr.archived_at IS NULL) \
-         AND m.deleted_at IS NULL AND m.id < ?"
-    ));
-    let mut params = vec![
-        Value::Integer(search.reader_id),
-        Value::Integer(search.older_than.unwrap_or(i64::MAX)),
-    ];
     let (indexed, short): (Vec<&str>, Vec<&str>) = search
         .texts
         .iter()
         .partition(|text| text.chars().count() >= 3);
-    if !indexed.is_empty() {
+    let mut params = Vec::new();
+    let mut sql = String::new();
+    let order;
+    if indexed.is_empty() {
+        sql.push_str(message_select!());
+        sql.push_str(if search.room.is_some() {
+            "WHERE m.room_id IN "
+        } else {
+            "WHERE +m.room_id IN "
+        });
+        order = " ORDER BY m.id DESC LIMIT ?";
+    } else {
         let expression = indexed
             .iter()
             .map(|text| format!("\"{}\"", text.replace('"', "\"\"")))
             .collect::<Vec<_>>()
             .join(" AND ");
-        sql.push_str(
-            " AND m.id IN (SELECT rowid FROM message_trigrams WHERE message_trigrams MATCH ?)",
-        );
+        sql.push_str(concat!(
+            message_columns!(),
+            "FROM message_trigrams t \
+             CROSS JOIN messages m ON m.id = t.rowid \
+             JOIN rooms r ON r.id = m.room_id \
+             JOIN users u ON u.id = m.user_id \
+             WHERE t.message_trigrams MATCH ? AND t.rowid < ? AND m.room_id IN "
+        ));
         params.push(Value::Text(expression));
+        params.push(Value::Integer(search.older_than.unwrap_or(i64::MAX)));
+        order = " ORDER BY t.rowid DESC LIMIT ?";
     }
+    sql.push_str(
+        "(SELECT mm.room_id FROM memberships mm JOIN rooms rr \
+           ON rr.id = mm.room_id WHERE mm.user_id = ? AND rr.archived_at IS NULL) \
+         AND m.deleted_at IS NULL AND m.id < ?",
+    );
+    params.push(Value::Integer(search.reader_id));
+    params.push(Value::Integer(search.older_than.unwrap_or(i64::MAX)));
     for text in short {
         sql.push_str(" AND instr(lower(m.text), lower(?)) > 0");
         params.push(Value::Text(text.to_owned()));
@@ -195,7 +221,7 @@ fn search_statement(search: &MessageSearch<'_>) -> (String, Vec<Value>) {
     if search.with_files {
         sql.push_str(" AND m.attachments IS NOT NULL");
     }
-    sql.push_str(" ORDER BY m.id DESC LIMIT ?");
+    sql.push_str(order);
     params.push(Value::Integer(i64::from(search.limit)));
     (sql, params)
 }
