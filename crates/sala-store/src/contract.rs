@@ -1988,7 +1988,12 @@ pub async fn search_finds_only_what_the_reader_may_read(store: &dyn Store) {
     let mut wave = Vec::new();
     for n in 0..5 {
         for room_id in [mine, secret, other] {
-            wave.push(message(room_id, bob, &format!("wave {n} in {room_id}"), None));
+            wave.push(message(
+                room_id,
+                bob,
+                &format!("wave {n} in {room_id}"),
+                None,
+            ));
         }
     }
     let appended = store.append_messages(&wave).await.unwrap();
