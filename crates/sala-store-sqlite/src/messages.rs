@@ -164,15 +164,14 @@ fn search_statement(search: &MessageSearch<'_>) -> (String, Vec<Value>) {
         .partition(|text| text.chars().count() >= 3);
     let mut params = Vec::new();
     let mut sql = String::new();
-    let order;
-    if indexed.is_empty() {
+    let order = if indexed.is_empty() {
         sql.push_str(message_select!());
         sql.push_str(if search.room.is_some() {
             "WHERE m.room_id IN "
         } else {
             "WHERE +m.room_id IN "
         });
-        order = " ORDER BY m.id DESC LIMIT ?";
+        " ORDER BY m.id DESC LIMIT ?"
     } else {
         let expression = indexed
             .iter()
@@ -189,8 +188,8 @@ fn search_statement(search: &MessageSearch<'_>) -> (String, Vec<Value>) {
         ));
         params.push(Value::Text(expression));
         params.push(Value::Integer(search.older_than.unwrap_or(i64::MAX)));
-        order = " ORDER BY t.rowid DESC LIMIT ?";
-    }
+        " ORDER BY t.rowid DESC LIMIT ?"
+    };
     sql.push_str(
         "(SELECT mm.room_id FROM memberships mm JOIN rooms rr \
            ON rr.id = mm.room_id WHERE mm.user_id = ? AND rr.archived_at IS NULL) \

@@ -343,7 +343,7 @@ async fn search(target: &Target, token: &str, query: &str) -> anyhow::Result<(Du
 
 /// Message `seq` of a room: CJK text for every tenth, else words.
 fn message_text(random: &mut SplitMix, seq: u64) -> String {
-    if seq % 10 == 0 {
+    if seq.is_multiple_of(10) {
         let len = 8 + random.below(13);
         (0..len)
             .map(|_| cjk_character(skewed(random, CJK_CHARACTERS)))
