@@ -1,6 +1,7 @@
 //! A chromedriver process and browser sessions with the few actions the tests need. Every
 //! wait polls the page (WebDriver has no events) and gives up after [`WAIT`].
 
+use std::os::unix::process::CommandExt as _;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -28,10 +29,14 @@ impl Chromedriver {
             .local_addr()
             .unwrap()
             .port();
+        // A process group of its own, so that dropping it takes the browsers it started
+        // too: a test that panics never ends its sessions, and chromedriver killed alone
+        // leaves its Chromium processes running.
         let child = Command::new("chromedriver")
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
+            .process_group(0)
             .spawn()
             .expect("chromedriver is installed (scripts/test.sh installs chromium-driver)");
         let url = format!("http://127.0.0.1:{port}");
@@ -46,7 +51,12 @@ impl Chromedriver {
 
 impl Drop for Chromedriver {
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        // The whole group (`kill -KILL -PGID`): chromedriver and every browser under it.
+        let group = format!("-{}", self.child.id());
+        let killed = Command::new("kill").args(["-KILL", "--", &group]).status();
+        if !matches!(killed, Ok(status) if status.success()) {
+            let _ = self.child.kill();
+        }
         let _ = self.child.wait();
     }
 }
