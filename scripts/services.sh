@@ -1,4 +1,4 @@
-# Throwaway PostgreSQL, Redis and S3 (moto) servers for the tests that need them.
+# Throwaway PostgreSQL, Redis, S3 (moto) and MariaDB servers for the tests that need them.
 #
 # Meant to be SOURCED (by scripts/test.sh, or by hand), not run: it defines functions and
 # the servers it starts belong to the sourcing shell.
@@ -8,12 +8,14 @@
 #   start_postgres   # exports SALA_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:PORT/postgres
 #   start_redis      # exports SALA_TEST_REDIS_URL=redis://127.0.0.1:PORT/
 #   start_s3         # exports SALA_TEST_S3_ENDPOINT=http://127.0.0.1:PORT and AWS_* test keys
+#   start_mariadb    # exports SALA_TEST_MYSQL_URL=mysql://sala:sala@127.0.0.1:PORT/
 #
 # Each server gets a fresh temp dir (data, socket, log) and a free loopback port, so runs
 # never share state and several can run side by side. Durability is off (fsync, snapshots):
-# the data is thrown away. It assumes Debian's `postgresql` and `redis-server` packages are
-# installed. Works as root (CI): PostgreSQL refuses to run as root, so it runs as the
-# `postgres` user the package creates. Safe under `set -euo pipefail`.
+# the data is thrown away. It assumes Debian's `postgresql` and `redis-server` packages (and,
+# for start_mariadb, `mariadb-server`) are installed. Works as root (CI): PostgreSQL and
+# MariaDB refuse to run as root, so they run as the `postgres` and `mysql` users their
+# packages create. Safe under `set -euo pipefail`.
 
 # What stop_services needs: process ids and temp dirs, empty when nothing runs.
 SALA_PG_PID=${SALA_PG_PID:-}
@@ -23,6 +25,8 @@ SALA_REDIS_PID=${SALA_REDIS_PID:-}
 SALA_REDIS_DIR=${SALA_REDIS_DIR:-}
 SALA_S3_PID=${SALA_S3_PID:-}
 SALA_S3_DIR=${SALA_S3_DIR:-}
+SALA_MYSQL_PID=${SALA_MYSQL_PID:-}
+SALA_MYSQL_DIR=${SALA_MYSQL_DIR:-}
 
 # A TCP port nothing listens on right now. Another process may take it before the server
 # binds it; the start functions retry with a new port when the server does not come up.
@@ -194,6 +198,74 @@ start_s3() {
   return 1
 }
 
+# Starts MariaDB (Debian's mariadb-server) on a free loopback port, with a fresh data dir
+# in a temp dir, and exports SALA_TEST_MYSQL_URL: an account `sala` (password `sala`) that
+# may create and drop databases, for tests that make one each (issue 22). Text defaults to
+# utf8mb4. Durability is off as for PostgreSQL (no flush at each commit, no binary log);
+# SALA_MYSQL_DURABLE=1 keeps MariaDB's defaults, for a benchmark. As root, the server runs
+# as the `mysql` user the package creates, since it refuses to run as root.
+start_mariadb() {
+  if [ -n "$SALA_MYSQL_PID" ]; then
+    echo "start_mariadb: already running (pid $SALA_MYSQL_PID)" >&2
+    return 0
+  fi
+  if ! command -v mariadb-install-db >/dev/null 2>&1 || [ ! -x /usr/sbin/mariadbd ]; then
+    echo "start_mariadb: no mariadb-install-db or /usr/sbin/mariadbd (install Debian's mariadb-server package)" >&2
+    return 1
+  fi
+  local user=()
+  SALA_MYSQL_DIR=$(mktemp -d "${TMPDIR:-/tmp}/sala-mariadb.XXXXXX")
+  if [ "$(id -u)" -eq 0 ]; then
+    user=(--user=mysql)
+    chown mysql: "$SALA_MYSQL_DIR"
+  fi
+  if ! mariadb-install-db --no-defaults "${user[@]}" --datadir="$SALA_MYSQL_DIR/data" \
+    --auth-root-authentication-method=socket --skip-test-db >"$SALA_MYSQL_DIR/install.log" 2>&1; then
+    echo "start_mariadb: mariadb-install-db failed:" >&2
+    tail -n 30 "$SALA_MYSQL_DIR/install.log" >&2
+    return 1
+  fi
+
+  local durability=(--innodb-flush-log-at-trx-commit=0 --skip-log-bin --innodb-doublewrite=0)
+  if [ "${SALA_MYSQL_DURABLE:-0}" = 1 ]; then
+    durability=()
+  fi
+  local socket=$SALA_MYSQL_DIR/mysqld.sock attempt port waited
+  for attempt in 1 2 3; do
+    port=$(_sala_free_port)
+    /usr/sbin/mariadbd --no-defaults "${user[@]}" --datadir="$SALA_MYSQL_DIR/data" \
+      --socket="$socket" --pid-file="$SALA_MYSQL_DIR/mysqld.pid" --port="$port" \
+      --bind-address=127.0.0.1 --skip-name-resolve --character-set-server=utf8mb4 \
+      --collation-server=utf8mb4_unicode_ci --max-connections=300 "${durability[@]}" \
+      --log-error="$SALA_MYSQL_DIR/mariadb.log" >/dev/null 2>&1 &
+    SALA_MYSQL_PID=$!
+    for ((waited = 0; waited < 300; waited++)); do
+      if mariadb-admin --no-defaults --socket="$socket" -u root ping >/dev/null 2>&1; then
+        if ! mariadb --no-defaults --socket="$socket" -u root -e \
+          "CREATE USER 'sala'@'127.0.0.1' IDENTIFIED BY 'sala'; GRANT ALL ON *.* TO 'sala'@'127.0.0.1';" \
+          2>>"$SALA_MYSQL_DIR/mariadb.log"; then
+          echo "start_mariadb: could not create the test account; the log:" >&2
+          tail -n 30 "$SALA_MYSQL_DIR/mariadb.log" >&2
+          return 1
+        fi
+        export SALA_TEST_MYSQL_URL="mysql://sala:sala@127.0.0.1:$port/"
+        echo "MariaDB $(/usr/sbin/mariadbd --version | awk '{print $3}') on 127.0.0.1:$port (pid $SALA_MYSQL_PID, dir $SALA_MYSQL_DIR)"
+        return 0
+      fi
+      kill -0 "$SALA_MYSQL_PID" 2>/dev/null || break
+      sleep 0.1
+    done
+    # Not ready within 30 s, or exited (most likely the port was taken meanwhile).
+    _sala_stop_pid "$SALA_MYSQL_PID" KILL 50 || true
+    wait "$SALA_MYSQL_PID" 2>/dev/null || true
+    SALA_MYSQL_PID=
+    echo "start_mariadb: attempt $attempt on port $port failed" >&2
+  done
+  echo "start_mariadb: MariaDB did not start; its log:" >&2
+  tail -n 30 "$SALA_MYSQL_DIR/mariadb.log" >&2 || true
+  return 1
+}
+
 # Sends $2 to pid $1 and waits up to $3 tenths of a second for it to exit; returns whether
 # it did.
 _sala_stop_pid() {
@@ -226,6 +298,17 @@ stop_services() {
       _sala_stop_pid "$SALA_REDIS_PID" KILL 50 || true
     wait "$SALA_REDIS_PID" 2>/dev/null || true
     SALA_REDIS_PID=
+  fi
+  if [ -n "$SALA_MYSQL_PID" ]; then
+    # SIGTERM is MariaDB's clean shutdown; SIGKILL if it takes more than 30 s.
+    _sala_stop_pid "$SALA_MYSQL_PID" TERM 300 ||
+      _sala_stop_pid "$SALA_MYSQL_PID" KILL 50 || true
+    wait "$SALA_MYSQL_PID" 2>/dev/null || true
+    SALA_MYSQL_PID=
+  fi
+  if [ -n "$SALA_MYSQL_DIR" ]; then
+    rm -rf "$SALA_MYSQL_DIR" || true
+    SALA_MYSQL_DIR=
   fi
   if [ -n "$SALA_S3_PID" ]; then
     _sala_stop_pid "$SALA_S3_PID" TERM 100 ||
