@@ -211,12 +211,14 @@ async fn readable(state: &AppState, reader: &AuthUser, id: &str) -> Result<FileR
 #[utoipa::path(get, path = "/api/files/{id}", tag = "files", security(("bearer" = [])),
     params(("id" = String, Path, description = "File id")),
     responses((status = 200, description = "the file's bytes"),
+        (status = 304, description = "If-None-Match named its ETag: the bytes are unchanged"),
         (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody, description = "no such file, or not yours to read")))]
 pub async fn download(
     State(state): State<AppState>,
     FileReader(reader): FileReader,
     Path(id): Path<String>,
+    request: HeaderMap,
 ) -> Result<Response, ApiError> {
     let file = readable(&state, &reader, &id).await?;
     let inline = matches!(
@@ -225,6 +227,7 @@ pub async fn download(
     );
     serve(
         &state,
+        &request,
         &file.blob,
         &file.content_type,
         &file.name,
@@ -238,12 +241,15 @@ pub async fn download(
 #[utoipa::path(get, path = "/api/files/{id}/thumbnail", tag = "files",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "File id")),
-    responses((status = 200, description = "a PNG or JPEG"), (status = 401, body = ErrorBody),
+    responses((status = 200, description = "a PNG or JPEG"),
+        (status = 304, description = "If-None-Match named its ETag"),
+        (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody)))]
 pub async fn thumbnail(
     State(state): State<AppState>,
     FileReader(reader): FileReader,
     Path(id): Path<String>,
+    request: HeaderMap,
 ) -> Result<Response, ApiError> {
     let file = readable(&state, &reader, &id).await?;
     let blob = file
@@ -255,17 +261,39 @@ pub async fn thumbnail(
     } else {
         "image/png"
     };
-    serve(&state, blob, content_type, &file.name, true, None).await
+    serve(&state, &request, blob, content_type, &file.name, true, None).await
 }
 
+/// How a browser may keep a file: for its user only, and asking again at every use, so a
+/// file deleted with its message is gone from the page too (the question is answered 404;
+/// a file still there is answered 304, without its bytes).
+const FILE_CACHE_CONTROL: &str = "private, no-cache";
+
+/// Serves the bytes of `blob`, or 304 when the request's `If-None-Match` names them
+/// already: a blob's key is the hash of its bytes, so it is their tag.
 async fn serve(
     state: &AppState,
+    request: &HeaderMap,
     blob: &str,
     content_type: &str,
     name: &str,
     inline: bool,
     size: Option<u64>,
 ) -> Result<Response, ApiError> {
+    let tag = format!("\"{blob}\"");
+    if names_tag(request, &tag) {
+        let mut response = StatusCode::NOT_MODIFIED.into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::ETAG,
+            HeaderValue::from_str(&tag).map_err(ApiError::internal)?,
+        );
+        headers.insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static(FILE_CACHE_CONTROL),
+        );
+        return Ok(response);
+    }
     let bytes = state.files.read(blob).await.map_err(|err| {
         if err.kind() == std::io::ErrorKind::NotFound {
             ApiError::internal(anyhow::anyhow!("the bytes of blob {blob} are missing"))
@@ -300,9 +328,21 @@ async fn serve(
     );
     headers.insert(
         header::CACHE_CONTROL,
-        HeaderValue::from_static("private, max-age=86400"),
+        HeaderValue::from_static(FILE_CACHE_CONTROL),
     );
+    headers.insert(header::ETAG, value(&tag)?);
     Ok(response)
+}
+
+/// Whether `If-None-Match` lists `tag` (weak or strong, RFC 9110 §13.1.2) or is `*`.
+fn names_tag(request: &HeaderMap, tag: &str) -> bool {
+    request
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|list| list.split(','))
+        .map(str::trim)
+        .any(|listed| listed == "*" || listed.trim_start_matches("W/") == tag)
 }
 
 /// `Content-Disposition` with the name twice: plain ASCII for old clients, and exactly

@@ -189,8 +189,31 @@ async fn a_photo_is_sent_downloaded_without_its_location_and_deleted_with_its_me
             .unwrap()
             .starts_with("inline;")
     );
+    assert_eq!(headers["cache-control"], "private, no-cache");
+    let tag = headers["etag"].to_str().unwrap().to_owned();
     let served = response.bytes().await.unwrap();
     assert_eq!(served.len() as u64, attachment["size"].as_u64().unwrap());
+    // Asked again with its tag, as a browser revalidates: 304, without the bytes.
+    let revalidated = app
+        .client
+        .get(app.url(&format!("/api/files/{id}")))
+        .bearer_auth(&bob)
+        .header("if-none-match", &tag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revalidated.status(), StatusCode::NOT_MODIFIED);
+    assert_eq!(revalidated.headers()["etag"].to_str().unwrap(), tag);
+    assert!(revalidated.bytes().await.unwrap().is_empty());
+    let other_tag = app
+        .client
+        .get(app.url(&format!("/api/files/{id}")))
+        .bearer_auth(&bob)
+        .header("if-none-match", "\"0000\", W/\"1111\"")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other_tag.status(), StatusCode::OK);
     assert!(
         !served.windows(11).any(|window| window == b"GPSLatitude"),
         "the location is not served"
@@ -275,6 +298,19 @@ async fn a_photo_is_sent_downloaded_without_its_location_and_deleted_with_its_me
     let gone = app.get(&format!("/api/files/{id}"), &ann).await;
     assert_eq!(
         error_of(gone).await,
+        (StatusCode::NOT_FOUND, "not_found".into())
+    );
+    // A browser that kept it asks again before showing it, and is told it is gone.
+    let kept = app
+        .client
+        .get(app.url(&format!("/api/files/{id}")))
+        .bearer_auth(&bob)
+        .header("if-none-match", &tag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        error_of(kept).await,
         (StatusCode::NOT_FOUND, "not_found".into())
     );
     // The collector runs as the deletion commits; its work is on disk, which has no event
