@@ -9,6 +9,7 @@
 // wired once by `wireLightbox`.
 
 import { fitWithin, humanSize } from "./format.js";
+import { el } from "./dom.js";
 
 /** What the server serves inline with a thumbnail (docs/api.md, "Files"). */
 const PICTURES = new Set(["image/png", "image/jpeg", "image/gif"]);
@@ -17,13 +18,6 @@ export const THUMBNAIL_BOX = 320;
 
 export function isPicture(attachment) {
   return Boolean(attachment) && PICTURES.has(attachment.content_type) && Boolean(attachment.thumbnail_url);
-}
-
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
 }
 
 /** The attachments of a message, each a picture or a file chip; pictures fit `box`. */

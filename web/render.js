@@ -9,6 +9,7 @@ import {
   actionsOn, activeRoom, canDelete, isDm, labelOf, mentionTotal, messageIn, roleOf, roomLabel,
   sameUser, shownMessages, typers, unreadElsewhere, unreadTotal,
 } from "./state.js";
+import { el } from "./dom.js";
 
 /** The emoji the React button offers (any emoji may come from another client). */
 export const QUICK_EMOJI = ["👍", "❤️", "😂", "🎉", "😮", "😢", "🙏", "👀"];
@@ -73,13 +74,6 @@ export const view = {
 };
 
 // ---------------------------------------------------------------- building blocks
-
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
 
 function textItem(text) {
   return el("li", "hint", text);

@@ -9,6 +9,7 @@
 // box's and the hits' DOM, with what chat.js hands in (the session's calls and labels).
 
 import { attachmentList } from "./attachments.js";
+import { el } from "./dom.js";
 
 /** A hit's text in a sidebar: at most this many characters, around its first match. */
 export const EXCERPT_CHARS = 160;
@@ -75,13 +76,6 @@ export function excerptParts(text, highlights, most = EXCERPT_CHARS) {
 }
 
 // ---------------------------------------------------------------- the box and its hits
-
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
 
 /** One hit: a button that opens it (its room, author, time, and text with `<mark>`s), and
  *  below it the files the message carries. */

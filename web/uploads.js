@@ -12,6 +12,7 @@
 import { uploadFile } from "./api.js";
 import { isPicture } from "./attachments.js";
 import { humanSize } from "./format.js";
+import { el } from "./dom.js";
 
 /** At most this many files in one message (docs/api.md, "Files"). */
 export const MOST_ATTACHMENTS = 10;
@@ -199,13 +200,6 @@ function cancel(key) {
   removeUpload(uploads, key);
   draw();
   view.input.focus();
-}
-
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
 }
 
 function chipOf(upload) {
