@@ -63,6 +63,7 @@ contract_tests!(
     resuming_from_any_position_equals_reading_from_scratch,
     mentions_are_counted_as_unread_per_member,
     writes_tell_the_position_they_follow,
+    text_is_kept_exactly,
 );
 
 #[tokio::test]

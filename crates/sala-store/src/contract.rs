@@ -2214,3 +2214,96 @@ pub async fn files_are_attached_once_and_go_with_their_message(store: &dyn Store
     garbage.sort();
     assert_eq!(garbage, [shared_blob, "d".repeat(64), "e".repeat(64)]);
 }
+
+/// Text is kept exactly as written, on every backend: emoji and other characters beyond
+/// the Basic Multilingual Plane (four bytes in UTF-8), scripts without case, trailing
+/// spaces; and uniqueness folds case only, never accents (MySQL's `_ci` collations would
+/// make "zoë" and "zoe" one account).
+pub async fn text_is_kept_exactly(store: &dyn Store) {
+    let created_at = now();
+    for email in ["tx.zoë@example.org", "tx.zoe@example.org"] {
+        let name = if email.contains('ë') {
+            "tx_zoe1"
+        } else {
+            "tx_zoe2"
+        };
+        store
+            .create_user(NewUser {
+                username: name,
+                email: Some(email),
+                password_hash: "$argon2id$stub",
+                created_at,
+            })
+            .await
+            .unwrap_or_else(|err| panic!("{email}: {err:?}"));
+    }
+    let found = store
+        .find_user_by_email("TX.ZOË@example.org")
+        .await
+        .unwrap()
+        .expect("found by its email in another case");
+    assert_eq!(found.email.as_deref(), Some("tx.zoë@example.org"));
+
+    let writer = user(store, "tx_writer").await;
+    let topic = "🎉 launch 𝄞 漢字 Ünïcode";
+    let room_id = store
+        .create_room(NewRoom {
+            name: "tx-room",
+            kind: RoomKind::Public,
+            topic: Some(topic),
+            created_by: Some(writer),
+            created_at,
+        })
+        .await
+        .unwrap()
+        .id;
+    let texts = [
+        "emoji 😀👍🏽 and a flag 🇫🇷",
+        "four bytes: 𝄞 𠜎 🀄",
+        "漢字とかなカナ, 한국어, العربية, עברית",
+        "trailing spaces   ",
+        "  leading, and a tab\tinside",
+    ];
+    let batch: Vec<NewMessage> = texts
+        .iter()
+        .map(|text| message(room_id, writer, text, None))
+        .collect();
+    store.append_messages(&batch).await.unwrap();
+    let (history, _) = store
+        .list_messages(
+            room_id,
+            MessageQuery {
+                before: None,
+                after: Some(0),
+                limit: 10,
+            },
+        )
+        .await
+        .unwrap();
+    let read: Vec<&str> = history.iter().map(|m| m.text.as_str()).collect();
+    assert_eq!(read, texts);
+    let room = store.get_room("tx-room").await.unwrap().expect("room");
+    assert_eq!(room.topic.as_deref(), Some(topic));
+    let listed = store
+        .list_rooms(RoomQuery {
+            search: Some("ÜNÏCODE"),
+            after_name: None,
+            limit: 10,
+            viewer: Some(writer),
+        })
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 1, "room search folds case beyond ASCII");
+    for needle in ["😀", "𠜎", "한국어", "SPACES"] {
+        let hits = store
+            .search_messages(MessageSearch {
+                reader_id: writer,
+                texts: &[needle],
+                limit: 10,
+                ..MessageSearch::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(hits.len(), 1, "{needle}");
+    }
+}
