@@ -32,8 +32,9 @@ pub struct Config {
     #[arg(long, env = "SALA_DATA_DIR", default_value = "./sala-data")]
     pub data_dir: PathBuf,
 
-    /// Database to use instead of the embedded one: `postgres://USER:PASSWORD@HOST/DB`
-    /// (several nodes share it) or `sqlite://PATH`. Default: SQLite in the data dir.
+    /// Database to use instead of the embedded one: `postgres://USER:PASSWORD@HOST/DB` or
+    /// `mysql://USER:PASSWORD@HOST/DB` (MySQL or MariaDB; several nodes share either), or
+    /// `sqlite://PATH`. Default: SQLite in the data dir.
     #[arg(long, env = "SALA_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<SecretString>,
 

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use chrono::{Duration, Utc};
 use sala_store::{NewRoom, RoomKind, Store};
+use sala_store_mysql::MysqlStore;
 use sala_store_postgres::PostgresStore;
 use sala_store_sqlite::SqliteStore;
 use secrecy::ExposeSecret;
@@ -453,6 +454,13 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
             tracing::info!("using PostgreSQL");
             return Ok(Arc::new(store));
         }
+        Some(url) if sala_store_mysql::is_mysql_url(url.expose_secret()) => {
+            let store = MysqlStore::connect(url.expose_secret())
+                .await
+                .context("opening the MySQL database")?;
+            tracing::info!("using MySQL");
+            return Ok(Arc::new(store));
+        }
         Some(url) => sqlite_path(url.expose_secret())?,
     };
     restrict_database_file(&path)?;
@@ -477,7 +485,7 @@ fn sqlite_path(url: &str) -> anyhow::Result<PathBuf> {
             // Never echo the URL: it may hold a password.
             let scheme = url.split(':').next().unwrap_or_default();
             bail!(
-                "unsupported --database-url scheme '{scheme}': use postgres://USER:PASSWORD@HOST/DB or sqlite://PATH"
+                "unsupported --database-url scheme '{scheme}': use postgres://USER:PASSWORD@HOST/DB, mysql://USER:PASSWORD@HOST/DB or sqlite://PATH"
             )
         }
     }

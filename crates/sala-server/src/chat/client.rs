@@ -17,7 +17,10 @@ use super::commit::CommitRequest;
 use super::rate::{self, SharedBucket};
 use super::{Chat, ChatError};
 use crate::cluster::hub::{ConnHandle, ConnUser, Event, RequestId, Skip};
-use crate::domain::{Attachments, ClientId, Emoji, MessageText, PageSize, RoomName};
+use crate::domain::{
+    Attachments, ClientId, Emoji, MessageText, PageSize, RoomName, lone_surrogate_error,
+    mark_lone_surrogates,
+};
 use crate::wire;
 
 /// Messages in `joined` when the client gives no `since`.
@@ -86,8 +89,19 @@ impl Client {
             Ok(frame) => drop(self.handle(frame, None).await),
             Err(err) => {
                 self.request = None;
-                let refusal = ChatError::BadRequest(format!("malformed frame: {err}"));
-                drop(self.refuse(refusal, &Addressed::default()));
+                // A lone surrogate makes valid JSON undecodable: refused as invalid text,
+                // naming the send it was in, as a NUL would be.
+                let about = mark_lone_surrogates(text)
+                    .and_then(|marked| serde_json::from_str::<ClientFrame>(&marked).ok())
+                    .map(|frame| Command::addressed(&frame));
+                let (refusal, about) = match about {
+                    Some(about) => (ChatError::Invalid(lone_surrogate_error()), about),
+                    None => (
+                        ChatError::BadRequest(format!("malformed frame: {err}")),
+                        Addressed::default(),
+                    ),
+                };
+                drop(self.refuse(refusal, &about));
             }
         }
     }

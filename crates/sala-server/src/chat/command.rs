@@ -220,7 +220,7 @@ impl Command {
     /// What a refused frame's `error` frame names: a `send`'s room as the client wrote it,
     /// lower-cased (room names are case-insensitive), and its `client_id` even when one of
     /// them broke a rule.
-    fn addressed(frame: &ClientFrame) -> Addressed {
+    pub fn addressed(frame: &ClientFrame) -> Addressed {
         match frame {
             ClientFrame::Send {
                 room, client_id, ..

@@ -116,6 +116,18 @@ impl TestApp {
             .expect("request sent")
     }
 
+    /// An unauthenticated `POST` of `body` as it is, declared JSON: for JSON that no
+    /// `serde_json::Value` can hold (a lone surrogate escape).
+    pub async fn post_raw_json(&self, path: &str, body: &'static str) -> Response {
+        self.client
+            .post(self.url(path))
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
     /// The body of an unauthenticated `GET`, as text.
     pub async fn get_text(&self, path: &str) -> String {
         self.client

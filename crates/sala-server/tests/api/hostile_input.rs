@@ -1,6 +1,7 @@
 //! Input no backend stores the same way (issue #15): a NUL character in a login name, a
 //! room search, a cursor, a message or a client_id is refused as `invalid` (or
-//! `bad_request` for a cursor), never a 500, on SQLite and on PostgreSQL alike.
+//! `bad_request` for a cursor), never a 500, on SQLite, PostgreSQL and MySQL alike; and so is
+//! a lone surrogate escape (issue #22), which no string can hold at all.
 
 use reqwest::StatusCode;
 use serde_json::json;
@@ -47,6 +48,31 @@ async fn nul_characters_are_refused(app: &TestApp) {
     ws.send(json!({"type": "send", "room": "general", "text": "fine", "client_id": "c\u{0}2"}))
         .await;
     assert_eq!(ws.next_of("error").await["code"], "invalid");
+    // A lone surrogate escape: valid JSON that no string can hold. Refused as invalid text
+    // naming its send, not as a malformed frame; a pair (an emoji) is fine.
+    for text in [r"a\ud800b", r"\udc00", r"x\ud83d"] {
+        let frame =
+            format!(r#"{{"type":"send","room":"general","text":"{text}","client_id":"c3"}}"#);
+        ws.send_raw(tokio_tungstenite::tungstenite::Message::text(frame))
+            .await;
+        let refused = ws.next_of("error").await;
+        assert_eq!(
+            (refused["code"].as_str(), refused["client_id"].as_str()),
+            (Some("invalid"), Some("c3")),
+            "{text}: {refused}"
+        );
+    }
+    let register = app
+        .post_raw_json(
+            "/api/register",
+            r#"{"username":"sur\ud800","password":"a-long-password"}"#,
+        )
+        .await;
+    let (status, code) = error_of(register).await;
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "invalid")
+    );
     // The connection is still usable, and nothing was stored.
     let id = ws.say("general", "after the refusals").await;
     let page: serde_json::Value = app
@@ -73,6 +99,15 @@ async fn nul_characters_are_refused_on_sqlite() {
 #[ignore = "needs PostgreSQL (scripts/test.sh starts one)"]
 async fn nul_characters_are_refused_on_postgres() {
     let database = sala_store_postgres::test_support::TempDatabase::create().await;
+    let app =
+        TestApp::spawn_with(|config| config.database_url = Some(database.url.clone().into())).await;
+    nul_characters_are_refused(&app).await;
+}
+
+#[tokio::test]
+#[ignore = "needs MariaDB (scripts/test.sh starts one)"]
+async fn nul_characters_are_refused_on_mysql() {
+    let database = sala_store_mysql::test_support::TempDatabase::create().await;
     let app =
         TestApp::spawn_with(|config| config.database_url = Some(database.url.clone().into())).await;
     nul_characters_are_refused(&app).await;

@@ -1,6 +1,6 @@
-//! Several nodes (SPEC §7): real `sala` processes sharing a real PostgreSQL database and a
-//! real Redis, as `scripts/test.sh` starts them (`SALA_TEST_POSTGRES_URL`,
-//! `SALA_TEST_REDIS_URL`). Each test gets its own database and its own Redis prefix, so
+//! Several nodes (SPEC §7): real `sala` processes sharing a real PostgreSQL database (or a
+//! MariaDB one) and a real Redis, as `scripts/test.sh` starts them (`SALA_TEST_POSTGRES_URL`,
+//! `SALA_TEST_MYSQL_URL`, `SALA_TEST_REDIS_URL`). Each test gets its own database and its own Redis prefix, so
 //! tests run side by side without seeing each other. The Redis-restart test starts a Redis
 //! server of its own, since it stops it.
 
@@ -171,11 +171,27 @@ async fn close_code(socket: &mut Socket) -> u16 {
 #[ignore = "needs PostgreSQL and Redis"]
 async fn one_auth_node_and_two_chat_nodes_work_as_one_server() {
     let database = TempDatabase::create().await;
-    let (redis, prefix) = (redis_url(), prefix("roles"));
+    roles_work_as_one_server(&database.url, "roles").await;
+    database.drop_now().await;
+}
+
+/// The same on MySQL (issue 22): MariaDB from Debian, as `scripts/test.sh` starts it.
+#[tokio::test]
+#[ignore = "needs MariaDB and Redis"]
+async fn one_auth_node_and_two_chat_nodes_work_as_one_server_on_mysql() {
+    let database = sala_store_mysql::test_support::TempDatabase::create().await;
+    roles_work_as_one_server(&database.url, "roles-mysql").await;
+    database.drop_now().await;
+}
+
+/// An auth node and two chat nodes on one database and one Redis: accounts, rooms,
+/// presence, messages in commit order, typing and logout all cross nodes.
+async fn roles_work_as_one_server(database_url: &str, test: &str) {
+    let (redis, prefix) = (redis_url(), prefix(test));
     let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
-    let auth = node(dirs[0].path(), "auth", &database.url, &redis, &prefix);
-    let chat_a = node(dirs[1].path(), "chat", &database.url, &redis, &prefix);
-    let chat_b = node(dirs[2].path(), "chat", &database.url, &redis, &prefix);
+    let auth = node(dirs[0].path(), "auth", database_url, &redis, &prefix);
+    let chat_a = node(dirs[1].path(), "chat", database_url, &redis, &prefix);
+    let chat_b = node(dirs[2].path(), "chat", database_url, &redis, &prefix);
     let http = reqwest::Client::builder().timeout(WAIT).build().unwrap();
 
     // Accounts at the auth node only; chat at the chat nodes only.
@@ -276,7 +292,6 @@ async fn one_auth_node_and_two_chat_nodes_work_as_one_server() {
     );
 
     drop((auth, chat_a, chat_b));
-    database.drop_now().await;
 }
 
 #[tokio::test]

@@ -6,7 +6,8 @@
 //! - [`hostile`]: clients that mean harm, before and after authentication.
 //! - [`crash`]: SIGKILL while clients send; nothing acked is lost.
 //! - [`disk_full`]: a full or read-only disk.
-//! - [`cluster`]: several nodes over PostgreSQL and Redis.
+//! - [`cluster`]: several nodes over PostgreSQL (or MariaDB) and Redis.
+//! - [`mysql`]: a MySQL database down at start, refusing the password, or killed and back.
 //! - [`chat_line`], [`chat_tui`]: `sala chat` in line mode and in tmux.
 
 mod bad_clients;
@@ -17,3 +18,4 @@ mod common;
 mod crash;
 mod disk_full;
 mod hostile;
+mod mysql;
