@@ -8,6 +8,8 @@
 #   sala-socketio   Sala over Socket.io
 #   sala-postgres   Sala over /ws, storing in PostgreSQL (a throwaway server on loopback,
 #                   with its durable defaults: fsync on every commit), not SQLite
+#   sala-mysql      Sala over /ws, storing in MariaDB (a throwaway server on loopback, with
+#                   its durable defaults: the redo log flushed on every commit)
 #   rust-bare       the reference servers of ../shared/peers: the ceiling,
 #   node-socketio   Node.js + Express + socket.io,
 #   fastapi-ws      and FastAPI + uvicorn
@@ -54,7 +56,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
 
-all_servers=(sala sala-socketio sala-postgres rust-bare node-socketio fastapi-ws)
+all_servers=(sala sala-socketio sala-postgres sala-mysql rust-bare node-socketio fastapi-ws)
 all_scenarios=(fanout fanout-200 idle rooms rooms-changes fanout-changes dms churn history idle-max files files-20 search)
 
 # What each scenario asks of sala-bench: the subcommand, then its options. The full sizes
@@ -101,6 +103,7 @@ declare -A protocol_args=(
   [sala]=""
   [sala-socketio]="--protocol socketio"
   [sala-postgres]=""
+  [sala-mysql]=""
   [rust-bare]="--target peer"
   [node-socketio]="--target peer --protocol socketio"
   [fastapi-ws]="--target peer"
@@ -168,9 +171,9 @@ applies() {
   case "$scenario" in
     history | idle-max | rooms-changes | fanout-changes) [ "$server" = sala ] ;;
     # Sala's own features, on each store: the peers keep no files and no messages.
-    files | files-20 | search) [ "$server" = sala ] || [ "$server" = sala-postgres ] ;;
+    files | files-20 | search) one_of "$server" sala sala-postgres sala-mysql ;;
     # What the store changes: the writes (the rest is the same server as `sala`).
-    *) [ "$server" != sala-postgres ] || one_of "$scenario" rooms dms fanout ;;
+    *) ! one_of "$server" sala-postgres sala-mysql || one_of "$scenario" rooms dms fanout ;;
   esac
 }
 
@@ -229,7 +232,7 @@ prepare_peer() {
   esac
 }
 for server in "${servers[@]}"; do
-  case "$server" in sala | sala-socketio | sala-postgres) ;; *) prepare_peer "$server" ;; esac
+  case "$server" in sala | sala-socketio | sala-postgres | sala-mysql) ;; *) prepare_peer "$server" ;; esac
 done
 
 # The peers do not raise their own open-file soft limit (Sala and sala-bench do), and the
@@ -271,6 +274,16 @@ trap cleanup EXIT
 if one_of sala-postgres "${servers[@]}"; then
   SALA_PG_DURABLE=1 start_postgres >&2
 fi
+# sala-mysql: the same with MariaDB, durable (SALA_MYSQL_DURABLE=1: its defaults).
+if one_of sala-mysql "${servers[@]}"; then
+  SALA_MYSQL_DURABLE=1 start_mariadb >&2
+fi
+fresh_mysql_database() {
+  local name
+  name=bench_$(date +%s%N)
+  mariadb --no-defaults --socket="$SALA_MYSQL_DIR/mysqld.sock" -u root -e "CREATE DATABASE $name" >&2
+  echo "$SALA_TEST_MYSQL_URL$name"
+}
 fresh_postgres_database() {
   # Called in $(...): a counter would not survive the subshell, the clock does.
   local name
@@ -287,13 +300,15 @@ start_server() {
   local -a cmd
   port=$(_sala_free_port)
   case "$name" in
-    sala | sala-socketio | sala-postgres)
+    sala | sala-socketio | sala-postgres | sala-mysql)
       server_data=$(mktemp -d "$work/data.XXXXXX")
       cmd=("$sala" serve --port "$port" --data-dir "$server_data"
         --send-rate 1000000 --send-burst 1000000 --registrations-per-hour 1000000 --login-failures-per-address 1000000 --socketio-sessions-per-minute 1000000 --max-connections-per-address 1000000 --command-rate 1000000 --command-burst 1000000 --max-connections-per-user 1000000
         --rooms-per-hour 1000000 --log-format json)
       if [ "$name" = sala-postgres ]; then
         cmd+=(--database-url "$(fresh_postgres_database)")
+      elif [ "$name" = sala-mysql ]; then
+        cmd+=(--database-url "$(fresh_mysql_database)")
       fi
       health=/healthz
       ;;
@@ -317,6 +332,9 @@ start_server() {
     fi
     if [ -n "${SALA_TEST_POSTGRES_URL:-}" ]; then
       shown=${shown//"${SALA_TEST_POSTGRES_URL%/*}"/postgres://postgres@127.0.0.1:\$PG_PORT}
+    fi
+    if [ -n "${SALA_TEST_MYSQL_URL:-}" ]; then
+      shown=${shown//"$SALA_TEST_MYSQL_URL"/mysql://sala:sala@127.0.0.1:\$MYSQL_PORT/}
     fi
     shown=${shown//"$repo"\//}
     shown=${shown//"$peers"/\$PEERS}

@@ -12,11 +12,12 @@ from pathlib import Path
 
 out, doc = Path(sys.argv[1]), Path(sys.argv[2])
 
-SERVERS = ["sala", "sala-socketio", "sala-postgres", "rust-bare", "node-socketio", "fastapi-ws"]
+SERVERS = ["sala", "sala-socketio", "sala-postgres", "sala-mysql", "rust-bare", "node-socketio", "fastapi-ws"]
 TITLES = {
     "sala": "Sala /ws",
     "sala-socketio": "Sala Socket.io",
     "sala-postgres": "Sala /ws on PostgreSQL",
+    "sala-mysql": "Sala /ws on MariaDB",
     "rust-bare": "rust-bare",
     "node-socketio": "node-socketio",
     "fastapi-ws": "fastapi-ws",
@@ -53,7 +54,7 @@ def result(server, scenario):
     """The run's JSON, or the cell's text when there is none."""
     if scenario in ONLY_SALA and server != "sala":
         return "–"
-    if scenario in SALA_STORES and server not in ("sala", "sala-postgres"):
+    if scenario in SALA_STORES and server not in ("sala", "sala-postgres", "sala-mysql"):
         return "–"
     return results.get((server, scenario), "not run")
 

@@ -10,8 +10,8 @@ log() { printf '\n== %s\n' "$*"; }
 # --- What the tests need -----------------------------------------------------------------
 # Debian packages, by the command that proves each is present. SQLite is compiled into the
 # binary; the browser tests drive Debian's Chromium through chromedriver, the terminal
-# client's tests run it inside tmux, and the cluster tests use PostgreSQL and Redis
-# (scripts/services.sh starts throwaway servers of both).
+# client's tests run it inside tmux, and the cluster tests use PostgreSQL, MariaDB and Redis
+# (scripts/services.sh starts throwaway servers of each).
 declare -A APT_PACKAGES=(
   [chromium]=chromium
   [chromedriver]=chromium-driver
@@ -20,16 +20,19 @@ declare -A APT_PACKAGES=(
   [npm]=npm
   [python3]=python3
   [initdb]=postgresql
+  [mariadbd]=mariadb-server
   [redis-server]=redis-server
   [redis-cli]=redis-tools
   [curl]=curl
 )
 
 # Whether a command is there. PostgreSQL's server programs live off the PATH, under
-# /usr/lib/postgresql/VERSION/bin.
+# /usr/lib/postgresql/VERSION/bin; MariaDB's server is /usr/sbin/mariadbd (off a user's PATH).
 have() {
   if [ "$1" = initdb ]; then
     compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null
+  elif [ "$1" = mariadbd ]; then
+    [ -x /usr/sbin/mariadbd ] && command -v mariadb-install-db >/dev/null 2>&1
   else
     command -v "$1" >/dev/null 2>&1
   fi
@@ -95,11 +98,12 @@ ensure_apt
 ensure_socketio_clients
 ensure_s3_server
 
-# Throwaway PostgreSQL and Redis on loopback, stopped when this script exits.
+# Throwaway PostgreSQL, MariaDB, Redis and S3 on loopback, stopped when this script exits.
 source scripts/services.sh
 trap stop_services EXIT
-log "starting PostgreSQL, Redis and S3 (moto) for the cluster and file-storage tests"
+log "starting PostgreSQL, MariaDB, Redis and S3 (moto) for the cluster, MySQL and file-storage tests"
 start_postgres
+start_mariadb
 start_redis
 start_s3
 
