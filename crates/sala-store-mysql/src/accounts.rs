@@ -6,10 +6,10 @@ use sala_store::rows::{UserRow, millis};
 use sala_store::{
     AccountStore, NewUser, StatusRecord, StoreError, UserRecord, UserSummary, fold_key,
 };
-use sqlx::{MySql, QueryBuilder};
 
 use crate::MysqlStore;
 use crate::error::{is_duplicate_on, map_err};
+use crate::literal::Sql;
 
 #[async_trait]
 impl AccountStore for MysqlStore {
@@ -51,21 +51,14 @@ impl AccountStore for MysqlStore {
         if usernames.is_empty() {
             return Ok(Vec::new());
         }
-        let mut sql = QueryBuilder::<MySql>::new(concat!(
+        let keys: Vec<String> = usernames.iter().map(|name| fold_key(name)).collect();
+        let mut sql = Sql::new(concat!(
             "SELECT ",
             user_columns!(),
             " FROM users WHERE username_key IN ("
         ));
-        let mut keys = sql.separated(", ");
-        for name in usernames {
-            keys.push_bind(fold_key(name));
-        }
-        sql.push(")");
-        let rows: Vec<UserRow> = sql
-            .build_query_as()
-            .fetch_all(&self.pool)
-            .await
-            .map_err(map_err)?;
+        sql.texts(keys.iter().map(String::as_str)).push(")");
+        let rows: Vec<UserRow> = sql.fetch_all(&self.pool).await?;
         rows.into_iter().map(UserRecord::try_from).collect()
     }
 
@@ -175,19 +168,12 @@ impl AccountStore for MysqlStore {
         if among.is_empty() {
             return Ok(Vec::new());
         }
-        let mut sql =
-            QueryBuilder::<MySql>::new("SELECT blocker_id FROM blocks WHERE blocked_id = ");
-        sql.push_bind(user_id).push(" AND blocker_id IN (");
-        let mut ids = sql.separated(", ");
-        for id in among {
-            ids.push_bind(*id);
-        }
-        sql.push(")");
-        let rows: Vec<(i64,)> = sql
-            .build_query_as()
-            .fetch_all(&self.pool)
-            .await
-            .map_err(map_err)?;
+        let mut sql = Sql::new("SELECT blocker_id FROM blocks WHERE blocked_id = ");
+        sql.int(user_id)
+            .push(" AND blocker_id IN (")
+            .ints(among)
+            .push(")");
+        let rows: Vec<(i64,)> = sql.fetch_all(&self.pool).await?;
         Ok(rows.into_iter().map(|(id,)| id).collect())
     }
 

@@ -6,10 +6,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sala_store::rows::{FileRow, millis};
 use sala_store::{FileRecord, FileStore, NewFile, StoreError};
-use sqlx::{MySql, QueryBuilder};
 
 use crate::MysqlStore;
 use crate::error::map_err;
+use crate::literal::Sql;
 
 macro_rules! file_columns {
     () => {
@@ -137,13 +137,9 @@ impl FileStore for MysqlStore {
         if blobs.is_empty() {
             return Ok(());
         }
-        let mut sql = QueryBuilder::<MySql>::new("DELETE FROM blob_garbage WHERE `blob` IN (");
-        let mut names = sql.separated(", ");
-        for blob in blobs {
-            names.push_bind(blob);
-        }
-        sql.push(")");
-        sql.build().execute(&self.pool).await.map_err(map_err)?;
+        let mut sql = Sql::new("DELETE FROM blob_garbage WHERE `blob` IN (");
+        sql.texts(blobs.iter().map(String::as_str)).push(")");
+        sql.execute(&self.pool).await?;
         Ok(())
     }
 

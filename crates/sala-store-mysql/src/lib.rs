@@ -33,6 +33,7 @@
 //! `test-support`) makes a throwaway database per test.
 
 mod error;
+mod literal;
 #[cfg(feature = "test-support")]
 pub mod test_support;
 
@@ -89,14 +90,18 @@ macro_rules! room_select {
          FROM rooms r LEFT JOIN users u ON u.id = r.created_by "
     };
 }
+// The room's and the author's names as scalar subqueries by primary key, not joins: with
+// fewer users than messages (any small deployment), MariaDB joined `users` through its
+// join buffer, which gives up the order of the index, so a search that reads newest first
+// and stops at 51 hits read all 200,000 messages and sorted them (250 ms instead of 1).
 macro_rules! message_select {
     () => {
-        "SELECT m.id, m.seq, r.name AS room, m.user_id, u.username, m.text, m.client_id, \
-         m.assistant, m.created_at, m.edited_at, m.deleted_at, m.reply_to, m.replies, \
-         m.last_reply_at, m.reaction_rows, m.mentions, m.mentions_room, m.attachments \
-         FROM messages m \
-         JOIN rooms r ON r.id = m.room_id \
-         JOIN users u ON u.id = m.user_id "
+        "SELECT m.id, m.seq, (SELECT r.name FROM rooms r WHERE r.id = m.room_id) AS room, \
+         m.user_id, (SELECT u.username FROM users u WHERE u.id = m.user_id) AS username, \
+         m.text, m.client_id, m.assistant, m.created_at, m.edited_at, m.deleted_at, \
+         m.reply_to, m.replies, m.last_reply_at, m.reaction_rows, m.mentions, \
+         m.mentions_room, m.attachments \
+         FROM messages m "
     };
 }
 

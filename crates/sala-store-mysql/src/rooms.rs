@@ -9,10 +9,10 @@ use sala_store::{
     BusyMember, MemberRoomRecord, NewDm, NewRoom, Role, RoomKind, RoomMember, RoomQuery,
     RoomRecord, RoomStore, StoreError, fold_key,
 };
-use sqlx::{MySql, QueryBuilder};
 
 use crate::MysqlStore;
 use crate::error::{is_duplicate_on, map_err};
+use crate::literal::Sql;
 
 /// The case-folded text that room search matches against.
 fn room_search_text(name: &str, topic: Option<&str>) -> String {
@@ -132,16 +132,18 @@ impl RoomStore for MysqlStore {
             .map_err(map_err)?;
         if !members.is_empty() {
             // A membership already there stays as it is (its read marker, its role).
-            let mut sql = QueryBuilder::<MySql>::new(
-                "INSERT INTO memberships (user_id, room_id, joined_at) ",
-            );
-            sql.push_values(&members, |mut row, member| {
-                row.push_bind(*member)
-                    .push_bind(room_id)
-                    .push_bind(millis(dm.created_at));
-            });
+            let mut sql = Sql::new("INSERT INTO memberships (user_id, room_id, joined_at) VALUES ");
+            for (at, member) in members.iter().enumerate() {
+                sql.push(if at == 0 { "(" } else { ", (" })
+                    .int(*member)
+                    .push(", ")
+                    .int(room_id)
+                    .push(", ")
+                    .int(millis(dm.created_at))
+                    .push(")");
+            }
             sql.push(" ON DUPLICATE KEY UPDATE user_id = memberships.user_id");
-            sql.build().execute(&mut *tx).await.map_err(map_err)?;
+            sql.execute(&mut *tx).await?;
         }
         tx.commit().await.map_err(map_err)?;
         Ok((self.room_by_id(room_id).await?, made))
