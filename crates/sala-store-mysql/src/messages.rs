@@ -450,6 +450,32 @@ async fn release_files(
     Ok(())
 }
 
+/// The most a multi-row statement may carry of its rows' own bytes. The server refuses a
+/// statement over `max_allowed_packet` (16 MiB by default on MariaDB 10.11 and MySQL 8; it
+/// drops the connection), and a batch may hold 2,048 texts of 4,000 four-byte characters,
+/// written twice as long in hexadecimal: such a batch goes in as several statements.
+const MAX_STATEMENT_BYTES: usize = 1 << 20;
+
+/// `rows` in runs whose `bytes` (written in hexadecimal, so twice) stay under
+/// [`MAX_STATEMENT_BYTES`]; a row bigger than that alone goes in a run of its own.
+fn statement_chunks<T>(rows: &[T], bytes: impl Fn(&T) -> usize) -> Vec<&[T]> {
+    let mut chunks = Vec::new();
+    let (mut start, mut size) = (0, 0);
+    for (at, row) in rows.iter().enumerate() {
+        // Each row also carries its ids, flags and punctuation.
+        let row_bytes = bytes(row) * 2 + 128;
+        if at > start && size + row_bytes > MAX_STATEMENT_BYTES {
+            chunks.push(&rows[start..at]);
+            (start, size) = (at, 0);
+        }
+        size += row_bytes;
+    }
+    if start < rows.len() {
+        chunks.push(&rows[start..]);
+    }
+    chunks
+}
+
 /// The next `count` positions of the log (ids and changes alike), in order.
 ///
 /// One multi-row INSERT draws them from the counter's AUTO_INCREMENT: InnoDB gives the rows
@@ -572,12 +598,16 @@ impl MysqlStore {
         }
         let rows: Vec<usize> = (0..sends.len()).filter(|&i| fresh[i]).collect();
         let mut inserted = vec![false; sends.len()];
-        if !rows.is_empty() {
+        let row_bytes = |&i: &usize| {
+            let send = sends[i];
+            send.text.len() + send.client_id.as_ref().map_or(0, String::len) + mentions[i].len()
+        };
+        for chunk in statement_chunks(&rows, row_bytes) {
             let mut sql = Sql::new(
                 "INSERT INTO messages (id, seq, room_id, user_id, text, client_id, assistant, \
                  created_at, mentions, mentions_room) VALUES ",
             );
-            for (at, &i) in rows.iter().enumerate() {
+            for (at, &i) in chunk.iter().enumerate() {
                 let send = sends[i];
                 sql.push(if at == 0 { "(" } else { ", (" })
                     .int(ids[i])
@@ -603,12 +633,12 @@ impl MysqlStore {
             }
             match sql.execute_raw(&mut **tx).await {
                 Ok(_) => {
-                    for &i in &rows {
+                    for &i in chunk {
                         inserted[i] = true;
                     }
                 }
                 Err(err) if is_duplicate_on(&err, CLIENT_ID_KEY) => {
-                    for &i in &rows {
+                    for &i in chunk {
                         inserted[i] = matches!(
                             Self::insert_one(tx, sends[i], ids[i], &mentions[i], None).await?,
                             Inserted::Stored
@@ -1061,5 +1091,26 @@ impl MysqlStore {
             return Ok(None);
         }
         Ok(Some(reread(tx, room_id, root).await?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{MAX_STATEMENT_BYTES, statement_chunks};
+
+    #[test]
+    fn statements_are_cut_below_the_packet_limit_and_keep_every_row_in_order() {
+        // Rows of a quarter of the limit, written twice as long: two to a statement.
+        let rows: Vec<usize> = vec![MAX_STATEMENT_BYTES / 4 - 100; 5];
+        let chunks = statement_chunks(&rows, |&bytes| bytes);
+        assert_eq!(
+            chunks.iter().map(|c| c.len()).collect::<Vec<_>>(),
+            [2, 2, 1]
+        );
+        // A row over the limit goes alone; small rows together; none is lost.
+        let rows = [10, MAX_STATEMENT_BYTES, 10, 10];
+        let chunks = statement_chunks(&rows, |&bytes| bytes);
+        assert_eq!(chunks, [&rows[..1], &rows[1..2], &rows[2..]]);
+        assert!(statement_chunks(&[] as &[usize], |&b| b).is_empty());
     }
 }

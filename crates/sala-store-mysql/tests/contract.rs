@@ -651,3 +651,95 @@ async fn a_wrong_password_is_refused_with_the_servers_reason() {
     assert!(reason.to_string().contains("Access denied"), "{reason}");
     database.drop_now().await;
 }
+
+/// A batch whose texts add up to more than MariaDB's `max_allowed_packet` (16 MiB): 1,100
+/// texts of 4,000 four-byte characters, 17.6 MB before they are written in hexadecimal.
+/// It is stored whole, in several statements, and every text is found again as written.
+#[tokio::test]
+#[ignore = "needs MariaDB"]
+async fn a_batch_larger_than_a_packet_is_stored_whole() {
+    const MESSAGES: usize = 1_100;
+    let database = TempDatabase::create().await;
+    let store = MysqlStore::connect(&database.url).await.unwrap();
+    let now = Utc::now();
+    let user_id = store
+        .create_user(NewUser {
+            username: "bp_ann",
+            email: None,
+            password_hash: "$argon2id$stub",
+            created_at: now,
+        })
+        .await
+        .unwrap()
+        .id;
+    let room_id = store
+        .create_room(NewRoom {
+            name: "bp-room",
+            kind: RoomKind::Public,
+            topic: None,
+            created_by: None,
+            created_at: now,
+        })
+        .await
+        .unwrap()
+        .id;
+    store.add_member(user_id, room_id, now).await.unwrap();
+    // Ten emoji in a sequence that differs per message, so the texts are not all alike.
+    let emoji: Vec<char> = ('😀'..='😉').collect();
+    let text = |n: usize| -> String {
+        (0..4_000)
+            .map(|i| emoji[(i * (n % 7 + 1) + i / 10) % emoji.len()])
+            .collect()
+    };
+    let batch: Vec<NewMessage> = (0..MESSAGES)
+        .map(|n| NewMessage {
+            room_id,
+            user_id,
+            text: if n == 700 {
+                format!("needle-{}", text(n))
+            } else {
+                text(n)
+            },
+            client_id: Some(format!("bp-{n}")),
+            assistant: false,
+            created_at: now,
+            reply_to: None,
+            mentions: Default::default(),
+            attachments: Vec::new(),
+        })
+        .collect();
+    assert!(batch.iter().map(|m| m.text.len()).sum::<usize>() > 16 << 20);
+    let appended = store.append_messages(&batch).await.expect("append");
+    assert_eq!(appended.len(), MESSAGES);
+    assert!(appended.iter().all(|a| a.is_new));
+
+    let stored = store
+        .list_messages(
+            room_id,
+            MessageQuery {
+                after: Some(0),
+                before: None,
+                limit: 2_000,
+            },
+        )
+        .await
+        .unwrap()
+        .0;
+    assert_eq!(stored.len(), MESSAGES);
+    assert!(stored.iter().zip(&batch).all(|(s, b)| s.text == b.text));
+    let hits = store
+        .search_messages(sala_store::MessageSearch {
+            reader_id: user_id,
+            texts: &["NEEDLE-"],
+            limit: 10,
+            ..sala_store::MessageSearch::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        hits.iter().map(|m| m.id).collect::<Vec<_>>(),
+        [appended[700].record.id]
+    );
+    store.close().await;
+    database.drop_now().await;
+}
